@@ -1,0 +1,60 @@
+/** docker.Container inputs from a ContainerSpec: the one place those inputs are assembled. */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { envValue, type ContainerSpec } from "./render/containers";
+import type { Secrets } from "./secrets";
+
+const MB = 1024 * 1024;
+
+export interface ContainerExtras {
+  secrets: pulumi.Output<Secrets>;
+  command?: string[];
+  /** Digests of the files the container reads: a change replaces the container. */
+  configDigests?: pulumi.Input<string>[];
+  stack: string;
+}
+
+export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.ContainerArgs {
+  const hasSecretEnv = spec.env.some((e) => e.secret);
+  // Only a container with a secret in its environment takes its env from the secrets.
+  const envs = hasSecretEnv
+    ? pulumi.secret(x.secrets.apply((sec) => spec.env.map((e) => `${e.name}=${envValue(e, sec)}`)))
+    : spec.env.map((e) => `${e.name}=${e.value ?? ""}`);
+  return {
+    name: spec.name,
+    image: spec.image,
+    ...(x.command ? { command: x.command } : {}),
+    restart: spec.restart,
+    // docker.Container's memory is in MB; no swap on top of it (memorySwap = memory).
+    memory: Math.round(spec.memoryBytes / MB),
+    memorySwap: Math.round(spec.memoryBytes / MB),
+    envs,
+    networksAdvanced: [{ name: spec.network, aliases: [spec.name] }],
+    ports: spec.ports.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: "tcp" })),
+    volumes: spec.volumes.map((v) => ({
+      containerPath: v.containerPath,
+      ...(v.volumeName ? { volumeName: v.volumeName } : {}),
+      ...(v.hostPath ? { hostPath: v.hostPath } : {}),
+      readOnly: v.readOnly,
+    })),
+    healthcheck: spec.healthcheck,
+    // Bounded logs: the default json-file driver grows without limit on a 25 GB disk.
+    logDriver: "json-file",
+    logOpts: { "max-size": "10m", "max-file": "3" },
+    labels: [
+      { label: "kit.matrix/stack", value: x.stack },
+      { label: "kit.matrix/service", value: spec.service },
+      ...(x.configDigests && x.configDigests.length > 0
+        ? [{ label: "kit.matrix/config-sha256", value: pulumi.all(x.configDigests).apply((d) => d.join(",")) }]
+        : []),
+    ],
+    wait: spec.waitHealthy,
+    ...(spec.waitHealthy ? { waitTimeout: 300 } : {}),
+    mustRun: true,
+  };
+}
+
+/** Pull (or find) an image on the host; containers name the image and depend on this. */
+export function remoteImage(name: string, image: string, opts: pulumi.CustomResourceOptions): docker.RemoteImage {
+  return new docker.RemoteImage(name, { name: image, keepLocally: true }, opts);
+}

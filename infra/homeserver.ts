@@ -1,0 +1,66 @@
+/** Synapse: its files on the host, its data volume (owned by 991) and its container. */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { containerArgs, remoteImage } from "./container";
+import type { Host } from "./host";
+import { HostFile } from "./host-file";
+import { renderRegistration } from "./render/bridges";
+import { synapseSpec } from "./render/containers";
+import { renderHomeserver, renderSynapseLogConfig } from "./render/homeserver";
+import { chownVolumeScript } from "./render/host";
+import type { Secrets } from "./secrets";
+import { enabledBridges, hostPath, volumeName, type Settings } from "./settings";
+
+export interface HomeserverArgs {
+  settings: Settings;
+  host: Host;
+  secrets: pulumi.Output<Secrets>;
+  /** The database is ready (databases created). */
+  database: pulumi.Resource;
+}
+
+export class Homeserver extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+
+  constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kit:matrix:Homeserver", name, {}, opts);
+    const s = args.settings;
+    const provider = args.host.provider;
+    const spec = synapseSpec(s);
+    const files = this.createFiles(name, args);
+    const volume = new docker.Volume(
+      `${name}-data`,
+      { name: volumeName(s, "synapse"), labels: [{ label: "kit.matrix/stack", value: s.stack }] },
+      { parent: this, provider, retainOnDelete: s.volumes.retainOnDestroy },
+    );
+    const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
+    const owned = args.host.script(
+      `${name}-data-owner`,
+      { create: chownVolumeScript(volumeName(s, "synapse"), spec.image, s.synapse.uid, s.synapse.gid) },
+      { parent: this, dependsOn: [volume, image] },
+    );
+    this.container = new docker.Container(
+      `${name}-container`,
+      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), stack: s.stack }),
+      { parent: this, provider, dependsOn: [...files, owned, args.database] },
+    );
+    this.registerOutputs({ container: this.container.name });
+  }
+
+  /** homeserver.yaml, the log config, the signing key and each bridge's registration, readable by 991 only. */
+  private createFiles(name: string, args: HomeserverArgs): HostFile[] {
+    const s = args.settings;
+    const owner = { uid: s.synapse.uid, gid: s.synapse.gid, mode: "0600" };
+    const file = (id: string, path: string, content: pulumi.Input<string>) =>
+      new HostFile(`${name}-${id}`, { host: args.host, path, content, owner }, { parent: this });
+    return [
+      file("config", hostPath(s, "synapse", "homeserver.yaml"), args.secrets.apply((sec) => renderHomeserver(s, sec))),
+      file("log-config", hostPath(s, "synapse", "log.config"), renderSynapseLogConfig(s)),
+      // Derived from the seed, so it survives container and even volume replacement.
+      file("signing-key", hostPath(s, "synapse", "signing.key"), args.secrets.apply((sec) => sec.signingKey)),
+      ...enabledBridges(s).map((b) =>
+        file(`${b.kind}-registration`, hostPath(s, "synapse", `appservices/${b.kind}.yaml`), args.secrets.apply((sec) => renderRegistration(s, b, sec))),
+      ),
+    ];
+  }
+}

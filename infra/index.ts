@@ -1,0 +1,49 @@
+/**
+ * Entry point: validated config -> components -> outputs. Details live in the
+ * components (one per file) and in render/ (every file's text).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Bridge } from "./bridge";
+import { loadStack } from "./config";
+import { Database } from "./database";
+import { Edge } from "./edge";
+import { Homeserver } from "./homeserver";
+import { Host } from "./host";
+import { PrivateNetwork } from "./network";
+import { Proxy } from "./proxy";
+import { clientWellKnown, publicBaseUrl } from "./render/discovery";
+import { deriveSecrets } from "./secrets";
+import { enabledBridges } from "./settings";
+
+const { settings: s, secrets: cfg } = loadStack();
+const secrets = pulumi.secret(cfg.secretSeed.apply(deriveSecrets));
+const prefix = s.namePrefix;
+
+const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });
+const network = new PrivateNetwork(`${prefix}`, { settings: s, host });
+const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network });
+const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready });
+const bridges = enabledBridges(s).map(
+  (b) => new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready] }),
+);
+const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
+if (s.cloudflare.enabled) {
+  if (!cfg.cloudflareApiToken) throw new Error("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
+  new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken });
+}
+
+export const homeserverUrl = publicBaseUrl(s);
+export const serverName = s.domain;
+export const nginxSite = proxy.sitePath;
+export const wellKnownClient = clientWellKnown(s);
+export const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;
+/** `pulumi stack output --show-secrets wechatListenSecret`: the agent's `-s`. */
+export const wechatListenSecret = s.wechat ? secrets.apply((x) => x.wechat.listenSecret) : undefined;
+/** For `register_new_matrix_user -k`: creating the owner's account. */
+export const registrationSharedSecret = secrets.apply((x) => x.registrationSharedSecret);
+export const nextSteps = [
+  `Create your account: docker exec -it ${prefix}-synapse register_new_matrix_user -u ${s.admin} -a -c /config/homeserver.yaml http://localhost:8008`,
+  `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}`,
+  ...(s.qq ? [`Message @${s.qq.botLocalpart}:${s.domain} and send "login" to link QQ`] : []),
+  ...(s.wechat ? [`Point the WeChat agent at ${homeserverUrl.replace(/^http/, "ws")}/_wechat with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),
+];

@@ -1,0 +1,69 @@
+/**
+ * Every file the kit places, by where it lands (paths relative to /), and the
+ * plan: what `npm run render` writes and what the render tests validate.
+ */
+import type { Secrets } from "../secrets";
+import { enabledBridges, hostPath, type Settings } from "../settings";
+import { renderBridgeConfig, renderRegistration } from "./bridges";
+import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
+import { renderHomeserver, renderSynapseLogConfig } from "./homeserver";
+import { nginxSitePath, renderNginxSite } from "./nginx";
+import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
+
+export type FileKind = "yaml" | "nginx" | "worker" | "key";
+
+export interface RenderedFile {
+  /** Absolute path on the host, or cloudflare/<name> for what goes to Cloudflare. */
+  path: string;
+  kind: FileKind;
+  content: string;
+}
+
+export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
+  const files: RenderedFile[] = [
+    { path: hostPath(s, "synapse", "homeserver.yaml"), kind: "yaml", content: renderHomeserver(s, sec) },
+    { path: hostPath(s, "synapse", "log.config"), kind: "yaml", content: renderSynapseLogConfig(s) },
+    { path: hostPath(s, "synapse", "signing.key"), kind: "key", content: sec.signingKey },
+  ];
+  for (const b of enabledBridges(s)) {
+    files.push({ path: hostPath(s, "synapse", `appservices/${b.kind}.yaml`), kind: "yaml", content: renderRegistration(s, b, sec) });
+    files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
+    files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: renderRegistration(s, b, sec) });
+  }
+  files.push({ path: nginxSitePath(s), kind: "nginx", content: renderNginxSite(s) });
+  if (s.cloudflare.enabled) files.push({ path: `cloudflare/${WORKER_MODULE}`, kind: "worker", content: renderWorker(s) });
+  return files;
+}
+
+export function containerSpecs(s: Settings): ContainerSpec[] {
+  return [postgresSpec(s), synapseSpec(s), ...enabledBridges(s).map((b) => bridgeSpec(s, b))];
+}
+
+/** plan.json: each container and Cloudflare resource, with env names but never secret values. */
+export function plan(s: Settings): Record<string, unknown> {
+  return {
+    stack: s.stack,
+    domain: s.domain,
+    matrixHost: s.matrixHost,
+    target: s.target.kind === "ssh" ? `ssh://${s.target.user}@${s.target.host}:${s.target.port}` : "local",
+    containers: containerSpecs(s).map((c) => ({
+      name: c.name,
+      image: c.image,
+      network: c.network,
+      ports: c.ports.map((p) => `${p.ip}:${p.external}->${p.internal}/tcp`),
+      env: c.env.map((e) => (e.secret ? `${e.name} (secret)` : e.name)),
+      volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
+      memoryLimitBytes: c.memoryBytes,
+      healthcheck: c.healthcheck.tests,
+      restart: c.restart,
+    })),
+    cloudflare: s.cloudflare.enabled
+      ? [
+          { type: "DnsRecord", name: s.matrixHost, content: s.cloudflare.originAddress, proxied: s.cloudflare.proxied },
+          { type: "WorkersScript", name: s.cloudflare.workerName, mainModule: WORKER_MODULE, compatibilityDate: COMPATIBILITY_DATE },
+          { type: "WorkersRoute", pattern: workerRoutePattern(s), script: s.cloudflare.workerName },
+        ]
+      : [],
+    volumesKeptOnDestroy: s.volumes.retainOnDestroy,
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * Each bridge's config.yaml and its app service registration, rendered from the
+ * same settings and tokens so the two sides can never disagree: Synapse refuses
+ * the bot with "Application service has not registered this user" when the
+ * registration's sender_localpart differs from the config's bot username
+ * (duo/matrix-wechat#33, duo/matrix-qq#34), which is what `-g` produces.
+ */
+import type { AppserviceTokens, Secrets } from "../secrets";
+import { containerName, type Bridge, type QqSettings, type Settings, type WechatSettings } from "../settings";
+import { deepMerge, MANAGED, toYaml } from "./yaml";
+
+/** Paths inside a bridge container: the lxduo images read /data/config.yaml and /data/registration.yaml. */
+export const BRIDGE_PATHS = { dataDir: "/data", config: "/data/config.yaml", registration: "/data/registration.yaml" } as const;
+
+function escapeRegex(v: string): string {
+  return v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function tokens(b: Bridge, sec: Secrets): AppserviceTokens {
+  return b.kind === "qq" ? sec.qq : sec.wechat;
+}
+
+function postgresUri(s: Settings, b: Bridge, sec: Secrets): string {
+  const password = encodeURIComponent(sec.postgresPassword);
+  return `postgres://${s.postgres.user}:${password}@${containerName(s, "postgres")}:5432/${b.database}?sslmode=disable`;
+}
+
+/** The address Synapse pushes transactions to: the bridge's container on the private network. */
+export function appserviceUrl(s: Settings, b: Bridge): string {
+  return `http://${containerName(s, b.kind)}:${b.appservicePort}`;
+}
+
+function permissions(s: Settings): Record<string, string> {
+  return { [s.domain]: "user", [`@${s.admin}:${s.domain}`]: "admin" };
+}
+
+/** Stdout only: file logs would grow in /data on a 25 GB disk. */
+const STDOUT_LOGGING = { min_level: "info", writers: [{ type: "stdout", format: "pretty" }] };
+
+/** Synapse's app service registration for a bridge. */
+export function registrationData(s: Settings, b: Bridge, sec: Secrets): Record<string, unknown> {
+  const t = tokens(b, sec);
+  const domain = escapeRegex(s.domain);
+  return {
+    id: b.kind,
+    url: appserviceUrl(s, b),
+    as_token: t.asToken,
+    hs_token: t.hsToken,
+    // Must equal the bot username in the bridge's config (duo/matrix-wechat#33).
+    sender_localpart: b.botLocalpart,
+    rate_limited: false,
+    namespaces: {
+      users: [
+        { regex: `^@${escapeRegex(b.botLocalpart)}:${domain}$`, exclusive: true },
+        { regex: `^@${escapeRegex(b.userPrefix)}.*:${domain}$`, exclusive: true },
+      ],
+      aliases: [],
+      rooms: [],
+    },
+    "de.sorunome.msc2409.push_ephemeral": true,
+    receive_ephemeral: true,
+    // mautrix-go before v0.22 (matrix-wechat 0.2.x) reads this older key.
+    push_ephemeral: true,
+  };
+}
+
+export function renderRegistration(s: Settings, b: Bridge, sec: Secrets): string {
+  return toYaml(MANAGED(s.stack), registrationData(s, b, sec));
+}
+
+/** matrix-qq 0.2.x: the mautrix bridgev2 (mxmain) layout. The 0.1.x layout exits with "Legacy bridge config detected". */
+export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    network: {
+      displayname_template: '{{or .Alias .Name "Unknown user"}}',
+      // Upstream 0.2.1 resets this section to its defaults on start (its config upgrader
+      // copies nothing); rendered anyway so a fixed image picks the setting up.
+      sign_servers: [b.signServerUrl],
+      reconnect: { delay: 3, max_times: 0, interval: 7 },
+    },
+    bridge: {
+      command_prefix: "!qq",
+      personal_filtering_spaces: true,
+      private_chat_portal_meta: true,
+      permissions: permissions(s),
+    },
+    database: { type: "postgres", uri: postgresUri(s, b, sec), max_open_conns: 5, max_idle_conns: 1 },
+    homeserver: { address: `http://${containerName(s, "synapse")}:8008`, domain: s.domain, software: "standard" },
+    appservice: {
+      address: appserviceUrl(s, b),
+      // Default 127.0.0.1 is unreachable from Synapse's container.
+      hostname: "0.0.0.0",
+      port: b.appservicePort,
+      id: b.kind,
+      bot: { username: b.botLocalpart, displayname: "QQ bridge bot" },
+      ephemeral_events: true,
+      as_token: sec.qq.asToken,
+      hs_token: sec.qq.hsToken,
+      username_template: `${b.userPrefix}{{.}}`,
+    },
+    encryption: { allow: false, default: false, require: false, appservice: false },
+    logging: STDOUT_LOGGING,
+  };
+  return deepMerge(base, b.extraConfig);
+}
+
+/** matrix-wechat 0.2.x: the older mautrix `bridge` layout, with the agent listener under `bridge:`. */
+export function wechatConfigData(s: Settings, b: WechatSettings, sec: Secrets): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    homeserver: { address: `http://${containerName(s, "synapse")}:8008`, domain: s.domain, software: "standard" },
+    appservice: {
+      address: appserviceUrl(s, b),
+      hostname: "0.0.0.0",
+      port: b.appservicePort,
+      database: { type: "postgres", uri: postgresUri(s, b, sec), max_open_conns: 5, max_idle_conns: 1 },
+      id: b.kind,
+      bot: { username: b.botLocalpart, displayname: "WeChat bridge bot" },
+      ephemeral_events: true,
+      as_token: sec.wechat.asToken,
+      hs_token: sec.wechat.hsToken,
+    },
+    bridge: {
+      username_template: `${b.userPrefix}{{.}}`,
+      displayname_template: "{{if .Name}}{{.Name}}{{else}}{{.Uin}}{{end}} (WeChat)",
+      // The agent's WebSocket: published on 127.0.0.1 and proxied by nginx at /_wechat.
+      listen_address: `0.0.0.0:${b.listenPort}`,
+      listen_secret: sec.wechat.listenSecret,
+      personal_filtering_spaces: true,
+      command_prefix: "!wechat",
+      permissions: permissions(s),
+      encryption: { allow: false, default: false, require: false, appservice: false },
+    },
+    logging: STDOUT_LOGGING,
+  };
+  return deepMerge(base, b.extraConfig);
+}
+
+export function renderBridgeConfig(s: Settings, b: Bridge, sec: Secrets): string {
+  const data = b.kind === "qq" ? qqConfigData(s, b, sec) : wechatConfigData(s, b, sec);
+  return toYaml(MANAGED(s.stack), data);
+}

@@ -1,0 +1,130 @@
+/**
+ * Every container the kit runs, as plain data: the components turn these into
+ * docker.Container inputs and `npm run render` prints them in plan.json, so the
+ * plan a user reads is the one that is applied.
+ */
+import type { Secrets } from "../secrets";
+import { containerName, hostPath, networkName, volumeName, type Bridge, type Settings } from "../settings";
+import { BRIDGE_PATHS } from "./bridges";
+import { SYNAPSE_PATHS } from "./homeserver";
+
+export type Service = "postgres" | "synapse" | "qq" | "wechat";
+
+export interface EnvVar {
+  name: string;
+  /** Plain value, or the name of the secret that fills it (never printed). */
+  value?: string;
+  secret?: "postgresPassword";
+}
+
+export interface ContainerSpec {
+  service: Service;
+  name: string;
+  image: string;
+  network: string;
+  /** Published ports: always bound to 127.0.0.1 (host nginx is the only way in). */
+  ports: { internal: number; external: number; ip: "127.0.0.1" }[];
+  env: EnvVar[];
+  volumes: { containerPath: string; volumeName?: string; hostPath?: string; readOnly: boolean }[];
+  memoryBytes: number;
+  healthcheck: { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string };
+  restart: "unless-stopped";
+  /** Wait for the health check before dependants start. */
+  waitHealthy: boolean;
+}
+
+const LOOPBACK = "127.0.0.1" as const;
+
+export function postgresSpec(s: Settings): ContainerSpec {
+  return {
+    service: "postgres",
+    name: containerName(s, "postgres"),
+    image: s.postgres.image,
+    network: networkName(s),
+    ports: [],
+    env: [
+      { name: "POSTGRES_USER", value: s.postgres.user },
+      { name: "POSTGRES_PASSWORD", secret: "postgresPassword" },
+      // The kit creates its databases itself (UTF8, C collation, template0).
+      { name: "POSTGRES_DB", value: "postgres" },
+      { name: "POSTGRES_INITDB_ARGS", value: "--encoding=UTF8 --locale=C" },
+    ],
+    volumes: [{ containerPath: "/var/lib/postgresql/data", volumeName: volumeName(s, "postgres"), readOnly: false }],
+    memoryBytes: s.postgres.memoryLimitBytes,
+    healthcheck: {
+      tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.user, "-d", "postgres"],
+      interval: "10s",
+      timeout: "5s",
+      retries: 5,
+      startPeriod: "30s",
+    },
+    restart: "unless-stopped",
+    waitHealthy: true,
+  };
+}
+
+/** PostgreSQL server options for a small host, passed as `postgres -c ...`. */
+export function postgresCommand(s: Settings): string[] {
+  return ["postgres", "-c", `shared_buffers=${s.postgres.sharedBuffers}`, "-c", "max_connections=30", "-c", "work_mem=4MB"];
+}
+
+export function synapseSpec(s: Settings): ContainerSpec {
+  return {
+    service: "synapse",
+    name: containerName(s, "synapse"),
+    image: s.synapse.image,
+    network: networkName(s),
+    ports: [{ internal: 8008, external: s.synapse.hostPort, ip: LOOPBACK }],
+    env: [
+      { name: "SYNAPSE_CONFIG_PATH", value: SYNAPSE_PATHS.config },
+      { name: "SYNAPSE_CONFIG_DIR", value: SYNAPSE_PATHS.configDir },
+      { name: "SYNAPSE_DATA_DIR", value: SYNAPSE_PATHS.dataDir },
+      { name: "UID", value: String(s.synapse.uid) },
+      { name: "GID", value: String(s.synapse.gid) },
+    ],
+    volumes: [
+      { containerPath: SYNAPSE_PATHS.dataDir, volumeName: volumeName(s, "synapse"), readOnly: false },
+      { containerPath: SYNAPSE_PATHS.configDir, hostPath: hostPath(s, "synapse"), readOnly: true },
+    ],
+    memoryBytes: s.synapse.memoryLimitBytes,
+    healthcheck: {
+      tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"],
+      interval: "15s",
+      timeout: "5s",
+      retries: 3,
+      startPeriod: "60s",
+    },
+    restart: "unless-stopped",
+    waitHealthy: true,
+  };
+}
+
+export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {
+  return {
+    service: b.kind,
+    name: containerName(s, b.kind),
+    image: b.image,
+    network: networkName(s),
+    ports: b.kind === "wechat" ? [{ internal: b.listenPort, external: b.hostPort, ip: LOOPBACK }] : [],
+    env: [],
+    // Bridge state lives in PostgreSQL; /data holds the kit's config and registration,
+    // which the bridge rewrites on start (so it is writable, owned by the bridge's user).
+    volumes: [{ containerPath: BRIDGE_PATHS.dataDir, hostPath: hostPath(s, b.kind), readOnly: false }],
+    memoryBytes: b.memoryLimitBytes,
+    healthcheck: {
+      // mautrix app services answer /_matrix/mau/live; the alpine images have busybox wget, not curl.
+      tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${b.appservicePort}/_matrix/mau/live`],
+      interval: "30s",
+      timeout: "5s",
+      retries: 3,
+      startPeriod: "30s",
+    },
+    restart: "unless-stopped",
+    waitHealthy: false,
+  };
+}
+
+export function envValue(e: EnvVar, sec: Secrets): string {
+  if (e.secret) return sec[e.secret];
+  return e.value ?? "";
+}

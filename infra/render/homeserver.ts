@@ -1,0 +1,90 @@
+/** Synapse's homeserver.yaml and log config, as data. */
+import type { Secrets } from "../secrets";
+import { containerName, enabledBridges, type Settings } from "../settings";
+import { publicBaseUrl } from "./discovery";
+import { deepMerge, MANAGED, toYaml } from "./yaml";
+
+/** Paths inside the Synapse container: /config is the kit's files (read-only), /data the volume. */
+export const SYNAPSE_PATHS = {
+  configDir: "/config",
+  config: "/config/homeserver.yaml",
+  logConfig: "/config/log.config",
+  signingKey: "/config/signing.key",
+  appservice: (id: string) => `/config/appservices/${id}.yaml`,
+  dataDir: "/data",
+  mediaStore: "/data/media_store",
+} as const;
+
+export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    server_name: s.domain,
+    public_baseurl: `${publicBaseUrl(s)}/`,
+    pid_file: "/data/homeserver.pid",
+    listeners: [
+      {
+        port: 8008,
+        tls: false,
+        type: "http",
+        // Behind host nginx: take the client address and scheme from X-Forwarded-*.
+        x_forwarded: true,
+        bind_addresses: ["0.0.0.0"],
+        resources: [{ names: ["client", "federation"], compress: false }],
+      },
+    ],
+    database: {
+      name: "psycopg2",
+      args: {
+        user: s.postgres.user,
+        password: sec.postgresPassword,
+        database: s.postgres.synapseDatabase,
+        host: containerName(s, "postgres"),
+        port: 5432,
+        // Small host: a handful of connections is plenty for one user.
+        cp_min: 1,
+        cp_max: 5,
+      },
+      allow_unsafe_locale: false,
+    },
+    log_config: SYNAPSE_PATHS.logConfig,
+    media_store_path: SYNAPSE_PATHS.mediaStore,
+    // The one upload limit: host nginx's client_max_body_size is rendered from the same setting.
+    max_upload_size: s.synapse.maxUploadSize,
+    // Bridged media fills a 25 GB disk; remote copies are re-fetchable, so they expire first.
+    media_retention: Object.fromEntries(
+      Object.entries({
+        local_media_lifetime: s.synapse.mediaRetention.localMediaLifetime,
+        remote_media_lifetime: s.synapse.mediaRetention.remoteMediaLifetime,
+      }).filter(([, v]) => v !== null),
+    ),
+    signing_key_path: SYNAPSE_PATHS.signingKey,
+    registration_shared_secret: sec.registrationSharedSecret,
+    macaroon_secret_key: sec.macaroonSecretKey,
+    form_secret: sec.formSecret,
+    enable_registration: s.synapse.enableRegistration,
+    report_stats: false,
+    trusted_key_servers: [{ server_name: "matrix.org" }],
+    suppress_key_server_warning: true,
+    // Small-host tuning: smaller caches, no presence fan-out, no URL previews fetching pages.
+    caches: { global_factor: s.synapse.cachesGlobalFactor },
+    presence: { enabled: false },
+    url_preview_enabled: false,
+    app_service_config_files: enabledBridges(s).map((b) => SYNAPSE_PATHS.appservice(b.kind)),
+  };
+  return deepMerge(base, s.synapse.extraConfig);
+}
+
+export function renderHomeserver(s: Settings, sec: Secrets): string {
+  return toYaml(MANAGED(s.stack), homeserverConfig(s, sec));
+}
+
+/** Log to stdout only: `docker logs` keeps it, nothing grows on the 25 GB disk. */
+export function renderSynapseLogConfig(s: Settings): string {
+  return toYaml(MANAGED(s.stack), {
+    version: 1,
+    formatters: { precise: { format: "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(message)s" } },
+    handlers: { console: { class: "logging.StreamHandler", formatter: "precise" } },
+    loggers: { "synapse.storage.SQL": { level: "WARNING" } },
+    root: { level: "INFO", handlers: ["console"] },
+    disable_existing_loggers: false,
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * Shell scripts the command resources run on the host. Values are quoted by
+ * the templates' `sh` helper or restricted by `word`; file contents and SQL
+ * travel on stdin, never on a command line (where `ps` would show secrets).
+ */
+import type { Settings } from "../settings";
+import { nginxSitePath } from "./nginx";
+import { renderTemplate } from "./templates";
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
+  /** Octal mode, e.g. "0640". */
+  mode: string;
+}
+
+function dirname(p: string): string {
+  return p.slice(0, p.lastIndexOf("/")) || "/";
+}
+
+export function writeFileScript(path: string, owner: FileOwner): string {
+  return renderTemplate("host/write-file.sh.hbs", { path, dir: dirname(path), ...owner });
+}
+
+export function removeFileScript(path: string): string {
+  return `rm -f ${renderTemplate("host/quote.hbs", { v: path })}\n`;
+}
+
+/** Backup kept beside the site during an update; its name does not end in .conf, so nginx never includes it. */
+function backupPath(s: Settings): string {
+  return `${nginxSitePath(s)}.kit-previous`;
+}
+
+export function installNginxSiteScript(s: Settings): string {
+  return renderTemplate("host/install-nginx-site.sh.hbs", {
+    path: nginxSitePath(s),
+    backup: backupPath(s),
+    testCommand: s.nginx.testCommand,
+    reloadCommand: s.nginx.reloadCommand,
+  });
+}
+
+export function removeNginxSiteScript(s: Settings): string {
+  return renderTemplate("host/remove-nginx-site.sh.hbs", {
+    path: nginxSitePath(s),
+    backup: backupPath(s),
+    testCommand: s.nginx.testCommand,
+    reloadCommand: s.nginx.reloadCommand,
+  });
+}
+
+export function chownVolumeScript(volume: string, image: string, uid: number, gid: number): string {
+  return renderTemplate("host/chown-volume.sh.hbs", { volume, image, uid, gid });
+}
+
+export function initDatabasesScript(container: string, user: string): string {
+  return renderTemplate("host/init-databases.sh.hbs", { container, user });
+}

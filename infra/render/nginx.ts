@@ -1,0 +1,28 @@
+/** Host nginx server blocks for the Matrix host (and the domain's discovery when Cloudflare is off). */
+import type { Settings } from "../settings";
+import { clientWellKnown, serverWellKnown } from "./discovery";
+import { renderTemplate } from "./templates";
+
+export function renderNginxSite(s: Settings): string {
+  const wellKnown = s.nginx.serveWellKnown;
+  return renderTemplate("nginx/site.conf.hbs", {
+    stack: s.stack,
+    domain: s.domain,
+    matrixHost: s.matrixHost,
+    httpPort: s.nginx.httpPort,
+    tls: s.nginx.tls ?? false,
+    maxUploadSize: s.synapse.maxUploadSize,
+    synapsePort: s.synapse.hostPort,
+    wechat: s.wechat ?? false,
+    // One domain for both: discovery lives in the Matrix host's own block.
+    wellKnownOnMatrixHost: wellKnown && s.domain === s.matrixHost,
+    wellKnownOnDomain: wellKnown && s.domain !== s.matrixHost,
+    server: serverWellKnown(s),
+    client: clientWellKnown(s),
+  });
+}
+
+/** Where the site file lands on the host. */
+export function nginxSitePath(s: Settings): string {
+  return `${s.nginx.siteDir}/${s.nginx.fileName}`;
+}

@@ -1,0 +1,143 @@
+/**
+ * The typed, validated settings every renderer and component works from.
+ * Produced only by `config.ts`; nothing else reads stack configuration.
+ * Secrets are not in here: they travel separately (see `secrets.ts`) so that
+ * a plain `Settings` value can be logged, snapshotted and written to plan.json.
+ */
+
+/** Where Docker and host commands run. */
+export type Target =
+  | { kind: "local" }
+  | {
+      kind: "ssh";
+      host: string;
+      port: number;
+      user: string;
+      /** Key file the docker CLI's ssh uses (the docker provider shells out to `ssh`). */
+      identityFile?: string;
+    };
+
+export interface NginxSettings {
+  /** Directory on the host nginx includes site files from. */
+  siteDir: string;
+  /** File name of the kit's server blocks inside `siteDir`. */
+  fileName: string;
+  /** Port the plain-HTTP server blocks listen on. */
+  httpPort: number;
+  /** TLS on the host (paths on the host); absent: plain HTTP, TLS at Cloudflare. */
+  tls?: { port: number; certificate: string; certificateKey: string };
+  testCommand: string;
+  reloadCommand: string;
+  /** Serve `/.well-known/matrix/*` from nginx (true when Cloudflare is off). */
+  serveWellKnown: boolean;
+}
+
+export interface SynapseSettings {
+  image: string;
+  hostPort: number;
+  /** As written by the user, e.g. "50M": Synapse and nginx both accept this form. */
+  maxUploadSize: string;
+  maxUploadBytes: number;
+  mediaRetention: { localMediaLifetime: string | null; remoteMediaLifetime: string | null };
+  memoryLimitBytes: number;
+  cachesGlobalFactor: number;
+  enableRegistration: boolean;
+  uid: number;
+  gid: number;
+  extraConfig: Record<string, unknown>;
+}
+
+export interface PostgresSettings {
+  image: string;
+  memoryLimitBytes: number;
+  sharedBuffers: string;
+  user: string;
+  synapseDatabase: string;
+}
+
+export type BridgeKind = "qq" | "wechat";
+
+export interface BridgeSettingsBase {
+  kind: BridgeKind;
+  image: string;
+  memoryLimitBytes: number;
+  /** Port the app service listens on inside the container (Synapse pushes to it). */
+  appservicePort: number;
+  /** Bot localpart: the registration's sender_localpart and the config's bot username. */
+  botLocalpart: string;
+  /** Prefix of puppet localparts, e.g. "qq_" for @qq_12345:domain. */
+  userPrefix: string;
+  database: string;
+  uid: number;
+  gid: number;
+  extraConfig: Record<string, unknown>;
+}
+
+export interface QqSettings extends BridgeSettingsBase {
+  kind: "qq";
+  signServerUrl: string;
+}
+
+export interface WechatSettings extends BridgeSettingsBase {
+  kind: "wechat";
+  /** Host port (127.0.0.1) the agent listener is published on, proxied at /_wechat. */
+  hostPort: number;
+  /** Agent listener port inside the container. */
+  listenPort: number;
+}
+
+export type CloudflareSettings =
+  | { enabled: false }
+  | {
+      enabled: true;
+      zoneId: string;
+      accountId: string;
+      /** Public address of the VPS for the Matrix host's A/AAAA record. */
+      originAddress: string;
+      proxied: boolean;
+      workerName: string;
+    };
+
+export interface Settings {
+  stack: string;
+  /** server_name: the part after the colon in @user:domain. */
+  domain: string;
+  matrixHost: string;
+  /** Matrix localpart of the owner, given admin rights on the bridges. */
+  admin: string;
+  target: Target;
+  hostDir: string;
+  namePrefix: string;
+  nginx: NginxSettings;
+  synapse: SynapseSettings;
+  postgres: PostgresSettings;
+  qq?: QqSettings;
+  wechat?: WechatSettings;
+  cloudflare: CloudflareSettings;
+  volumes: { retainOnDestroy: boolean };
+}
+
+export type Bridge = QqSettings | WechatSettings;
+
+/** The enabled bridges, in a fixed order (renders must be stable). */
+export function enabledBridges(s: Settings): Bridge[] {
+  return [s.qq, s.wechat].filter((b): b is Bridge => b !== undefined);
+}
+
+/** Docker names derived once, so components and renders agree. */
+export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind): string {
+  return `${s.namePrefix}-${service}`;
+}
+
+export function networkName(s: Settings): string {
+  return `${s.namePrefix}-net`;
+}
+
+export function volumeName(s: Settings, service: "postgres" | "synapse" | BridgeKind): string {
+  return `${s.namePrefix}-${service}-data`;
+}
+
+/** Where the kit's files for a service land on the host. */
+export function hostPath(s: Settings, service: "synapse" | BridgeKind | "postgres", file?: string): string {
+  return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
+}

@@ -1,0 +1,112 @@
+/**
+ * Runs the real program in infra/ under Pulumi's mock runtime (the Pulumi CLI
+ * and provider plugins cannot run here) and records every resource as it is
+ * registered: type, name, and inputs with secrets unwrapped plus the paths of
+ * the values that were secret. This is NOT a deployment: the unit tests assert
+ * on the recording, the e2e harness applies it to a real engine and host.
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { readStackFile, stackFilePath } from "../../infra/config";
+
+/** Pulumi's marker for a secret value on the wire. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+  /** Dotted paths of inputs that arrived as Pulumi secrets. */
+  secretPaths: string[];
+}
+
+export interface ProgramRun {
+  resources: Recorded[];
+  outputs: Record<string, unknown>;
+}
+
+function unwrap(v: any, at: string, secrets: string[]): any {
+  if (v !== null && typeof v === "object") {
+    if (v[SECRET_SIG] === SECRET_VALUE) {
+      secrets.push(at);
+      return unwrap(v.value, at, []);
+    }
+    if (Array.isArray(v)) return v.map((x, i) => unwrap(x, `${at}[${i}]`, secrets));
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x, at ? `${at}.${k}` : k, secrets)]));
+  }
+  return v;
+}
+
+/** Config for a run: the stack file's values, plus extra (plain) and secret values. */
+export interface RunConfig {
+  stack: string;
+  /** Replace or add plain keys (full keys, e.g. "matrix:synapse"). */
+  values?: Record<string, unknown>;
+  /** Secret keys and their clear values. */
+  secrets?: Record<string, string>;
+  /** Start from stacks/Pulumi.<stack>.yaml (default true). */
+  fromStackFile?: boolean;
+}
+
+const INFRA = path.resolve(__dirname, "../../infra");
+
+export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
+  const file = rc.fromStackFile === false ? { values: {} } : readStackFile(stackFilePath(rc.stack));
+  const values: Record<string, unknown> = { ...file.values, ...(rc.values ?? {}) };
+  const config: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) {
+    // Encrypted values from a stack file cannot be decrypted here; tests pass clear secrets instead.
+    if (v !== null && typeof v === "object" && "secure" in (v as object)) continue;
+    config[k] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  for (const [k, v] of Object.entries(rc.secrets ?? {})) config[k] = v;
+
+  const resources: Recorded[] = [];
+  let last = Date.now();
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
+        last = Date.now();
+        const secretPaths: string[] = [];
+        const inputs = unwrap(args.inputs, "", secretPaths);
+        resources.push({ type: args.type, name: args.name, inputs, secretPaths });
+        return { id: `${args.name}-id`, state: inputs };
+      },
+      call(args: pulumi.runtime.MockCallArgs) {
+        return args.inputs;
+      },
+    },
+    "matrix-kit",
+    rc.stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(config, Object.keys(rc.secrets ?? {}));
+
+  for (const key of Object.keys(require.cache)) if (key.startsWith(INFRA)) delete require.cache[key];
+  const mod = (await import(path.join(INFRA, "index.ts"))) as Record<string, unknown>;
+  const outputs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(mod)) {
+    outputs[k] = pulumi.Output.isInstance(v) ? await (v as any).promise() : v;
+  }
+  // Registrations finish asynchronously; wait until none has arrived for a while.
+  while (Date.now() - last < 200) await new Promise((r) => setTimeout(r, 50));
+  return { resources, outputs };
+}
+
+/** Test secrets: clear values a test passes in place of `pulumi config set --secret`. */
+export const TEST_SECRETS = {
+  "matrix:secretSeed": "unit-test-seed-0123456789abcdef",
+  "matrix:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nunit-test-key\n-----END OPENSSH PRIVATE KEY-----\n",
+  "matrix:cloudflareApiToken": "unit-test-cloudflare-token-0123456789",
+};
+
+export function byType(run: ProgramRun, type: string): Recorded[] {
+  return run.resources.filter((r) => r.type === type);
+}
+
+export function one(run: ProgramRun, name: string): Recorded {
+  const found = run.resources.filter((r) => r.name === name);
+  if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${run.resources.map((r) => r.name).join(", ")}`);
+  return found[0];
+}
