@@ -242,7 +242,11 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
       const path = issue.path.join(".");
       const got = at(plain, issue.path);
       const allowed =
-        issue.code === "invalid_union" ? "a DNS name or an IP address" : issue.message.replace(/^Invalid (input|string): /, "");
+        issue.code === "invalid_union"
+          ? "a DNS name or an IP address"
+          : issue.code === "invalid_type"
+            ? `a ${issue.expected}`
+            : issue.message.replace(/^Invalid (input|string): /, "");
       const what = got === undefined ? "is required" : `must be ${allowed}`;
       errors.push(`${NS}:${path} ${what} (got ${describe(got)})`);
     }
@@ -251,20 +255,23 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   if (requireSecrets && !secrets.has("secretSeed")) {
     errors.push(`${NS}:secretSeed is required: \`pulumi config set --secret ${NS}:secretSeed "$(openssl rand -hex 32)"\` (every generated secret derives from it)`);
   }
-  if (!parsed.success) return { ok: false, errors };
-
-  const r = parsed.data;
-  if (requireSecrets && r.target.kind === "ssh" && !secrets.has("sshPrivateKey")) {
+  // Cross-key rules run on the raw values too, so one pass reports them with the schema's problems.
+  const target = plain.target as { kind?: unknown } | undefined;
+  if (requireSecrets && target?.kind === "ssh" && !secrets.has("sshPrivateKey")) {
     errors.push(`${NS}:sshPrivateKey is required when ${NS}:target.kind is "ssh": \`pulumi config set --secret ${NS}:sshPrivateKey < ~/.ssh/id_ed25519\``);
   }
-  if (r.cloudflare.enabled) {
-    for (const k of ["zoneId", "accountId", "originAddress"] as const) {
-      if (r.cloudflare[k] === undefined) errors.push(`${NS}:cloudflare.${k} is required when ${NS}:cloudflare.enabled is true`);
+  const cloudflare = plain.cloudflare as Record<string, unknown> | undefined;
+  if (cloudflare?.enabled === true) {
+    for (const k of ["zoneId", "accountId", "originAddress"]) {
+      if (cloudflare[k] === undefined) errors.push(`${NS}:cloudflare.${k} is required when ${NS}:cloudflare.enabled is true`);
     }
     if (requireSecrets && !secrets.has("cloudflareApiToken")) {
       errors.push(`${NS}:cloudflareApiToken is required when ${NS}:cloudflare.enabled is true: \`pulumi config set --secret ${NS}:cloudflareApiToken ...\``);
     }
   }
+  if (!parsed.success) return { ok: false, errors };
+
+  const r = parsed.data;
   const ports = new Map<number, string>();
   const usePort = (p: number, key: string) => {
     const prev = ports.get(p);

@@ -29,12 +29,15 @@ export function redactedSecrets(): Secrets {
 }
 
 function main(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { stack: { type: "string" }, out: { type: "string" } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { stack: { type: "string" }, out: { type: "string" }, "stack-dir": { type: "string" } },
+  });
   if (!values.stack || !values.out) {
-    console.error("usage: npm run render -- --stack <name> --out <dir>");
+    console.error("usage: npm run render -- --stack <name> --out <dir> [--stack-dir <dir with Pulumi.<name>.yaml>]");
     return 2;
   }
-  const file = stackFilePath(values.stack);
+  const file = values["stack-dir"] ? path.join(values["stack-dir"], `Pulumi.${values.stack}.yaml`) : stackFilePath(values.stack);
   if (!fs.existsSync(file)) {
     console.error(`no stack "${values.stack}": ${file} does not exist`);
     return 2;

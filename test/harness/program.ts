@@ -84,7 +84,9 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
   pulumi.runtime.setAllConfig(config, Object.keys(rc.secrets ?? {}));
 
   for (const key of Object.keys(require.cache)) if (key.startsWith(INFRA)) delete require.cache[key];
-  const mod = (await import(path.join(INFRA, "index.ts"))) as Record<string, unknown>;
+  // require, not import(): the ESM loader caches modules for good, and each run needs a fresh program.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(path.join(INFRA, "index.ts")) as Record<string, unknown>;
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) {
     outputs[k] = pulumi.Output.isInstance(v) ? await (v as any).promise() : v;

@@ -1,0 +1,193 @@
+/**
+ * The real program under Pulumi's MOCK runtime (no engine, no providers): asserts
+ * the exact inputs each stack's resources are registered with.
+ */
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { parse } from "yaml";
+import { byType, one, runProgram, TEST_SECRETS, type ProgramRun } from "../harness/program";
+
+const CONTAINER = "docker:index/container:Container";
+const REMOTE_CMD = "command:remote:Command";
+const LOCAL_CMD = "command:local:Command";
+
+function stdinOf(run: ProgramRun, name: string): string {
+  const r = one(run, name);
+  assert.equal(typeof r.inputs.stdin, "string", `${name} has stdin`);
+  return r.inputs.stdin as string;
+}
+
+for (const stack of ["local", "dev", "prod"] as const) {
+  describe(`stack ${stack} under Pulumi mocks`, () => {
+    let run: ProgramRun;
+    const p = `mx-${stack}`;
+    before(async () => {
+      run = await runProgram({ stack, secrets: TEST_SECRETS });
+    });
+
+    test("every published port is bound to 127.0.0.1 only", () => {
+      const ports = byType(run, CONTAINER).flatMap((c) => (c.inputs.ports ?? []) as { ip: string }[]);
+      assert.ok(ports.length >= 2, "synapse and the wechat listener publish ports");
+      for (const port of ports) assert.equal(port.ip, "127.0.0.1");
+    });
+
+    test("the Synapse container has exactly the expected inputs", () => {
+      const c = one(run, `${p}-synapse-container`);
+      const { labels, ...rest } = c.inputs;
+      assert.deepEqual(rest, {
+        name: `${p}-synapse`,
+        image: "matrixdotorg/synapse:v1.163.2",
+        restart: "unless-stopped",
+        memory: stack === "prod" ? 1024 : 768,
+        memorySwap: stack === "prod" ? 1024 : 768,
+        envs: ["SYNAPSE_CONFIG_PATH=/config/homeserver.yaml", "SYNAPSE_CONFIG_DIR=/config", "SYNAPSE_DATA_DIR=/data", "UID=991", "GID=991"],
+        networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-synapse`] }],
+        ports: [{ internal: 8008, external: 8082, ip: "127.0.0.1", protocol: "tcp" }],
+        volumes: [
+          { containerPath: "/data", volumeName: `${p}-synapse-data`, readOnly: false },
+          { containerPath: "/config", hostPath: `/opt/matrix-kit/${stack}/synapse`, readOnly: true },
+        ],
+        healthcheck: { tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"], interval: "15s", timeout: "5s", retries: 3, startPeriod: "60s" },
+        logDriver: "json-file",
+        logOpts: { "max-size": "10m", "max-file": "3" },
+        wait: true,
+        waitTimeout: 300,
+        mustRun: true,
+      });
+      assert.deepEqual(labels.slice(0, 2), [
+        { label: "kit.matrix/stack", value: stack },
+        { label: "kit.matrix/service", value: "synapse" },
+      ]);
+      // One digest per file Synapse reads: homeserver.yaml, log config, signing key, two registrations.
+      assert.equal(labels[2].label, "kit.matrix/config-sha256");
+      assert.equal(labels[2].value.split(",").length, 5);
+    });
+
+    test("PostgreSQL: password only from secrets, C-locale cluster, data on a named volume", () => {
+      const c = one(run, `${p}-postgres-container`);
+      assert.deepEqual(c.secretPaths, ["envs"]);
+      assert.deepEqual(c.inputs.envs, [
+        "POSTGRES_USER=synapse",
+        `POSTGRES_PASSWORD=${c.inputs.envs[1].slice("POSTGRES_PASSWORD=".length)}`,
+        "POSTGRES_DB=postgres",
+        "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C",
+      ]);
+      assert.ok(c.inputs.envs[1].length > "POSTGRES_PASSWORD=".length + 30, "a long generated password");
+      assert.deepEqual(c.inputs.ports, []);
+      assert.deepEqual(c.inputs.volumes, [{ containerPath: "/var/lib/postgresql/data", volumeName: `${p}-postgres-data`, readOnly: false }]);
+      const sql = stdinOf(run, `${p}-postgres-databases`);
+      assert.match(sql, /CREATE DATABASE synapse OWNER synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0/);
+      assert.match(sql, /CREATE DATABASE qqbridge /);
+      assert.match(sql, /CREATE DATABASE wechatbridge /);
+    });
+
+    test("nginx body size equals Synapse's max_upload_size (one setting drives both)", () => {
+      const hs = parse(stdinOf(run, `${p}-synapse-config-write`));
+      const site = stdinOf(run, `${p}-nginx-site`);
+      const bodies = [...site.matchAll(/client_max_body_size (\S+);/g)].map((m) => m[1]);
+      assert.deepEqual(bodies, [hs.max_upload_size]);
+      assert.equal(hs.max_upload_size, stack === "prod" ? "100M" : "50M");
+      assert.match(site, /proxy_http_version 1\.1;/);
+    });
+
+    test("the /_wechat location upgrades to a WebSocket on the 127.0.0.1 listener", () => {
+      const site = stdinOf(run, `${p}-nginx-site`);
+      const block = site.match(/location \/_wechat \{([^}]*)\}/);
+      assert.ok(block, "a /_wechat location");
+      assert.match(block[1], /proxy_pass http:\/\/127\.0\.0\.1:8083;/);
+      assert.match(block[1], /proxy_http_version 1\.1;/);
+      assert.match(block[1], /proxy_set_header Upgrade \$http_upgrade;/);
+      assert.match(block[1], /proxy_set_header Connection "upgrade";/);
+      const wechat = one(run, `${p}-wechat-container`);
+      assert.deepEqual(wechat.inputs.ports, [{ internal: 20002, external: 8083, ip: "127.0.0.1", protocol: "tcp" }]);
+    });
+
+    test("bridge tokens and bot names are equal on both sides", () => {
+      for (const kind of ["qq", "wechat"]) {
+        const config = parse(stdinOf(run, `${p}-${kind}-config-write`));
+        const inSynapse = parse(stdinOf(run, `${p}-synapse-${kind}-registration-write`));
+        const inBridge = parse(stdinOf(run, `${p}-${kind}-registration-write`));
+        assert.deepEqual(inBridge, inSynapse, `${kind}: the bridge's registration is Synapse's`);
+        assert.equal(config.appservice.as_token, inSynapse.as_token);
+        assert.equal(config.appservice.hs_token, inSynapse.hs_token);
+        assert.equal(config.appservice.bot.username, inSynapse.sender_localpart);
+        assert.equal(config.appservice.address, inSynapse.url);
+        assert.equal(config.appservice.hostname, "0.0.0.0");
+        assert.notEqual(inSynapse.as_token, inSynapse.hs_token);
+      }
+      const hs = parse(stdinOf(run, `${p}-synapse-config-write`));
+      assert.deepEqual(hs.app_service_config_files, ["/config/appservices/qq.yaml", "/config/appservices/wechat.yaml"]);
+    });
+
+    test("every input carrying a secret is a Pulumi secret, and no secret appears elsewhere", () => {
+      const leaks: string[] = [];
+      const secretValues = [...Object.values(TEST_SECRETS)];
+      const hs = parse(stdinOf(run, `${p}-synapse-config-write`));
+      secretValues.push(hs.registration_shared_secret, hs.macaroon_secret_key, hs.form_secret, hs.database.args.password);
+      const qq = parse(stdinOf(run, `${p}-qq-config-write`));
+      const wc = parse(stdinOf(run, `${p}-wechat-config-write`));
+      secretValues.push(qq.appservice.as_token, qq.appservice.hs_token, wc.appservice.as_token, wc.bridge.listen_secret);
+      for (const r of run.resources) {
+        for (const [key, value] of Object.entries(r.inputs)) {
+          if (r.secretPaths.some((sp) => sp === key || sp.startsWith(`${key}.`) || sp.startsWith(`${key}[`))) continue;
+          const text = JSON.stringify(value);
+          for (const sv of secretValues) if (text.includes(sv.trim())) leaks.push(`${r.name}.${key}`);
+        }
+      }
+      assert.deepEqual(leaks, []);
+      assert.ok(one(run, `${p}-synapse-config-write`).secretPaths.includes("stdin"));
+      assert.ok(one(run, `${p}-synapse-signing-key-write`).secretPaths.includes("stdin"));
+    });
+
+    test("a second run registers byte-identical inputs (nothing for a second `pulumi up` to change)", async () => {
+      const again = await runProgram({ stack, secrets: TEST_SECRETS });
+      assert.equal(JSON.stringify(again.resources), JSON.stringify(run.resources));
+    });
+
+    if (stack === "local") {
+      test("local: the local Docker socket and local shell commands, no Cloudflare", () => {
+        assert.equal(one(run, `${p}-host-docker`).inputs.host, "unix:///var/run/docker.sock");
+        assert.equal(byType(run, REMOTE_CMD).length, 0);
+        assert.ok(byType(run, LOCAL_CMD).length > 0);
+        assert.deepEqual(run.resources.filter((r) => r.type.startsWith("cloudflare:")), []);
+        const site = stdinOf(run, `${p}-nginx-site`);
+        assert.match(site, /server_name kit\.localhost;[\s\S]*location = \/\.well-known\/matrix\/client/);
+      });
+    } else {
+      test("VPS: docker over ssh://, commands over SSH with the key as a secret", () => {
+        const host = stack === "dev" ? "root@203.0.113.10:22" : "deploy@198.51.100.7:22";
+        const provider = one(run, `${p}-host-docker`);
+        assert.equal(provider.inputs.host, `ssh://${host}`);
+        // Provider inputs reach the engine as JSON text.
+        assert.deepEqual(JSON.parse(provider.inputs.sshOpts), ["-i", `~/.ssh/matrix-${stack}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]);
+        assert.equal(byType(run, LOCAL_CMD).length, 0);
+        for (const cmd of byType(run, REMOTE_CMD)) {
+          assert.ok(cmd.secretPaths.includes("connection"), `${cmd.name}: connection is secret`);
+          assert.equal(cmd.inputs.connection.privateKey, TEST_SECRETS["matrix:sshPrivateKey"]);
+        }
+      });
+
+      test("Cloudflare: DNS record, Worker and its route on <domain>/.well-known/matrix/*", () => {
+        const domain = stack === "dev" ? "dev.example.com" : "example.com";
+        const cf = stack === "dev"
+          ? { zone: "0123456789abcdef0123456789abcdef", account: "fedcba9876543210fedcba9876543210", origin: "203.0.113.10" }
+          : { zone: "00112233445566778899aabbccddeeff", account: "ffeeddccbbaa99887766554433221100", origin: "198.51.100.7" };
+        assert.deepEqual(one(run, `${p}-edge-provider`).inputs, { apiToken: TEST_SECRETS["matrix:cloudflareApiToken"] });
+        assert.deepEqual(one(run, `${p}-edge-provider`).secretPaths, ["apiToken"]);
+        assert.deepEqual(one(run, `${p}-edge-matrix-host`).inputs, {
+          zoneId: cf.zone, name: `matrix.${domain}`, type: "A", content: cf.origin, proxied: true, ttl: 1,
+          comment: `matrix-kit ${stack}: Synapse behind host nginx`,
+        });
+        const script = one(run, `${p}-edge-well-known`).inputs;
+        assert.deepEqual({ ...script, content: undefined }, {
+          accountId: cf.account, scriptName: `matrix-well-known-${stack}`, content: undefined, mainModule: "well-known.mjs", compatibilityDate: "2025-01-01",
+        });
+        assert.match(script.content, new RegExp(`"m.server":"matrix\\.${domain.replace(/\./g, "\\.")}:443"`));
+        assert.deepEqual(one(run, `${p}-edge-well-known-route`).inputs, {
+          zoneId: cf.zone, pattern: `${domain}/.well-known/matrix/*`, script: `matrix-well-known-${stack}`,
+        });
+        assert.doesNotMatch(stdinOf(run, `${p}-nginx-site`), /well-known/, "nginx leaves discovery to the Worker");
+      });
+    }
+  });
+}
