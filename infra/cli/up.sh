@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# npm run up [-- <stack>]: everything `pulumi up` needs, then `pulumi up` on the
+# stack (default: local, the embedded default stack on this machine).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stack=${1:-local}
+
+if ! npm ls --depth=0 >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
+if ! command -v pulumi >/dev/null; then
+  echo "The Pulumi CLI is required: see https://www.pulumi.com/docs/install/" >&2
+  exit 1
+fi
+
+if [ "$stack" = local ]; then
+  # The local stack runs everything here: a Docker engine and host nginx.
+  need=()
+  command -v dockerd >/dev/null || need+=(docker.io)
+  command -v nginx >/dev/null || need+=(nginx)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} (Debian/Ubuntu packages)"
+    sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}"
+  fi
+  docker info >/dev/null 2>&1 || { sudo systemctl start docker 2>/dev/null || (sudo dockerd >/tmp/dockerd.log 2>&1 &); sleep 3; }
+  pgrep -x nginx >/dev/null || sudo nginx
+fi
+
+# Validate first: every problem at once, before Pulumi touches anything.
+npm run --silent render -- --stack "$stack" --out ".render/$stack" >/dev/null
+
+# A self-hosted state backend on this machine unless you are logged in elsewhere.
+pulumi whoami >/dev/null 2>&1 || pulumi login --local
+export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE-}
+pulumi stack select --create "$stack"
+if ! pulumi config get matrix:secretSeed >/dev/null 2>&1; then
+  # Generated once and kept (encrypted) in stacks/Pulumi.$stack.yaml: every derived secret stays stable.
+  pulumi config set --secret matrix:secretSeed "$(openssl rand -hex 32)"
+fi
+pulumi up --stack "$stack"

@@ -1,0 +1,274 @@
+/**
+ * End to end: the real program (under Pulumi's MOCK runtime) applied by the
+ * mock-runtime apply harness to this machine as the VPS (sshd on loopback, the
+ * Docker engine through it, host nginx), then checked from outside through
+ * nginx as a Matrix client and the WeChat agent would, then destroyed.
+ * The bridges are STAND-INS (test/e2e/bridge-standin): the real bridges' Go
+ * modules are refused by the module proxy here. Started by test/e2e/run.sh.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { Miniflare } from "miniflare";
+import { readStackFile, stackFilePath, validate } from "../../infra/config";
+import type { Settings } from "../../infra/settings";
+import { apply, destroy, type Applied } from "../harness/apply";
+import { runProgram, type ProgramRun } from "../harness/program";
+import { json, request, upgrade, type Answer } from "./http";
+
+const STACK = "e2e";
+const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
+const KNOWN_HOSTS = `${E2E_DIR}/known_hosts`;
+const SUMMARY = process.env.E2E_SUMMARY ?? `${E2E_DIR}/summary.txt`;
+
+const times: Record<string, number> = {};
+const summary: string[] = [];
+function log(line: string): void {
+  console.log(`# ${line}`);
+}
+
+function settingsOf(): Settings {
+  const v = validate(STACK, readStackFile(stackFilePath(STACK)), { requireSecrets: false });
+  if (!v.ok) throw new Error(v.errors.join("\n"));
+  return v.settings;
+}
+
+const s = settingsOf();
+const secrets = {
+  // A fresh seed per run; within the run both program executions share it.
+  "matrix:secretSeed": randomBytes(24).toString("hex"),
+  "matrix:sshPrivateKey": fs.readFileSync(`${E2E_DIR}/id_ed25519`, "utf8"),
+  "matrix:cloudflareApiToken": "e2e-cloudflare-token-not-used-by-any-api",
+};
+const NGINX = { host: s.matrixHost, port: s.nginx.httpPort };
+
+function docker(...args: string[]): string {
+  return execFileSync("docker", args, { encoding: "utf8", timeout: 120_000 });
+}
+
+async function matrix(method: string, path: string, token?: string, body?: unknown, extra: Partial<{ raw: Buffer; type: string }> = {}): Promise<Answer> {
+  const payload = extra.raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
+  return request({
+    ...NGINX,
+    method,
+    path,
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(payload ? { "Content-Type": extra.type ?? "application/json" } : {}),
+    },
+    body: payload,
+    timeoutMs: 120_000,
+  });
+}
+
+async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+let program: ProgramRun;
+let applied: Applied | undefined;
+let worker: Miniflare | undefined;
+let token = "";
+
+describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency: false }, () => {
+  before(async () => {
+    // Leftovers of an aborted earlier run would make names collide.
+    for (const id of docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).split(/\s+/).filter(Boolean)) docker("rm", "-f", id);
+    for (const n of docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("network", "rm", n);
+    for (const v of docker("volume", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("volume", "rm", v);
+
+    let t = Date.now();
+    program = await runProgram({ stack: STACK, secrets });
+    times["program (mock runtime)"] = Date.now() - t;
+    t = Date.now();
+    try {
+      applied = await apply(program, { knownHosts: KNOWN_HOSTS, retainVolumes: s.volumes.retainOnDestroy, log });
+    } catch (e) {
+      applied = (e as { applied?: Applied }).applied;
+      throw e;
+    } finally {
+      times.apply = Date.now() - t;
+    }
+    assert.ok(applied?.workerScript, "the Worker script was registered");
+    worker = new Miniflare({ modules: true, script: applied.workerScript, compatibilityDate: "2025-01-01" });
+    await worker.ready;
+    times.checksStart = Date.now();
+  });
+
+  after(async () => {
+    await worker?.dispose();
+    if (applied) {
+      // Safety net when a check failed before the destroy test ran.
+      const errors = await destroy(applied, log);
+      if (errors.length) log(`destroy errors: ${errors.join("; ")}`);
+    }
+    fs.writeFileSync(SUMMARY, `${summary.join("\n")}\n`);
+  });
+
+  test("client and federation versions answer through nginx", async () => {
+    const v = await matrix("GET", "/_matrix/client/versions");
+    assert.equal(v.status, 200);
+    assert.ok(json(v).versions.includes("v1.11"), v.body.toString());
+    const f = await matrix("GET", "/_matrix/federation/v1/version");
+    assert.equal(f.status, 200);
+    assert.equal(json(f).server.name, "Synapse");
+  });
+
+  test("the admin API is not proxied", async () => {
+    const a = await matrix("GET", "/_synapse/admin/v1/server_version");
+    assert.equal(a.status, 404);
+  });
+
+  test("a user registered with the shared secret logs in, creates a room, sends and reads back through /sync", async () => {
+    const password = randomBytes(12).toString("hex");
+    // What the README tells the owner to run: the shared-secret registration inside the container.
+    docker("exec", `${s.namePrefix}-synapse`, "register_new_matrix_user", "-u", s.admin, "-p", password, "-a", "-c", "/config/homeserver.yaml", "http://localhost:8008");
+    const login = await matrix("POST", "/_matrix/client/v3/login", undefined, {
+      type: "m.login.password", identifier: { type: "m.id.user", user: s.admin }, password,
+    });
+    assert.equal(login.status, 200, login.body.toString());
+    token = json(login).access_token;
+    assert.equal(json(login).user_id, `@${s.admin}:${s.domain}`);
+    const room = await matrix("POST", "/_matrix/client/v3/createRoom", token, { name: "e2e" });
+    assert.equal(room.status, 200, room.body.toString());
+    const roomId = json(room).room_id as string;
+    const text = `hello from e2e ${Date.now()}`;
+    const sent = await matrix("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t1`, token, { msgtype: "m.text", body: text });
+    assert.equal(sent.status, 200, sent.body.toString());
+    const sync = await matrix("GET", "/_matrix/client/v3/sync?timeout=0", token);
+    assert.equal(sync.status, 200);
+    const events = json(sync).rooms.join[roomId].timeline.events as { type: string; content: { body?: string } }[];
+    assert.ok(events.some((e) => e.type === "m.room.message" && e.content.body === text), "the message comes back through /sync");
+  });
+
+  test("a 45 MB upload succeeds through nginx and downloads byte-identical", async () => {
+    assert.ok(token, "needs the logged-in user");
+    const data = randomBytes(45 * 1024 * 1024);
+    const up = await matrix("POST", "/_matrix/media/v3/upload?filename=big.bin", token, undefined, { raw: data, type: "application/octet-stream" });
+    assert.equal(up.status, 200, up.body.toString().slice(0, 300));
+    const mxc = json(up).content_uri as string;
+    const [server, mediaId] = mxc.slice("mxc://".length).split("/");
+    const down = await matrix("GET", `/_matrix/client/v1/media/download/${server}/${mediaId}`, token);
+    assert.equal(down.status, 200);
+    assert.equal(createHash("sha256").update(down.body).digest("hex"), createHash("sha256").update(data).digest("hex"));
+  });
+
+  test("a 60 MB upload gets a clear 413 (no hang, no reset)", async () => {
+    const up = await matrix("POST", "/_matrix/media/v3/upload?filename=too-big.bin", token, undefined, {
+      raw: Buffer.alloc(60 * 1024 * 1024, 1), type: "application/octet-stream",
+    });
+    assert.equal(up.status, 413);
+  });
+
+  for (const kind of ["qq", "wechat"] as const) {
+    test(`the ${kind} bridge bot exists and answers help in a direct message (stand-in bridge)`, async () => {
+      const bot = `@${kind}bot:${s.domain}`;
+      const profile = await poll(`${bot}'s profile`, 60_000, async () => {
+        const p = await matrix("GET", `/_matrix/client/v3/profile/${encodeURIComponent(bot)}`, token);
+        return p.status === 200 ? json(p) : undefined;
+      });
+      assert.ok(profile.displayname, "the bot registered and set its display name");
+      const room = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
+      assert.equal(room.status, 200, room.body.toString());
+      const roomId = encodeURIComponent(json(room).room_id);
+      await poll(`${bot} to join`, 60_000, async () => {
+        const m = await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/joined_members`, token);
+        return json(m).joined?.[bot] ? true : undefined;
+      });
+      await matrix("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/help1`, token, { msgtype: "m.text", body: "help" });
+      const reply = await poll(`${bot}'s answer to help`, 60_000, async () => {
+        const m = await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=b&limit=20`, token);
+        const ev = (json(m).chunk as { sender: string; content: { msgtype?: string; body?: string } }[]).find(
+          (e) => e.sender === bot && e.content.msgtype === "m.notice",
+        );
+        return ev?.content.body;
+      });
+      assert.match(reply, /available commands/);
+    });
+  }
+
+  test("/_wechat upgrades to a WebSocket through nginx with the listen secret; a wrong secret is refused", async () => {
+    const secret = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin.match(/listen_secret: (\S+)/)[1];
+    const ok = await upgrade({ ...NGINX, path: "/_wechat/", authorization: `Basic ${secret}` });
+    assert.equal(ok.status, 101);
+    const wrong = await upgrade({ ...NGINX, path: "/_wechat/", authorization: "Basic not-the-secret" });
+    assert.equal(wrong.status, 403);
+    assert.match(wrong.body, /M_UNKNOWN_TOKEN/);
+    const logs = docker("logs", `${s.namePrefix}-wechat`);
+    assert.match(logs, /agent connected/);
+  });
+
+  test(".well-known/matrix/* through the Worker (workerd): JSON, JSON content type, CORS", async () => {
+    for (const [p, expected] of [
+      ["/.well-known/matrix/server", { "m.server": `${s.matrixHost}:443` }],
+      ["/.well-known/matrix/client", { "m.homeserver": { base_url: `https://${s.matrixHost}` } }],
+    ] as const) {
+      const res = await worker!.dispatchFetch(`https://${s.domain}${p}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "application/json");
+      assert.equal(res.headers.get("access-control-allow-origin"), "*");
+      assert.deepEqual(await res.json(), expected);
+    }
+    const other = await worker!.dispatchFetch(`https://${s.domain}/.well-known/matrix/other`);
+    assert.equal(other.status, 404);
+    await other.text();
+  });
+
+  test("no container port answers on anything but 127.0.0.1 (every listening socket on the host)", () => {
+    const lines = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).trim().split("\n");
+    const published = new Set([String(s.synapse.hostPort), String(s.wechat!.hostPort)]);
+    const offenders = lines.filter((l) => {
+      const local = l.split(/\s+/)[3];
+      const port = local.slice(local.lastIndexOf(":") + 1);
+      const isContainer = /docker-proxy/.test(l) || published.has(port);
+      return isContainer && !local.startsWith("127.0.0.1:");
+    });
+    assert.deepEqual(offenders, []);
+    assert.ok(lines.some((l) => l.includes(`127.0.0.1:${s.synapse.hostPort}`)), "Synapse is published on loopback");
+    times.checks = Date.now() - times.checksStart;
+  });
+
+  test("running the program again gives byte-identical resource inputs", async () => {
+    const again = await runProgram({ stack: STACK, secrets });
+    assert.equal(JSON.stringify(again.resources), JSON.stringify(program.resources));
+  });
+
+  test("destroy removes the kit's containers, network and nginx block; nginx still passes -t and serves other sites; volumes stay", async () => {
+    summary.push("container memory after the checks:");
+    for (const line of docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").trim().split("\n")) {
+      if (line.startsWith(s.namePrefix)) summary.push(`  ${line}`);
+    }
+    const t = Date.now();
+    const errors = await destroy(applied!, log);
+    times.destroy = Date.now() - t;
+    applied = undefined;
+    assert.deepEqual(errors, []);
+    assert.equal(docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).trim(), "");
+    assert.equal(docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-net`).trim(), "");
+    assert.equal(fs.existsSync(`${s.nginx.siteDir}/${s.nginx.fileName}`), false);
+    execFileSync("nginx", ["-t"], { stdio: "pipe" });
+    const other = await request({ host: "other.localhost", port: Number(process.env.E2E_OTHER_PORT ?? 8481), path: "/" });
+    assert.equal(other.body.toString().trim(), "other site");
+    const kept = docker("volume", "ls", "-q", "--filter", `name=${s.namePrefix}-`).trim().split("\n").sort();
+    assert.deepEqual(kept, [`${s.namePrefix}-postgres-data`, `${s.namePrefix}-synapse-data`]);
+    // Retained as documented; this test run removes them itself so the next run starts clean.
+    for (const v of kept) docker("volume", "rm", v);
+    summary.unshift(
+      "wall times:",
+      ...Object.entries(times).filter(([k]) => k !== "checksStart").map(([k, v]) => `  ${k}: ${(v / 1000).toFixed(1)} s`),
+    );
+  });
+});

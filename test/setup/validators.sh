@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what test/render/validators.test.ts runs for real, on a fresh Debian 12
+# machine where we are root. Idempotent: installs only what is missing or stale.
+#   - nginx (Debian's package), for `nginx -t` and a real server on loopback
+#   - unshare and mount (util-linux), openssl: to show files at /config, /data and
+#     /etc/ssl/cloudflare inside a private mount namespace, never on the real disk
+#   - a virtualenv with Synapse from PyPI, whose own config loader reads homeserver.yaml
+set -euo pipefail
+
+SYNAPSE_VERSION=1.163.2
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+VENV="$ROOT/.cache/synapse-venv"
+
+say() { echo "validators setup: $*"; }
+
+missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v mount >/dev/null 2>&1 || missing+=(mount)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# Debian's python3 has no venv module until python3-venv is installed.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  say "nginx, unshare, mount, openssl and python3 with venv are present"
+fi
+say "$(nginx -v 2>&1)"
+
+installed=""
+if [ -x "$VENV/bin/python" ]; then
+  installed="$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("matrix-synapse"))' 2>/dev/null || true)"
+fi
+if [ "$installed" = "$SYNAPSE_VERSION" ]; then
+  say "matrix-synapse $SYNAPSE_VERSION already in $VENV"
+else
+  say "creating $VENV with matrix-synapse==$SYNAPSE_VERSION (found: ${installed:-none})"
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
+fi
+# Proves the install works: the import the test's helper makes.
+"$VENV/bin/python" -c 'import synapse.config.homeserver, synapse; print("validators setup: synapse", synapse.__version__, "imports")'
