@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { envValue, type ContainerSpec } from "./render/containers";
 import type { Secrets } from "./secrets";
+import { volumeName, type Settings } from "./settings";
 
 const MB = 1024 * 1024;
 
@@ -57,4 +58,13 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
 /** Pull (or find) an image on the host; containers name the image and depend on this. */
 export function remoteImage(name: string, image: string, opts: pulumi.CustomResourceOptions): docker.RemoteImage {
   return new docker.RemoteImage(name, { name: image, keepLocally: true }, opts);
+}
+
+/** A named data volume, kept on `pulumi destroy` unless matrix:volumes.retainOnDestroy is false. */
+export function dataVolume(name: string, s: Settings, service: "postgres" | "synapse", opts: pulumi.CustomResourceOptions): docker.Volume {
+  return new docker.Volume(
+    name,
+    { name: volumeName(s, service), labels: [{ label: "kit.matrix/stack", value: s.stack }] },
+    { ...opts, retainOnDelete: s.volumes.retainOnDestroy },
+  );
 }

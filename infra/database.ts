@@ -1,13 +1,13 @@
 /** PostgreSQL: one server, the Synapse database (UTF8, C) and one database per bridge. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { containerArgs, remoteImage } from "./container";
+import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
 import { postgresCommand, postgresSpec } from "./render/containers";
 import { initDatabasesScript } from "./render/host";
 import { databasesSql } from "./render/postgres";
 import type { Secrets } from "./secrets";
-import { volumeName, type Settings } from "./settings";
+import type { Settings } from "./settings";
 
 export interface DatabaseArgs {
   settings: Settings;
@@ -26,11 +26,7 @@ export class Database extends pulumi.ComponentResource {
     const s = args.settings;
     const provider = args.host.provider;
     const spec = postgresSpec(s);
-    const volume = new docker.Volume(
-      `${name}-data`,
-      { name: volumeName(s, "postgres"), labels: [{ label: "kit.matrix/stack", value: s.stack }] },
-      { parent: this, provider, retainOnDelete: s.volumes.retainOnDestroy },
-    );
+    const volume = dataVolume(`${name}-data`, s, "postgres", { parent: this, provider });
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
     this.container = new docker.Container(
       `${name}-container`,

@@ -1,7 +1,7 @@
 /** Synapse: its files on the host, its data volume (owned by 991) and its container. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { containerArgs, remoteImage } from "./container";
+import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
 import { renderRegistration } from "./render/bridges";
@@ -28,11 +28,7 @@ export class Homeserver extends pulumi.ComponentResource {
     const provider = args.host.provider;
     const spec = synapseSpec(s);
     const files = this.createFiles(name, args);
-    const volume = new docker.Volume(
-      `${name}-data`,
-      { name: volumeName(s, "synapse"), labels: [{ label: "kit.matrix/stack", value: s.stack }] },
-      { parent: this, provider, retainOnDelete: s.volumes.retainOnDestroy },
-    );
+    const volume = dataVolume(`${name}-data`, s, "synapse", { parent: this, provider });
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
     const owned = args.host.script(
       `${name}-data-owner`,

@@ -191,3 +191,24 @@ for (const stack of ["local", "dev", "prod"] as const) {
     }
   });
 }
+
+describe("bad config under Pulumi mocks", () => {
+  test("the program throws a ConfigError naming every key and registers no resource", async () => {
+    await assert.rejects(
+      runProgram({
+        stack: "broken",
+        fromStackFile: false,
+        values: { "matrix:domain": "Not A Domain", "matrix:target": { kind: "ssh" }, "matrix:synapse": { maxUploadSize: "huge" } },
+        secrets: { "matrix:secretSeed": TEST_SECRETS["matrix:secretSeed"] },
+      }).then((r) => assert.deepEqual(r.resources, [], "no resource before validation")),
+      (e: Error) => {
+        assert.equal(e.name, "ConfigError");
+        assert.match(e.message, /matrix:domain must be a lower-case DNS name/);
+        assert.match(e.message, /matrix:target\.host is required/);
+        assert.match(e.message, /matrix:synapse\.maxUploadSize must be a size like "50M"/);
+        assert.match(e.message, /matrix:sshPrivateKey is required/);
+        return true;
+      },
+    );
+  });
+});
