@@ -14,6 +14,7 @@ on stdout; any rejection is an exception and a non-zero exit.
 
 import json
 import sys
+from importlib.metadata import version
 
 from synapse.config.appservice import load_appservices
 from synapse.config.homeserver import HomeServerConfig
@@ -25,6 +26,7 @@ def main(path: str) -> None:
     services = load_appservices(config.server.server_name, config.appservice.app_service_config_files)
     _load_logging_config(config.logging.log_config)
     summary = {
+        "synapse_version": version("matrix-synapse"),
         "server_name": config.server.server_name,
         "public_baseurl": config.server.public_baseurl,
         "max_upload_size": config.media.max_upload_size,

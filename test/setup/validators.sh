@@ -47,4 +47,4 @@ else
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
 fi
 # Proves the install works: the import the test's helper makes.
-"$VENV/bin/python" -c 'import synapse.config.homeserver, synapse; print("validators setup: synapse", synapse.__version__, "imports")'
+"$VENV/bin/python" -c 'import synapse.config.homeserver; from importlib.metadata import version; print("validators setup: matrix-synapse", version("matrix-synapse"), "imports")'

@@ -1,0 +1,458 @@
+package main
+
+// Reading and validating the bridge's config.yaml and registration.yaml.
+//
+// The stand-in reads the files the kit renders for the real bridges and refuses
+// them where the real bridges would. The error texts are the real bridges'
+// (mautrix-go v0.23.0 bridgev2 for matrix-qq 0.2.1, mautrix-go v0.16.2 `bridge`
+// plus matrix-wechat's own config for matrix-wechat 0.2.4); the checks marked
+// "stand-in check" are stricter than the real bridges and say so in their text.
+//
+// The real bridges merge the file over their example config, so a missing key
+// takes the example's value; the stand-in applies the same example values
+// (see exampleDefaults) so that, e.g., a missing appservice.hostname on QQ
+// becomes 127.0.0.1 exactly as it would upstream.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Kind is which bridge the stand-in plays.
+type Kind string
+
+const (
+	KindQQ     Kind = "qq"
+	KindWechat Kind = "wechat"
+)
+
+// Network is the human name of the chat network.
+func (k Kind) Network() string {
+	if k == KindQQ {
+		return "QQ"
+	}
+	return "WeChat"
+}
+
+// Upstream names the real bridge the stand-in replaces.
+func (k Kind) Upstream() string {
+	if k == KindQQ {
+		return "github.com/duo/matrix-qq 0.2.1"
+	}
+	return "github.com/duo/matrix-wechat 0.2.4"
+}
+
+// ParseKind accepts "qq" or "wechat".
+func ParseKind(s string) (Kind, error) {
+	switch Kind(strings.ToLower(strings.TrimSpace(s))) {
+	case KindQQ:
+		return KindQQ, nil
+	case KindWechat:
+		return KindWechat, nil
+	}
+	return "", fmt.Errorf("STANDIN_KIND must be qq or wechat, got %q", s)
+}
+
+// FatalError is a startup failure: Exit is the process exit code, Msg the
+// message the real bridge prints for the same failure.
+type FatalError struct {
+	Exit int
+	Msg  string
+	// Stderr: the real bridge prints this one bare on stderr (before its logger exists).
+	Stderr bool
+}
+
+func (e *FatalError) Error() string { return e.Msg }
+
+// Config is what the stand-in uses from config.yaml.
+type Config struct {
+	Kind Kind
+
+	HomeserverAddress  string
+	HomeserverDomain   string
+	HomeserverSoftware string
+
+	AppserviceAddress string
+	Hostname          string
+	Port              int
+	ID                string
+	BotUsername       string
+	BotDisplayname    string
+	BotAvatar         string
+	ASToken           string
+	HSToken           string
+	UsernameTemplate  string
+
+	DatabaseURI string
+
+	CommandPrefix string
+	Permissions   map[string]string
+
+	// WeChat only: the agent's WebSocket listener.
+	ListenAddress string
+	ListenSecret  string
+}
+
+// BotUserID is @<bot.username>:<homeserver.domain>.
+func (c *Config) BotUserID() string { return "@" + c.BotUsername + ":" + c.HomeserverDomain }
+
+// ListenAddr is appservice.hostname:appservice.port.
+func (c *Config) ListenAddr() string {
+	host := c.Hostname
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(c.Port)
+}
+
+// Placeholder values of the real example configs: a value equal to one of
+// these is "not configured" for the real bridges.
+const (
+	tokenPlaceholder     = "This value is generated when generating the registration"
+	dbURIPlaceholder     = "postgres://user:password@host/database?sslmode=disable"
+	qqAddressExample     = "http://example.localhost:8008"
+	wechatAddressExample = "https://matrix.example.com"
+	domainExample        = "example.com"
+	wechatSecretExample  = "foobar"
+)
+
+type defaults struct {
+	address, hostname, id, bot, displayname, template, prefix string
+	port                                                      int
+	permissions                                               map[string]string
+}
+
+func exampleDefaults(k Kind) defaults {
+	if k == KindQQ {
+		// mautrix-go v0.23.0 bridgev2/matrix/mxmain/example-config.yaml with matrix-qq's names.
+		return defaults{
+			address: qqAddressExample, hostname: "127.0.0.1", port: 17777, id: "qq", bot: "qqbot",
+			displayname: "Matrix QQ bridge bot", template: "qq_{{.}}", prefix: "!qq",
+			permissions: map[string]string{"*": "relay", "example.com": "user", "@admin:example.com": "admin"},
+		}
+	}
+	// matrix-wechat 0.2.4 example-config.yaml.
+	return defaults{
+		address: wechatAddressExample, hostname: "0.0.0.0", port: 17778, id: "wechat", bot: "wechatbot",
+		displayname: "WeChat bridge bot", template: "_wechat_{{.}}", prefix: "!wechat",
+		permissions: map[string]string{"example.com": "user", "@admin:example.com": "admin"},
+	}
+}
+
+// tree is a parsed YAML document with path lookups.
+type tree map[string]any
+
+func (t tree) node(path ...string) (any, bool) {
+	var cur any = map[string]any(t)
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = m[p]
+		if !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// str returns a scalar as a string; ok is false when absent, null or not a scalar.
+func (t tree) str(path ...string) (string, bool) {
+	v, ok := t.node(path...)
+	if !ok || v == nil {
+		return "", false
+	}
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case int, int64, uint64, float64, bool:
+		return fmt.Sprint(x), true
+	}
+	return "", false
+}
+
+func (t tree) strOr(def string, path ...string) string {
+	if v, ok := t.str(path...); ok {
+		return v
+	}
+	return def
+}
+
+func parseYAML(data []byte) (tree, error) {
+	// Into a plain map: decoding into tree would make every nested map a tree too.
+	var m map[string]any
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return tree(m), nil
+}
+
+// ParseConfig reads config.yaml's text for the given kind and validates it the
+// way the real bridge does, returning a *FatalError on refusal.
+func ParseConfig(kind Kind, data []byte) (*Config, error) {
+	t, err := parseYAML(data)
+	if err != nil {
+		return nil, &FatalError{Exit: 10, Msg: "Failed to parse config: " + err.Error(), Stderr: true}
+	}
+	d := exampleDefaults(kind)
+	c := &Config{Kind: kind}
+
+	if kind == KindQQ {
+		// mautrix-go v0.23.0 bridgeconfig: a string at appservice.database.uri (Go
+		// bridges' old layout) or at appservice.database (Python bridges' old layout)
+		// means a legacy config, and matrix-qq sets no legacy network migrator.
+		_, goLegacy := t.str("appservice", "database", "uri")
+		_, pyLegacy := t.str("appservice", "database")
+		if goLegacy || pyLegacy {
+			return nil, &FatalError{Exit: 1, Msg: "Legacy bridge config detected, but hacky network config migrator is not set", Stderr: true}
+		}
+	}
+
+	c.HomeserverAddress = t.strOr(d.address, "homeserver", "address")
+	c.HomeserverDomain = t.strOr(domainExample, "homeserver", "domain")
+	c.HomeserverSoftware = t.strOr("standard", "homeserver", "software")
+	c.AppserviceAddress = t.strOr("", "appservice", "address")
+	c.Hostname = t.strOr(d.hostname, "appservice", "hostname")
+	c.Port = d.port
+	if p, ok := t.str("appservice", "port"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, &FatalError{Exit: 10, Msg: fmt.Sprintf("Failed to parse config: appservice.port %q is not a port number", p), Stderr: true}
+		}
+		c.Port = n
+	}
+	c.ID = t.strOr(d.id, "appservice", "id")
+	c.BotUsername = t.strOr(d.bot, "appservice", "bot", "username")
+	c.BotDisplayname = t.strOr(d.displayname, "appservice", "bot", "displayname")
+	c.BotAvatar = t.strOr("", "appservice", "bot", "avatar")
+	c.ASToken = t.strOr(tokenPlaceholder, "appservice", "as_token")
+	c.HSToken = t.strOr(tokenPlaceholder, "appservice", "hs_token")
+	c.CommandPrefix = t.strOr(d.prefix, "bridge", "command_prefix")
+
+	c.Permissions = d.permissions
+	if p, ok := t.node("bridge", "permissions"); ok {
+		m, isMap := p.(map[string]any)
+		if !isMap {
+			return nil, &FatalError{Exit: 10, Msg: "Failed to parse config: bridge.permissions is not a map", Stderr: true}
+		}
+		c.Permissions = map[string]string{}
+		for k, v := range m {
+			c.Permissions[k] = fmt.Sprint(v)
+		}
+	}
+
+	if kind == KindQQ {
+		c.UsernameTemplate = t.strOr(d.template, "appservice", "username_template")
+		c.DatabaseURI = t.strOr(dbURIPlaceholder, "database", "uri")
+	} else {
+		c.UsernameTemplate = t.strOr(d.template, "bridge", "username_template")
+		c.DatabaseURI = t.strOr(dbURIPlaceholder, "appservice", "database", "uri")
+		c.ListenAddress = t.strOr("", "bridge", "listen_address")
+		c.ListenSecret = t.strOr("", "bridge", "listen_secret")
+		// matrix-wechat checks the username template while parsing the file.
+		if !templateHasPlaceholder(c.UsernameTemplate) {
+			return nil, &FatalError{Exit: 10, Msg: "Failed to parse config: username template is missing user ID placeholder", Stderr: true}
+		}
+	}
+
+	if err := c.validate(d); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func templateHasPlaceholder(tpl string) bool {
+	// The real bridges execute the Go template with "1234567890" and look for it;
+	// the only templates the bridges document use {{.}}.
+	return strings.Contains(tpl, "{{.}}")
+}
+
+var allowedSoftware = map[string]bool{"standard": true, "asmux": true, "hungry": true}
+
+func permissionsConfigured(p map[string]string) bool {
+	example := 0
+	for _, k := range []string{"*", "example.com", "@admin:example.com"} {
+		if _, ok := p[k]; ok {
+			example++
+		}
+	}
+	return len(p) > example
+}
+
+func configErr(msg string) error { return &FatalError{Exit: 11, Msg: msg} }
+
+func (c *Config) validate(d defaults) error {
+	exampleAddress := qqAddressExample
+	if c.Kind == KindWechat {
+		exampleAddress = wechatAddressExample
+	}
+	switch {
+	case c.HomeserverAddress == "" || c.HomeserverAddress == exampleAddress:
+		return configErr("homeserver.address not configured")
+	case c.HomeserverDomain == "" || c.HomeserverDomain == domainExample:
+		return configErr("homeserver.domain not configured")
+	case !allowedSoftware[c.HomeserverSoftware]:
+		return configErr("invalid value for homeserver.software (use `standard` if you don't know what the field is for)")
+	case c.ASToken == "" || c.ASToken == tokenPlaceholder:
+		return configErr("appservice.as_token not configured. Did you forget to generate the registration? ")
+	case c.HSToken == "" || c.HSToken == tokenPlaceholder:
+		return configErr("appservice.hs_token not configured. Did you forget to generate the registration? ")
+	}
+	if c.Kind == KindQQ {
+		switch {
+		case c.DatabaseURI == "" || c.DatabaseURI == dbURIPlaceholder:
+			return configErr("database.uri not configured")
+		case !permissionsConfigured(c.Permissions):
+			return configErr("bridge.permissions not configured")
+		case !templateHasPlaceholder(c.UsernameTemplate):
+			return configErr("username template is missing user ID placeholder")
+		}
+	} else {
+		switch {
+		case c.DatabaseURI == "" || c.DatabaseURI == dbURIPlaceholder:
+			return configErr("appservice.database not configured")
+		case !permissionsConfigured(c.Permissions):
+			return configErr("bridge.permissions not configured")
+		case c.ListenAddress == "":
+			return configErr("bridge.listen_address not configured (stand-in check: the real bridge would fall back to its example 0.0.0.0:20002)")
+		case c.ListenSecret == "" || c.ListenSecret == wechatSecretExample:
+			return configErr("bridge.listen_secret not configured (stand-in check: the real bridge would accept agents with the example secret \"foobar\")")
+		}
+	}
+	if c.BotUsername == "" {
+		return configErr("appservice.bot.username not configured (stand-in check)")
+	}
+	if c.Hostname == "" {
+		return configErr("appservice.hostname not configured (stand-in check)")
+	}
+	return nil
+}
+
+// Registration is what the stand-in reads from registration.yaml.
+type Registration struct {
+	ID              string
+	URL             string
+	ASToken         string
+	HSToken         string
+	SenderLocalpart string
+	UserRegexes     []string
+}
+
+// ParseRegistration reads registration.yaml's text.
+func ParseRegistration(data []byte) (*Registration, error) {
+	t, err := parseYAML(data)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registration{
+		ID:              t.strOr("", "id"),
+		URL:             t.strOr("", "url"),
+		ASToken:         t.strOr("", "as_token"),
+		HSToken:         t.strOr("", "hs_token"),
+		SenderLocalpart: t.strOr("", "sender_localpart"),
+	}
+	if users, ok := t.node("namespaces", "users"); ok {
+		list, _ := users.([]any)
+		for _, u := range list {
+			if m, ok := u.(map[string]any); ok {
+				if re, ok := m["regex"].(string); ok {
+					r.UserRegexes = append(r.UserRegexes, re)
+				}
+			}
+		}
+	}
+	return r, nil
+}
+
+// RegistrationMismatch is one field where registration.yaml disagrees with config.yaml.
+type RegistrationMismatch struct {
+	RegistrationKey string
+	ConfigKey       string
+	Why             string
+}
+
+// CheckRegistration compares the registration Synapse was given with the
+// bridge's config. Mismatches are fatal for the stand-in (the real bridges do not
+// look at the registration at run time, and fail later in confusing ways:
+// duo/matrix-wechat#33, duo/matrix-qq#34). Warnings are logged only.
+func CheckRegistration(c *Config, r *Registration) (mismatches []RegistrationMismatch, warnings []string) {
+	if r.ASToken != c.ASToken {
+		mismatches = append(mismatches, RegistrationMismatch{"as_token", "appservice.as_token",
+			"Synapse would reject every request of the bridge with M_UNKNOWN_TOKEN"})
+	}
+	if r.HSToken != c.HSToken {
+		mismatches = append(mismatches, RegistrationMismatch{"hs_token", "appservice.hs_token",
+			"the bridge would refuse every transaction Synapse pushes (403)"})
+	}
+	if r.SenderLocalpart != c.BotUsername {
+		mismatches = append(mismatches, RegistrationMismatch{"sender_localpart", "appservice.bot.username",
+			fmt.Sprintf("Synapse answers \"Application service has not registered this user (%s)\" (duo/matrix-wechat#33, duo/matrix-qq#34)", c.BotUserID())})
+	}
+	if r.ID != c.ID {
+		warnings = append(warnings, fmt.Sprintf("registration id %q differs from appservice.id %q: the homeserver->bridge ping would address the wrong app service", r.ID, c.ID))
+	}
+	if c.AppserviceAddress != "" && r.URL != c.AppserviceAddress {
+		warnings = append(warnings, fmt.Sprintf("registration url %q differs from appservice.address %q", r.URL, c.AppserviceAddress))
+	}
+	bot := c.BotUserID()
+	ghost := "@" + strings.ReplaceAll(c.UsernameTemplate, "{{.}}", "1234567890") + ":" + c.HomeserverDomain
+	botOK, ghostOK := false, false
+	for _, re := range r.UserRegexes {
+		rx, err := regexp.Compile(re)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("registration user regex %q does not compile: %v", re, err))
+			continue
+		}
+		botOK = botOK || rx.MatchString(bot)
+		ghostOK = ghostOK || rx.MatchString(ghost)
+	}
+	if !botOK {
+		warnings = append(warnings, fmt.Sprintf("no registration user namespace matches the bot %s", bot))
+	}
+	if !ghostOK {
+		warnings = append(warnings, fmt.Sprintf("no registration user namespace matches ghost users like %s", ghost))
+	}
+	return mismatches, warnings
+}
+
+// LoadFiles reads and checks both files. The returned error is a *FatalError.
+func LoadFiles(kind Kind, configPath, registrationPath string) (*Config, *Registration, []string, error) {
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, nil, &FatalError{Exit: 10, Msg: fmt.Sprintf("Failed to read config: %v (the real image's docker-run.sh would copy the example config there and exit)", err), Stderr: true}
+		}
+		return nil, nil, nil, &FatalError{Exit: 10, Msg: "Failed to read config: " + err.Error(), Stderr: true}
+	}
+	cfg, err := ParseConfig(kind, data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rdata, err := os.ReadFile(registrationPath)
+	if err != nil {
+		return nil, nil, nil, &FatalError{Exit: 1, Msg: fmt.Sprintf("stand-in: failed to read the registration: %v (the real image's docker-run.sh would generate one with a random sender_localpart and exit)", err)}
+	}
+	reg, err := ParseRegistration(rdata)
+	if err != nil {
+		return nil, nil, nil, &FatalError{Exit: 1, Msg: "stand-in: failed to parse the registration: " + err.Error()}
+	}
+	mismatches, warnings := CheckRegistration(cfg, reg)
+	if len(mismatches) > 0 {
+		parts := make([]string, 0, len(mismatches))
+		for _, m := range mismatches {
+			parts = append(parts, fmt.Sprintf("registration %s != config %s: %s", m.RegistrationKey, m.ConfigKey, m.Why))
+		}
+		return nil, nil, warnings, &FatalError{Exit: 1, Msg: "STAND-IN CHECK FAILED: registration.yaml does not match config.yaml: " + strings.Join(parts, "; ")}
+	}
+	return cfg, reg, warnings, nil
+}

@@ -1,0 +1,339 @@
+// Command bridge-standin is the matrix kit's END-TO-END TEST STAND-IN for the
+// QQ and WeChat bridges (github.com/duo/matrix-qq 0.2.1 and
+// github.com/duo/matrix-wechat 0.2.4). It is NOT either bridge and bridges no
+// messages: the real bridges cannot be built here (the Go module proxy refuses
+// them), so this small program, written for the kit and sharing no code with
+// them, reads the config.yaml and registration.yaml the kit renders and
+// behaves like the real bridge where the e2e test looks:
+//
+//   - refuses the files where the real bridge would, with the real messages
+//     (and, stricter than upstream, refuses a registration whose as_token,
+//     hs_token or sender_localpart disagree with config.yaml);
+//   - connects to the bridge's PostgreSQL database and writes a table;
+//   - talks to the homeserver with the as_token as @<bot>:<domain> (versions,
+//     whoami, the homeserver->bridge ping, registration, display name);
+//   - serves the app service API (transactions, ping, live/ready), joins rooms
+//     it is invited to and answers help/login/logout/ping;
+//   - WeChat only: the agent WebSocket listener with matrix-wechat's
+//     "Basic <listen_secret>" check.
+//
+// Mode: STANDIN_KIND=qq|wechat (baked into each image). Flags -c and -r like
+// mautrix's. Exit codes follow mautrix where there is one (10 unreadable
+// config, 11 invalid config, 13 homeserver cannot reach the bridge, 14
+// database, 16/17 homeserver refuses the bot); 1 for the rest.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+const standinVersion = "1"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("bridge-standin", flag.ContinueOnError)
+	var configPath, registrationPath, kindFlag string
+	var version, noUpdate bool
+	for _, n := range []string{"c", "config"} {
+		fs.StringVar(&configPath, n, "/data/config.yaml", "config file")
+	}
+	for _, n := range []string{"r", "registration"} {
+		fs.StringVar(&registrationPath, n, "/data/registration.yaml", "app service registration file")
+	}
+	for _, n := range []string{"n", "no-update"} {
+		fs.BoolVar(&noUpdate, n, false, "accepted for compatibility; the stand-in never rewrites the config")
+	}
+	for _, n := range []string{"v", "version"} {
+		fs.BoolVar(&version, n, false, "print the version and exit")
+	}
+	fs.StringVar(&kindFlag, "kind", "", "qq or wechat (default: $STANDIN_KIND)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if kindFlag == "" {
+		kindFlag = os.Getenv("STANDIN_KIND")
+	}
+	kind, err := ParseKind(kindFlag)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bridge-standin:", err)
+		return 2
+	}
+	if version {
+		fmt.Printf("matrix-%s stand-in %s (NOT the real bridge; stands in for %s)\n", kind, standinVersion, kind.Upstream())
+		return 0
+	}
+	log := stdoutLogger(kind)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return start(ctx, kind, configPath, registrationPath, log)
+}
+
+func fatal(log *Logger, err error) int {
+	var fe *FatalError
+	if !errors.As(err, &fe) {
+		log.Fatal(err.Error(), nil)
+		return 1
+	}
+	if fe.Stderr {
+		fmt.Fprintln(os.Stderr, fe.Msg)
+	}
+	if fe.Exit == 11 {
+		log.Fatal("Configuration error", F{"error": fe.Msg})
+		log.Info("See https://docs.mau.fi/faq/field-unconfigured for more info", nil)
+	} else {
+		log.Fatal(fe.Msg, nil)
+	}
+	return fe.Exit
+}
+
+func start(ctx context.Context, kind Kind, configPath, registrationPath string, log *Logger) int {
+	log.Info("Starting: this is a STAND-IN for the e2e test, NOT the real bridge", F{"stands_in_for": kind.Upstream(), "config": configPath, "registration": registrationPath})
+
+	if kind == KindQQ {
+		if err := dropPrivileges(filepath.Dir(configPath), envID("UID", 1337), envID("GID", envID("UID", 1337)), log); err != nil {
+			log.Fatal("Failed to switch to the bridge user", F{"error": err})
+			return 1
+		}
+	}
+
+	cfg, _, warnings, err := LoadFiles(kind, configPath, registrationPath)
+	for _, w := range warnings {
+		log.Warn("Registration check: "+w, nil)
+	}
+	if err != nil {
+		return fatal(log, err)
+	}
+	log.Info("Config and registration read", F{"bot": cfg.BotUserID(), "homeserver": cfg.HomeserverAddress, "appservice_listen": cfg.ListenAddr()})
+	checkConfigWritable(configPath, log)
+
+	db, err := OpenDatabase(ctx, cfg.DatabaseURI, kind, log, 60*time.Second)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("Stopped before the database was reachable", nil)
+			return 0
+		}
+		log.Fatal("Failed to initialize database connection", F{"uri": redactURI(cfg.DatabaseURI), "error": err})
+		return 14
+	}
+	defer db.Close()
+	log.Info("Database ready: standin_state table written", F{"uri": redactURI(cfg.DatabaseURI)})
+
+	b := NewBridge(cfg, log)
+	servers, err := b.listen()
+	if err != nil {
+		log.Fatal("Error in listener", F{"error": err})
+		return 1
+	}
+	defer shutdown(servers, b, log)
+
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go b.RunWorker(workerCtx)
+
+	if code := b.ensureConnection(ctx); code != 0 || ctx.Err() != nil {
+		return code
+	}
+	b.setupBot(ctx)
+	if ctx.Err() != nil {
+		return 0
+	}
+	b.SetReady()
+	log.Info("Stand-in bridge started (NOT the real bridge)", F{"bot": cfg.BotUserID()})
+	<-ctx.Done()
+	log.Info("Received stop signal, shutting down", nil)
+	return 0
+}
+
+// listen opens the app service listener and, for WeChat, the agent listener.
+func (b *Bridge) listen() ([]*http.Server, error) {
+	var servers []*http.Server
+	serve := func(addr string, h http.Handler, what string) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", what, addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+		servers = append(servers, srv)
+		b.Log.Info("Starting "+what, F{"address": addr})
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.Log.Error("Error in "+what, F{"error": err})
+			}
+		}()
+		return nil
+	}
+	if err := serve(b.Cfg.ListenAddr(), b.Handler(), "app service HTTP listener"); err != nil {
+		return servers, err
+	}
+	if b.Agents != nil {
+		if err := serve(b.Cfg.ListenAddress, b.Agents, "WeChat agent WebSocket listener"); err != nil {
+			return servers, err
+		}
+	}
+	return servers, nil
+}
+
+func shutdown(servers []*http.Server, b *Bridge, log *Logger) {
+	b.Agents.CloseAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(ctx)
+	}
+	log.Info("Stopped", nil)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// logInitialRequestError uses mautrix v0.23's wording for the auth errors.
+func (b *Bridge) logInitialRequestError(err error, def string) {
+	switch errCode(err) {
+	case "M_UNKNOWN_TOKEN":
+		b.Log.Fatal("The as_token was not accepted. Is the registration file installed in your homeserver correctly?", F{"error": err})
+	case "M_EXCLUSIVE":
+		b.Log.Fatal("The as_token was accepted, but the /register request was not. Are the homeserver domain, bot username and username template in the config correct, and do they match the values in the registration?", F{"error": err})
+	default:
+		b.Log.Fatal(def, F{"error": err})
+	}
+}
+
+// ensureConnection: /versions until it answers, /whoami, then the
+// homeserver->bridge ping. Returns an exit code, 0 when all is well.
+func (b *Bridge) ensureConnection(ctx context.Context) int {
+	var versions []string
+	triedRegister := false
+	for {
+		v, err := b.HS.Versions(ctx)
+		if err == nil {
+			versions = v
+			break
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		code := errCode(err)
+		if code == "M_FORBIDDEN" {
+			// Synapse's words, e.g. "Application service has not registered this user (@wechatbot:example.com)".
+			b.Log.Error("Homeserver refused the bot in /versions", F{"error": err})
+		}
+		if b.Cfg.Kind == KindQQ {
+			// mautrix-go v0.23.0: register the bot on M_FORBIDDEN, exit on auth errors.
+			switch code {
+			case "M_FORBIDDEN":
+				if triedRegister && !sleepCtx(ctx, 10*time.Second) {
+					return 0
+				}
+				b.Log.Info("M_FORBIDDEN in /versions, trying to register before retrying", nil)
+				triedRegister = true
+				if rerr := b.HS.Register(ctx, b.Cfg.BotUsername); rerr != nil && errCode(rerr) != "M_USER_IN_USE" {
+					b.logInitialRequestError(rerr, "Failed to register after /versions failed with M_FORBIDDEN")
+					return 16
+				}
+				continue
+			case "M_UNKNOWN_TOKEN", "M_EXCLUSIVE":
+				b.logInitialRequestError(err, "/versions request failed with auth error")
+				return 16
+			}
+		} else if code == "M_FORBIDDEN" {
+			// mautrix-go v0.16.2 (matrix-wechat 0.2.4) never registers here: it
+			// retries forever, which is duo/matrix-wechat#33.
+			b.Log.Warn("stand-in note: the real matrix-wechat 0.2.4 loops here forever (duo/matrix-wechat#33); the homeserver's registration for this bridge must have sender_localpart = appservice.bot.username", F{"bot": b.Cfg.BotUserID()})
+		}
+		b.Log.Error("Failed to connect to homeserver, retrying in 10 seconds...", F{"error": err})
+		if !sleepCtx(ctx, 10*time.Second) {
+			return 0
+		}
+	}
+	b.Log.Info("Homeserver answered /versions", F{"versions": len(versions)})
+
+	who, err := b.HS.Whoami(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0
+		}
+		if errCode(err) == "M_UNKNOWN_TOKEN" {
+			b.logInitialRequestError(err, "")
+		} else {
+			b.Log.Fatal("/whoami request failed with unknown error", F{"error": err})
+		}
+		return 16
+	} else if who != b.Cfg.BotUserID() {
+		b.Log.Fatal("Unexpected user ID in whoami call", F{"got_user_id": who, "expected_user_id": b.Cfg.BotUserID()})
+		return 17
+	}
+
+	if !supportsPing(versions) {
+		b.Log.Info("Homeserver does not support checking status of homeserver -> bridge connection", nil)
+		return 0
+	}
+	const maxRetries = 6
+	for retry := 0; ; retry++ {
+		txnID := b.HS.TxnID()
+		ms, err := b.HS.AppservicePing(ctx, b.Cfg.ID, txnID)
+		if err == nil {
+			b.Log.Info("Homeserver -> bridge connection works", F{"txn_id": txnID, "duration_ms": ms})
+			return 0
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		f := F{"txn_id": txnID, "error": err}
+		var me *MatrixError
+		if errors.As(err, &me) && me.Body != "" {
+			f["body"] = me.Body
+		}
+		if retry >= maxRetries {
+			b.Log.Fatal("Homeserver -> bridge connection is not working", f)
+			return 13
+		}
+		b.Log.Error("Homeserver -> bridge connection is not working, retrying in 5 seconds...", f)
+		if !sleepCtx(ctx, 5*time.Second) {
+			return 0
+		}
+	}
+}
+
+// setupBot makes sure the bot user exists and has its display name (and avatar).
+func (b *Bridge) setupBot(ctx context.Context) {
+	err := b.HS.Register(ctx, b.Cfg.BotUsername)
+	switch {
+	case err == nil:
+		b.Log.Info("Registered the bot user", F{"bot": b.Cfg.BotUserID()})
+	case errCode(err) == "M_USER_IN_USE":
+		b.Log.Info("Bot user already registered", F{"bot": b.Cfg.BotUserID()})
+	default:
+		b.Log.Error("Failed to register the bot user", F{"bot": b.Cfg.BotUserID(), "error": err})
+	}
+	if b.Cfg.BotDisplayname != "" {
+		if err := b.HS.SetDisplayname(ctx, b.Cfg.BotDisplayname); err != nil {
+			b.Log.Error("Failed to set the bot's display name", F{"error": err})
+		} else {
+			b.Log.Info("Set the bot's display name", F{"displayname": b.Cfg.BotDisplayname})
+		}
+	}
+	if len(b.Cfg.BotAvatar) > len("mxc://") && b.Cfg.BotAvatar[:6] == "mxc://" {
+		if err := b.HS.SetAvatar(ctx, b.Cfg.BotAvatar); err != nil {
+			b.Log.Warn("Failed to set the bot's avatar", F{"error": err})
+		}
+	}
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Builds, on the local Docker engine ($DOCKER_HOST as usual), the images the e2e tests use in
+# place of registry images (no registry is reachable on our machines):
+#
+#   kit-e2e/debian:bookworm       minbase debootstrap, `docker import`ed      (base/)
+#   kit-e2e/postgres:15-bookworm  Debian's postgresql-15, official-style entrypoint (postgres/)
+#   kit-e2e/synapse:v1.163.2      matrix-synapse from host-downloaded wheels   (synapse/)
+#
+# Each image carries the label kit.e2e.recipe=<sha256 of its recipe files, versions and parent>
+# and is rebuilt only when that changes, so a warm run takes seconds. Downloads are cached under
+# <repo>/.cache/e2e (git-ignored): the rootfs tarball and the Synapse wheels.
+#
+# Usage: test/e2e/images/build.sh [--force] [base|postgres|synapse ...]   (default: all)
+set -Eeuo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$here/../../../.cache/e2e"
+cache=$(cd "$here/../../../.cache/e2e" && pwd)
+
+DEBIAN_SUITE=bookworm
+DEBIAN_MIRROR=http://deb.debian.org/debian
+ARCH=amd64
+PG_MAJOR=15
+SYNAPSE_VERSION=1.163.2
+# The wheels are chosen for the container's interpreter, not the host's: bookworm's python3 is
+# 3.11 and its glibc 2.36, so any manylinux_2_5 .. manylinux_2_36 x86_64 wheel runs there.
+WHEEL_PYTHON=3.11
+WHEEL_GLIBC_MINOR=36
+WHEEL_ARCH=x86_64
+
+BASE_IMAGE=kit-e2e/debian:$DEBIAN_SUITE
+POSTGRES_IMAGE=kit-e2e/postgres:$PG_MAJOR-$DEBIAN_SUITE
+SYNAPSE_IMAGE=kit-e2e/synapse:v$SYNAPSE_VERSION
+LABEL=kit.e2e.recipe
+
+# What `docker import` writes into the base image's config (part of its recipe hash).
+# PATH must be explicit: an imported image has no ENV at all, and Dockerfiles extend $PATH.
+BASE_CHANGES=(
+  "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+  "ENV LANG=C.UTF-8"
+  'CMD ["bash"]'
+)
+
+force=0
+targets=()
+for arg in "$@"; do
+  case $arg in
+    --force) force=1 ;;
+    base | postgres | synapse) targets+=("$arg") ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+((${#targets[@]})) || targets=(base postgres synapse)
+
+log() { printf '\033[1m[e2e-images]\033[0m %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
+
+# sha256 over the given strings and every file (path, mode, content) under a recipe directory.
+recipe_hash() {
+  local dir=$1; shift
+  {
+    printf '%s\n' "$@"
+    (cd "$dir" && find . -type f -printf '%m %p\n' | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -d' ' -f1
+}
+
+image_recipe() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
+
+up_to_date() { # image hash
+  ((force == 0)) && [[ $(image_recipe "$1") == "$2" ]]
+}
+
+# After a rebuild the previous image is untagged: drop it unless something still uses it.
+drop_if_dangling() { # old-image-id
+  [[ -n $1 ]] || return 0
+  [[ $(docker image inspect -f '{{len .RepoTags}}' "$1" 2>/dev/null) == 0 ]] || return 0
+  docker rmi "$1" >/dev/null 2>&1 && log "removed the previous, now untagged image ${1:7:12}" || true
+}
+
+declare -A took status
+timed() { # name command...
+  local name=$1 start=$EPOCHREALTIME; shift
+  "$@"
+  took[$name]=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+  log "$name: ${status[$name]} in ${took[$name]}s"
+}
+
+build_base() {
+  local rootfs_hash hash tarball old
+  rootfs_hash=$(recipe_hash "$here/base" "suite=$DEBIAN_SUITE" "mirror=$DEBIAN_MIRROR" "arch=$ARCH")
+  hash=$(printf '%s\n' "$rootfs_hash" "${BASE_CHANGES[@]}" | sha256sum | cut -d' ' -f1)
+  BASE_HASH=$hash
+  if up_to_date "$BASE_IMAGE" "$hash"; then status[base]="up to date ($BASE_IMAGE, recipe ${hash:0:12})"; return; fi
+
+  tarball=$cache/debian-$DEBIAN_SUITE-$ARCH-minbase-${rootfs_hash:0:12}.tar
+  if [[ -s $tarball ]]; then
+    log "base: using cached rootfs $tarball"
+  else
+    if ! command -v debootstrap >/dev/null; then
+      log "base: installing debootstrap"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap
+    fi
+    log "base: debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR -> $tarball"
+    "$here/base/mkrootfs.sh" "$DEBIAN_SUITE" "$DEBIAN_MIRROR" "$ARCH" "$tarball"
+  fi
+
+  old=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
+  local changes=() c
+  for c in "${BASE_CHANGES[@]}" "LABEL $LABEL=$hash"; do changes+=(--change "$c"); done
+  log "base: docker import $tarball -> $BASE_IMAGE"
+  docker import "${changes[@]}" --message "kit e2e: debootstrap minbase $DEBIAN_SUITE" "$tarball" "$BASE_IMAGE" >/dev/null
+  drop_if_dangling "$old"
+  status[base]="built $BASE_IMAGE (recipe ${hash:0:12})"
+}
+
+# docker build of one recipe directory; extra tar members (wheels) are appended to its context.
+docker_build() { # name image hash dir [--extra dir-containing member] -- build-args...
+  local name=$1 image=$2 hash=$3 dir=$4 old; shift 4
+  local extra=()
+  if [[ ${1:-} == --extra ]]; then extra=(-C "$2" "$3"); shift 3; fi
+  old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+  log "$name: docker build $dir -> $image"
+  # The context is streamed as a tar so host-cached files outside the recipe dir can join it
+  # without being copied into the source tree.
+  tar --owner=0 --group=0 -C "$dir" -cf - . "${extra[@]}" |
+    docker build --label "$LABEL=$hash" --build-arg "BASE=$BASE_IMAGE" "$@" -t "$image" -
+  drop_if_dangling "$old"
+  status[$name]="built $image (recipe ${hash:0:12})"
+}
+
+build_postgres() {
+  local hash
+  hash=$(recipe_hash "$here/postgres" "base=$BASE_HASH" "pg_major=$PG_MAJOR")
+  if up_to_date "$POSTGRES_IMAGE" "$hash"; then status[postgres]="up to date ($POSTGRES_IMAGE, recipe ${hash:0:12})"; return; fi
+  docker_build postgres "$POSTGRES_IMAGE" "$hash" "$here/postgres" --build-arg "PG_MAJOR=$PG_MAJOR"
+}
+
+# Wheels are downloaded on the host: pip inside a container does not trust the proxy's CA.
+fetch_wheels() {
+  local dir=$cache/synapse-wheels
+  local spec="matrix-synapse==$SYNAPSE_VERSION python=$WHEEL_PYTHON glibc=2.$WHEEL_GLIBC_MINOR arch=$WHEEL_ARCH"
+  if [[ -f $dir/.spec && $(<"$dir/.spec") == "$spec" ]]; then
+    log "synapse: using cached wheels in $dir"
+    return
+  fi
+  log "synapse: pip download $spec -> $dir"
+  # pip does not widen --platform to older glibc tags by itself (only the legacy aliases), so
+  # every manylinux tag up to bookworm's glibc is listed.
+  local platforms=() v
+  for v in $(seq "$WHEEL_GLIBC_MINOR" -1 5); do platforms+=(--platform "manylinux_2_${v}_$WHEEL_ARCH"); done
+  platforms+=(--platform "manylinux2014_$WHEEL_ARCH" --platform "manylinux2010_$WHEEL_ARCH" --platform "manylinux1_$WHEEL_ARCH")
+  rm -rf "$dir.part"
+  python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+    --python-version "$WHEEL_PYTHON" --implementation cp --abi "cp${WHEEL_PYTHON/./}" \
+    "${platforms[@]}" -d "$dir.part" "matrix-synapse==$SYNAPSE_VERSION"
+  printf '%s' "$spec" >"$dir.part/.spec"
+  rm -rf "$dir" && mv "$dir.part" "$dir"
+  log "synapse: $(find "$dir" -name '*.whl' | wc -l) wheels, $(du -sh "$dir" | cut -f1)"
+}
+
+build_synapse() {
+  local hash wheels_sum
+  fetch_wheels
+  wheels_sum=$(cd "$cache/synapse-wheels" && sha256sum ./*.whl | sha256sum | cut -d' ' -f1)
+  hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$SYNAPSE_VERSION" "wheels=$wheels_sum")
+  if up_to_date "$SYNAPSE_IMAGE" "$hash"; then status[synapse]="up to date ($SYNAPSE_IMAGE, recipe ${hash:0:12})"; return; fi
+  docker_build synapse "$SYNAPSE_IMAGE" "$hash" "$here/synapse" --extra "$cache" synapse-wheels \
+    --build-arg "SYNAPSE_VERSION=$SYNAPSE_VERSION"
+}
+
+docker info >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the default socket} (start dockerd?)"
+
+total_start=$EPOCHREALTIME
+# The other images are built FROM the base, so it is always brought up to date first.
+timed base build_base
+for t in "${targets[@]}"; do
+  case $t in
+    postgres) timed postgres build_postgres ;;
+    synapse) timed synapse build_synapse ;;
+  esac
+done
+
+log "summary:"
+for t in base "${targets[@]}"; do
+  [[ -n ${took[$t]:-} ]] || continue
+  printf '  %-9s %7ss  %s\n' "$t" "${took[$t]}" "${status[$t]}" >&2
+  took[$t]=
+done
+log "total $(awk -v a="$total_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s"

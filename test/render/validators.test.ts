@@ -1,0 +1,402 @@
+/**
+ * Real validators for every rendered file of every stack in stacks/: the `yaml`
+ * parser, Debian's nginx (`nginx -t`, and a real server on loopback for the
+ * discovery endpoints), Synapse's own config loader from PyPI, and the Worker
+ * in workerd through miniflare. Nothing here is a mock.
+ *
+ * Needs what test/setup/validators.sh installs (run it as root first); a missing
+ * tool fails the test with a message naming that script, never a skip.
+ *
+ * Files that land at fixed absolute paths (/config, /data, /etc/ssl/cloudflare) are
+ * made visible there only inside a private mount namespace (`unshare --mount`): the
+ * real filesystem outside it is never written, apart from our own temp dir.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, test } from "node:test";
+import { Miniflare } from "miniflare";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { DEFAULT_IMAGES, readStackFile, stackFilePath, validate } from "../../infra/config";
+import { renderFiles, type RenderedFile } from "../../infra/render/all";
+import { appserviceUrl } from "../../infra/render/bridges";
+import { clientWellKnown, publicBaseUrl, serverWellKnown } from "../../infra/render/discovery";
+import { SYNAPSE_PATHS } from "../../infra/render/homeserver";
+import { COMPATIBILITY_DATE } from "../../infra/render/worker";
+import { deriveSecrets, type Secrets } from "../../infra/secrets";
+import { enabledBridges, hostPath, type Settings } from "../../infra/settings";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SETUP = "bash test/setup/validators.sh";
+const VENV_PYTHON = path.join(ROOT, ".cache/synapse-venv/bin/python");
+const SYNAPSE_HELPER = path.join(__dirname, "synapse_load_config.py");
+/** The Synapse the kit deploys by default is the one whose loader judges homeserver.yaml. */
+const SYNAPSE_VERSION = DEFAULT_IMAGES.synapse.replace(/^.*:v/, "");
+const SEED = "validator-test-seed-0123456789";
+const STACKS = fs
+  .readdirSync(path.join(ROOT, "stacks"))
+  .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+  .filter((s): s is string => s !== undefined)
+  .sort();
+// Root may unshare a mount namespace directly; anyone else needs a user namespace too.
+const UNSHARE = ["--mount", "--propagation", "private", ...(process.getuid?.() === 0 ? [] : ["--map-root-user"])];
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-validators-"));
+// Safe to delete recursively: every mount was made inside a namespace that is gone.
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+function tempDir(name: string): string {
+  return fs.mkdtempSync(path.join(TMP, `${name}-`));
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[]): Run {
+  const r = spawnSync(file, args, { encoding: "utf8", timeout: 120_000 });
+  if (r.error) assert.fail(`${file} could not run (${r.error.message}): run \`${SETUP}\` as root from the repository root`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Fails with the way out when a tool the validators use is missing. */
+function requireTool(file: string, args: string[]): void {
+  const r = run(file, args);
+  assert.equal(r.status, 0, `\`${file} ${args.join(" ")}\` failed: run \`${SETUP}\` as root from the repository root\n${r.stderr}`);
+}
+
+function loadStack(stack: string): { settings: Settings; secrets: Secrets; files: RenderedFile[] } {
+  const v = validate(stack, readStackFile(stackFilePath(stack)), { requireSecrets: false });
+  if (!v.ok) assert.fail(`stack ${stack} is invalid:\n${v.errors.join("\n")}`);
+  const secrets = deriveSecrets(SEED);
+  return { settings: v.settings, secrets, files: renderFiles(v.settings, secrets) };
+}
+
+function only(files: RenderedFile[], kind: RenderedFile["kind"]): RenderedFile {
+  const found = files.filter((f) => f.kind === kind);
+  assert.equal(found.length, 1, `expected one rendered file of kind ${kind}, got ${found.map((f) => f.path).join(", ") || "none"}`);
+  return found[0];
+}
+
+// ---- mount namespaces -------------------------------------------------------------
+
+/**
+ * Runs argv with `dir` overlaid by `upper` (overlayfs) in a private mount namespace:
+ * files in `upper` appear inside `dir` there and nowhere else, the rest of `dir` stays.
+ */
+const OVERLAY_SH = 'mount -t overlay kit-overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$1"; shift 3; exec "$@"';
+function withOverlay(dir: string, upper: string, argv: string[]): Run {
+  const work = tempDir("overlay-work");
+  return run("unshare", [...UNSHARE, "sh", "-euc", OVERLAY_SH, "overlay", dir, upper, work, ...argv]);
+}
+
+/** Puts `files` (absolute path -> content) in place for argv, inside the namespace only. */
+function withFilesAt(files: Record<string, string>, argv: string[]): Run {
+  const paths = Object.keys(files);
+  if (paths.length === 0) return run(argv[0], argv.slice(1));
+  // Overlay the deepest directory that exists on the host (for /etc/ssl/cloudflare/x: /etc/ssl).
+  let base = path.dirname(paths[0]);
+  while (!fs.existsSync(base)) base = path.dirname(base);
+  assert.notEqual(base, "/", `no existing parent directory to overlay for ${paths[0]}`);
+  const upper = tempDir("overlay-upper");
+  for (const [p, content] of Object.entries(files)) {
+    assert.ok(p.startsWith(`${base}/`), `${p} is not under ${base}: overlay one directory per call`);
+    fs.mkdirSync(path.dirname(path.join(upper, path.relative(base, p))), { recursive: true });
+    fs.writeFileSync(path.join(upper, path.relative(base, p)), content);
+  }
+  return withOverlay(base, upper, argv);
+}
+
+/**
+ * Runs argv chrooted into a fake root, in a private mount namespace: a tmpfs holding
+ * the real top-level directories (recursive bind mounts) plus `dirs` bound at new
+ * top-level paths such as /config and /data. A plain `mkdir /config` would be a
+ * directory on the real disk even when made inside a namespace; this never is.
+ */
+const FAKE_ROOT_SH = `
+R=$1; shift
+mount -t tmpfs kit-root "$R"
+for d in /*; do
+  if [ -L "$d" ]; then cp -P "$d" "$R$d"
+  elif [ -d "$d" ]; then mkdir "$R$d"; mount --rbind "$d" "$R$d"
+  fi
+done
+while [ "$1" != "--" ]; do mkdir -p "$R$2"; mount --bind "$1" "$R$2"; shift 2; done
+shift
+exec chroot "$R" "$@"`;
+function inFakeRoot(dirs: Record<string, string>, argv: string[]): Run {
+  const binds = Object.entries(dirs).flatMap(([at, from]) => {
+    // Only new top-level paths: a deeper one would be created inside a real, bound directory.
+    assert.match(at, /^\/[^/]+$/, `${at} must be a top-level path`);
+    return [from, at];
+  });
+  return run("unshare", [...UNSHARE, "sh", "-euc", FAKE_ROOT_SH, "fake-root", tempDir("root"), ...binds, "--", ...argv]);
+}
+
+// ---- nginx --------------------------------------------------------------------------
+
+/** A minimal main config around the rendered site; logs, pid and temp files stay in `dir`. */
+function nginxConf(dir: string, site: string): string {
+  const conf = path.join(dir, "nginx.conf");
+  fs.writeFileSync(
+    conf,
+    [
+      `pid ${dir}/nginx.pid;`,
+      `error_log ${dir}/error.log;`,
+      "events {}",
+      "http {",
+      `    access_log ${dir}/access.log;`,
+      ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `    ${t}_temp_path ${dir}/${t}_temp;`),
+      `    include ${site};`,
+      "}",
+      "",
+    ].join("\n"),
+  );
+  return conf;
+}
+
+/** `nginx -t` on `siteText`, with the site's TLS certificate files present (namespace only). */
+function nginxTest(s: Settings, siteText: string): Run {
+  requireTool("nginx", ["-v"]);
+  requireTool("unshare", ["--version"]);
+  const dir = tempDir("nginx-t");
+  const site = path.join(dir, "site.conf");
+  fs.writeFileSync(site, siteText);
+  // -e: the startup error log before the config is read (Debian's default is under /var/log).
+  const argv = ["nginx", "-t", "-p", dir, "-e", `${dir}/error.log`, "-c", nginxConf(dir, site)];
+  if (!s.nginx.tls) return run(argv[0], argv.slice(1));
+  const tls = s.nginx.tls;
+  const [cert, key] = selfSignedCert(s.matrixHost);
+  return withFilesAt({ [tls.certificate]: cert, [tls.certificateKey]: key }, argv);
+}
+
+/** A throwaway self-signed certificate and key (PEM), made with openssl. */
+function selfSignedCert(cn: string): [string, string] {
+  requireTool("openssl", ["version"]);
+  const dir = tempDir("cert");
+  const r = run("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", `/CN=${cn}`],
+    ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`],
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  return [fs.readFileSync(`${dir}/cert.pem`, "utf8"), fs.readFileSync(`${dir}/key.pem`, "utf8")];
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** node:http rather than fetch: fetch silently replaces a Host header, and nginx picks the server block by it. */
+function request(port: number, host: string, urlPath: string, method = "GET"): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path: urlPath, method, headers: { Host: host } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+// ---- Synapse --------------------------------------------------------------------------
+
+/** Synapse's duration units (synapse.config._base.Config.parse_duration), in ms. */
+const DURATION_MS: Record<string, number> = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5, y: 31536e6 };
+function durationMs(v: string | null): number | null {
+  return v === null ? null : Number(v.slice(0, -1)) * DURATION_MS[v.slice(-1)];
+}
+
+/** Runs the Synapse loader helper with the rendered synapse files at /config and an empty /data. */
+function loadSynapseConfig(s: Settings, files: RenderedFile[], edit?: (homeserver: Record<string, unknown>) => void): Run {
+  requireTool(VENV_PYTHON, ["-c", "import synapse.config.homeserver"]);
+  requireTool("unshare", ["--version"]);
+  const config = tempDir("synapse-config");
+  const synapseDir = `${hostPath(s, "synapse")}/`;
+  for (const f of files.filter((f) => f.path.startsWith(synapseDir))) {
+    const target = path.join(config, f.path.slice(synapseDir.length));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, f.content);
+  }
+  if (edit) {
+    const file = path.join(config, path.basename(SYNAPSE_PATHS.config));
+    const doc = parseYaml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+    edit(doc);
+    fs.writeFileSync(file, stringifyYaml(doc));
+  }
+  const data = tempDir("synapse-data");
+  const r = inFakeRoot({ [SYNAPSE_PATHS.configDir]: config, [SYNAPSE_PATHS.dataDir]: data }, [VENV_PYTHON, SYNAPSE_HELPER, SYNAPSE_PATHS.config]);
+  // The loader creates the media store: proof that /data was our bound temp dir.
+  if (r.status === 0) assert.ok(fs.existsSync(path.join(data, path.relative(SYNAPSE_PATHS.dataDir, SYNAPSE_PATHS.mediaStore))));
+  return r;
+}
+
+// ---- the tests ------------------------------------------------------------------------
+
+test("stacks/ holds the stacks these validators cover", () => {
+  for (const s of ["local", "dev", "prod"]) assert.ok(STACKS.includes(s), `stacks/Pulumi.${s}.yaml is missing`);
+});
+
+for (const stack of STACKS) {
+  const { settings: s, secrets, files } = loadStack(stack);
+
+  describe(`stack ${stack}`, () => {
+    test("every rendered YAML file parses with the yaml package to a mapping", () => {
+      const yamlFiles = files.filter((f) => f.kind === "yaml");
+      // homeserver.yaml, log.config, then registration x2 and config per bridge.
+      assert.equal(yamlFiles.length, 2 + 3 * enabledBridges(s).length);
+      for (const f of yamlFiles) {
+        const doc: unknown = parseYaml(f.content);
+        assert.ok(doc !== null && typeof doc === "object" && !Array.isArray(doc), `${f.path} is not a YAML mapping`);
+      }
+    });
+
+    test(`real \`nginx -t\` accepts the rendered site${s.nginx.tls ? " (TLS certificate in a mount namespace)" : ""}`, () => {
+      const r = nginxTest(s, only(files, "nginx").content);
+      assert.equal(r.status, 0, `nginx -t rejected ${only(files, "nginx").path}:\n${r.stderr}`);
+      assert.match(r.stderr, /test is successful/);
+    });
+
+    test("real `nginx -t` rejects a broken copy of the site (the check can fail)", () => {
+      const r = nginxTest(s, `${only(files, "nginx").content}\nserver { bogus_directive; }\n`);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /unknown directive "bogus_directive"/);
+    });
+
+    test(`real Synapse ${SYNAPSE_VERSION} config loader accepts homeserver.yaml, its app services, key and log config`, () => {
+      const r = loadSynapseConfig(s, files);
+      assert.equal(r.status, 0, `Synapse rejected the config:\n${r.stderr}`);
+      const got = JSON.parse(r.stdout.trim().split("\n").pop()!);
+      assert.deepEqual(got, {
+        synapse_version: SYNAPSE_VERSION,
+        server_name: s.domain,
+        public_baseurl: `${publicBaseUrl(s)}/`,
+        max_upload_size: s.synapse.maxUploadBytes,
+        media_store_path: SYNAPSE_PATHS.mediaStore,
+        local_media_lifetime_ms: durationMs(s.synapse.mediaRetention.localMediaLifetime),
+        remote_media_lifetime_ms: durationMs(s.synapse.mediaRetention.remoteMediaLifetime),
+        signing_key_ids: [secrets.signingKey.split(" ").slice(0, 2).join(":")],
+        app_services: enabledBridges(s).map((b) => ({ id: b.kind, sender_localpart: b.botLocalpart, url: appserviceUrl(s, b) })),
+      });
+    });
+
+    test(`real Synapse ${SYNAPSE_VERSION} config loader rejects max_upload_size: "lots" (the check can fail)`, () => {
+      const r = loadSynapseConfig(s, files, (hs) => (hs.max_upload_size = "lots"));
+      assert.notEqual(r.status, 0);
+      // Synapse's parse_size fails on the value, in the traceback of the max_upload_size line.
+      assert.match(r.stderr, /max_upload_size/);
+      assert.match(r.stderr, /'lots'/);
+    });
+
+    if (s.cloudflare.enabled) {
+      test("real workerd (miniflare) serves the rendered Worker: discovery JSON with CORS, 404 elsewhere", async () => {
+        const mf = new Miniflare({ modules: true, script: only(files, "worker").content, compatibilityDate: COMPATIBILITY_DATE });
+        try {
+          const url = (p: string) => `https://${s.domain}${p}`;
+          for (const [name, body] of [["server", serverWellKnown(s)], ["client", clientWellKnown(s)]] as const) {
+            const res = await mf.dispatchFetch(url(`/.well-known/matrix/${name}`));
+            assert.equal(res.status, 200);
+            assert.equal(res.headers.get("content-type"), "application/json");
+            assert.equal(res.headers.get("access-control-allow-origin"), "*");
+            assert.deepEqual(await res.json(), body);
+          }
+          const preflight = await mf.dispatchFetch(url("/.well-known/matrix/client"), {
+            method: "OPTIONS",
+            headers: { Origin: "https://app.element.io", "Access-Control-Request-Method": "GET" },
+          });
+          assert.equal(preflight.status, 204);
+          assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+          await preflight.arrayBuffer();
+          for (const p of ["/other", "/.well-known/matrix/other"]) {
+            const res = await mf.dispatchFetch(url(p));
+            assert.equal(res.status, 404, p);
+            await res.arrayBuffer();
+          }
+        } finally {
+          await mf.dispose();
+        }
+      });
+    }
+
+    if (s.nginx.serveWellKnown) {
+      test("real nginx on a loopback port serves /.well-known/matrix/* with JSON and CORS", async () => {
+        requireTool("nginx", ["-v"]);
+        assert.equal(s.nginx.tls, undefined, "this check speaks plain HTTP: extend it for a stack with TLS at nginx");
+        const port = await freePort();
+        const dir = tempDir("nginx-serve");
+        const site = path.join(dir, "site.conf");
+        // The one change to the rendered site: its listen lines (the stack's HTTP port on
+        // every address) become one free port on 127.0.0.1, so the test needs no privileged
+        // port and touches no other interface; IPv6 lines go, as a test machine may lack [::].
+        const listen = new RegExp(`^(\\s*)listen (\\[::\\]:)?${s.nginx.httpPort};$`, "gm");
+        const original = only(files, "nginx").content;
+        const text = original.replace(listen, (_, indent: string, v6?: string) => (v6 ? "" : `${indent}listen 127.0.0.1:${port};`));
+        assert.ok(original.match(listen), `no \`listen ${s.nginx.httpPort};\` line to substitute`);
+        assert.deepEqual([...new Set(text.match(/^\s*listen .*$/gm)?.map((l) => l.trim()))], [`listen 127.0.0.1:${port};`]);
+        fs.writeFileSync(site, text);
+        const nginx = spawn("nginx", ["-p", dir, "-e", `${dir}/error.log`, "-c", nginxConf(dir, site), "-g", "daemon off;"], {
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        let stderr = "";
+        nginx.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+        const exited = new Promise<void>((resolve) => nginx.on("exit", () => resolve()));
+        try {
+          await waitForPort(port, () => nginx.exitCode !== null || nginx.signalCode !== null, () => `${stderr}${readIfExists(`${dir}/error.log`)}`);
+          for (const [name, body] of [["server", serverWellKnown(s)], ["client", clientWellKnown(s)]] as const) {
+            const res = await request(port, s.domain, `/.well-known/matrix/${name}`);
+            assert.equal(res.status, 200);
+            assert.equal(res.headers["content-type"], "application/json");
+            assert.equal(res.headers["access-control-allow-origin"], "*");
+            assert.deepEqual(JSON.parse(res.body), body);
+          }
+          const preflight = await request(port, s.domain, "/.well-known/matrix/client", "OPTIONS");
+          assert.equal(preflight.status, 204);
+          assert.equal(preflight.headers["access-control-allow-origin"], "*");
+          if (s.matrixHost !== s.domain) {
+            // Routing by Host is real: the Matrix host's block answers 404 outside the APIs.
+            assert.equal((await request(port, s.matrixHost, "/.well-known/matrix/client")).status, 404);
+          }
+        } finally {
+          nginx.kill("SIGTERM");
+          await exited;
+        }
+      });
+    }
+  });
+}
+
+function readIfExists(file: string): string {
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+}
+
+/** Waits until something accepts on 127.0.0.1:port, failing early if the server died. */
+async function waitForPort(port: number, died: () => boolean, log: () => string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (died()) assert.fail(`nginx exited before listening:\n${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, "127.0.0.1");
+      sock.on("connect", () => (sock.end(), resolve(true)));
+      sock.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`nginx did not listen on 127.0.0.1:${port} within 10 s:\n${log()}`);
+}
