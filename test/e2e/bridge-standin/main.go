@@ -231,11 +231,9 @@ func (b *Bridge) ensureConnection(ctx context.Context) int {
 		if ctx.Err() != nil {
 			return 0
 		}
+		// err carries Synapse's words, e.g. "M_FORBIDDEN: Application service has
+		// not registered this user (@wechatbot:example.com)".
 		code := errCode(err)
-		if code == "M_FORBIDDEN" {
-			// Synapse's words, e.g. "Application service has not registered this user (@wechatbot:example.com)".
-			b.Log.Error("Homeserver refused the bot in /versions", F{"error": err})
-		}
 		if b.Cfg.Kind == KindQQ {
 			// mautrix-go v0.23.0: register the bot on M_FORBIDDEN, exit on auth errors.
 			switch code {
@@ -243,7 +241,7 @@ func (b *Bridge) ensureConnection(ctx context.Context) int {
 				if triedRegister && !sleepCtx(ctx, 10*time.Second) {
 					return 0
 				}
-				b.Log.Info("M_FORBIDDEN in /versions, trying to register before retrying", nil)
+				b.Log.Warn("M_FORBIDDEN in /versions, trying to register before retrying", F{"error": err})
 				triedRegister = true
 				if rerr := b.HS.Register(ctx, b.Cfg.BotUsername); rerr != nil && errCode(rerr) != "M_USER_IN_USE" {
 					b.logInitialRequestError(rerr, "Failed to register after /versions failed with M_FORBIDDEN")
