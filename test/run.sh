@@ -16,6 +16,9 @@ npx tsc --noEmit -p .
 echo "== unit, snapshot and validator tests"
 node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/render/*.test.ts
 
+echo "== bridge stand-in (Go) tests"
+(cd test/e2e/bridge-standin && go test ./...)
+
 if [ -f test/e2e/run.sh ] && [ "${SKIP_E2E:-0}" != "1" ]; then
   echo "== end-to-end"
   bash test/e2e/run.sh
