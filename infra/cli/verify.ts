@@ -1,0 +1,184 @@
+/**
+ * npm run verify -- --stack <name>            (expectation from stacks/Pulumi.<name>.yaml)
+ * npm run verify -- --domain D [--matrix-host H] [--upload-limit 50M]
+ *
+ * Checks a live deployment from outside (discovery, federation, client API,
+ * upload limit, the WeChat agent's WebSocket, the admin API kept private) and
+ * prints a table, or a JSON report with --json. Exit 0: nothing failed (skips
+ * allowed); 1: a check failed; 2: bad usage or a bad stack file.
+ * The work is in infra/verify/; this file only turns arguments into options.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import {
+  exitCode,
+  formatJson,
+  formatTable,
+  parseResolve,
+  parseSize,
+  runVerify,
+  targetFromNames,
+  targetFromSettings,
+  type ResolveRule,
+  type VerifyTarget,
+} from "../verify";
+
+const USAGE = `usage: npm run verify -- --stack <name> [--stack-dir <dir>] [options]
+       npm run verify -- --domain <domain> [--matrix-host <host>] [--upload-limit <size>] [options]
+options:
+  --wechat-secret <s>     the WeChat listen secret, raw (or env MATRIX_WECHAT_SECRET);
+                          pulumi stack output --show-secrets wechatListenSecret
+  --access-token <t>      a user's token, to read the upload limit Synapse announces (or env MATRIX_ACCESS_TOKEN)
+  --upload-limit <size>   Synapse's max_upload_size ("50M" or bytes) when it cannot be read
+  --resolve h:p:addr:p    connect to addr:p for h:p, keeping h for SNI and Host (repeatable)
+  --ca-file <pem>         trust this CA too
+  --timeout <seconds>     per request (default 10)
+  --upload-grace <s>      how long an upload under the limit must go unrefused (default 3)
+  --json                  print the report as JSON`;
+
+class UsageError extends Error {}
+/** A stack file that cannot be verified against: exit 2 like bad usage, without the usage text. */
+class StackError extends Error {}
+
+interface Parsed {
+  target: VerifyTarget;
+  resolve: ResolveRule[];
+  caPem?: string;
+  timeoutMs: number;
+  uploadGraceMs: number;
+  wechatSecret?: string;
+  accessToken?: string;
+  json: boolean;
+}
+
+function seconds(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} wants a positive number of seconds, got "${text}"`);
+  return Math.round(n * 1000);
+}
+
+/** A stack's expectation; config.ts (and with it Pulumi's SDK) loads only when a stack is named. */
+async function targetFromStack(stack: string, stackDir: string | undefined): Promise<VerifyTarget> {
+  const { readStackFile, stackFilePath, validate } = await import("../config");
+  const file = stackDir ? path.join(stackDir, `Pulumi.${stack}.yaml`) : stackFilePath(stack);
+  if (!fs.existsSync(file)) throw new StackError(`no stack "${stack}": ${file} does not exist`);
+  // Secrets are not needed to know what the deployment should look like.
+  const result = validate(stack, readStackFile(file), { requireSecrets: false });
+  if (!result.ok) throw new StackError(`stack "${stack}" has ${result.errors.length} configuration problem(s):\n  - ${result.errors.join("\n  - ")}`);
+  return targetFromSettings(result.settings);
+}
+
+async function parse(argv: string[], env: NodeJS.ProcessEnv): Promise<Parsed | "help"> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        stack: { type: "string" },
+        "stack-dir": { type: "string" },
+        domain: { type: "string" },
+        "matrix-host": { type: "string" },
+        "upload-limit": { type: "string" },
+        "wechat-secret": { type: "string" },
+        "access-token": { type: "string" },
+        resolve: { type: "string", multiple: true },
+        "ca-file": { type: "string" },
+        timeout: { type: "string" },
+        "upload-grace": { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) return "help";
+
+  let uploadLimit: number | undefined;
+  if (values["upload-limit"] !== undefined) {
+    uploadLimit = parseSize(values["upload-limit"]);
+    if (uploadLimit === undefined || uploadLimit < 2) throw new UsageError(`--upload-limit wants a size like 50M or a number of bytes, got "${values["upload-limit"]}"`);
+  }
+
+  let target: VerifyTarget;
+  if (values.stack !== undefined) {
+    if (values.domain !== undefined || values["matrix-host"] !== undefined) throw new UsageError("give either --stack or --domain/--matrix-host, not both");
+    target = await targetFromStack(values.stack, values["stack-dir"]);
+    // An explicit limit wins over the stack's (e.g. to test a limit changed by hand).
+    if (uploadLimit !== undefined) target = { ...target, uploadLimitBytes: uploadLimit, uploadLimitSource: "--upload-limit" };
+  } else if (values.domain !== undefined) {
+    const name = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+    const domain = values.domain.toLowerCase();
+    const matrixHost = (values["matrix-host"] ?? `matrix.${domain}`).toLowerCase();
+    if (!name.test(domain)) throw new UsageError(`--domain wants a DNS name, got "${values.domain}"`);
+    if (!name.test(matrixHost)) throw new UsageError(`--matrix-host wants a DNS name, got "${values["matrix-host"]}"`);
+    target = targetFromNames(domain, matrixHost, uploadLimit);
+  } else {
+    throw new UsageError("give --stack <name>, or --domain <domain>");
+  }
+
+  const resolve: ResolveRule[] = [];
+  for (const r of values.resolve ?? []) {
+    const rule = parseResolve(r);
+    if (!rule) throw new UsageError(`--resolve wants host:port:address:port, got "${r}"`);
+    resolve.push(rule);
+  }
+
+  let caPem: string | undefined;
+  if (values["ca-file"] !== undefined) {
+    try {
+      caPem = fs.readFileSync(values["ca-file"], "utf8");
+    } catch (e) {
+      throw new UsageError(`--ca-file: cannot read ${values["ca-file"]} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    if (!caPem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca-file: ${values["ca-file"]} holds no PEM certificate`);
+  }
+
+  return {
+    target,
+    resolve,
+    caPem,
+    timeoutMs: seconds(values.timeout, "--timeout", 10_000),
+    uploadGraceMs: seconds(values["upload-grace"], "--upload-grace", 3_000),
+    wechatSecret: values["wechat-secret"] ?? env.MATRIX_WECHAT_SECRET,
+    accessToken: values["access-token"] ?? env.MATRIX_ACCESS_TOKEN,
+    json: values.json ?? false,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let p: Parsed | "help";
+  try {
+    p = await parse(argv, process.env);
+  } catch (e) {
+    if (e instanceof StackError) {
+      console.error(`verify: ${e.message}`);
+      return 2;
+    }
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`verify: ${e.message}`);
+    console.error(USAGE);
+    return 2;
+  }
+  if (p === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const report = await runVerify(p);
+  console.log(p.json ? formatJson(report) : formatTable(report));
+  return exitCode(report);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // A bug of ours, not the server's: still one line, never a trace.
+    console.error(`verify: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  },
+);
