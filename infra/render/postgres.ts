@@ -14,9 +14,10 @@ export function databasesSql(s: Settings): string {
     { name: s.postgres.synapseDatabase, options: "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" },
     ...enabledBridges(s).map((b) => ({ name: b.database, options: "ENCODING 'UTF8' TEMPLATE template0" })),
   ];
+  // psql's \gexec runs the statement the SELECT produces; quotes inside that literal are doubled.
   const lines = dbs.map(
     (d) =>
-      `SELECT 'CREATE DATABASE ${ident(d.name)} OWNER ${owner} ${d.options}' ` +
+      `SELECT '${`CREATE DATABASE ${ident(d.name)} OWNER ${owner} ${d.options}`.replace(/'/g, "''")}' ` +
       `WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${ident(d.name)}')\\gexec`,
   );
   return `-- Managed by matrix-kit (stack ${s.stack}).\n${lines.join("\n")}\n`;

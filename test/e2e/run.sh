@@ -13,7 +13,7 @@ started=()
 
 cleanup() {
   set +e
-  rm -f "$OTHER_SITE"
+  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf
   for what in "${started[@]}"; do
     case $what in
       sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
@@ -73,6 +73,18 @@ mkdir -p /run/sshd
 started+=(sshd)
 ssh -i "$E2E_DIR/id_ed25519" -p 2222 -o BatchMode=yes -o UserKnownHostsFile="$E2E_DIR/known_hosts" root@127.0.0.1 true
 echo "e2e: sshd on 127.0.0.1:2222 answers with the run's key"
+
+# A local CA and a certificate for the TLS front that plays Cloudflare's edge for `verify`.
+mkdir -p "$E2E_DIR/tls"
+(
+  cd "$E2E_DIR/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=matrix-kit e2e CA" -keyout ca.key -out ca.pem 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=e2e.localhost" \
+    -keyout server.key -out server.csr 2>/dev/null
+  printf 'subjectAltName=DNS:e2e.localhost,DNS:matrix.e2e.localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
+)
 
 # Host nginx, with another site on it that must survive the kit's destroy.
 cat >"$OTHER_SITE" <<'CONF'

@@ -76,7 +76,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.deepEqual(c.inputs.ports, []);
       assert.deepEqual(c.inputs.volumes, [{ containerPath: "/var/lib/postgresql/data", volumeName: `${p}-postgres-data`, readOnly: false }]);
       const sql = stdinOf(run, `${p}-postgres-databases`);
-      assert.match(sql, /CREATE DATABASE synapse OWNER synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0/);
+      assert.match(sql, /CREATE DATABASE synapse OWNER synapse ENCODING ''UTF8'' LC_COLLATE ''C'' LC_CTYPE ''C'' TEMPLATE template0/);
       assert.match(sql, /CREATE DATABASE qqbridge /);
       assert.match(sql, /CREATE DATABASE wechatbridge /);
     });
