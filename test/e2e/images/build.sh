@@ -11,6 +11,8 @@
 # <repo>/.cache/e2e (git-ignored): the rootfs tarball and the Synapse wheels.
 #
 # Usage: test/e2e/images/build.sh [--force] [base|postgres|synapse ...]   (default: all)
+#   --force  rebuild even when the labels match (cached downloads and docker layers are reused;
+#            delete <repo>/.cache/e2e for a build from nothing).
 set -Eeuo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,13 +49,14 @@ for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
     base | postgres | synapse) targets+=("$arg") ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 ((${#targets[@]})) || targets=(base postgres synapse)
 
-log() { printf '\033[1m[e2e-images]\033[0m %s\n' "$*" >&2; }
+if [[ -t 2 ]]; then tag=$'\e[1m[e2e-images]\e[0m'; else tag='[e2e-images]'; fi
+log() { printf '%s %s\n' "$tag" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
 
@@ -104,6 +107,9 @@ build_base() {
     fi
     log "base: debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR -> $tarball"
     "$here/base/mkrootfs.sh" "$DEBIAN_SUITE" "$DEBIAN_MIRROR" "$ARCH" "$tarball"
+    # Tarballs of older recipes are never used again.
+    find "$cache" -maxdepth 1 -name "debian-$DEBIAN_SUITE-$ARCH-minbase-*.tar" ! -path "$tarball" -print -delete |
+      sed 's/^/[e2e-images] removed stale /' >&2
   fi
 
   old=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
@@ -127,6 +133,11 @@ docker_build() { # name image hash dir [--extra dir-containing member] -- build-
   tar --owner=0 --group=0 -C "$dir" -cf - . "${extra[@]}" |
     docker build --label "$LABEL=$hash" --build-arg "BASE=$BASE_IMAGE" "$@" -t "$image" -
   drop_if_dangling "$old"
+  # Untagged intermediate stages (labelled kit.e2e.stage in their Dockerfile) of older recipes.
+  local id
+  for id in $(docker images -q --no-trunc -f dangling=true -f "label=kit.e2e.stage"); do
+    [[ $(image_recipe "$id") == "$hash" ]] || drop_if_dangling "$id"
+  done
   status[$name]="built $image (recipe ${hash:0:12})"
 }
 
@@ -167,7 +178,7 @@ build_synapse() {
   hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$SYNAPSE_VERSION" "wheels=$wheels_sum")
   if up_to_date "$SYNAPSE_IMAGE" "$hash"; then status[synapse]="up to date ($SYNAPSE_IMAGE, recipe ${hash:0:12})"; return; fi
   docker_build synapse "$SYNAPSE_IMAGE" "$hash" "$here/synapse" --extra "$cache" synapse-wheels \
-    --build-arg "SYNAPSE_VERSION=$SYNAPSE_VERSION"
+    --build-arg "SYNAPSE_VERSION=$SYNAPSE_VERSION" --build-arg "RECIPE=$hash"
 }
 
 docker info >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the default socket} (start dockerd?)"
