@@ -32,12 +32,12 @@ export class Bridge extends pulumi.ComponentResource {
     const files = [
       new HostFile(
         `${name}-config`,
-        { host: args.host, path: hostPath(s, b.kind, "config.yaml"), content: args.secrets.apply((sec) => renderBridgeConfig(s, b, sec)), owner },
+        { host: args.host, root: s.hostDir, path: hostPath(s, b.kind, "config.yaml"), content: args.secrets.apply((sec) => renderBridgeConfig(s, b, sec)), owner },
         { parent: this },
       ),
       new HostFile(
         `${name}-registration`,
-        { host: args.host, path: hostPath(s, b.kind, "registration.yaml"), content: args.secrets.apply((sec) => renderRegistration(s, b, sec)), owner },
+        { host: args.host, root: s.hostDir, path: hostPath(s, b.kind, "registration.yaml"), content: args.secrets.apply((sec) => renderRegistration(s, b, sec)), owner },
         { parent: this },
       ),
     ];

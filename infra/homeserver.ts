@@ -48,7 +48,7 @@ export class Homeserver extends pulumi.ComponentResource {
     const s = args.settings;
     const owner = { uid: s.synapse.uid, gid: s.synapse.gid, mode: "0600" };
     const file = (id: string, path: string, content: pulumi.Input<string>) =>
-      new HostFile(`${name}-${id}`, { host: args.host, path, content, owner }, { parent: this });
+      new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path, content, owner }, { parent: this });
     return [
       file("config", hostPath(s, "synapse", "homeserver.yaml"), args.secrets.apply((sec) => renderHomeserver(s, sec))),
       file("log-config", hostPath(s, "synapse", "log.config"), renderSynapseLogConfig(s)),

@@ -7,6 +7,8 @@ import { removeFileScript, writeFileScript, type FileOwner } from "./render/host
 export interface HostFileArgs {
   host: Host;
   path: string;
+  /** The kit's directory on the host: emptied directories are removed up to it on destroy. */
+  root: string;
   content: pulumi.Input<string>;
   owner: FileOwner;
 }
@@ -23,7 +25,7 @@ export class HostFile extends pulumi.ComponentResource {
     this.digest = content.apply((c) => createHash("sha256").update(c).digest("hex"));
     args.host.script(
       `${name}-write`,
-      { create: writeFileScript(args.path, args.owner), delete: removeFileScript(args.path), stdin: content },
+      { create: writeFileScript(args.path, args.owner), delete: removeFileScript(args.path, args.root), stdin: content },
       { parent: this },
     );
     this.registerOutputs({ path: this.path, digest: this.digest });

@@ -22,8 +22,12 @@ export function writeFileScript(path: string, owner: FileOwner): string {
   return renderTemplate("host/write-file.sh.hbs", { path, dir: dirname(path), ...owner });
 }
 
-export function removeFileScript(path: string): string {
-  return `rm -f ${renderTemplate("host/quote.hbs", { v: path })}\n`;
+/** Remove a file, then its directories up to and including `root` while they are empty (never above `root`). */
+export function removeFileScript(path: string, root: string): string {
+  if (!path.startsWith(`${root}/`)) throw new Error(`${path} is not under ${root}`);
+  const dirs: string[] = [];
+  for (let d = dirname(path); d.length >= root.length; d = dirname(d)) dirs.push(d);
+  return renderTemplate("host/remove-file.sh.hbs", { path, dirs });
 }
 
 /** Backup kept beside the site during an update; its name does not end in .conf, so nginx never includes it. */

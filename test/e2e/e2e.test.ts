@@ -377,6 +377,7 @@ server {
     assert.equal(docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).trim(), "");
     assert.equal(docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-net`).trim(), "");
     assert.equal(fs.existsSync(`${s.nginx.siteDir}/${s.nginx.fileName}`), false);
+    assert.equal(fs.existsSync(s.hostDir), false, "the kit's files and the directories it made are gone");
     execFileSync("nginx", ["-t"], { stdio: "pipe" });
     const other = await request({ host: "other.localhost", port: Number(process.env.E2E_OTHER_PORT ?? 8481), path: "/" });
     assert.equal(other.body.toString().trim(), "other site");
