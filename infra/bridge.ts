@@ -29,17 +29,11 @@ export class Bridge extends pulumi.ComponentResource {
     const spec = bridgeSpec(s, b);
     // The bridge rewrites its config on start, so the files are its own (uid/gid of the image's user).
     const owner = { uid: b.uid, gid: b.gid, mode: "0600" };
+    const file = (id: string, fileName: string, content: pulumi.Input<string>) =>
+      new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, b.kind, fileName), content, owner }, { parent: this });
     const files = [
-      new HostFile(
-        `${name}-config`,
-        { host: args.host, root: s.hostDir, path: hostPath(s, b.kind, "config.yaml"), content: args.secrets.apply((sec) => renderBridgeConfig(s, b, sec)), owner },
-        { parent: this },
-      ),
-      new HostFile(
-        `${name}-registration`,
-        { host: args.host, root: s.hostDir, path: hostPath(s, b.kind, "registration.yaml"), content: args.secrets.apply((sec) => renderRegistration(s, b, sec)), owner },
-        { parent: this },
-      ),
+      file("config", "config.yaml", args.secrets.apply((sec) => renderBridgeConfig(s, b, sec))),
+      file("registration", "registration.yaml", args.secrets.apply((sec) => renderRegistration(s, b, sec))),
     ];
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
     this.container = new docker.Container(

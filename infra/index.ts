@@ -45,5 +45,5 @@ export const nextSteps = [
   `Create your account: docker exec -it ${prefix}-synapse register_new_matrix_user -u ${s.admin} -a -c /config/homeserver.yaml http://localhost:8008`,
   `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}`,
   ...(s.qq ? [`Message @${s.qq.botLocalpart}:${s.domain} and send "login" to link QQ`] : []),
-  ...(s.wechat ? [`Point the WeChat agent at ${homeserverUrl.replace(/^http/, "ws")}/_wechat with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),
+  ...(wechatAgentUrl ? [`Point the WeChat agent at ${wechatAgentUrl} with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),
 ];

@@ -26,9 +26,11 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     { path: hostPath(s, "synapse", "signing.key"), kind: "key", content: sec.signingKey },
   ];
   for (const b of enabledBridges(s)) {
-    files.push({ path: hostPath(s, "synapse", `appservices/${b.kind}.yaml`), kind: "yaml", content: renderRegistration(s, b, sec) });
+    // One registration, placed twice: Synapse loads it, the bridge reads its own copy.
+    const registration = renderRegistration(s, b, sec);
+    files.push({ path: hostPath(s, "synapse", `appservices/${b.kind}.yaml`), kind: "yaml", content: registration });
     files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
-    files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: renderRegistration(s, b, sec) });
+    files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: registration });
   }
   files.push({ path: nginxSitePath(s), kind: "nginx", content: renderNginxSite(s) });
   if (s.cloudflare.enabled) files.push({ path: `cloudflare/${WORKER_MODULE}`, kind: "worker", content: renderWorker(s) });

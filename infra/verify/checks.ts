@@ -94,9 +94,14 @@ function wellKnownOwner(t: VerifyTarget, which: Which): string {
   }
 }
 
+/** Pick the text for whoever serves <domain>/.well-known/matrix/* in this deployment. */
+function byServer(t: VerifyTarget, text: { nginx: string; worker: string; other: string }): string {
+  return t.wellKnownServedBy === "nginx" ? text.nginx : t.wellKnownServedBy === "cloudflare-worker" ? text.worker : text.other;
+}
+
 /** What should be listening for <domain>. */
 function wellKnownServer(t: VerifyTarget): string {
-  return t.wellKnownServedBy === "cloudflare-worker" ? `Cloudflare (a proxied DNS record for ${t.domain})` : t.wellKnownServedBy === "nginx" ? "nginx" : "a web server";
+  return byServer(t, { nginx: "nginx", worker: `Cloudflare (a proxied DNS record for ${t.domain})`, other: "a web server" });
 }
 
 export interface WellKnownResult {
@@ -161,22 +166,20 @@ export function judgeContentType(t: VerifyTarget, which: Which, a: Outcome, url:
   if (a.status !== 200) return fail(id, name, `no document (HTTP ${a.status})`, wellKnownOwner(t, which));
   const ct = header(a, "content-type");
   if (mediaType(ct) === "application/json") return pass(id, name, `Content-Type: ${ct}`);
-  const fixHow =
-    t.wellKnownServedBy === "nginx"
-      ? "the location needs `default_type application/json` (the kit's nginx block has it)"
-      : t.wellKnownServedBy === "cloudflare-worker"
-        ? "the kit's Worker sets it: check that the Worker, not the origin, answers this path"
-        : "serve it with Content-Type: application/json";
+  const fixHow = byServer(t, {
+    nginx: "the location needs `default_type application/json` (the kit's nginx block has it)",
+    worker: "the kit's Worker sets it: check that the Worker, not the origin, answers this path",
+    other: "serve it with Content-Type: application/json",
+  });
   return fail(id, name, ct === undefined ? "no Content-Type header" : `Content-Type: ${ct}`, `clients expect JSON: ${fixHow}`);
 }
 
 function corsFix(t: VerifyTarget, which: Which): string {
-  const how =
-    t.wellKnownServedBy === "nginx"
-      ? "`add_header Access-Control-Allow-Origin * always;` in the location (the kit's nginx block has it)"
-      : t.wellKnownServedBy === "cloudflare-worker"
-        ? "the kit's Worker sends it: check that the Worker, not the origin, answers this path"
-        : "send Access-Control-Allow-Origin: *";
+  const how = byServer(t, {
+    nginx: "`add_header Access-Control-Allow-Origin * always;` in the location (the kit's nginx block has it)",
+    worker: "the kit's Worker sends it: check that the Worker, not the origin, answers this path",
+    other: "send Access-Control-Allow-Origin: *",
+  });
   return `web clients (Element) fetch /.well-known/matrix/${which} cross-origin: ${how}`;
 }
 
