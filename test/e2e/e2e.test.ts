@@ -12,14 +12,13 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { Miniflare } from "miniflare";
-import { readStackFile, stackFilePath, validate } from "../../infra/config";
-import type { Settings } from "../../infra/settings";
 import { runVerify } from "../../infra/verify";
 import { formatTable } from "../../infra/verify/report";
 import { targetFromSettings } from "../../infra/verify/target";
 import { apply, destroy, type Applied } from "../harness/apply";
 import { runProgram, type ProgramRun } from "../harness/program";
-import { json, request, upgrade, type Answer } from "./http";
+import { stackSettings } from "../harness/stacks";
+import { json, request, upgrade, type Answer } from "../harness/http";
 
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
@@ -32,13 +31,7 @@ function log(line: string): void {
   console.log(`# ${line}`);
 }
 
-function settingsOf(): Settings {
-  const v = validate(STACK, readStackFile(stackFilePath(STACK)), { requireSecrets: false });
-  if (!v.ok) throw new Error(v.errors.join("\n"));
-  return v.settings;
-}
-
-const s = settingsOf();
+const s = stackSettings(STACK);
 const secrets = {
   // A fresh seed per run; within the run both program executions share it.
   "matrix:secretSeed": randomBytes(24).toString("hex"),
@@ -87,6 +80,12 @@ async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | und
 }
 
 let program: ProgramRun;
+
+/** The WeChat listen secret, as the program rendered it into the bridge's config. */
+function listenSecret(): string {
+  const stdin = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin as string;
+  return stdin.match(/listen_secret: (\S+)/)![1];
+}
 let applied: Applied | undefined;
 let worker: Miniflare | undefined;
 let token = "";
@@ -209,7 +208,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
   }
 
   test("/_wechat upgrades to a WebSocket through nginx with the listen secret; a wrong secret is refused", async () => {
-    const secret = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin.match(/listen_secret: (\S+)/)[1];
+    const secret = listenSecret();
     const ok = await upgrade({ ...NGINX, path: "/_wechat/", authorization: `Basic ${secret}` });
     assert.equal(ok.status, 101);
     const wrong = await upgrade({ ...NGINX, path: "/_wechat/", authorization: "Basic not-the-secret" });
@@ -306,7 +305,7 @@ server {
     }
 
     before(async () => {
-      wechatSecret = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin.match(/listen_secret: (\S+)/)[1];
+      wechatSecret = listenSecret();
       front = new Miniflare({ modules: true, script: applied!.workerScript!, compatibilityDate: "2025-01-01", host: "127.0.0.1", port: WORKER_PORT });
       await front.ready;
       fs.writeFileSync(FRONT_CONF, frontConf(""));

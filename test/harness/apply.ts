@@ -58,6 +58,11 @@ function durationNs(v: string | undefined): number | undefined {
   return Number(m[1]) * unit;
 }
 
+/** The provider's `labels: [{label, value}]` as the Engine API's map. */
+function labelMap(labels: { label: string; value: string }[] | undefined): Record<string, string> {
+  return Object.fromEntries((labels ?? []).map((l) => [l.label, l.value]));
+}
+
 function only(r: Recorded, known: string[]): void {
   const unknown = Object.keys(r.inputs).filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new Error(`harness: ${r.type} ${r.name} has inputs it does not apply: ${unknown.join(", ")}`);
@@ -162,7 +167,7 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
         Name: r.inputs.name,
         Driver: r.inputs.driver,
         CheckDuplicate: true,
-        Labels: Object.fromEntries((r.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value])),
+        Labels: labelMap(r.inputs.labels),
       });
       state.undo.push({ name: r.name, run: async () => void (await d().request("DELETE", `/networks/${r.inputs.name}`, undefined, [200, 204, 404])) });
       log(`network created: ${r.inputs.name}`);
@@ -172,7 +177,7 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
       only(r, ["name", "labels"]);
       await d().request("POST", "/volumes/create", {
         Name: r.inputs.name,
-        Labels: Object.fromEntries((r.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value])),
+        Labels: labelMap(r.inputs.labels),
       });
       if (!opts.retainVolumes) {
         state.undo.push({ name: r.name, run: async () => void (await d().request("DELETE", `/volumes/${r.inputs.name}`, undefined, [204, 404])) });
@@ -222,7 +227,7 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
     Image: i.image,
     ...(i.command ? { Cmd: i.command } : {}),
     Env: i.envs ?? [],
-    Labels: Object.fromEntries((i.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value])),
+    Labels: labelMap(i.labels),
     ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, {}])),
     ...(hc
       ? { Healthcheck: { Test: hc.tests, Interval: durationNs(hc.interval), Timeout: durationNs(hc.timeout), Retries: hc.retries, StartPeriod: durationNs(hc.startPeriod) } }

@@ -1,5 +1,18 @@
-/** Plain HTTP against host nginx with an explicit Host header (as the internet would reach it). */
+/**
+ * Plain HTTP to 127.0.0.1 with an explicit Host header (node:http, not fetch: fetch
+ * replaces the Host header, and nginx picks its server block by it).
+ */
 import * as http from "node:http";
+import * as net from "node:net";
+
+/** A loopback port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
 
 export interface Answer {
   status: number;

@@ -7,8 +7,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -16,27 +14,9 @@ import { validate } from "../../infra/config";
 import { installNginxSiteScript, removeNginxSiteScript } from "../../infra/render/host";
 import { nginxSitePath, renderNginxSite } from "../../infra/render/nginx";
 import type { Settings } from "../../infra/settings";
+import { freePort, json, request } from "../harness/http";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-nginx-script-"));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function get(port: number, host: string, p: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: "127.0.0.1", port, path: p, headers: { Host: host } }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on("error", reject);
-  });
-}
 
 function sh(script: string, stdin = ""): { status: number | null; stderr: string } {
   const r = spawnSync("/bin/sh", ["-c", script], { input: stdin, encoding: "utf8" });
@@ -88,9 +68,9 @@ describe("the nginx site script against a real nginx", () => {
     const r = sh(installNginxSiteScript(s), site);
     assert.equal(r.status, 0, r.stderr);
     await new Promise((res) => setTimeout(res, 500));
-    const wk = await get(port, s.domain, "/.well-known/matrix/client");
+    const wk = await request({ host: s.domain, port, path: "/.well-known/matrix/client" });
     assert.equal(wk.status, 200);
-    assert.deepEqual(JSON.parse(wk.body), { "m.homeserver": { base_url: `http://matrix.script.localhost:${port}` } });
+    assert.deepEqual(json(wk), { "m.homeserver": { base_url: `http://matrix.script.localhost:${port}` } });
   });
 
   test("a site nginx rejects fails the update with nginx's message and the previous site keeps running", async () => {
@@ -101,7 +81,7 @@ describe("the nginx site script against a real nginx", () => {
     assert.match(r.stderr, /unknown directive "bogus_directive"/);
     assert.equal(fs.readFileSync(nginxSitePath(s), "utf8"), before, "the old file is back");
     assert.equal(fs.readdirSync(`${TMP}/conf.d`).filter((f) => f.includes("kit-previous")).length, 0);
-    assert.equal((await get(port, s.domain, "/.well-known/matrix/client")).status, 200);
+    assert.equal((await request({ host: s.domain, port, path: "/.well-known/matrix/client" })).status, 200);
     assert.equal(sh(nginx("-t")).status, 0);
   });
 
@@ -110,6 +90,6 @@ describe("the nginx site script against a real nginx", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(fs.existsSync(nginxSitePath(s)), false);
     await new Promise((res) => setTimeout(res, 500));
-    await assert.rejects(get(port, s.domain, "/.well-known/matrix/client"), /ECONNREFUSED/);
+    await assert.rejects(request({ host: s.domain, port, path: "/.well-known/matrix/client" }), /ECONNREFUSED/);
   });
 });

@@ -14,14 +14,13 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
 import { Miniflare } from "miniflare";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { DEFAULT_IMAGES, readStackFile, stackFilePath, validate } from "../../infra/config";
+import { DEFAULT_IMAGES } from "../../infra/config";
 import { renderFiles, type RenderedFile } from "../../infra/render/all";
 import { appserviceUrl } from "../../infra/render/bridges";
 import { clientWellKnown, publicBaseUrl, serverWellKnown } from "../../infra/render/discovery";
@@ -29,6 +28,8 @@ import { SYNAPSE_PATHS } from "../../infra/render/homeserver";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { enabledBridges, hostPath, type Settings } from "../../infra/settings";
+import { freePort, json, request } from "../harness/http";
+import { stackSettings } from "../harness/stacks";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SETUP = "bash test/setup/validators.sh";
@@ -72,10 +73,9 @@ function requireTool(file: string, args: string[]): void {
 }
 
 function loadStack(stack: string): { settings: Settings; secrets: Secrets; files: RenderedFile[] } {
-  const v = validate(stack, readStackFile(stackFilePath(stack)), { requireSecrets: false });
-  if (!v.ok) assert.fail(`stack ${stack} is invalid:\n${v.errors.join("\n")}`);
+  const settings = stackSettings(stack);
   const secrets = deriveSecrets(SEED);
-  return { settings: v.settings, secrets, files: renderFiles(v.settings, secrets) };
+  return { settings, secrets, files: renderFiles(settings, secrets) };
 }
 
 function only(files: RenderedFile[], kind: RenderedFile["kind"]): RenderedFile {
@@ -186,34 +186,6 @@ function selfSignedCert(cn: string): [string, string] {
   ]);
   assert.equal(r.status, 0, r.stderr);
   return [fs.readFileSync(`${dir}/cert.pem`, "utf8"), fs.readFileSync(`${dir}/key.pem`, "utf8")];
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** node:http rather than fetch: fetch silently replaces a Host header, and nginx picks the server block by it. */
-function request(port: number, host: string, urlPath: string, method = "GET"): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path: urlPath, method, headers: { Host: host } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 // ---- Synapse --------------------------------------------------------------------------
@@ -360,18 +332,18 @@ for (const stack of STACKS) {
         try {
           await waitForPort(port, () => nginx.exitCode !== null || nginx.signalCode !== null, () => `${stderr}${readIfExists(`${dir}/error.log`)}`);
           for (const [name, body] of [["server", serverWellKnown(s)], ["client", clientWellKnown(s)]] as const) {
-            const res = await request(port, s.domain, `/.well-known/matrix/${name}`);
+            const res = await request({ host: s.domain, port, path: `/.well-known/matrix/${name}` });
             assert.equal(res.status, 200);
             assert.equal(res.headers["content-type"], "application/json");
             assert.equal(res.headers["access-control-allow-origin"], "*");
-            assert.deepEqual(JSON.parse(res.body), body);
+            assert.deepEqual(json(res), body);
           }
-          const preflight = await request(port, s.domain, "/.well-known/matrix/client", "OPTIONS");
+          const preflight = await request({ host: s.domain, port, path: "/.well-known/matrix/client", method: "OPTIONS" });
           assert.equal(preflight.status, 204);
           assert.equal(preflight.headers["access-control-allow-origin"], "*");
           if (s.matrixHost !== s.domain) {
             // Routing by Host is real: the Matrix host's block answers 404 outside the APIs.
-            assert.equal((await request(port, s.matrixHost, "/.well-known/matrix/client")).status, 404);
+            assert.equal((await request({ host: s.matrixHost, port, path: "/.well-known/matrix/client" })).status, 404);
           }
         } finally {
           nginx.kill("SIGTERM");

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { plan, renderFiles } from "../../infra/render/all";
 import { deriveSecrets } from "../../infra/secrets";
+import { stackSettings } from "../harness/stacks";
 
 const SNAPSHOTS = path.resolve(__dirname, "../snapshots");
 const SEED = "snapshot-seed-0123456789abcdef";
@@ -27,19 +27,17 @@ function matchSnapshot(file: string, actual: string): void {
 
 for (const stack of ["local", "dev", "prod"]) {
   describe(`renders of stack ${stack}`, () => {
-    const v = validate(stack, readStackFile(stackFilePath(stack)), { requireSecrets: false });
-    if (!v.ok) throw new Error(v.errors.join("\n"));
-    const files = renderFiles(v.settings, deriveSecrets(SEED));
+    const settings = stackSettings(stack);
+    const files = renderFiles(settings, deriveSecrets(SEED));
     for (const f of files) {
       test(f.path, () => matchSnapshot(path.join(SNAPSHOTS, stack, f.path.replace(/^\//, "")), f.content));
     }
-    test("plan.json", () => matchSnapshot(path.join(SNAPSHOTS, stack, "plan.json"), `${JSON.stringify(plan(v.settings), null, 2)}\n`));
+    test("plan.json", () => matchSnapshot(path.join(SNAPSHOTS, stack, "plan.json"), `${JSON.stringify(plan(settings), null, 2)}\n`));
   });
 }
 
 test("renders are pure: the same settings and seed give the same bytes", () => {
-  const v = validate("prod", readStackFile(stackFilePath("prod")), { requireSecrets: false });
-  if (!v.ok) throw new Error("prod stack invalid");
-  assert.deepEqual(renderFiles(v.settings, deriveSecrets(SEED)), renderFiles(v.settings, deriveSecrets(SEED)));
-  assert.notDeepEqual(renderFiles(v.settings, deriveSecrets(SEED)), renderFiles(v.settings, deriveSecrets(`${SEED}-other`)));
+  const prod = stackSettings("prod");
+  assert.deepEqual(renderFiles(prod, deriveSecrets(SEED)), renderFiles(prod, deriveSecrets(SEED)));
+  assert.notDeepEqual(renderFiles(prod, deriveSecrets(SEED)), renderFiles(prod, deriveSecrets(`${SEED}-other`)));
 });

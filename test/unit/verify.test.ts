@@ -13,13 +13,13 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { canonicalJson, compareCodePoints, signedBytes, verifyEd25519, verifySelfSignatures } from "../../infra/verify/canonical";
 import { judgeServerKeys, nginxSize } from "../../infra/verify/checks";
 import { parseResolve } from "../../infra/verify/client";
 import { exitCode, formatJson, formatTable, runVerify, type CheckResult, type Report } from "../../infra/verify/index";
 import { summarize } from "../../infra/verify/report";
 import { parseServerName, parseSize, targetFromNames, targetFromSettings } from "../../infra/verify/target";
+import { stackSettings } from "../harness/stacks";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -158,22 +158,17 @@ describe("arguments and sizes", () => {
     assert.equal(parseServerName("https://matrix.example.com"), undefined);
   });
   test("a stack's expectation comes from the same functions that render the Worker and nginx", () => {
-    const prod = validate("prod", readStackFile(stackFilePath("prod")), { requireSecrets: false });
-    assert.ok(prod.ok);
-    if (!prod.ok) return;
-    const t = targetFromSettings(prod.settings);
+    const t = targetFromSettings(stackSettings("prod"));
     assert.equal(t.wellKnownOrigin, "https://example.com");
     assert.deepEqual(t.expectedServer, { "m.server": "matrix.example.com:443" });
     assert.deepEqual(t.expectedClient, { "m.homeserver": { base_url: "https://matrix.example.com" } });
     assert.equal(t.uploadLimitBytes, 100 * 1024 * 1024);
     assert.equal(t.wellKnownServedBy, "cloudflare-worker");
     assert.equal(t.wechat, "enabled");
-    const local = validate("local", readStackFile(stackFilePath("local")), { requireSecrets: false });
-    assert.ok(local.ok);
-    if (!local.ok) return;
     // The local stack is plain HTTP on port 80, discovery served by nginx.
-    assert.equal(targetFromSettings(local.settings).wellKnownOrigin, "http://kit.localhost");
-    assert.equal(targetFromSettings(local.settings).wellKnownServedBy, "nginx");
+    const local = targetFromSettings(stackSettings("local"));
+    assert.equal(local.wellKnownOrigin, "http://kit.localhost");
+    assert.equal(local.wellKnownServedBy, "nginx");
   });
 });
 
