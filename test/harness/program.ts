@@ -51,7 +51,8 @@ export interface RunConfig {
 
 const INFRA = path.resolve(__dirname, "../../infra");
 
-export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
+/** The runtime's view of a run's config: every value as text (objects as JSON), and the secret keys. */
+export function runtimeConfig(rc: RunConfig): { config: Record<string, string>; secretKeys: string[] } {
   const file = rc.fromStackFile === false ? { values: {} } : readStackFile(stackFilePath(rc.stack));
   const values: Record<string, unknown> = { ...file.values, ...(rc.values ?? {}) };
   const config: Record<string, string> = {};
@@ -61,6 +62,11 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     config[k] = typeof v === "string" ? v : JSON.stringify(v);
   }
   for (const [k, v] of Object.entries(rc.secrets ?? {})) config[k] = v;
+  return { config, secretKeys: Object.keys(rc.secrets ?? {}) };
+}
+
+export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
+  const { config, secretKeys } = runtimeConfig(rc);
 
   const resources: Recorded[] = [];
   let last = Date.now();
@@ -81,7 +87,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     rc.stack,
     false,
   );
-  pulumi.runtime.setAllConfig(config, Object.keys(rc.secrets ?? {}));
+  pulumi.runtime.setAllConfig(config, secretKeys);
 
   for (const key of Object.keys(require.cache)) if (key.startsWith(INFRA)) delete require.cache[key];
   // require, not import(): the ESM loader caches modules for good, and each run needs a fresh program.
