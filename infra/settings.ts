@@ -1,6 +1,6 @@
 /**
  * The typed, validated settings every renderer and component works from.
- * Produced only by `config.ts`; nothing else reads stack configuration.
+ * Produced only by `config/`; nothing else reads stack configuration.
  * Secrets are not in here: they travel separately (see `secrets.ts`) so that
  * a plain `Settings` value can be logged, snapshotted and written to plan.json.
  */

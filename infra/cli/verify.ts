@@ -59,7 +59,7 @@ function seconds(text: string | undefined, flag: string, fallback: number): numb
   return Math.round(n * 1000);
 }
 
-/** A stack's expectation; config.ts (and with it Pulumi's SDK) loads only when a stack is named. */
+/** A stack's expectation; config/ (and with it Pulumi's SDK) loads only when a stack is named. */
 async function targetFromStack(stack: string, stackDir: string | undefined): Promise<VerifyTarget> {
   const { readStackFile, stackFilePath, validate } = await import("../config");
   const file = stackDir ? path.join(stackDir, `Pulumi.${stack}.yaml`) : stackFilePath(stack);

@@ -1,0 +1,77 @@
+/** Reading a stack's configuration: from the Pulumi runtime (the program) or from its file (`npm run render`). */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import type { Settings } from "../settings";
+import { NS } from "./schema";
+import { ConfigError, validate, type RawConfig } from "./validate";
+
+/**
+ * Read this stack's configuration from the Pulumi runtime and validate it.
+ * Throws a ConfigError listing every problem before any resource exists.
+ */
+export function loadFromPulumi(stack: string, allConfig: Record<string, string>, isSecret: (key: string) => boolean): Settings {
+  const values: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const [key, text] of Object.entries(allConfig)) {
+    // Structured values (objects, lists) reach the runtime as JSON text.
+    values[key] = /^\s*[{[]/.test(text) ? safeJson(text) : text;
+    if (isSecret(key)) secretKeys.add(key);
+  }
+  const result = validate(stack, { values, secretKeys });
+  if (!result.ok) throw new ConfigError(stack, result.errors);
+  return result.settings;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Secret stack settings, as Pulumi secrets (never unwrapped here). */
+export interface SecretConfig {
+  secretSeed: pulumi.Output<string>;
+  sshPrivateKey?: pulumi.Output<string>;
+  cloudflareApiToken?: pulumi.Output<string>;
+}
+
+/** The program's entry point into configuration: validated settings plus secret handles. */
+export function loadStack(): { settings: Settings; secrets: SecretConfig } {
+  // isConfigSecret is exported by the runtime but not typed in its .d.ts.
+  const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
+  const settings = loadFromPulumi(pulumi.getStack(), pulumi.runtime.allConfig(), (k) => runtimeConfig.isConfigSecret(k));
+  const cfg = new pulumi.Config(NS);
+  return {
+    settings,
+    secrets: {
+      secretSeed: cfg.requireSecret("secretSeed"),
+      sshPrivateKey: cfg.getSecret("sshPrivateKey"),
+      cloudflareApiToken: cfg.getSecret("cloudflareApiToken"),
+    },
+  };
+}
+
+/** Where a stack's config file lives (Pulumi.yaml: stackConfigDir: stacks). */
+export function stackFilePath(stack: string, root = path.resolve(__dirname, "../..")): string {
+  return path.join(root, "stacks", `Pulumi.${stack}.yaml`);
+}
+
+/**
+ * Read a stacks/Pulumi.<stack>.yaml without the Pulumi CLI (for `npm run render`).
+ * Secret values stay encrypted (`secure:`): they count as present, never decrypted.
+ */
+export function readStackFile(file: string): RawConfig {
+  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const values: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const [key, value] of Object.entries(doc.config ?? {})) {
+    const isSecure = value !== null && typeof value === "object" && "secure" in (value as object);
+    values[key] = value;
+    if (isSecure) secretKeys.add(key);
+  }
+  return { values, secretKeys };
+}

@@ -1,0 +1,148 @@
+/**
+ * The stack file's shape: every setting, its type, its default. Parsed by
+ * validate.ts; documented in the README's Settings table.
+ */
+import { z } from "zod";
+
+export const NS = "matrix";
+
+/** Config keys that must hold Pulumi secrets (`pulumi config set --secret`). */
+export const SECRET_KEYS = ["secretSeed", "sshPrivateKey", "cloudflareApiToken"] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** Keys a user may still have from older layouts, with where they went. */
+export const RENAMED_KEYS: Record<string, string> = {
+  uploadLimit: "synapse.maxUploadSize",
+  maxUploadSize: "synapse.maxUploadSize",
+  serverName: "domain",
+  cloudflareToken: "cloudflareApiToken",
+  sshKey: "sshPrivateKey",
+  wechatListenPort: "wechat.hostPort",
+  synapsePort: "synapse.hostPort",
+};
+
+/** Images as pinned by default; a stack may pin others, never a bare or `latest` tag. */
+export const DEFAULT_IMAGES = {
+  synapse: "matrixdotorg/synapse:v1.163.2",
+  postgres: "postgres:16.10-bookworm",
+  qq: "lxduo/matrix-qq:0.2.1",
+  wechat: "lxduo/matrix-wechat:0.2.4",
+} as const;
+
+/** matrix-qq's sign server default; stale upstream defaults are a known trap (Lagrange.Core#893). */
+export const DEFAULT_QQ_SIGN_SERVER = "https://sign.lagrangecore.org/api/sign/30366";
+
+const hostname = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    "a lower-case DNS name like example.com",
+  );
+const port = z.number().int().min(1).max(65535);
+const absPath = z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of letters, digits and . _ - /");
+const size = z.string().regex(/^[1-9][0-9]*[KMG]$/, 'a size like "50M": digits then K, M or G');
+const memory = z.string().regex(/^[1-9][0-9]*[kmg]$/, 'a memory size like "512m": digits then k, m or g');
+const duration = z.string().regex(/^[1-9][0-9]*[smhdwy]$/, 'a duration like "90d" (s, m, h, d, w or y)');
+const image = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "an image reference like name:tag")
+  .refine((v) => /@sha256:|:[^/]+$/.test(v), "a pinned tag or digest (a bare name means latest)")
+  .refine((v) => !/:latest$/.test(v), 'a pinned tag, not "latest"');
+const localpart = z.string().regex(/^[a-z0-9._=\-\/]+$/, "a Matrix localpart (a-z 0-9 . _ = - /)");
+const extra = z.record(z.string(), z.unknown());
+
+const targetSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("local") }).strict(),
+  z
+    .object({
+      kind: z.literal("ssh"),
+      host: z.union([hostname, z.ipv4(), z.ipv6()]),
+      port: port.default(22),
+      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "a Unix user name").default("root"),
+      identityFile: z.string().min(1).optional(),
+    })
+    .strict(),
+]);
+
+export const schema = z
+  .object({
+    domain: hostname,
+    matrixHost: hostname.optional(),
+    admin: localpart.default("admin"),
+    target: targetSchema,
+    hostDir: absPath.optional(),
+    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "lower-case letters, digits and -").optional(),
+    nginx: z
+      .object({
+        siteDir: absPath.default("/etc/nginx/conf.d"),
+        fileName: z.string().regex(/^[A-Za-z0-9._-]+\.conf$/, "a file name ending in .conf").optional(),
+        httpPort: port.default(80),
+        tls: z.object({ port: port.default(443), certificate: absPath, certificateKey: absPath }).strict().optional(),
+        testCommand: z.string().min(1).default("nginx -t"),
+        reloadCommand: z.string().min(1).default("nginx -s reload"),
+      })
+      .strict()
+      .prefault({}),
+    synapse: z
+      .object({
+        image: image.default(DEFAULT_IMAGES.synapse),
+        hostPort: port.default(8082),
+        maxUploadSize: size.default("50M"),
+        mediaRetention: z
+          .object({
+            localMediaLifetime: duration.nullable().default(null),
+            remoteMediaLifetime: duration.nullable().default("14d"),
+          })
+          .strict()
+          .prefault({}),
+        memoryLimit: memory.default("768m"),
+        cachesGlobalFactor: z.number().positive().max(10).default(0.5),
+        enableRegistration: z.boolean().default(false),
+        extraConfig: extra.default({}),
+      })
+      .strict()
+      .prefault({}),
+    postgres: z
+      .object({
+        image: image.default(DEFAULT_IMAGES.postgres),
+        memoryLimit: memory.default("256m"),
+        sharedBuffers: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'a PostgreSQL size like "64MB"').default("64MB"),
+      })
+      .strict()
+      .prefault({}),
+    qq: z
+      .object({
+        enabled: z.boolean().default(true),
+        image: image.default(DEFAULT_IMAGES.qq),
+        memoryLimit: memory.default("192m"),
+        signServerUrl: z.url({ protocol: /^https?$/ }).default(DEFAULT_QQ_SIGN_SERVER),
+        extraConfig: extra.default({}),
+      })
+      .strict()
+      .prefault({}),
+    wechat: z
+      .object({
+        enabled: z.boolean().default(true),
+        image: image.default(DEFAULT_IMAGES.wechat),
+        hostPort: port.default(8083),
+        memoryLimit: memory.default("192m"),
+        extraConfig: extra.default({}),
+      })
+      .strict()
+      .prefault({}),
+    cloudflare: z
+      .object({
+        enabled: z.boolean().default(false),
+        zoneId: z.string().regex(/^[a-f0-9]{32}$/, "a 32-character hex zone id").optional(),
+        accountId: z.string().regex(/^[a-f0-9]{32}$/, "a 32-character hex account id").optional(),
+        originAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
+        proxied: z.boolean().default(true),
+        workerName: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and -").optional(),
+      })
+      .strict()
+      .prefault({}),
+    volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
+  })
+  .strict();
+
+export type Raw = z.infer<typeof schema>;

@@ -1,0 +1,83 @@
+/** Validated raw values -> the typed Settings every renderer and component works from. */
+import type { Bridge, Settings } from "../settings";
+import type { Raw } from "./schema";
+
+const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+const MEM_UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+export function sizeToBytes(v: string): number {
+  return Number(v.slice(0, -1)) * SIZE_UNITS[v.slice(-1)];
+}
+export function memToBytes(v: string): number {
+  return Number(v.slice(0, -1)) * MEM_UNITS[v.slice(-1)];
+}
+
+export function toSettings(stack: string, r: Raw, matrixHost: string): Settings {
+  const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; memoryLimit: string; extraConfig: Record<string, unknown> }) => ({
+    kind,
+    image: b.image,
+    memoryLimitBytes: memToBytes(b.memoryLimit),
+    botLocalpart: `${kind}bot`,
+    userPrefix: `${kind}_`,
+    database: `${kind}bridge`,
+    extraConfig: b.extraConfig,
+  });
+  const cf = r.cloudflare;
+  return {
+    stack,
+    domain: r.domain,
+    matrixHost,
+    admin: r.admin,
+    target: r.target,
+    hostDir: r.hostDir ?? `/opt/matrix-kit/${stack}`,
+    namePrefix: r.namePrefix ?? `mx-${stack}`,
+    nginx: {
+      siteDir: r.nginx.siteDir,
+      fileName: r.nginx.fileName ?? `matrix-kit-${stack}.conf`,
+      httpPort: r.nginx.httpPort,
+      tls: r.nginx.tls,
+      testCommand: r.nginx.testCommand,
+      reloadCommand: r.nginx.reloadCommand,
+      serveWellKnown: !cf.enabled,
+    },
+    synapse: {
+      image: r.synapse.image,
+      hostPort: r.synapse.hostPort,
+      maxUploadSize: r.synapse.maxUploadSize,
+      maxUploadBytes: sizeToBytes(r.synapse.maxUploadSize),
+      mediaRetention: r.synapse.mediaRetention,
+      memoryLimitBytes: memToBytes(r.synapse.memoryLimit),
+      cachesGlobalFactor: r.synapse.cachesGlobalFactor,
+      enableRegistration: r.synapse.enableRegistration,
+      // The official image drops to 991:991 and needs /data owned by it.
+      uid: 991,
+      gid: 991,
+      extraConfig: r.synapse.extraConfig,
+    },
+    postgres: {
+      image: r.postgres.image,
+      memoryLimitBytes: memToBytes(r.postgres.memoryLimit),
+      sharedBuffers: r.postgres.sharedBuffers,
+      user: "synapse",
+      synapseDatabase: "synapse",
+    },
+    qq: r.qq.enabled
+      ? // lxduo/matrix-qq's docker-run.sh chowns /data to 1337:1337 and drops to it (su-exec).
+        { ...bridgeBase("qq", r.qq), uid: 1337, gid: 1337, appservicePort: 17777, signServerUrl: r.qq.signServerUrl }
+      : undefined,
+    wechat: r.wechat.enabled
+      ? // lxduo/matrix-wechat runs as root (no su-exec in its docker-run.sh).
+        { ...bridgeBase("wechat", r.wechat), uid: 0, gid: 0, appservicePort: 17778, hostPort: r.wechat.hostPort, listenPort: 20002 }
+      : undefined,
+    cloudflare: cf.enabled
+      ? {
+          enabled: true,
+          zoneId: cf.zoneId!,
+          accountId: cf.accountId!,
+          originAddress: cf.originAddress!,
+          proxied: cf.proxied,
+          workerName: cf.workerName ?? `matrix-well-known-${stack}`,
+        }
+      : { enabled: false },
+    volumes: r.volumes,
+  };
+}
