@@ -49,6 +49,10 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
         ? [{ label: "kit.matrix/config-sha256", value: pulumi.all(x.configDigests).apply((d) => d.join(",")) }]
         : []),
     ],
+    stopSignal: spec.stop.signal,
+    // Engine side (`docker stop`, engine shutdown) and provider side (destroy, replacement).
+    stopTimeout: spec.stop.graceSeconds,
+    destroyGraceSeconds: spec.stop.graceSeconds,
     wait: spec.waitHealthy,
     ...(spec.waitHealthy ? { waitTimeout: 300 } : {}),
     mustRun: true,

@@ -8,8 +8,9 @@ export interface EdgeArgs {
   settings: Settings;
   cloudflare: Extract<CloudflareSettings, { enabled: true }>;
   apiToken: pulumi.Output<string>;
+  /** Nothing is sent to Cloudflare before these exist (the host's checks passed). */
+  after: pulumi.Resource[];
 }
-
 
 export class Edge extends pulumi.ComponentResource {
   readonly wellKnownPattern: string;
@@ -18,7 +19,7 @@ export class Edge extends pulumi.ComponentResource {
     super("kit:matrix:Edge", name, {}, opts);
     const s = args.settings;
     const cf = args.cloudflare;
-    const provider = new cloudflare.Provider(`${name}-provider`, { apiToken: args.apiToken }, { parent: this });
+    const provider = new cloudflare.Provider(`${name}-provider`, { apiToken: args.apiToken }, { parent: this, dependsOn: args.after });
     const child = { parent: this, provider };
     new cloudflare.DnsRecord(
       `${name}-matrix-host`,

@@ -3,10 +3,12 @@
  * run shell scripts on it. `local` uses this machine's socket and shell; `ssh`
  * reaches the VPS (the docker provider shells out to `ssh`, so it authenticates
  * with `identityFile` or the ssh agent; command resources get the key secret).
+ * Both check the VPS's host key (matrix:target.hostKey): see render/ssh.ts.
  */
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerSshOpts, hostKeyCheckScript } from "./render/ssh";
 import type { Settings } from "./settings";
 
 export interface HostArgs {
@@ -33,22 +35,45 @@ export class Host extends pulumi.ComponentResource {
   constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kit:matrix:Host", name, {}, opts);
     const t = args.settings.target;
+    let checked: pulumi.Output<unknown> = pulumi.output(true);
     if (t.kind === "ssh") {
       if (!args.sshPrivateKey) throw new pulumi.ResourceError("matrix:sshPrivateKey is required for an ssh target", this);
       this.dockerHost = `ssh://${t.user}@${t.host}:${t.port}`;
-      this.connection = { host: t.host, port: t.port, user: t.user, privateKey: args.sshPrivateKey };
+      checked = this.checkHostKey(t);
+      // Everything that reaches the VPS waits for the check: both connections take their host from it.
+      this.connection = {
+        host: checked.apply(() => t.host),
+        port: t.port,
+        user: t.user,
+        privateKey: args.sshPrivateKey,
+        ...(t.hostKey ? { hostKey: t.hostKey } : {}),
+      };
     } else {
       this.dockerHost = "unix:///var/run/docker.sock";
     }
-    this.provider = this.createProvider(name, args.settings);
+    this.provider = new docker.Provider(
+      `${name}-docker`,
+      { host: checked.apply(() => this.dockerHost), ...(t.kind === "ssh" ? { sshOpts: dockerSshOpts(t) } : {}) },
+      { parent: this },
+    );
     this.registerOutputs({ dockerHost: this.dockerHost });
   }
 
-  private createProvider(name: string, s: Settings): docker.Provider {
-    const t = s.target;
-    const sshOpts =
-      t.kind === "ssh" && t.identityFile ? ["-i", t.identityFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"] : undefined;
-    return new docker.Provider(`${name}-docker`, { host: this.dockerHost, ...(sshOpts ? { sshOpts } : {}) }, { parent: this });
+  /**
+   * An invoke, so it runs on every preview and update (a resource would run once):
+   * writes the docker provider's known_hosts and stops the run, naming the setting,
+   * when the VPS presents another key.
+   */
+  private checkHostKey(t: Extract<Settings["target"], { kind: "ssh" }>): pulumi.Output<unknown> {
+    if (!t.hostKey) {
+      pulumi.log.warn(
+        `matrix:target.hostKey is "insecure-accept-any": the ssh host key of ${t.host} is not checked, so anyone on the path can impersonate the VPS. Set it to the VPS's key (cat /etc/ssh/ssh_host_ed25519_key.pub on the VPS).`,
+        this,
+      );
+      return pulumi.output(true);
+    }
+    const hostKey = t.hostKey;
+    return command.local.runOutput({ command: hostKeyCheckScript({ ...t, hostKey }), interpreter: ["/bin/sh", "-c"] }, { parent: this });
   }
 
   /** A shell script on the host, as a child of `parent`. */

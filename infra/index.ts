@@ -29,7 +29,7 @@ const bridges = enabledBridges(s).map(
 const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
 if (s.cloudflare.enabled) {
   if (!cfg.cloudflareApiToken) throw new Error("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
-  new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken });
+  new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] });
 }
 
 export const homeserverUrl = publicBaseUrl(s);

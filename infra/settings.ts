@@ -15,6 +15,12 @@ export type Target =
       user: string;
       /** Key file the docker CLI's ssh uses (the docker provider shells out to `ssh`). */
       identityFile?: string;
+      /**
+       * The VPS's public host key, "<type> <base64>"; null when the stack opted out
+       * (`insecure-accept-any`). The command connection checks it, and the docker
+       * provider's ssh checks it through a known_hosts file the kit writes.
+       */
+      hostKey: string | null;
     };
 
 export interface NginxSettings {

@@ -29,6 +29,16 @@ export const DEFAULT_IMAGES = {
   wechat: "lxduo/matrix-wechat:0.2.4",
 } as const;
 
+/** The documented opt-out of host-key checking (warned about on every run). */
+export const INSECURE_ACCEPT_ANY_HOST_KEY = "insecure-accept-any";
+
+/** What to write for a setting, where the schema's own message would not say enough. */
+export const SETTING_HINTS: Record<string, string> = {
+  "target.hostKey":
+    `the VPS's public host key "<type> <base64>" (on the VPS: cat /etc/ssh/ssh_host_ed25519_key.pub), ` +
+    `or "${INSECURE_ACCEPT_ANY_HOST_KEY}" to skip the check (warned about on every run)`,
+};
+
 /** matrix-qq's sign server default; stale upstream defaults are a known trap (Lagrange.Core#893). */
 export const DEFAULT_QQ_SIGN_SERVER = "https://sign.lagrangecore.org/api/sign/30366";
 
@@ -60,6 +70,15 @@ const targetSchema = z.discriminatedUnion("kind", [
       port: port.default(22),
       user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "a Unix user name").default("root"),
       identityFile: z.string().min(1).optional(),
+      hostKey: z.union([
+        z.literal(INSECURE_ACCEPT_ANY_HOST_KEY),
+        z
+          .string()
+          .regex(
+            /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+\/]+={0,2}( .*)?$/,
+            'the VPS\'s public host key, "<type> <base64>" as in /etc/ssh/ssh_host_ed25519_key.pub',
+          ),
+      ]),
     })
     .strict(),
 ]);

@@ -1,6 +1,6 @@
 /** Validated raw values -> the typed Settings every renderer and component works from. */
 import type { Bridge, Settings } from "../settings";
-import type { Raw } from "./schema";
+import { INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
 
 const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 const MEM_UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -27,7 +27,14 @@ export function toSettings(stack: string, r: Raw, matrixHost: string): Settings 
     domain: r.domain,
     matrixHost,
     admin: r.admin,
-    target: r.target,
+    target:
+      r.target.kind === "ssh"
+        ? {
+            ...r.target,
+            // Type and key only: a comment from the .pub file is not part of the key.
+            hostKey: r.target.hostKey === INSECURE_ACCEPT_ANY_HOST_KEY ? null : r.target.hostKey.split(" ").slice(0, 2).join(" "),
+          }
+        : r.target,
     hostDir: r.hostDir ?? `/opt/matrix-kit/${stack}`,
     namePrefix: r.namePrefix ?? `mx-${stack}`,
     nginx: {

@@ -8,7 +8,7 @@
  * so a user fixes their stack file in one pass and nothing is created before that.
  */
 import type { Settings } from "../settings";
-import { NS, RENAMED_KEYS, schema, SECRET_KEYS } from "./schema";
+import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS } from "./schema";
 import { toSettings } from "./settings";
 
 /** A stack's configuration as read: values by full key, and which keys are Pulumi secrets. */
@@ -88,12 +88,13 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
       const path = issue.path.join(".");
       const got = at(plain, issue.path);
       const allowed =
-        issue.code === "invalid_union"
+        SETTING_HINTS[path] ??
+        (issue.code === "invalid_union"
           ? "a DNS name or an IP address"
           : issue.code === "invalid_type"
             ? `a ${issue.expected}`
-            : issue.message.replace(/^Invalid (input|string): /, "");
-      const what = got === undefined ? "is required" : `must be ${allowed}`;
+            : issue.message.replace(/^Invalid (input|string): /, ""));
+      const what = got === undefined ? `is required: ${allowed}` : `must be ${allowed}`;
       errors.push(`${NS}:${path} ${what} (got ${describe(got)})`);
     }
   }

@@ -6,6 +6,7 @@
 import type { Secrets } from "../secrets";
 import { containerName, hostPath, networkName, volumeName, type Bridge, type Settings } from "../settings";
 import { BRIDGE_PATHS } from "./bridges";
+import { goDuration } from "./duration";
 import { SYNAPSE_PATHS } from "./homeserver";
 
 export type Service = "postgres" | "synapse" | "qq" | "wechat";
@@ -27,7 +28,14 @@ export interface ContainerSpec {
   env: EnvVar[];
   volumes: { containerPath: string; volumeName?: string; hostPath?: string; readOnly: boolean }[];
   memoryBytes: number;
+  /** Durations in Go's canonical form (render/duration.ts). */
   healthcheck: { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string };
+  /**
+   * How the container is stopped: on destroy, on replacement, on `docker stop` and when
+   * the engine shuts down (a host reboot). Unset, the provider kills it at once
+   * (grace 0), PostgreSQL included (issue 7).
+   */
+  stop: { signal: "SIGINT" | "SIGTERM"; graceSeconds: number };
   restart: "unless-stopped";
   /** Wait for the health check before dependants start. */
   waitHealthy: boolean;
@@ -53,11 +61,15 @@ export function postgresSpec(s: Settings): ContainerSpec {
     memoryBytes: s.postgres.memoryLimitBytes,
     healthcheck: {
       tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.user, "-d", "postgres"],
-      interval: "10s",
-      timeout: "5s",
+      interval: goDuration(10),
+      timeout: goDuration(5),
       retries: 5,
-      startPeriod: "30s",
+      startPeriod: goDuration(30),
     },
+    // SIGINT is PostgreSQL's fast shutdown (the official image's STOPSIGNAL): it aborts
+    // transactions and writes a checkpoint, so the next start needs no crash recovery.
+    // The grace covers that checkpoint with shared_buffers full of dirty pages on a slow disk.
+    stop: { signal: "SIGINT", graceSeconds: 60 },
     restart: "unless-stopped",
     waitHealthy: true,
   };
@@ -89,11 +101,13 @@ export function synapseSpec(s: Settings): ContainerSpec {
     memoryBytes: s.synapse.memoryLimitBytes,
     healthcheck: {
       tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"],
-      interval: "15s",
-      timeout: "5s",
+      interval: goDuration(15),
+      timeout: goDuration(5),
       retries: 3,
-      startPeriod: "60s",
+      startPeriod: goDuration(60),
     },
+    // Synapse finishes in-flight requests and stops its background processes on SIGTERM.
+    stop: { signal: "SIGTERM", graceSeconds: 30 },
     restart: "unless-stopped",
     waitHealthy: true,
   };
@@ -114,11 +128,13 @@ export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {
     healthcheck: {
       // mautrix app services answer /_matrix/mau/live; the alpine images have busybox wget, not curl.
       tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${b.appservicePort}/_matrix/mau/live`],
-      interval: "30s",
-      timeout: "5s",
+      interval: goDuration(30),
+      timeout: goDuration(5),
       retries: 3,
-      startPeriod: "30s",
+      startPeriod: goDuration(30),
     },
+    // The mautrix bridges flush their state to PostgreSQL on SIGTERM.
+    stop: { signal: "SIGTERM", graceSeconds: 15 },
     restart: "unless-stopped",
     waitHealthy: false,
   };

@@ -5,6 +5,7 @@
  * the values that were secret. This is NOT a deployment: the unit tests assert
  * on the recording, the e2e harness applies it to a real engine and host.
  */
+import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFile, stackFilePath } from "../../infra/config";
@@ -23,6 +24,8 @@ export interface Recorded {
 
 export interface ProgramRun {
   resources: Recorded[];
+  /** Invokes (data-source calls) in the order the program made them. */
+  invokes: { token: string; inputs: Record<string, any> }[];
   outputs: Record<string, unknown>;
 }
 
@@ -47,6 +50,24 @@ export interface RunConfig {
   secrets?: Record<string, string>;
   /** Start from stacks/Pulumi.<stack>.yaml (default true). */
   fromStackFile?: boolean;
+  /**
+   * "run": carry out `command:local:run` invokes on this machine while the program
+   * runs, as the command provider does on every preview and up (the e2e run);
+   * "record" (default): only record them and answer with their inputs (unit tests).
+   */
+  invokes?: "record" | "run";
+}
+
+/**
+ * The command provider's `local.run`: the command through its interpreter; a non-zero
+ * exit fails the invoke, and with it the program. (The real provider's error wraps
+ * stderr in its own words; the script's own message is the same.)
+ */
+function runLocalInvoke(inputs: Record<string, any>): Record<string, unknown> {
+  const [cmd, ...pre] = (inputs.interpreter as string[] | undefined) ?? ["/bin/sh", "-c"];
+  const r = spawnSync(cmd, [...pre, String(inputs.command)], { input: inputs.stdin ?? "", encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`local.run failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return { ...inputs, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
 }
 
 const INFRA = path.resolve(__dirname, "../../infra");
@@ -69,6 +90,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
   const { config, secretKeys } = runtimeConfig(rc);
 
   const resources: Recorded[] = [];
+  const invokes: ProgramRun["invokes"] = [];
   let last = Date.now();
   await pulumi.runtime.setMocks(
     {
@@ -80,6 +102,10 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
         return { id: `${args.name}-id`, state: inputs };
       },
       call(args: pulumi.runtime.MockCallArgs) {
+        last = Date.now();
+        const inputs = unwrap(args.inputs, "", []);
+        invokes.push({ token: args.token, inputs });
+        if (rc.invokes === "run" && args.token === "command:local:run") return runLocalInvoke(inputs);
         return args.inputs;
       },
     },
@@ -89,17 +115,27 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
   );
   pulumi.runtime.setAllConfig(config, secretKeys);
 
-  for (const key of Object.keys(require.cache)) if (key.startsWith(INFRA)) delete require.cache[key];
-  // require, not import(): the ESM loader caches modules for good, and each run needs a fresh program.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(path.join(INFRA, "index.ts")) as Record<string, unknown>;
-  const outputs: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(mod)) {
-    outputs[k] = pulumi.Output.isInstance(v) ? await (v as any).promise() : v;
+  // A failed invoke or apply surfaces as an unhandled rejection, as under the real runtime
+  // (whose handler fails the run): collect them and fail the run the same way.
+  const failures: unknown[] = [];
+  const onRejection = (e: unknown) => failures.push(e);
+  process.on("unhandledRejection", onRejection);
+  try {
+    for (const key of Object.keys(require.cache)) if (key.startsWith(INFRA)) delete require.cache[key];
+    // require, not import(): the ESM loader caches modules for good, and each run needs a fresh program.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(INFRA, "index.ts")) as Record<string, unknown>;
+    const outputs: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(mod)) {
+      outputs[k] = pulumi.Output.isInstance(v) ? await (v as any).promise() : v;
+    }
+    // Registrations finish asynchronously; wait until none has arrived for a while.
+    while (Date.now() - last < 300) await new Promise((r) => setTimeout(r, 50));
+    if (failures.length > 0) throw failures[0];
+    return { resources, invokes, outputs };
+  } finally {
+    process.off("unhandledRejection", onRejection);
   }
-  // Registrations finish asynchronously; wait until none has arrived for a while.
-  while (Date.now() - last < 200) await new Promise((r) => setTimeout(r, 50));
-  return { resources, outputs };
 }
 
 /** Test secrets: clear values a test passes in place of `pulumi config set --secret`. */

@@ -3,6 +3,7 @@
  * the exact inputs each stack's resources are registered with.
  */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { byType, one, runProgram, TEST_SECRETS, type ProgramRun } from "../harness/program";
@@ -47,7 +48,10 @@ for (const stack of ["local", "dev", "prod"] as const) {
           { containerPath: "/data", volumeName: `${p}-synapse-data`, readOnly: false },
           { containerPath: "/config", hostPath: `/opt/matrix-kit/${stack}/synapse`, readOnly: true },
         ],
-        healthcheck: { tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"], interval: "15s", timeout: "5s", retries: 3, startPeriod: "60s" },
+        healthcheck: { tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"], interval: "15s", timeout: "5s", retries: 3, startPeriod: "1m0s" },
+        stopSignal: "SIGTERM",
+        stopTimeout: 30,
+        destroyGraceSeconds: 30,
         logDriver: "json-file",
         logOpts: { "max-size": "10m", "max-file": "3" },
         wait: true,
@@ -61,6 +65,18 @@ for (const stack of ["local", "dev", "prod"] as const) {
       // One digest per file Synapse reads: homeserver.yaml, log config, signing key, two registrations.
       assert.equal(labels[2].label, "kit.matrix/config-sha256");
       assert.equal(labels[2].value.split(",").length, 5);
+    });
+
+    test("every container stops gracefully (destroy, replacement, engine shutdown): PostgreSQL with its fast shutdown", () => {
+      const stops = Object.fromEntries(
+        byType(run, CONTAINER).map((c) => [c.inputs.name, [c.inputs.stopSignal, c.inputs.stopTimeout, c.inputs.destroyGraceSeconds]]),
+      );
+      assert.deepEqual(stops, {
+        [`${p}-postgres`]: ["SIGINT", 60, 60],
+        [`${p}-synapse`]: ["SIGTERM", 30, 30],
+        [`${p}-qq`]: ["SIGTERM", 15, 15],
+        [`${p}-wechat`]: ["SIGTERM", 15, 15],
+      });
     });
 
     test("PostgreSQL: password only from secrets, C-locale cluster, data on a named volume", () => {
@@ -159,11 +175,25 @@ for (const stack of ["local", "dev", "prod"] as const) {
         const provider = one(run, `${p}-host-docker`);
         assert.equal(provider.inputs.host, `ssh://${host}`);
         // Provider inputs reach the engine as JSON text.
-        assert.deepEqual(JSON.parse(provider.inputs.sshOpts), ["-i", `~/.ssh/matrix-${stack}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]);
+        const address = stack === "dev" ? "203.0.113.10" : "198.51.100.7";
+        const hostKey = parse(fs.readFileSync(`stacks/Pulumi.${stack}.yaml`, "utf8")).config["matrix:target"].hostKey as string;
+        // Only what the kit passes reaches the provider's `ssh` (seen under the real engine): the key check must be in here.
+        assert.deepEqual(JSON.parse(provider.inputs.sshOpts), [
+          "-i", `~/.ssh/matrix-${stack}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+          "-o", `UserKnownHostsFile=~/.ssh/matrix-kit/known_hosts-${address}-22`, "-o", "StrictHostKeyChecking=yes",
+        ]);
+        // The check that writes that file and compares keys runs as an invoke: on every preview and up.
+        assert.deepEqual(run.invokes.map((i) => i.token), ["command:local:run"]);
+        const check = run.invokes[0].inputs;
+        assert.deepEqual(check.interpreter, ["/bin/sh", "-c"]);
+        assert.ok(check.command.includes(`printf '%s\\n' '${address} ${hostKey}' >"$file.tmp"`), check.command);
+        assert.ok(check.command.includes(`ssh-keyscan -T 20 -p 22 -t ed25519 '${address}'`), check.command);
+        assert.ok(check.command.includes(`if [ "$seen" != '${hostKey}' ]`), check.command);
         assert.equal(byType(run, LOCAL_CMD).length, 0);
         for (const cmd of byType(run, REMOTE_CMD)) {
           assert.ok(cmd.secretPaths.includes("connection"), `${cmd.name}: connection is secret`);
           assert.equal(cmd.inputs.connection.privateKey, TEST_SECRETS["matrix:sshPrivateKey"]);
+          assert.equal(cmd.inputs.connection.hostKey, hostKey, `${cmd.name}: the command provider checks the host key`);
         }
       });
 
@@ -191,6 +221,19 @@ for (const stack of ["local", "dev", "prod"] as const) {
     }
   });
 }
+
+test("matrix:target.hostKey insecure-accept-any: no check, ssh told to accept any key, no hostKey on commands", async () => {
+  const run = await runProgram({
+    stack: "dev",
+    secrets: TEST_SECRETS,
+    values: { "matrix:target": { kind: "ssh", host: "203.0.113.10", hostKey: "insecure-accept-any" } },
+  });
+  assert.deepEqual(run.invokes, []);
+  assert.deepEqual(JSON.parse(one(run, "mx-dev-host-docker").inputs.sshOpts), [
+    "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
+  ]);
+  for (const cmd of byType(run, REMOTE_CMD)) assert.equal("hostKey" in cmd.inputs.connection, false, cmd.name);
+});
 
 describe("bad config under Pulumi mocks", () => {
   test("the program throws a ConfigError naming every key and registers no resource", async () => {
