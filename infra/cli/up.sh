@@ -6,10 +6,9 @@ cd "$(dirname "$0")/../.."
 stack=${1:-local}
 
 if ! npm ls --depth=0 >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
-if ! command -v pulumi >/dev/null; then
-  echo "The Pulumi CLI is required: see https://www.pulumi.com/docs/install/" >&2
-  exit 1
-fi
+# The Pulumi CLI at the version pinned in package.json (installed into .pulumi-cli/ when missing).
+pulumi_bin=$(bash infra/cli/pulumi-cli.sh)
+pulumi() { "$pulumi_bin" "$@"; }
 
 if [ "$stack" = local ]; then
   # The local stack runs everything here: a Docker engine and host nginx.

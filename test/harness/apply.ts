@@ -4,30 +4,53 @@
  *
  * It takes the resources the real program registered under Pulumi's mock
  * runtime (test/harness/program.ts) and carries out each one's inputs, in
- * registration order, against the real machine:
- *   - docker provider `ssh://user@host:port`: an ssh tunnel (with the provider's
- *     sshOpts) to the remote engine's socket; every docker resource goes
- *     through the Docker Engine API on it, as the provider does;
+ * registration order, against the real machine, doing what the real providers
+ * were seen to do when the program ran under the real engine (issue 7):
+ *   - docker provider `ssh://user@host:port`: the system `ssh` with `-l user -p port`
+ *     and ONLY the provider's sshOpts, nothing of the harness's own, so host-key
+ *     checking is exactly what the kit configures; every docker resource then goes
+ *     through the Docker Engine API over that ssh connection;
  *   - docker Network, Volume, RemoteImage (must already be on the host: there
- *     is no registry here), Container (created, started, waited healthy);
- *   - command remote.Command over ssh with the connection's own key and stdin;
- *     local.Command through its interpreter;
+ *     is no registry here), Container: created with NetworkMode `bridge`, then
+ *     connected to each `networksAdvanced` network with its aliases; started; waited
+ *     healthy when `wait` is set; stopped with `destroyGraceSeconds` (unset: removed by
+ *     force at once, i.e. SIGKILL) on destroy;
+ *   - command remote.Command over ssh with the connection's own key and stdin; the
+ *     host key is checked only when `connection.hostKey` is set (else any key is
+ *     accepted); local.Command through its interpreter, with the create's output as
+ *     PULUMI_COMMAND_STDOUT/STDERR for the delete;
+ *   - command local.run invokes run while the program runs (program.ts, invokes: "run");
  *   - cloudflare resources are only recorded (no Cloudflare API here): the
  *     Worker's script is handed back so a test can serve it in workerd.
+ * After an apply, each resource's state is kept in the provider's normalised form
+ * (container durations read back from the engine in Go's canonical spelling), and
+ * `diff()` compares a new run of the program with it, as a second `pulumi up` would.
  * `destroy()` undoes it in reverse order as `pulumi destroy` would: commands'
  * delete scripts, containers, the network; volumes unless retained.
  * An input the harness does not know fails the apply: nothing is ignored.
+ *
+ * Remaining differences from the real engine and providers:
+ *   - the docker connection is an ssh socket forward (`-N -L`) instead of the provider's
+ *     `ssh ... docker system dial-stdio`: same ssh options, authentication and host-key
+ *     check, another way to carry the API;
+ *   - resources are applied one at a time in registration order, not in parallel along
+ *     the dependency graph; an apply that fails stops at once (the engine lets
+ *     independent branches finish);
+ *   - no updates or replacements: `diff()` reports what would change, a test asserts on it;
+ *   - remote delete scripts get no PULUMI_COMMAND_STDOUT/STDERR: the provider sends them
+ *     as ssh environment requests, which a default sshd (the e2e one too) refuses;
+ *   - error messages are the harness's own words around the real tools' output
+ *     (ssh's, the Engine API's, the scripts').
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { goDuration } from "../../infra/render/duration";
 import { DockerApi } from "./docker-api";
 import type { ProgramRun, Recorded } from "./program";
 
 export interface ApplyOptions {
-  /** ssh known_hosts file that pins the test host's key. */
-  knownHosts: string;
   /** Keep volumes on destroy (the stack's matrix:volumes.retainOnDestroy; not visible to mocks). */
   retainVolumes: boolean;
   log?: (line: string) => void;
@@ -46,16 +69,21 @@ export interface Applied {
   undo: Undo[];
   tunnel?: ChildProcess;
   tmp: string;
+  /** Each applied resource's state as the provider keeps it (see `diff`). */
+  state: Map<string, { type: string; inputs: Record<string, any> }>;
 }
 
 const MB = 1024 * 1024;
 
-function durationNs(v: string | undefined): number | undefined {
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration for the forms the provider accepts ("1m0s", "90s", "1h30m"), in ns. */
+export function durationNs(v: string | undefined): number | undefined {
   if (!v) return undefined;
-  const m = /^(\d+)(ms|s|m|h)$/.exec(v);
-  if (!m) throw new Error(`unknown duration ${v}`);
-  const unit = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as "ms" | "s" | "m" | "h"];
-  return Number(m[1]) * unit;
+  if (!/^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) throw new Error(`not a Go duration: ${v}`);
+  let ns = 0;
+  for (const m of v.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) ns += Number(m[1]) * UNIT_NS[m[2]];
+  return Math.round(ns);
 }
 
 /** The provider's `labels: [{label, value}]` as the Engine API's map. */
@@ -68,20 +96,37 @@ function only(r: Recorded, known: string[]): void {
   if (unknown.length > 0) throw new Error(`harness: ${r.type} ${r.name} has inputs it does not apply: ${unknown.join(", ")}`);
 }
 
-function sshArgs(conn: { host: string; port?: number; user?: string }, keyFile: string, knownHosts: string): string[] {
-  return [
-    "-i", keyFile, "-p", String(conn.port ?? 22),
-    "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-    "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes",
-    `${conn.user ?? "root"}@${conn.host}`,
-  ];
+interface Connection {
+  host: string;
+  port?: number;
+  user?: string;
+  privateKey: string;
+  hostKey?: string;
 }
 
-function run(cmd: string, args: string[], stdin: string | undefined, what: string): void {
-  const r = spawnSync(cmd, args, { input: stdin ?? "", encoding: "utf8", timeout: 600_000 });
+/**
+ * The command provider's connection as ssh arguments: its key, and its host-key rule
+ * (a fixed key when `hostKey` is set; otherwise any key, as the provider does).
+ */
+function commandSsh(conn: Connection, tmp: string, id: string): string[] {
+  const keyFile = path.join(tmp, `${id}.key`);
+  fs.writeFileSync(keyFile, conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`, { mode: 0o600 });
+  const port = conn.port ?? 22;
+  let hostKey = ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR"];
+  if (conn.hostKey) {
+    const known = path.join(tmp, `${id}.known_hosts`);
+    fs.writeFileSync(known, `${port === 22 ? conn.host : `[${conn.host}]:${port}`} ${conn.hostKey}\n`);
+    hostKey = ["-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes"];
+  }
+  return ["-i", keyFile, "-p", String(port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", ...hostKey, `${conn.user ?? "root"}@${conn.host}`];
+}
+
+function run(cmd: string, args: string[], stdin: string | undefined, what: string, env?: Record<string, string>): { stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { input: stdin ?? "", encoding: "utf8", timeout: 600_000, env: { ...process.env, ...env } });
   if (r.status !== 0) {
     throw new Error(`${what} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ""}):\n${r.stdout}${r.stderr}`);
   }
+  return { stdout: r.stdout, stderr: r.stderr };
 }
 
 async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
@@ -93,34 +138,39 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
 
-async function openTunnel(r: Recorded, opts: ApplyOptions, tmp: string): Promise<{ socket: string; proc?: ChildProcess }> {
+export async function openTunnel(r: Pick<Recorded, "inputs">, tmp: string): Promise<{ socket: string; proc?: ChildProcess }> {
   const host = String(r.inputs.host);
   if (host.startsWith("unix://")) return { socket: host.slice("unix://".length) };
   const m = /^ssh:\/\/([^@]+)@([^:]+):(\d+)$/.exec(host);
   if (!m) throw new Error(`harness: unsupported docker host ${host}`);
   const sshOpts: string[] = r.inputs.sshOpts ? JSON.parse(r.inputs.sshOpts) : [];
   const socket = path.join(tmp, "docker.sock");
-  // The provider runs `ssh <sshOpts> user@host docker system dial-stdio`; forwarding the
-  // engine's socket over the same ssh connection settings is the same transport.
+  // The provider runs `ssh -l user -p port <sshOpts> -T -- host docker system dial-stdio`:
+  // the same ssh, options and checks here, forwarding the engine's socket instead.
   const proc = spawn(
     "ssh",
-    [...sshOpts, "-p", m[3], "-o", `UserKnownHostsFile=${opts.knownHosts}`, "-o", "StrictHostKeyChecking=yes",
-      "-o", "ExitOnForwardFailure=yes", "-N", "-L", `${socket}:/var/run/docker.sock`, `${m[1]}@${m[2]}`],
+    ["-l", m[1], "-p", m[3], ...sshOpts, "-o", "ExitOnForwardFailure=yes", "-N", "-L", `${socket}:/var/run/docker.sock`, "--", m[2]],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let err = "";
+  let exited: number | null = null;
   proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-  await waitFor(`the ssh tunnel to ${host} (${err.trim()})`, 20_000, async () => fs.existsSync(socket));
+  proc.on("exit", (code) => (exited = code ?? -1));
+  await waitFor(`the ssh connection to ${host}`, 30_000, async () => {
+    if (exited !== null) throw new Error(`the docker provider's ssh to ${host} failed (exit ${exited}): ${err.trim()}`);
+    return fs.existsSync(socket);
+  });
   return { socket, proc };
 }
 
 export async function apply(program: ProgramRun, opts: ApplyOptions): Promise<Applied> {
   const log = opts.log ?? (() => {});
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kit-apply-"));
-  const state: Applied = { docker: new DockerApi("/var/run/docker.sock"), containers: new Map(), cloudflare: [], undo: [], tmp };
+  const state: Applied = { docker: new DockerApi("/var/run/docker.sock"), containers: new Map(), cloudflare: [], undo: [], tmp, state: new Map() };
   try {
     for (const r of program.resources) {
       await applyOne(r, state, opts, log);
+      if (!state.state.has(r.name)) state.state.set(r.name, { type: r.type, inputs: r.inputs });
     }
   } catch (e) {
     (e as Error).message = `apply stopped: ${(e as Error).message}`;
@@ -135,7 +185,7 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
   switch (r.type) {
     case "pulumi:providers:docker": {
       only(r, ["host", "sshOpts", "version"]);
-      const t = await openTunnel(r, opts, state.tmp);
+      const t = await openTunnel(r, state.tmp);
       state.docker = new DockerApi(t.socket);
       state.tunnel = t.proc;
       log(`docker provider: ${r.inputs.host}`);
@@ -190,20 +240,19 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
       return;
     case "command:remote:Command": {
       only(r, ["connection", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"]);
-      const conn = r.inputs.connection as { host: string; port?: number; user?: string; privateKey: string };
-      const keyFile = path.join(state.tmp, "command-key");
-      fs.writeFileSync(keyFile, conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`, { mode: 0o600 });
-      const ssh = sshArgs(conn, keyFile, opts.knownHosts);
+      const ssh = commandSsh(r.inputs.connection as Connection, state.tmp, r.name);
       run("ssh", [...ssh, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
-      if (r.inputs.delete) state.undo.push({ name: r.name, run: async () => run("ssh", [...ssh, r.inputs.delete], undefined, `${r.name} (delete)`) });
+      if (r.inputs.delete) state.undo.push({ name: r.name, run: async () => void run("ssh", [...ssh, r.inputs.delete], undefined, `${r.name} (delete)`) });
       log(`ran over ssh: ${r.name}`);
       return;
     }
     case "command:local:Command": {
       only(r, ["interpreter", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"]);
       const [cmd, ...pre] = r.inputs.interpreter as string[];
-      run(cmd, [...pre, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
-      if (r.inputs.delete) state.undo.push({ name: r.name, run: async () => run(cmd, [...pre, r.inputs.delete], undefined, `${r.name} (delete)`) });
+      const out = run(cmd, [...pre, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
+      // The provider hands the create's output to the delete (addPreviousOutputInEnv defaults to true).
+      const env: Record<string, string> = r.inputs.addPreviousOutputInEnv === false ? {} : { PULUMI_COMMAND_STDOUT: out.stdout.trim(), PULUMI_COMMAND_STDERR: out.stderr.trim() };
+      if (r.inputs.delete) state.undo.push({ name: r.name, run: async () => void run(cmd, [...pre, r.inputs.delete], undefined, `${r.name} (delete)`, env) });
       log(`ran locally: ${r.name}`);
       return;
     }
@@ -216,7 +265,7 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
 async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<void> {
   only(r, [
     "name", "image", "command", "restart", "memory", "memorySwap", "envs", "networksAdvanced", "ports", "volumes",
-    "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun",
+    "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun", "stopSignal", "stopTimeout", "destroyGraceSeconds",
   ]);
   const i = r.inputs;
   const docker = state.docker;
@@ -229,6 +278,8 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
     Env: i.envs ?? [],
     Labels: labelMap(i.labels),
     ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, {}])),
+    ...(i.stopSignal ? { StopSignal: i.stopSignal } : {}),
+    ...(i.stopTimeout !== undefined ? { StopTimeout: i.stopTimeout } : {}),
     ...(hc
       ? { Healthcheck: { Test: hc.tests, Interval: durationNs(hc.interval), Timeout: durationNs(hc.timeout), Retries: hc.retries, StartPeriod: durationNs(hc.startPeriod) } }
       : {}),
@@ -242,9 +293,9 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
       Memory: i.memory * MB,
       MemorySwap: i.memorySwap * MB,
       LogConfig: { Type: i.logDriver, Config: i.logOpts ?? {} },
-      NetworkMode: nets[0]?.name,
+      // As the provider does: the default bridge, then each networksAdvanced network connected.
+      NetworkMode: "bridge",
     },
-    NetworkingConfig: { EndpointsConfig: Object.fromEntries(nets.map((n) => [n.name, { Aliases: n.aliases ?? [] }])) },
   };
   const { data } = await docker.request<{ Id: string }>("POST", `/containers/create?name=${encodeURIComponent(i.name)}`, body);
   const id = data.Id;
@@ -252,11 +303,18 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
   state.undo.push({
     name: r.name,
     run: async () => {
-      await docker.request("POST", `/containers/${id}/stop?t=10`, undefined, [204, 304, 404]);
+      // The provider stops with destroyGraceSeconds when it is set; unset, the forced removal kills at once.
+      if (i.destroyGraceSeconds !== undefined) {
+        await docker.request("POST", `/containers/${id}/stop?t=${i.destroyGraceSeconds}`, undefined, [204, 304, 404]);
+      }
       await docker.request("DELETE", `/containers/${id}?force=1`, undefined, [204, 404]);
     },
   });
+  for (const n of nets) {
+    await docker.request("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: id, EndpointConfig: { Aliases: n.aliases ?? [] } });
+  }
   await docker.request("POST", `/containers/${id}/start`);
+  state.state.set(r.name, { type: r.type, inputs: await containerState(docker, id, i) });
   const started = Date.now();
   if (i.wait) {
     // The provider's `wait`: block until the health check says healthy.
@@ -271,6 +329,59 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
     });
   }
   log(`container ${i.name} started${i.wait ? ` and healthy after ${((Date.now() - started) / 1000).toFixed(1)} s` : ""}`);
+}
+
+/**
+ * A container's inputs as the provider keeps them in its state: what it reads back
+ * from the engine. The health check's durations come back in ns and are stored in
+ * Go's canonical spelling, so "60s" in a program is "1m0s" in the state.
+ */
+async function containerState(docker: DockerApi, id: string, inputs: Record<string, any>): Promise<Record<string, any>> {
+  const { data } = await docker.request<{ Config: { Healthcheck?: Record<string, number> } }>("GET", `/containers/${id}/json`);
+  if (!inputs.healthcheck) return inputs;
+  const back = data.Config.Healthcheck ?? {};
+  const canonical = (ns: number | undefined) => (ns === undefined || ns === 0 ? undefined : goDuration(ns / 1e9));
+  const healthcheck = { ...inputs.healthcheck };
+  for (const [key, engineKey] of [["interval", "Interval"], ["timeout", "Timeout"], ["startPeriod", "StartPeriod"]] as const) {
+    if (healthcheck[key] !== undefined) healthcheck[key] = canonical(back[engineKey]);
+  }
+  return { ...inputs, healthcheck };
+}
+
+function changes(before: unknown, after: unknown, at: string, out: string[]): void {
+  if (JSON.stringify(before) === JSON.stringify(after)) return;
+  const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (isObj(before) && isObj(after)) {
+    const b = before as Record<string, unknown>;
+    const a = after as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) changes(b[k], a[k], at ? `${at}.${k}` : k, out);
+    return;
+  }
+  out.push(`${at}: ${JSON.stringify(before)} => ${JSON.stringify(after)}`);
+}
+
+/**
+ * What a second `pulumi up` of `program` would change, compared with the state the
+ * apply left (the provider's normalised form): one line per created, deleted or
+ * updated resource and input. Empty: nothing to do.
+ */
+export function diff(applied: Applied, program: ProgramRun): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const r of program.resources) {
+    if (r.type.startsWith("kit:")) continue;
+    seen.add(r.name);
+    const before = applied.state.get(r.name);
+    if (!before) {
+      out.push(`+ ${r.type} ${r.name}`);
+      continue;
+    }
+    const lines: string[] = [];
+    changes(before.inputs, r.inputs, "", lines);
+    out.push(...lines.map((l) => `~ ${r.name} ${l}`));
+  }
+  for (const [name, st] of applied.state) if (!seen.has(name) && !st.type.startsWith("kit:")) out.push(`- ${st.type} ${name}`);
+  return out;
 }
 
 /** Undo everything applied, newest first, as `pulumi destroy` would; every step is tried. */

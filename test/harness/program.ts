@@ -91,6 +91,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
 
   const resources: Recorded[] = [];
   const invokes: ProgramRun["invokes"] = [];
+  const failures: unknown[] = [];
   let last = Date.now();
   await pulumi.runtime.setMocks(
     {
@@ -105,7 +106,16 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
         last = Date.now();
         const inputs = unwrap(args.inputs, "", []);
         invokes.push({ token: args.token, inputs });
-        if (rc.invokes === "run" && args.token === "command:local:run") return runLocalInvoke(inputs);
+        if (rc.invokes === "run" && args.token === "command:local:run") {
+          try {
+            return runLocalInvoke(inputs);
+          } catch (e) {
+            // The program stops here: what waits on this invoke is never registered (as under
+            // the engine, which fails the run), and the run fails with the invoke's error.
+            failures.push(e);
+            return new Promise(() => {});
+          }
+        }
         return args.inputs;
       },
     },
@@ -117,7 +127,6 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
 
   // A failed invoke or apply surfaces as an unhandled rejection, as under the real runtime
   // (whose handler fails the run): collect them and fail the run the same way.
-  const failures: unknown[] = [];
   const onRejection = (e: unknown) => failures.push(e);
   process.on("unhandledRejection", onRejection);
   try {
@@ -126,12 +135,23 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(INFRA, "index.ts")) as Record<string, unknown>;
     const outputs: Record<string, unknown> = {};
+    // An output waiting on a failed invoke never settles: the failure ends the wait.
+    const failed = new Promise<never>((_, reject) => {
+      const timer = setInterval(() => failures.length > 0 && (clearInterval(timer), reject(failures[0])), 50);
+      timer.unref();
+    });
+    failed.catch(() => {});
     for (const [k, v] of Object.entries(mod)) {
-      outputs[k] = pulumi.Output.isInstance(v) ? await (v as any).promise() : v;
+      outputs[k] = pulumi.Output.isInstance(v) ? await Promise.race([(v as any).promise(), failed]) : v;
     }
+    await new Promise((r) => setTimeout(r, 100));
     // Registrations finish asynchronously; wait until none has arrived for a while.
     while (Date.now() - last < 300) await new Promise((r) => setTimeout(r, 50));
-    if (failures.length > 0) throw failures[0];
+    if (failures.length > 0) {
+      // What had been registered when the run failed (a test asserts it is nothing that touches a host).
+      Object.assign(failures[0] as object, { registered: resources.map((r) => `${r.type} ${r.name}`) });
+      throw failures[0];
+    }
     return { resources, invokes, outputs };
   } finally {
     process.off("unhandledRejection", onRejection);

@@ -285,6 +285,12 @@ func (b *Bridge) HandleEvent(ctx context.Context, ev Event) {
 			return
 		}
 		b.Log.Info("Joined room after invite", F{"room_id": ev.RoomID, "sender": ev.Sender})
+		if greeting := b.Greeting(); greeting != "" {
+			// Seen from the real matrix-wechat 0.2.4 in a new direct chat, before any command.
+			if _, err := b.HS.SendNotice(ctx, ev.RoomID, greeting); err != nil {
+				b.Log.Error("Failed to send the greeting", F{"room_id": ev.RoomID, "error": err})
+			}
+		}
 	case "m.room.message":
 		if ev.Sender == bot || b.isGhost(ev.Sender) {
 			return
@@ -336,6 +342,15 @@ func (b *Bridge) parseCommand(body string) (string, bool) {
 		return "", prefixed
 	}
 	return strings.ToLower(fields[0]), prefixed
+}
+
+// Greeting is what the bot says on joining a direct chat: the real WeChat bot (old
+// mautrix layout) greets, the real QQ bot (bridgev2) was not seen to.
+func (b *Bridge) Greeting() string {
+	if b.Cfg.Kind == KindWechat {
+		return "Use `help` for help or `login` to log in."
+	}
+	return ""
 }
 
 // HelpHeader starts every help answer, so nobody mistakes it for the real bridge's.

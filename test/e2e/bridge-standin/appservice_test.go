@@ -308,3 +308,23 @@ func TestQQRegistersOnForbiddenVersions(t *testing.T) {
 		t.Fatalf("displayname %+v", dn)
 	}
 }
+
+func TestWechatGreetsANewDirectChatQQDoesNot(t *testing.T) {
+	for kind, token := range map[Kind]string{KindWechat: "HS-wx", KindQQ: "HS-qq"} {
+		b, hs, _ := testBridge(t, kind)
+		bot := "@" + string(kind) + "bot:example.org"
+		putTxn(b, "/_matrix/app/v1/transactions/g", "Bearer "+token,
+			map[string]any{"type": "m.room.member", "room_id": "!dm:example.org", "sender": "@owner:example.org", "state_key": bot,
+				"content": map[string]any{"membership": "invite", "is_direct": true}})
+		waitFor(t, func() bool { return len(hs.find("POST", "/join")) == 1 })
+		time.Sleep(100 * time.Millisecond)
+		sends := hs.find("PUT", "/send/m.room.message/")
+		if kind == KindWechat {
+			if len(sends) != 1 || sends[0].Body["body"] != "Use `help` for help or `login` to log in." || sends[0].Body["msgtype"] != "m.notice" {
+				t.Fatalf("wechat greeting: %+v", sends)
+			}
+		} else if len(sends) != 0 {
+			t.Fatalf("qq sent %+v", sends)
+		}
+	}
+}
