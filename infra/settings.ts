@@ -4,6 +4,7 @@
  * Secrets are not in here: they travel separately (see `secrets.ts`) so that
  * a plain `Settings` value can be logged, snapshotted and written to plan.json.
  */
+import type { MemoryBudget } from "./config/budget";
 
 /** Where Docker and host commands run. */
 export type Target =
@@ -121,6 +122,8 @@ export interface Settings {
   wechat?: WechatSettings;
   cloudflare: CloudflareSettings;
   volumes: { retainOnDestroy: boolean };
+  /** Every container's memory limit and where it came from; they fit in memory.total - memory.reserve. */
+  memoryBudget: MemoryBudget;
 }
 
 export type Bridge = QqSettings | WechatSettings;

@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { formatBudget } from "../config/budget";
 import { parseArgs } from "node:util";
 import { readStackFile, stackFilePath, validate } from "../config";
 import { plan, renderFiles } from "../render/all";
@@ -58,6 +59,7 @@ function main(argv: string[]): number {
   fs.writeFileSync(path.join(out, "plan.json"), `${JSON.stringify(plan(result.settings), null, 2)}\n`);
   console.log(`stack ${values.stack}: wrote ${files.length} files and plan.json to ${out}`);
   for (const f of files) console.log(`  ${f.path}`);
+  console.log(`memory budget (MiB):\n${formatBudget(result.settings.memoryBudget)}`);
   return 0;
 }
 

@@ -114,7 +114,7 @@ export const schema = z
           })
           .strict()
           .prefault({}),
-        memoryLimit: memory.default("768m"),
+        memoryLimit: memory.optional(),
         cachesGlobalFactor: z.number().positive().max(10).default(0.5),
         enableRegistration: z.boolean().default(false),
         extraConfig: extra.default({}),
@@ -124,7 +124,7 @@ export const schema = z
     postgres: z
       .object({
         image: image.default(DEFAULT_IMAGES.postgres),
-        memoryLimit: memory.default("256m"),
+        memoryLimit: memory.optional(),
         sharedBuffers: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'a PostgreSQL size like "64MB"').default("64MB"),
       })
       .strict()
@@ -133,7 +133,7 @@ export const schema = z
       .object({
         enabled: z.boolean().default(true),
         image: image.default(DEFAULT_IMAGES.qq),
-        memoryLimit: memory.default("192m"),
+        memoryLimit: memory.optional(),
         signServerUrl: z.url({ protocol: /^https?$/ }).default(DEFAULT_QQ_SIGN_SERVER),
         extraConfig: extra.default({}),
       })
@@ -144,7 +144,7 @@ export const schema = z
         enabled: z.boolean().default(true),
         image: image.default(DEFAULT_IMAGES.wechat),
         hostPort: port.default(8083),
-        memoryLimit: memory.default("192m"),
+        memoryLimit: memory.optional(),
         extraConfig: extra.default({}),
       })
       .strict()
@@ -157,6 +157,14 @@ export const schema = z
         originAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
         proxied: z.boolean().default(true),
         workerName: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and -").optional(),
+      })
+      .strict()
+      .prefault({}),
+    memory: z
+      .object({
+        // A 1 GB VPS; the reserve keeps the OS, sshd, nginx and the owner's other processes alive at peak.
+        total: memory.default("1g"),
+        reserve: memory.default("256m"),
       })
       .strict()
       .prefault({}),

@@ -1,5 +1,6 @@
 /** Validated raw values -> the typed Settings every renderer and component works from. */
 import type { Bridge, Settings } from "../settings";
+import { planBudget, type BudgetService, type MemoryBudget } from "./budget";
 import { INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
 
 const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -11,11 +12,25 @@ export function memToBytes(v: string): number {
   return Number(v.slice(0, -1)) * MEM_UNITS[v.slice(-1)];
 }
 
+/** The memory budget of a parsed stack: explicit limits kept, the rest derived (budget.ts). */
+export function memoryBudget(r: Raw): MemoryBudget {
+  const mem = (v: string | undefined) => (v === undefined ? undefined : memToBytes(v));
+  const services: BudgetService[] = ["synapse", "postgres", ...(r.qq.enabled ? ["qq" as const] : []), ...(r.wechat.enabled ? ["wechat" as const] : [])];
+  return planBudget(
+    memToBytes(r.memory.total),
+    memToBytes(r.memory.reserve),
+    { synapse: mem(r.synapse.memoryLimit), postgres: mem(r.postgres.memoryLimit), qq: mem(r.qq.memoryLimit), wechat: mem(r.wechat.memoryLimit) },
+    services,
+  );
+}
+
 export function toSettings(stack: string, r: Raw, matrixHost: string): Settings {
-  const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; memoryLimit: string; extraConfig: Record<string, unknown> }) => ({
+  const budget = memoryBudget(r);
+  const limit = (service: BudgetService) => budget.rows.find((row) => row.service === service)?.limitBytes ?? 0;
+  const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; extraConfig: Record<string, unknown> }) => ({
     kind,
     image: b.image,
-    memoryLimitBytes: memToBytes(b.memoryLimit),
+    memoryLimitBytes: limit(kind),
     botLocalpart: `${kind}bot`,
     userPrefix: `${kind}_`,
     database: `${kind}bridge`,
@@ -52,7 +67,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string): Settings 
       maxUploadSize: r.synapse.maxUploadSize,
       maxUploadBytes: sizeToBytes(r.synapse.maxUploadSize),
       mediaRetention: r.synapse.mediaRetention,
-      memoryLimitBytes: memToBytes(r.synapse.memoryLimit),
+      memoryLimitBytes: limit("synapse"),
       cachesGlobalFactor: r.synapse.cachesGlobalFactor,
       enableRegistration: r.synapse.enableRegistration,
       // The official image drops to 991:991 and needs /data owned by it.
@@ -62,7 +77,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string): Settings 
     },
     postgres: {
       image: r.postgres.image,
-      memoryLimitBytes: memToBytes(r.postgres.memoryLimit),
+      memoryLimitBytes: limit("postgres"),
       sharedBuffers: r.postgres.sharedBuffers,
       user: "synapse",
       synapseDatabase: "synapse",
@@ -86,5 +101,6 @@ export function toSettings(stack: string, r: Raw, matrixHost: string): Settings 
         }
       : { enabled: false },
     volumes: r.volumes,
+    memoryBudget: budget,
   };
 }

@@ -9,7 +9,8 @@
  */
 import type { Settings } from "../settings";
 import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS } from "./schema";
-import { toSettings } from "./settings";
+import { budgetProblems } from "./budget";
+import { memoryBudget, toSettings } from "./settings";
 
 /** A stack's configuration as read: values by full key, and which keys are Pulumi secrets. */
 export interface RawConfig {
@@ -133,6 +134,7 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   if (matrixHost === r.domain && r.cloudflare.enabled) {
     errors.push(`${NS}:matrixHost must differ from ${NS}:domain when Cloudflare serves <domain>/.well-known/matrix/*`);
   }
+  errors.push(...budgetProblems(memoryBudget(r), NS));
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, settings: toSettings(stack, r, matrixHost) };
 }

@@ -5,6 +5,7 @@
 import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, type Settings } from "../settings";
 import { renderBridgeConfig, renderRegistration } from "./bridges";
+import { budgetTable } from "../config/budget";
 import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
 import { renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
@@ -67,5 +68,6 @@ export function plan(s: Settings): Record<string, unknown> {
         ]
       : [],
     volumesKeptOnDestroy: s.volumes.retainOnDestroy,
+    memoryBudget: budgetTable(s.memoryBudget),
   };
 }

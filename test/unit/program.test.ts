@@ -39,8 +39,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
         name: `${p}-synapse`,
         image: "matrixdotorg/synapse:v1.163.2",
         restart: "unless-stopped",
-        memory: stack === "prod" ? 1024 : 768,
-        memorySwap: stack === "prod" ? 1024 : 768,
+        // prod sets 1024m; local and dev take the 1 GB budget's Synapse share (4/8 of 768 MiB).
+        memory: stack === "prod" ? 1024 : 384,
+        memorySwap: stack === "prod" ? 1024 : 384,
         envs: ["SYNAPSE_CONFIG_PATH=/config/homeserver.yaml", "SYNAPSE_CONFIG_DIR=/config", "SYNAPSE_DATA_DIR=/data", "UID=991", "GID=991"],
         networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-synapse`] }],
         ports: [{ internal: 8008, external: 8082, ip: "127.0.0.1", protocol: "tcp" }],

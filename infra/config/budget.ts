@@ -1,0 +1,97 @@
+/**
+ * The memory budget: every container's limit fits in the VPS's memory minus a
+ * reserve for the host (OS, nginx, whatever else the owner runs). A limit only
+ * caps a container, and one that reaches it is OOM-killed, so limits that add up
+ * to more than the VPS has let the evening peak kill other processes (issue 8).
+ *
+ * Limits set in the stack are kept; the rest of the budget is shared among the
+ * services without one, by weight. Pure: raw values in, the table or problems out.
+ */
+export type BudgetService = "synapse" | "postgres" | "qq" | "wechat";
+
+const MiB = 1024 * 1024;
+
+/** Shares of what explicit limits leave: Synapse's caches and media handling need the most. */
+export const WEIGHTS: Record<BudgetService, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
+
+/** Below these a service does not start reliably: a derived limit under its floor is refused. */
+export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB };
+
+export interface BudgetRow {
+  service: BudgetService;
+  limitBytes: number;
+  from: "stack" | "budget";
+}
+
+export interface MemoryBudget {
+  totalBytes: number;
+  reserveBytes: number;
+  /** totalBytes - reserveBytes: what the containers' limits may add up to. */
+  budgetBytes: number;
+  rows: BudgetRow[];
+  sumBytes: number;
+}
+
+/** Explicit limits (bytes) by service, for the enabled services only; undefined: derive it. */
+export function planBudget(totalBytes: number, reserveBytes: number, explicit: Partial<Record<BudgetService, number | undefined>>, services: BudgetService[]): MemoryBudget {
+  const budgetBytes = totalBytes - reserveBytes;
+  const fixed = services.filter((s) => explicit[s] !== undefined);
+  const derived = services.filter((s) => explicit[s] === undefined);
+  const left = budgetBytes - fixed.reduce((sum, s) => sum + explicit[s]!, 0);
+  const weight = derived.reduce((sum, s) => sum + WEIGHTS[s], 0);
+  const rows = services.map((service): BudgetRow =>
+    explicit[service] !== undefined
+      ? { service, limitBytes: explicit[service]!, from: "stack" }
+      : // Whole MiB, rounded down, so the sum never exceeds the budget.
+        { service, limitBytes: Math.max(0, Math.floor((left * WEIGHTS[service]) / weight / MiB)) * MiB, from: "budget" },
+  );
+  return { totalBytes, reserveBytes, budgetBytes, rows, sumBytes: rows.reduce((sum, r) => sum + r.limitBytes, 0) };
+}
+
+/** Problems with a budget, each naming the settings to change (empty: it fits). */
+export function budgetProblems(b: MemoryBudget, ns: string): string[] {
+  const problems: string[] = [];
+  if (b.budgetBytes <= 0) {
+    problems.push(`${ns}:memory.reserve must be less than ${ns}:memory.total\n${formatBudget(b)}`);
+    return problems;
+  }
+  if (b.sumBytes > b.budgetBytes) {
+    problems.push(
+      `the containers' memory limits add up to ${mib(b.sumBytes)} MiB, more than the ${mib(b.budgetBytes)} MiB budget (${ns}:memory.total - ${ns}:memory.reserve): lower the <service>.memoryLimit settings or raise ${ns}:memory.total\n${formatBudget(b)}`,
+    );
+  }
+  for (const r of b.rows) {
+    if (r.from === "budget" && r.limitBytes < FLOORS[r.service]) {
+      problems.push(
+        `the budget leaves ${mib(r.limitBytes)} MiB for ${r.service}, below the ${mib(FLOORS[r.service])} MiB it needs: raise ${ns}:memory.total, lower ${ns}:memory.reserve or the explicit memoryLimit settings\n${formatBudget(b)}`,
+      );
+    }
+  }
+  return problems;
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / MiB);
+}
+
+/** The table printed on refusal and by `npm run render`. */
+export function formatBudget(b: MemoryBudget): string {
+  const line = (a: string, n: number | string, c = "") => `    ${a.padEnd(10)}${String(n).padStart(7)}  ${c}`.trimEnd();
+  return [
+    line("container", "MiB", "limit from"),
+    ...b.rows.map((r) => line(r.service, mib(r.limitBytes), r.from === "stack" ? `${r.service}.memoryLimit` : "budget share")),
+    line("total", mib(b.sumBytes)),
+    line("budget", mib(b.budgetBytes), `memory.total ${mib(b.totalBytes)} - memory.reserve ${mib(b.reserveBytes)}`),
+  ].join("\n");
+}
+
+/** plan.json's view of the budget, in MiB. */
+export function budgetTable(b: MemoryBudget): Record<string, unknown> {
+  return {
+    totalMiB: mib(b.totalBytes),
+    reserveMiB: mib(b.reserveBytes),
+    budgetMiB: mib(b.budgetBytes),
+    containers: b.rows.map((r) => ({ service: r.service, limitMiB: mib(r.limitBytes), from: r.from })),
+    sumMiB: mib(b.sumBytes),
+  };
+}
