@@ -23,6 +23,10 @@ if command -v pulumi >/dev/null; then
   command -v pulumi
   exit 0
 fi
+if ! command -v curl >/dev/null; then
+  echo "npm run up: the Pulumi CLI $want is not installed and curl, which downloads Pulumi's installer, is missing: install curl (apt-get install curl) or the Pulumi CLI (https://www.pulumi.com/docs/install/), then run npm run up again." >&2
+  exit 1
+fi
 echo "npm run up: installing the Pulumi CLI $want into .pulumi-cli/ with Pulumi's installer ($installer_url)" >&2
 if ! script=$(curl -fsSL --connect-timeout 15 --max-time 60 "$installer_url" 2>/dev/null) ||
   ! sh -c "$script" -s --version "$want" --install-root "$dest" --no-edit-path >&2 ||

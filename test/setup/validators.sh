@@ -18,6 +18,8 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v mount >/dev/null 2>&1 || missing+=(mount)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# npm run up's CLI step downloads Pulumi's installer with curl (test/unit/pulumi-cli.test.ts).
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # Debian's python3 has no venv module until python3-venv is installed.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -29,7 +31,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  say "nginx, unshare, mount, openssl and python3 with venv are present"
+  say "nginx, unshare, mount, openssl, curl and python3 with venv are present"
 fi
 say "$(nginx -v 2>&1)"
 
