@@ -9,9 +9,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatBudget } from "../config/budget";
 import { parseArgs } from "node:util";
 import { readStackFile, stackFilePath, validate } from "../config";
+import { formatBudget } from "../config/budget";
 import { plan, renderFiles } from "../render/all";
 import type { Secrets } from "../secrets";
 

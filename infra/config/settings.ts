@@ -24,8 +24,8 @@ export function memoryBudget(r: Raw): MemoryBudget {
   );
 }
 
-export function toSettings(stack: string, r: Raw, matrixHost: string): Settings {
-  const budget = memoryBudget(r);
+/** `budget` is memoryBudget(r), already checked by the caller. */
+export function toSettings(stack: string, r: Raw, matrixHost: string, budget: MemoryBudget): Settings {
   const limit = (service: BudgetService) => budget.rows.find((row) => row.service === service)?.limitBytes ?? 0;
   const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; extraConfig: Record<string, unknown> }) => ({
     kind,

@@ -28,7 +28,6 @@ export class ConfigError extends Error {
   }
 }
 
-
 function describe(v: unknown): string {
   if (v === undefined) return "nothing";
   const s = JSON.stringify(v);
@@ -134,8 +133,9 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   if (matrixHost === r.domain && r.cloudflare.enabled) {
     errors.push(`${NS}:matrixHost must differ from ${NS}:domain when Cloudflare serves <domain>/.well-known/matrix/*`);
   }
-  errors.push(...budgetProblems(memoryBudget(r), NS));
+  const budget = memoryBudget(r);
+  errors.push(...budgetProblems(budget, NS));
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, settings: toSettings(stack, r, matrixHost) };
+  return { ok: true, settings: toSettings(stack, r, matrixHost, budget) };
 }
 

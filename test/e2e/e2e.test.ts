@@ -31,8 +31,10 @@ function log(line: string): void {
 }
 
 const s = stackSettings(STACK);
+/** "<type> <base64>" of an ssh public key file (its comment dropped). */
+const publicKey = (file: string) => fs.readFileSync(file, "utf8").split(" ").slice(0, 2).join(" ");
 /** The host key run.sh made for this run's sshd: it goes into the stack's config, as an owner would set it. */
-const HOST_KEY = fs.readFileSync(`${E2E_DIR}/host_ed25519.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+const HOST_KEY = publicKey(`${E2E_DIR}/host_ed25519.pub`);
 const stackTarget = (hostKey: string) => ({ "matrix:target": { ...s.target, hostKey } });
 const secrets = {
   // A fresh seed per run; within the run both program executions share it.
@@ -89,7 +91,7 @@ function otherHostKey(): string {
   const file = `${E2E_DIR}/other_host_ed25519`;
   fs.rmSync(file, { force: true });
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file]);
-  return fs.readFileSync(`${file}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+  return publicKey(`${file}.pub`);
 }
 
 test("e2e: the VPS presents another host key than matrix:target.hostKey: the run stops, naming the setting, before anything is created", async () => {

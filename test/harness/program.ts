@@ -144,7 +144,6 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     for (const [k, v] of Object.entries(mod)) {
       outputs[k] = pulumi.Output.isInstance(v) ? await Promise.race([(v as any).promise(), failed]) : v;
     }
-    await new Promise((r) => setTimeout(r, 100));
     // Registrations finish asynchronously; wait until none has arrived for a while.
     while (Date.now() - last < 300) await new Promise((r) => setTimeout(r, 50));
     if (failures.length > 0) {
