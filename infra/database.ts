@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
-import { postgresCommand, postgresSpec } from "./render/containers";
+import { postgresSpec } from "./render/containers";
 import { initDatabasesScript } from "./render/host";
 import { databasesSql } from "./render/postgres";
 import type { Secrets } from "./secrets";
@@ -30,7 +30,7 @@ export class Database extends pulumi.ComponentResource {
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, command: postgresCommand(s), stack: s.stack }),
+      containerArgs(spec, { secrets: args.secrets, command: spec.command, stack: s.stack }),
       { parent: this, provider, dependsOn: [volume, image, args.network] },
     );
     this.ready = args.host.script(

@@ -75,3 +75,18 @@ export function readStackFile(file: string): RawConfig {
   }
   return { values, secretKeys };
 }
+
+/** A stack file an operator command cannot work from: missing or with configuration problems. */
+export class StackFileError extends Error {}
+
+/**
+ * A stack's settings for an operator command (verify, status): read from
+ * stacks/Pulumi.<stack>.yaml (or <stackDir>), validated, secrets not needed.
+ */
+export function settingsFromStackFile(stack: string, stackDir?: string): Settings {
+  const file = stackDir ? path.join(stackDir, `Pulumi.${stack}.yaml`) : stackFilePath(stack);
+  if (!fs.existsSync(file)) throw new StackFileError(`no stack "${stack}": ${file} does not exist`);
+  const result = validate(stack, readStackFile(file), { requireSecrets: false });
+  if (!result.ok) throw new StackFileError(`stack "${stack}" has ${result.errors.length} configuration problem(s):\n  - ${result.errors.join("\n  - ")}`);
+  return result.settings;
+}

@@ -115,7 +115,7 @@ export const schema = z
           .strict()
           .prefault({}),
         memoryLimit: memory.optional(),
-        cachesGlobalFactor: z.number().positive().max(10).default(0.5),
+        cachesGlobalFactor: z.number().positive().max(10).default(1),
         enableRegistration: z.boolean().default(false),
         extraConfig: extra.default({}),
       })
@@ -125,7 +125,7 @@ export const schema = z
       .object({
         image: image.default(DEFAULT_IMAGES.postgres),
         memoryLimit: memory.optional(),
-        sharedBuffers: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'a PostgreSQL size like "64MB"').default("64MB"),
+        sharedBuffers: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'a PostgreSQL size like "64MB"').optional(),
       })
       .strict()
       .prefault({}),

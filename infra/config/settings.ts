@@ -12,6 +12,14 @@ export function memToBytes(v: string): number {
   return Number(v.slice(0, -1)) * MEM_UNITS[v.slice(-1)];
 }
 
+/**
+ * shared_buffers unless the stack sets it: a quarter of PostgreSQL's limit (PostgreSQL's
+ * own advice for a dedicated host). Shared memory is charged to the container once touched.
+ */
+export function defaultSharedBuffers(postgresLimitBytes: number): string {
+  return `${Math.max(16, Math.floor(postgresLimitBytes / 1024 ** 2 / 4))}MB`;
+}
+
 /** The memory budget of a parsed stack: explicit limits kept, the rest derived (budget.ts). */
 export function memoryBudget(r: Raw): MemoryBudget {
   const mem = (v: string | undefined) => (v === undefined ? undefined : memToBytes(v));
@@ -78,7 +86,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
     postgres: {
       image: r.postgres.image,
       memoryLimitBytes: limit("postgres"),
-      sharedBuffers: r.postgres.sharedBuffers,
+      sharedBuffers: r.postgres.sharedBuffers ?? defaultSharedBuffers(limit("postgres")),
       user: "synapse",
       synapseDatabase: "synapse",
     },

@@ -57,6 +57,7 @@ export function plan(s: Settings): Record<string, unknown> {
       env: c.env.map((e) => (e.secret ? `${e.name} (secret)` : e.name)),
       volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
       memoryLimitBytes: c.memoryBytes,
+      ...(c.command ? { command: c.command } : {}),
       healthcheck: c.healthcheck.tests,
       restart: c.restart,
     })),

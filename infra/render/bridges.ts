@@ -7,6 +7,7 @@
  */
 import type { AppserviceTokens, Secrets } from "../secrets";
 import { containerName, type Bridge, type QqSettings, type Settings, type WechatSettings } from "../settings";
+import { POOLS } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
 /** Paths inside a bridge container: the lxduo images read /data/config.yaml and /data/registration.yaml. */
@@ -84,7 +85,7 @@ export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<s
       private_chat_portal_meta: true,
       permissions: permissions(s),
     },
-    database: { type: "postgres", uri: postgresUri(s, b, sec), max_open_conns: 5, max_idle_conns: 1 },
+    database: { type: "postgres", uri: postgresUri(s, b, sec), ...POOLS.bridge },
     homeserver: { address: `http://${containerName(s, "synapse")}:8008`, domain: s.domain, software: "standard" },
     appservice: {
       address: appserviceUrl(s, b),
@@ -112,7 +113,7 @@ export function wechatConfigData(s: Settings, b: WechatSettings, sec: Secrets): 
       address: appserviceUrl(s, b),
       hostname: "0.0.0.0",
       port: b.appservicePort,
-      database: { type: "postgres", uri: postgresUri(s, b, sec), max_open_conns: 5, max_idle_conns: 1 },
+      database: { type: "postgres", uri: postgresUri(s, b, sec), ...POOLS.bridge },
       id: b.kind,
       bot: { username: b.botLocalpart, displayname: "WeChat bridge bot" },
       ephemeral_events: true,

@@ -8,6 +8,7 @@ import { containerName, hostPath, networkName, volumeName, type Bridge, type Set
 import { BRIDGE_PATHS } from "./bridges";
 import { goDuration } from "./duration";
 import { SYNAPSE_PATHS } from "./homeserver";
+import { postgresSettings } from "./tuning";
 
 export type Service = "postgres" | "synapse" | "qq" | "wechat";
 
@@ -28,6 +29,8 @@ export interface ContainerSpec {
   env: EnvVar[];
   volumes: { containerPath: string; volumeName?: string; hostPath?: string; readOnly: boolean }[];
   memoryBytes: number;
+  /** The image's command replaced (PostgreSQL's server settings); unset: the image's own. */
+  command?: string[];
   /** Durations in Go's canonical form (render/duration.ts). */
   healthcheck: { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string };
   /**
@@ -59,6 +62,7 @@ export function postgresSpec(s: Settings): ContainerSpec {
     ],
     volumes: [{ containerPath: "/var/lib/postgresql/data", volumeName: volumeName(s, "postgres"), readOnly: false }],
     memoryBytes: s.postgres.memoryLimitBytes,
+    command: postgresCommand(s),
     healthcheck: {
       tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.user, "-d", "postgres"],
       interval: goDuration(10),
@@ -75,9 +79,9 @@ export function postgresSpec(s: Settings): ContainerSpec {
   };
 }
 
-/** PostgreSQL server options for a small host, passed as `postgres -c ...`. */
+/** PostgreSQL server options for a small host (render/tuning.ts), passed as `postgres -c ...`. */
 export function postgresCommand(s: Settings): string[] {
-  return ["postgres", "-c", `shared_buffers=${s.postgres.sharedBuffers}`, "-c", "max_connections=30", "-c", "work_mem=4MB"];
+  return ["postgres", ...postgresSettings(s).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
 }
 
 export function synapseSpec(s: Settings): ContainerSpec {

@@ -2,6 +2,7 @@
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, type Settings } from "../settings";
 import { publicBaseUrl } from "./discovery";
+import { POOLS, synapseCaches } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
 /** Paths inside the Synapse container: /config is the kit's files (read-only), /data the volume. */
@@ -39,9 +40,8 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
         database: s.postgres.synapseDatabase,
         host: containerName(s, "postgres"),
         port: 5432,
-        // Small host: a handful of connections is plenty for one user.
-        cp_min: 1,
-        cp_max: 5,
+        // Small host: a handful of connections is plenty for one user (render/tuning.ts).
+        ...POOLS.synapse,
       },
       allow_unsafe_locale: false,
     },
@@ -64,8 +64,9 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     report_stats: false,
     trusted_key_servers: [{ server_name: "matrix.org" }],
     suppress_key_server_warning: true,
-    // Small-host tuning: smaller caches, no presence fan-out, no URL previews fetching pages.
-    caches: { global_factor: s.synapse.cachesGlobalFactor },
+    // Small-host tuning: caches bounded by memory (render/tuning.ts), no presence fan-out,
+    // no URL previews fetching pages.
+    caches: synapseCaches(s),
     presence: { enabled: false },
     url_preview_enabled: false,
     app_service_config_files: enabledBridges(s).map((b) => SYNAPSE_PATHS.appservice(b.kind)),

@@ -1,0 +1,69 @@
+/**
+ * Small-host tuning of Synapse and PostgreSQL, derived from the memory budget
+ * (config/budget.ts) so that a container's settings always fit its limit.
+ * The figures behind each choice come from `npm run bench:footprint` (README,
+ * "Footprint"); change a number here only with a run of it.
+ */
+import { enabledBridges, type Settings } from "../settings";
+
+const MiB = 1024 * 1024;
+
+/** Connection pools that share PostgreSQL's max_connections. */
+export const POOLS = {
+  /** Synapse's twisted adbapi pool: one user's traffic never needs Synapse's default 10. */
+  synapse: { cp_min: 1, cp_max: 5 },
+  /** Each mautrix bridge's database/sql pool (max_open_conns / max_idle_conns). */
+  bridge: { max_open_conns: 5, max_idle_conns: 1 },
+  /** psql from `npm run status`, a backup, an admin's shell. */
+  maintenance: 3,
+  /** PostgreSQL's own default, kept for the superuser. */
+  superuserReserved: 3,
+} as const;
+
+/** Every pool that can connect at once, plus the reserves: no connection is ever refused. */
+export function postgresMaxConnections(s: Settings): number {
+  return POOLS.synapse.cp_max + enabledBridges(s).length * POOLS.bridge.max_open_conns + POOLS.maintenance + POOLS.superuserReserved;
+}
+
+/**
+ * PostgreSQL's server settings, passed as `postgres -c name=value`. Shared memory counts
+ * against the container's limit as soon as it is touched, and every connection adds its own
+ * process, so both are sized from the budget and the pools rather than left at the defaults
+ * (128MB shared_buffers, 100 connections, 64MB maintenance_work_mem, 3 autovacuum workers).
+ */
+export function postgresSettings(s: Settings): [string, string][] {
+  const limitMiB = Math.floor(s.postgres.memoryLimitBytes / MiB);
+  return [
+    ["shared_buffers", s.postgres.sharedBuffers],
+    ["max_connections", String(postgresMaxConnections(s))],
+    // Per sort/hash node per connection: 4MB x a few nodes x 21 connections stays inside the limit.
+    ["work_mem", "4MB"],
+    ["maintenance_work_mem", `${Math.max(8, Math.floor(limitMiB / 12))}MB`],
+    // One chat server's tables: two workers keep up; each can take maintenance_work_mem.
+    ["autovacuum_max_workers", "2"],
+    // A planner hint, not an allocation: what the page cache may hold for us besides shared_buffers.
+    ["effective_cache_size", `${Math.max(32, Math.floor(limitMiB / 2))}MB`],
+  ];
+}
+
+/**
+ * Synapse's caches. cache_autotuning needs jemalloc (the official image preloads it) and
+ * compares jemalloc's "allocated" (the whole process, not only the caches) with these
+ * figures, so they are fractions of the container's limit: eviction starts at half of it
+ * and goes down to three eighths, leaving the rest for request bursts (a 50 MB upload).
+ * The factor and the sync response cache are Synapse's defaults, which the benchmark kept.
+ */
+export function synapseCaches(s: Settings): Record<string, unknown> {
+  const limitMiB = Math.floor(s.synapse.memoryLimitBytes / MiB);
+  return {
+    global_factor: s.synapse.cachesGlobalFactor,
+    cache_autotuning: {
+      max_cache_memory_usage: `${Math.floor(limitMiB / 2)}M`,
+      target_cache_memory_usage: `${Math.floor((limitMiB * 3) / 8)}M`,
+      min_cache_ttl: "5m",
+    },
+    // Entries unused for 30 minutes go, so the evening peak's caches do not stay all night.
+    expire_caches: true,
+    cache_entry_ttl: "30m",
+  };
+}
