@@ -9,7 +9,6 @@
  * The work is in infra/verify/; this file only turns arguments into options.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { parseArgs } from "node:util";
 import {
   exitCode,
@@ -61,13 +60,12 @@ function seconds(text: string | undefined, flag: string, fallback: number): numb
 
 /** A stack's expectation; config/ (and with it Pulumi's SDK) loads only when a stack is named. */
 async function targetFromStack(stack: string, stackDir: string | undefined): Promise<VerifyTarget> {
-  const { readStackFile, stackFilePath, validate } = await import("../config");
-  const file = stackDir ? path.join(stackDir, `Pulumi.${stack}.yaml`) : stackFilePath(stack);
-  if (!fs.existsSync(file)) throw new StackError(`no stack "${stack}": ${file} does not exist`);
-  // Secrets are not needed to know what the deployment should look like.
-  const result = validate(stack, readStackFile(file), { requireSecrets: false });
-  if (!result.ok) throw new StackError(`stack "${stack}" has ${result.errors.length} configuration problem(s):\n  - ${result.errors.join("\n  - ")}`);
-  return targetFromSettings(result.settings);
+  const { settingsFromStackFile, StackFileError } = await import("../config");
+  try {
+    return targetFromSettings(settingsFromStackFile(stack, stackDir));
+  } catch (e) {
+    throw e instanceof StackFileError ? new StackError(e.message) : e;
+  }
 }
 
 async function parse(argv: string[], env: NodeJS.ProcessEnv): Promise<Parsed | "help"> {

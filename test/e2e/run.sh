@@ -5,113 +5,14 @@
 # prints the summary, and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-E2E_DIR=/tmp/matrix-kit-e2e
-OTHER_SITE=/etc/nginx/conf.d/zz-matrix-kit-e2e-other-site.conf
-export E2E_DIR E2E_OTHER_PORT=8481 E2E_SUMMARY=$E2E_DIR/summary.txt
-started=()
-
-cleanup() {
-  set +e
-  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf
-  for what in "${started[@]}"; do
-    case $what in
-      sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
-      nginx) nginx -s quit 2>/dev/null ;;
-      dockerd) kill "$(cat "$E2E_DIR/dockerd.pid")" 2>/dev/null ;;
-    esac
-    echo "e2e: stopped $what"
-  done
-  [ " ${started[*]} " == *" nginx "* ] || nginx -s reload 2>/dev/null
-}
-trap cleanup EXIT
-
-need=()
-command -v dockerd >/dev/null || need+=(docker.io)
-command -v nginx >/dev/null || need+=(nginx)
-command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v ss >/dev/null || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "e2e: installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-mkdir -p "$E2E_DIR"
-
-if ! docker info >/dev/null 2>&1; then
-  echo "e2e: starting dockerd"
-  dockerd >"$E2E_DIR/dockerd.log" 2>&1 &
-  echo $! >"$E2E_DIR/dockerd.pid"
-  started+=(dockerd)
-  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null
-fi
-
-# sshd on loopback: the VPS's ssh, with a client key and a host key made for this run.
-rm -f "$E2E_DIR"/id_ed25519* "$E2E_DIR"/host_ed25519*
-ssh-keygen -q -t ed25519 -N '' -C matrix-kit-e2e -f "$E2E_DIR/id_ed25519"
-ssh-keygen -q -t ed25519 -N '' -f "$E2E_DIR/host_ed25519"
-cp "$E2E_DIR/id_ed25519.pub" "$E2E_DIR/authorized_keys"
-echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 "$E2E_DIR/host_ed25519.pub")" >"$E2E_DIR/known_hosts"
-cat >"$E2E_DIR/sshd_config" <<CONF
-Port 2222
-ListenAddress 127.0.0.1
-HostKey $E2E_DIR/host_ed25519
-PidFile $E2E_DIR/sshd.pid
-AuthorizedKeysFile $E2E_DIR/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-# The key files live under /tmp (world-writable parent).
-StrictModes no
-AllowStreamLocalForwarding yes
-AllowTcpForwarding yes
-UsePAM no
-CONF
-mkdir -p /run/sshd
-/usr/sbin/sshd -f "$E2E_DIR/sshd_config"
-started+=(sshd)
-ssh -i "$E2E_DIR/id_ed25519" -p 2222 -o BatchMode=yes -o UserKnownHostsFile="$E2E_DIR/known_hosts" root@127.0.0.1 true
-echo "e2e: sshd on 127.0.0.1:2222 answers with the run's key"
-
-# A local CA and a certificate for the TLS front that plays Cloudflare's edge for `verify`.
-mkdir -p "$E2E_DIR/tls"
-(
-  cd "$E2E_DIR/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=matrix-kit e2e CA" -keyout ca.key -out ca.pem 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=e2e.localhost" \
-    -keyout server.key -out server.csr 2>/dev/null
-  printf 'subjectAltName=DNS:e2e.localhost,DNS:matrix.e2e.localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
-)
-
-# Host nginx, with another site on it that must survive the kit's destroy.
-cat >"$OTHER_SITE" <<'CONF'
-server {
-    listen 127.0.0.1:8481;
-    server_name other.localhost;
-    location / { return 200 "other site\n"; }
-}
-CONF
-if ! pgrep -x nginx >/dev/null; then
-  nginx
-  started+=(nginx)
-else
-  nginx -s reload
-fi
-echo "e2e: host nginx running"
+source test/e2e/vps.sh
 
 echo "e2e: building images (first pass: cold unless cached)"
 t0=$(date +%s.%N)
-bash test/e2e/images/build.sh
-bash test/e2e/bridge-standin/build-image.sh qq
-bash test/e2e/bridge-standin/build-image.sh wechat
+vps_build_images
 t1=$(date +%s.%N)
 echo "e2e: building images again (warm)"
-bash test/e2e/images/build.sh >/dev/null
-bash test/e2e/bridge-standin/build-image.sh qq >/dev/null
-bash test/e2e/bridge-standin/build-image.sh wechat >/dev/null
+vps_build_images >/dev/null 2>&1
 t2=$(date +%s.%N)
 
 node --import tsx --test --test-concurrency=1 test/e2e/e2e.test.ts

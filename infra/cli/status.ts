@@ -1,0 +1,73 @@
+/**
+ * npm run status -- --stack <name> [--stack-dir <dir>] [--json]
+ *
+ * Each container's state, health, restarts, OOM kills and memory (now, peak,
+ * limit, from its cgroup); the media store's local and remote parts, each
+ * database's size and the free space on the host. Runs over ssh with the stack's
+ * host key, or locally for a local target. Exit 0: healthy (warnings allowed);
+ * 1: a problem (named at the end); 2: bad usage, a bad stack file or no answer.
+ * The work is in infra/status/.
+ */
+import { parseArgs } from "node:util";
+import { collect, CollectError, parseStatus, statusExitCode, formatStatus, statusJson, statusScript, subjectFromSettings } from "../status";
+
+const USAGE = `usage: npm run status -- --stack <name> [--stack-dir <dir>] [--json]
+  --stack <name>     the stack (stacks/Pulumi.<name>.yaml) whose deployment to look at
+  --stack-dir <dir>  read Pulumi.<name>.yaml from <dir> instead of stacks/
+  --json             print the report as JSON (same exit codes)`;
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: { stack: { type: "string" }, "stack-dir": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    }));
+  } catch (e) {
+    console.error(`status: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!values.stack) {
+    console.error(`status: give --stack <name>\n${USAGE}`);
+    return 2;
+  }
+  // config/ loads Pulumi's SDK: only once arguments are known to be good.
+  const { settingsFromStackFile, StackFileError } = await import("../config");
+  let settings;
+  try {
+    settings = settingsFromStackFile(values.stack, values["stack-dir"]);
+  } catch (e) {
+    if (!(e instanceof StackFileError)) throw e;
+    console.error(`status: ${e.message}`);
+    return 2;
+  }
+  if (settings.target.kind === "ssh" && settings.target.hostKey === null) {
+    console.error(`status: warning: matrix:target.hostKey is insecure-accept-any: the VPS's host key is not checked`);
+  }
+  let text: string;
+  try {
+    text = await collect(settings.target, statusScript(subjectFromSettings(settings)));
+  } catch (e) {
+    if (!(e instanceof CollectError)) throw e;
+    console.error(`status: ${e.message}`);
+    return 2;
+  }
+  const report = parseStatus(text);
+  console.log(values.json ? statusJson(settings.stack, report) : formatStatus(settings.stack, report));
+  return statusExitCode(report);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(`status: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 2;
+  },
+);

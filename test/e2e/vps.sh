@@ -1,0 +1,108 @@
+# Sourced (from the repository root) by test/e2e/run.sh and bench/footprint/run.sh: this
+# machine plays the VPS. Installs and starts what is missing (Docker engine, sshd on
+# 127.0.0.1:2222 with keys made for the run, host nginx with another site on it that must
+# survive the kit's destroy) and makes the run's TLS CA. vps_build_images builds the images the
+# e2e stack names. The EXIT trap stops what was started here, and nothing else.
+ROOT=$PWD
+E2E_DIR=/tmp/matrix-kit-e2e
+OTHER_SITE=/etc/nginx/conf.d/zz-matrix-kit-e2e-other-site.conf
+export E2E_DIR E2E_OTHER_PORT=8481 E2E_SUMMARY=$E2E_DIR/summary.txt
+started=()
+
+cleanup() {
+  set +e
+  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf
+  for what in "${started[@]}"; do
+    case $what in
+      sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
+      nginx) nginx -s quit 2>/dev/null ;;
+      dockerd) kill "$(cat "$E2E_DIR/dockerd.pid")" 2>/dev/null ;;
+    esac
+    echo "vps: stopped $what"
+  done
+  [ " ${started[*]} " == *" nginx "* ] || nginx -s reload 2>/dev/null
+}
+trap cleanup EXIT
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v nginx >/dev/null || need+=(nginx)
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v ss >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "vps: installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+mkdir -p "$E2E_DIR"
+
+if ! docker info >/dev/null 2>&1; then
+  echo "vps: starting dockerd"
+  dockerd >"$E2E_DIR/dockerd.log" 2>&1 &
+  echo $! >"$E2E_DIR/dockerd.pid"
+  started+=(dockerd)
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null
+fi
+
+# sshd on loopback: the VPS's ssh, with a client key and a host key made for this run.
+rm -f "$E2E_DIR"/id_ed25519* "$E2E_DIR"/host_ed25519*
+ssh-keygen -q -t ed25519 -N '' -C matrix-kit-e2e -f "$E2E_DIR/id_ed25519"
+ssh-keygen -q -t ed25519 -N '' -f "$E2E_DIR/host_ed25519"
+cp "$E2E_DIR/id_ed25519.pub" "$E2E_DIR/authorized_keys"
+echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 "$E2E_DIR/host_ed25519.pub")" >"$E2E_DIR/known_hosts"
+cat >"$E2E_DIR/sshd_config" <<CONF
+Port 2222
+ListenAddress 127.0.0.1
+HostKey $E2E_DIR/host_ed25519
+PidFile $E2E_DIR/sshd.pid
+AuthorizedKeysFile $E2E_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+# The key files live under /tmp (world-writable parent).
+StrictModes no
+AllowStreamLocalForwarding yes
+AllowTcpForwarding yes
+UsePAM no
+CONF
+mkdir -p /run/sshd
+/usr/sbin/sshd -f "$E2E_DIR/sshd_config"
+started+=(sshd)
+ssh -i "$E2E_DIR/id_ed25519" -p 2222 -o BatchMode=yes -o UserKnownHostsFile="$E2E_DIR/known_hosts" root@127.0.0.1 true
+echo "vps: sshd on 127.0.0.1:2222 answers with the run's key"
+
+# A local CA and a certificate for the TLS front that plays Cloudflare's edge for `verify`.
+mkdir -p "$E2E_DIR/tls"
+(
+  cd "$E2E_DIR/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=matrix-kit e2e CA" -keyout ca.key -out ca.pem 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=e2e.localhost" \
+    -keyout server.key -out server.csr 2>/dev/null
+  printf 'subjectAltName=DNS:e2e.localhost,DNS:matrix.e2e.localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
+)
+
+# Host nginx, with another site on it that must survive the kit's destroy.
+cat >"$OTHER_SITE" <<'CONF'
+server {
+    listen 127.0.0.1:8481;
+    server_name other.localhost;
+    location / { return 200 "other site\n"; }
+}
+CONF
+if ! pgrep -x nginx >/dev/null; then
+  nginx
+  started+=(nginx)
+else
+  nginx -s reload
+fi
+echo "vps: host nginx running"
+
+# The images the e2e stack names: registry images rebuilt locally, and the bridge stand-ins.
+vps_build_images() {
+  bash test/e2e/images/build.sh
+  bash test/e2e/bridge-standin/build-image.sh qq
+  bash test/e2e/bridge-standin/build-image.sh wechat
+}
