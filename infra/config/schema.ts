@@ -115,7 +115,7 @@ export const schema = z
           .strict()
           .prefault({}),
         memoryLimit: memory.optional(),
-        cachesGlobalFactor: z.number().positive().max(10).default(1),
+        cachesGlobalFactor: z.number().positive().max(10).default(0.5),
         enableRegistration: z.boolean().default(false),
         extraConfig: extra.default({}),
       })

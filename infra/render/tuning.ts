@@ -51,7 +51,7 @@ export function postgresSettings(s: Settings): [string, string][] {
  * compares jemalloc's "allocated" (the whole process, not only the caches) with these
  * figures, so they are fractions of the container's limit: eviction starts at half of it
  * and goes down to three eighths, leaving the rest for request bursts (a 50 MB upload).
- * The factor and the sync response cache are Synapse's defaults, which the benchmark kept.
+ * The factor (0.5) is Synapse's own default: its docs warn that smaller caches can cost more memory.
  */
 export function synapseCaches(s: Settings): Record<string, unknown> {
   const limitMiB = Math.floor(s.synapse.memoryLimitBytes / MiB);

@@ -1,0 +1,185 @@
+/**
+ * The two deployments the footprint benchmark compares, on this machine as the
+ * VPS (test/e2e/vps.sh), on the same images and the same host port:
+ *   - kit: the e2e stack with the kit's defaults for a 1 GB VPS, run by the real
+ *     program under Pulumi's MOCK runtime and applied by the e2e apply harness;
+ *   - baseline: the hand-made setup the owner gave up on, rebuilt with the docker
+ *     CLI: Synapse's own generated homeserver.yaml plus only what the blog adds
+ *     (PostgreSQL, media_retention, max_upload_size, the two app service
+ *     registrations), PostgreSQL with its defaults, no memory limits.
+ * The bridges are the e2e stand-ins in both, with the same rendered configs.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { readStackFile, stackFilePath, validate } from "../../infra/config";
+import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
+import { deriveSecrets, type Secrets } from "../../infra/secrets";
+import { containerName, enabledBridges, networkName, type Settings } from "../../infra/settings";
+import type { StatusSubject } from "../../infra/status";
+import { subjectFromSettings } from "../../infra/status";
+import { apply, destroy, type Applied } from "../../test/harness/apply";
+import { request } from "../../test/harness/http";
+import { runProgram } from "../../test/harness/program";
+
+export type Label = "baseline" | "kit";
+
+export interface Deployment {
+  label: Label;
+  /** What the owner and the bridges talk to: Synapse on its loopback port. */
+  synapseUrl: string;
+  domain: string;
+  asTokens: { qq: string; wechat: string };
+  subject: StatusSubject;
+  /** The owner, an admin, registered with the shared secret as the README says. */
+  registerOwner(localpart: string, password: string): void;
+  teardown(): Promise<void>;
+}
+
+const STACK = "e2e";
+const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
+
+export function docker(...args: string[]): string {
+  return execFileSync("docker", args, { encoding: "utf8", timeout: 300_000, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function removeByPrefix(prefix: string): void {
+  const ids = (kind: string[]) => docker(...kind, "-q", "--filter", `name=^${prefix}`).split(/\s+/).filter(Boolean);
+  for (const id of ids(["ps", "-a"])) docker("rm", "-f", id);
+  for (const id of ids(["network", "ls"])) docker("network", "rm", id);
+  for (const id of ids(["volume", "ls"])) docker("volume", "rm", id);
+}
+
+function settingsFor(namePrefix: string): Settings {
+  const file = readStackFile(stackFilePath(STACK));
+  const v = validate(STACK, { ...file, values: { ...file.values, "matrix:namePrefix": namePrefix } }, { requireSecrets: false });
+  if (!v.ok) throw new Error(v.errors.join("\n"));
+  return v.settings;
+}
+
+async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolean> | boolean): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      if (await ok()) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+// node:http with a socket timeout: Node 20's fetch can wait forever, with nothing keeping the
+// process alive, on a connection docker-proxy accepts while Synapse is still starting.
+const synapseUp = (port: number) => async () => (await request({ host: "127.0.0.1", port, path: "/health", timeoutMs: 5000 })).status === 200;
+
+/** The kit: the program's resources, applied as `pulumi up` would. */
+export async function deployKit(log: (l: string) => void): Promise<Deployment> {
+  const s = settingsFor(`mx-${STACK}`);
+  removeByPrefix(s.namePrefix);
+  const seed = randomBytes(24).toString("hex");
+  const hostKey = fs.readFileSync(`${E2E_DIR}/host_ed25519.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+  const program = await runProgram({
+    stack: STACK,
+    secrets: {
+      "matrix:secretSeed": seed,
+      "matrix:sshPrivateKey": fs.readFileSync(`${E2E_DIR}/id_ed25519`, "utf8"),
+      "matrix:cloudflareApiToken": "bench-cloudflare-token-not-used-by-any-api",
+    },
+    values: { "matrix:target": { ...s.target, hostKey } },
+    invokes: "run",
+  });
+  const applied: Applied = await apply(program, { retainVolumes: false, log });
+  const url = `http://127.0.0.1:${s.synapse.hostPort}`;
+  await waitFor("the kit's Synapse", 120_000, synapseUp(s.synapse.hostPort));
+  const sec = deriveSecrets(seed);
+  return {
+    label: "kit",
+    synapseUrl: url,
+    domain: s.domain,
+    asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
+    subject: subjectFromSettings(s),
+    registerOwner: (u, p) => {
+      docker("exec", containerName(s, "synapse"), "register_new_matrix_user", "-u", u, "-p", p, "-a", "-c", "/config/homeserver.yaml", "http://localhost:8008");
+    },
+    teardown: async () => {
+      const errors = await destroy(applied, log);
+      if (errors.length) throw new Error(`destroy: ${errors.join("; ")}`);
+      removeByPrefix(s.namePrefix);
+    },
+  };
+}
+
+/** What the blog adds to Synapse's generated homeserver.yaml, and nothing else. */
+export function baselineHomeserver(generated: Record<string, any>, s: Settings, sec: Secrets): Record<string, any> {
+  const cfg = structuredClone(generated);
+  cfg.database = {
+    name: "psycopg2",
+    args: { user: "synapse", password: sec.postgresPassword, database: "synapse", host: containerName(s, "postgres"), cp_min: 5, cp_max: 10 },
+  };
+  // The owner's setting after the disk filled (issue 9), and Synapse's documented example for remote media.
+  cfg.media_retention = { local_media_lifetime: "3d", remote_media_lifetime: "14d" };
+  cfg.max_upload_size = s.synapse.maxUploadSize;
+  cfg.app_service_config_files = enabledBridges(s).map((b) => `/data/appservices/${b.kind}.yaml`);
+  // The official image's `generate` listens on all addresses; the bare generator on loopback
+  // only, unreachable through a published port. This is the one change that is not the blog's.
+  for (const l of cfg.listeners ?? []) delete l.bind_addresses;
+  return cfg;
+}
+
+/** The hand-made setup, with the docker CLI. */
+export async function deployBaseline(log: (l: string) => void): Promise<Deployment> {
+  const s = settingsFor("mx-base");
+  removeByPrefix(s.namePrefix);
+  const sec = deriveSecrets(randomBytes(24).toString("hex"));
+  const dir = `${E2E_DIR}/bench-baseline`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  for (const d of ["synapse/appservices", "qq", "wechat"]) fs.mkdirSync(`${dir}/${d}`, { recursive: true });
+  const net = networkName(s);
+  const pg = containerName(s, "postgres");
+  docker("network", "create", net);
+  log(`baseline: PostgreSQL with its defaults (${s.postgres.image})`);
+  docker("run", "-d", "--name", pg, "--network", net, "-e", "POSTGRES_USER=synapse", "-e", `POSTGRES_PASSWORD=${sec.postgresPassword}`,
+    "-e", "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C", "-v", `${s.namePrefix}-postgres-data:/var/lib/postgresql/data`, s.postgres.image, "postgres");
+  await waitFor("the baseline's PostgreSQL", 120_000, () => {
+    // The entrypoint's temporary server answers pg_isready before POSTGRES_DB exists; the real one logs this last.
+    return /database system is ready to accept connections[\s\S]*database system is ready to accept connections/.test(
+      execFileSync("sh", ["-c", `docker logs ${pg} 2>&1`], { encoding: "utf8" }),
+    );
+  });
+  for (const b of enabledBridges(s)) docker("exec", pg, "psql", "-q", "-U", "synapse", "-d", "synapse", "-c", `CREATE DATABASE ${b.database}`);
+
+  log("baseline: Synapse's generated homeserver.yaml");
+  docker("run", "--rm", "-v", `${dir}/synapse:/data`, "-w", "/data", s.synapse.image, "python", "-m", "synapse.app.homeserver", "--generate-config",
+    "--server-name", s.domain, "--config-path", "/data/homeserver.yaml", "--data-directory", "/data", "--report-stats=no");
+  const generated = parseYaml(fs.readFileSync(`${dir}/synapse/homeserver.yaml`, "utf8"));
+  fs.writeFileSync(`${dir}/synapse/homeserver.yaml`, toYaml(baselineHomeserver(generated, s, sec)));
+  for (const b of enabledBridges(s)) {
+    const registration = renderRegistration(s, b, sec);
+    fs.writeFileSync(`${dir}/synapse/appservices/${b.kind}.yaml`, registration);
+    fs.writeFileSync(`${dir}/${b.kind}/registration.yaml`, registration);
+    fs.writeFileSync(`${dir}/${b.kind}/config.yaml`, renderBridgeConfig(s, b, sec));
+  }
+  execFileSync("chown", ["-R", "991:991", `${dir}/synapse`]);
+  docker("run", "-d", "--name", containerName(s, "synapse"), "--network", net, "-p", `127.0.0.1:${s.synapse.hostPort}:8008`,
+    "-e", "SYNAPSE_CONFIG_PATH=/data/homeserver.yaml", "-v", `${dir}/synapse:/data`, s.synapse.image);
+  for (const b of enabledBridges(s)) docker("run", "-d", "--name", containerName(s, b.kind), "--network", net, "-v", `${dir}/${b.kind}:/data`, b.image);
+  const url = `http://127.0.0.1:${s.synapse.hostPort}`;
+  await waitFor("the baseline's Synapse", 180_000, synapseUp(s.synapse.hostPort));
+  return {
+    label: "baseline",
+    synapseUrl: url,
+    domain: s.domain,
+    asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
+    subject: { ...subjectFromSettings(s), synapseData: `${dir}/synapse` },
+    registerOwner: (u, p) => {
+      docker("exec", containerName(s, "synapse"), "register_new_matrix_user", "-u", u, "-p", p, "-a", "-c", "/data/homeserver.yaml", "http://localhost:8008");
+    },
+    teardown: async () => {
+      removeByPrefix(s.namePrefix);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * npm run bench:footprint [-- --short] [--out <dir>] [--only baseline|kit]
+ *
+ * Deploys the baseline (the hand-made setup) and then the kit on this machine as
+ * the VPS (bench/footprint/run.sh sets it up), runs the same workload on each,
+ * and prints memory (idle, peak, end, from the cgroups), latency, errors, OOM
+ * kills, lost messages and disk growth side by side; writes footprint.json and
+ * footprint.svg (memory over time) to --out. --short is the e2e run's small
+ * version, which keeps the benchmark working; its figures mean little.
+ * Exit 1 when a deployment loses an acknowledged message or the run fails.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { collect, parseStatus, statusScript } from "../../infra/status";
+import { request } from "../../test/harness/http";
+import { deployBaseline, deployKit, type Deployment } from "./deploy";
+import { Sampler } from "./memory";
+import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type DeploymentResult } from "./report";
+import { FULL, runWorkload, SHORT } from "./workload";
+
+const log = (l: string) => console.log(`[bench] ${l}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function snapshot(d: Deployment) {
+  return parseStatus(await collect({ kind: "local" }, statusScript(d.subject)));
+}
+
+async function ownerToken(d: Deployment): Promise<{ token: string; userId: string }> {
+  const password = `bench-${Date.now()}`;
+  d.registerOwner("owner", password);
+  const port = Number(new URL(d.synapseUrl).port);
+  const post = async (path: string, body: unknown, token?: string) => {
+    const r = await request({ host: "127.0.0.1", port, method: "POST", path, headers: token ? { Authorization: `Bearer ${token}` } : {}, body: JSON.stringify(body) });
+    if (r.status !== 200) throw new Error(`POST ${path}: ${r.status} ${r.body.toString().slice(0, 300)}`);
+    return JSON.parse(r.body.toString());
+  };
+  const body = (await post("/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "owner" }, password })) as {
+    access_token: string;
+    user_id: string;
+  };
+  // The owner joins every portal at once, as a bridge's double puppeting would; Synapse's
+  // join rate limit (0.1/s) would otherwise turn the setup into an hour of waiting.
+  await post(`/_synapse/admin/v1/users/${encodeURIComponent(body.user_id)}/override_ratelimit`, { messages_per_second: 0, burst_count: 0 }, body.access_token);
+  return { token: body.access_token, userId: body.user_id };
+}
+
+async function measure(label: "baseline" | "kit", short: boolean): Promise<DeploymentResult> {
+  log(`${label}: deploying`);
+  const t0 = Date.now();
+  const d = label === "kit" ? await deployKit(log) : await deployBaseline(log);
+  try {
+    const deploySeconds = (Date.now() - t0) / 1000;
+    const owner = await ownerToken(d);
+    const settle = short ? 10 : 60;
+    log(`${label}: deployed in ${deploySeconds.toFixed(0)} s; idle for ${settle} s`);
+    await sleep(settle * 1000);
+    const idle = await snapshot(d);
+    const sampler = new Sampler(d.subject.containers);
+    sampler.begin();
+    const plan = short ? SHORT : FULL;
+    log(`${label}: workload ${JSON.stringify(plan)}`);
+    const workload = await runWorkload({ synapseUrl: d.synapseUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId }, plan, log);
+    const samples = sampler.end();
+    const end = await snapshot(d);
+    const ws = (r: typeof idle) => byService(Object.fromEntries(r.containers.map((c) => [c.name, c.memory?.workingSetBytes ?? 0])));
+    const peaks = sampler.peaks();
+    const result: DeploymentResult = {
+      label,
+      deploySeconds,
+      idle: ws(idle),
+      peak: byService(peaks.perContainer),
+      end: ws(end),
+      peakTotal: peaks.total,
+      cgroupPeak: byService(Object.fromEntries(end.containers.map((c) => [c.name, c.memory?.peakBytes ?? 0]))),
+      limits: Object.fromEntries(SERVICES.map((s) => [s, null])) as DeploymentResult["limits"],
+      oomKills: byService(Object.fromEntries(end.containers.map((c) => [c.name, (c.memory?.oomKills ?? 0) + (c.oomKilled ? 1 : 0)]))),
+      disk: { idle: diskFigures(idle), end: diskFigures(end) },
+      workload,
+      series: seriesOf(samples),
+    };
+    for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
+    for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
+    log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);
+    return result;
+  } finally {
+    log(`${label}: tearing down`);
+    await d.teardown();
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { short: { type: "boolean" }, out: { type: "string" }, only: { type: "string" } },
+  });
+  if (values.only !== undefined && values.only !== "baseline" && values.only !== "kit") {
+    console.error(`bench:footprint: --only wants baseline or kit, got "${values.only}"`);
+    return 2;
+  }
+  const short = values.short ?? false;
+  const out = path.resolve(values.out ?? "bench/results");
+  fs.mkdirSync(out, { recursive: true });
+  const labels = values.only ? [values.only as "baseline" | "kit"] : (["baseline", "kit"] as const);
+  const results: DeploymentResult[] = [];
+  for (const label of labels) results.push(await measure(label, short));
+
+  const name = short ? "footprint-short" : "footprint";
+  const when = new Date().toISOString();
+  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode: short ? "short" : "full", results }, null, 1)}\n`);
+  fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${short ? "short" : "full"} workload, ${when.slice(0, 10)}`));
+  console.log(`\n== footprint (${short ? "short" : "full"} workload)\n${formatReport(results)}`);
+  console.log(`\nwrote ${path.join(out, `${name}.json`)} and ${path.join(out, `${name}.svg`)}`);
+  return results.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0) ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(`bench:footprint: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,73 @@
+/**
+ * Memory of each container over time, read from its cgroup once a second on this
+ * machine (the benchmark's VPS is local). The figure is docker stats' one: usage
+ * minus inactive page cache, so media written to disk does not count as memory;
+ * the cgroup's own peak (page cache included) comes from `npm run status`'s reader.
+ */
+import * as fs from "node:fs";
+import { docker } from "./deploy";
+
+export interface Sample {
+  /** Seconds since the sampler started. */
+  t: number;
+  /** Working set in bytes, by container name. */
+  bytes: Record<string, number>;
+}
+
+function cgroupReader(id: string): () => number {
+  const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope`, `/sys/fs/cgroup/docker/${id}`].find((d) => fs.existsSync(`${d}/memory.current`));
+  const v1 = [`/sys/fs/cgroup/memory/docker/${id}`, `/sys/fs/cgroup/memory/system.slice/docker-${id}.scope`].find((d) => fs.existsSync(`${d}/memory.usage_in_bytes`));
+  const stat = (file: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, "m").exec(fs.readFileSync(file, "utf8"))?.[1] ?? 0);
+  if (v2) return () => Number(fs.readFileSync(`${v2}/memory.current`, "utf8")) - stat(`${v2}/memory.stat`, "inactive_file");
+  if (v1) return () => Number(fs.readFileSync(`${v1}/memory.usage_in_bytes`, "utf8")) - stat(`${v1}/memory.stat`, "total_inactive_file");
+  throw new Error(`no memory cgroup found for container ${id.slice(0, 12)}`);
+}
+
+export class Sampler {
+  readonly samples: Sample[] = [];
+  private timer?: NodeJS.Timeout;
+  private readers: [string, () => number][] = [];
+  private start = 0;
+
+  constructor(private readonly containers: string[]) {}
+
+  begin(): void {
+    this.readers = this.containers.map((c) => [c, cgroupReader(docker("inspect", "--format", "{{.Id}}", c).trim())]);
+    this.start = Date.now();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 1000);
+  }
+
+  private sample(): void {
+    const bytes: Record<string, number> = {};
+    for (const [c, read] of this.readers) {
+      try {
+        bytes[c] = Math.max(0, read());
+      } catch {
+        // a container that is restarting has no cgroup for a moment
+      }
+    }
+    this.samples.push({ t: (Date.now() - this.start) / 1000, bytes });
+  }
+
+  end(): Sample[] {
+    clearInterval(this.timer);
+    this.sample();
+    return this.samples;
+  }
+
+  /** Highest working set seen, per container and for their sum at one instant. */
+  peaks(): { perContainer: Record<string, number>; total: number } {
+    const perContainer: Record<string, number> = {};
+    let total = 0;
+    for (const s of this.samples) {
+      let sum = 0;
+      for (const [c, b] of Object.entries(s.bytes)) {
+        perContainer[c] = Math.max(perContainer[c] ?? 0, b);
+        sum += b;
+      }
+      total = Math.max(total, sum);
+    }
+    return { perContainer, total };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The benchmark's results: the table printed at the end, the JSON beside it and
+ * the memory-over-time chart (vega-lite, rendered to SVG by vega in Node).
+ */
+import type { StatusReport } from "../../infra/status";
+import type { Sample } from "./memory";
+import type { WorkloadResult } from "./workload";
+
+export const SERVICES = ["postgres", "synapse", "qq", "wechat"] as const;
+export type Service = (typeof SERVICES)[number];
+
+export interface DiskFigures {
+  mediaLocal: number;
+  mediaRemote: number;
+  databases: Record<string, number>;
+}
+
+export interface DeploymentResult {
+  label: "baseline" | "kit";
+  deploySeconds: number;
+  /** Working set (bytes) per service: after start and settling, at its highest (1 s sampling), at the end. */
+  idle: Record<Service, number>;
+  peak: Record<Service, number>;
+  end: Record<Service, number>;
+  /** Highest sum of the services' working sets at one instant. */
+  peakTotal: number;
+  /** The cgroup's own peak, page cache included (memory.peak / max_usage_in_bytes). */
+  cgroupPeak: Record<Service, number>;
+  limits: Record<Service, number | null>;
+  oomKills: Record<Service, number>;
+  disk: { idle: DiskFigures; end: DiskFigures };
+  workload: WorkloadResult;
+  /** MiB per service over time, seconds since the workload started. */
+  series: { t: number; service: Service; mib: number }[];
+}
+
+const MiB = 1024 * 1024;
+const mib = (n: number) => n / MiB;
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+
+export function serviceOf(container: string): Service {
+  const s = container.slice(container.lastIndexOf("-") + 1);
+  if (!(SERVICES as readonly string[]).includes(s)) throw new Error(`not a service container: ${container}`);
+  return s as Service;
+}
+
+export function byService(perContainer: Record<string, number>): Record<Service, number> {
+  const out = Object.fromEntries(SERVICES.map((s) => [s, 0])) as Record<Service, number>;
+  for (const [c, v] of Object.entries(perContainer)) out[serviceOf(c)] = v;
+  return out;
+}
+
+export function diskFigures(r: StatusReport): DiskFigures {
+  return {
+    mediaLocal: (r.media?.local ?? 0) + (r.media?.localThumbnails ?? 0),
+    mediaRemote: (r.media?.remote ?? 0) + (r.media?.remoteThumbnails ?? 0),
+    databases: Object.fromEntries(r.databases.filter((d) => d.name !== "postgres").map((d) => [d.name, d.bytes])),
+  };
+}
+
+export function seriesOf(samples: Sample[]): DeploymentResult["series"] {
+  return samples.flatMap((s) => Object.entries(s.bytes).map(([c, b]) => ({ t: Math.round(s.t), service: serviceOf(c), mib: Math.round(mib(b) * 10) / 10 })));
+}
+
+/** The issue's targets, each with its figures: a missed target is reported, never hidden. */
+export function targets(base: DeploymentResult, kit: DeploymentResult): { target: string; met: boolean; figures: string }[] {
+  const kitOom = sum(kit.oomKills);
+  return [
+    {
+      target: "kit's total peak at most 0.6 of the baseline's",
+      met: kit.peakTotal <= 0.6 * base.peakTotal,
+      figures: `${mib(kit.peakTotal).toFixed(0)} / ${mib(base.peakTotal).toFixed(0)} MiB = ${(kit.peakTotal / base.peakTotal).toFixed(2)}`,
+    },
+    { target: "kit's total peak below 600 MB", met: kit.peakTotal < 600e6, figures: `${(kit.peakTotal / 1e6).toFixed(0)} MB` },
+    { target: "no OOM kill", met: kitOom === 0 && sum(base.oomKills) === 0, figures: `kit ${kitOom}, baseline ${sum(base.oomKills)}` },
+    { target: "no message lost", met: kit.workload.lost === 0 && base.workload.lost === 0, figures: `kit ${kit.workload.lost}, baseline ${base.workload.lost}` },
+    {
+      target: "p99 send latency at most 1.5 times the baseline's",
+      met: kit.workload.latencyMs.sendP99 <= 1.5 * base.workload.latencyMs.sendP99,
+      figures: `${kit.workload.latencyMs.sendP99} / ${base.workload.latencyMs.sendP99} ms = ${(kit.workload.latencyMs.sendP99 / Math.max(1, base.workload.latencyMs.sendP99)).toFixed(2)}`,
+    },
+  ];
+}
+
+function grid(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ").trimEnd());
+}
+
+export function formatReport(results: DeploymentResult[]): string {
+  const base = results.find((r) => r.label === "baseline");
+  const kit = results.find((r) => r.label === "kit");
+  const f0 = (n: number) => mib(n).toFixed(0);
+  const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : "-");
+  const lines: string[] = [];
+  const head = ["memory (MiB, working set)"];
+  for (const r of results) head.push(`${r.label} idle`, "peak", "end", "limit");
+  if (base && kit) head.push("kit/base idle", "peak");
+  const rows = [head];
+  for (const s of SERVICES) {
+    const row: string[] = [s];
+    for (const r of results) row.push(f0(r.idle[s]), f0(r.peak[s]), f0(r.end[s]), r.limits[s] === null ? "none" : f0(r.limits[s]!));
+    if (base && kit) row.push(ratio(kit.idle[s], base.idle[s]), ratio(kit.peak[s], base.peak[s]));
+    rows.push(row);
+  }
+  const total = ["total (peak: at one instant)"];
+  for (const r of results) total.push(f0(sum(r.idle)), f0(r.peakTotal), f0(sum(r.end)), r.label === "kit" ? f0(sum(r.limits as Record<string, number>)) : "none");
+  if (base && kit) total.push(ratio(sum(kit.idle), sum(base.idle)), ratio(kit.peakTotal, base.peakTotal));
+  rows.push(total);
+  lines.push(...grid(rows), "");
+
+  const w = (r: DeploymentResult) => r.workload;
+  const other: string[][] = [["", ...results.map((r) => r.label)]];
+  const add = (name: string, f: (r: DeploymentResult) => string) => other.push([name, ...results.map(f)]);
+  add("deploy, s", (r) => r.deploySeconds.toFixed(0));
+  add("setup (ghosts, rooms, joins), s", (r) => w(r).setupSeconds.toFixed(0));
+  add("send phase, s", (r) => w(r).sendSeconds.toFixed(0));
+  add("messages acknowledged", (r) => String(w(r).acknowledged.messages));
+  add("uploads acknowledged", (r) => `${w(r).acknowledged.uploads} (${(w(r).uploadedBytes / MiB).toFixed(0)} MiB)`);
+  add("lost (acknowledged, not read back)", (r) => String(w(r).lost));
+  add("send latency p50 / p99, ms", (r) => `${w(r).latencyMs.sendP50} / ${w(r).latencyMs.sendP99}`);
+  add("upload latency p50 / p99, ms", (r) => `${w(r).latencyMs.uploadP50} / ${w(r).latencyMs.uploadP99}`);
+  add("errors by status", (r) => Object.entries(w(r).errors).map(([k, v]) => `${k}: ${v}`).join(", ") || "none");
+  add("OOM kills", (r) => String(sum(r.oomKills)));
+  add("cgroup peak incl. page cache, MiB", (r) => f0(sum(r.cgroupPeak)));
+  add("owner's /sync requests", (r) => String(w(r).syncs));
+  add("media store growth, local, MiB", (r) => (mib(r.disk.end.mediaLocal - r.disk.idle.mediaLocal)).toFixed(1));
+  add("media store growth, remote, MiB", (r) => (mib(r.disk.end.mediaRemote - r.disk.idle.mediaRemote)).toFixed(1));
+  for (const db of Object.keys(results[0].disk.end.databases)) {
+    add(`database ${db} growth, MiB`, (r) => mib((r.disk.end.databases[db] ?? 0) - (r.disk.idle.databases[db] ?? 0)).toFixed(1));
+  }
+  lines.push(...grid(other));
+  if (base && kit) {
+    lines.push("", "targets");
+    for (const t of targets(base, kit)) lines.push(`  ${t.met ? "met   " : "MISSED"}  ${t.target}: ${t.figures}`);
+  }
+  return lines.join("\n");
+}
+
+/** Memory over time, one panel per service plus the total, both deployments in each. */
+export async function chartSvg(results: DeploymentResult[], title: string): Promise<string> {
+  const values: { t: number; deployment: string; service: string; mib: number }[] = [];
+  for (const r of results) {
+    const totals = new Map<number, number>();
+    for (const p of r.series) {
+      values.push({ t: p.t, deployment: r.label, service: p.service, mib: p.mib });
+      totals.set(p.t, (totals.get(p.t) ?? 0) + p.mib);
+    }
+    for (const [t, m] of totals) values.push({ t, deployment: r.label, service: "total", mib: Math.round(m * 10) / 10 });
+  }
+  // vega-lite's types resolve only under node16 module resolution; its one function is typed here.
+  const vl = (await import("vega-lite" as string)) as { compile(spec: unknown): { spec: object } };
+  const vega = await import("vega");
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    data: { values },
+    facet: { row: { field: "service", type: "nominal", sort: ["total", ...SERVICES], title: null } },
+    spec: {
+      width: 640,
+      height: 110,
+      mark: { type: "line", strokeWidth: 1.2 },
+      encoding: {
+        x: { field: "t", type: "quantitative", title: "seconds since the workload started" },
+        y: { field: "mib", type: "quantitative", title: "MiB" },
+        color: { field: "deployment", type: "nominal", scale: { domain: ["baseline", "kit"], range: ["#d62728", "#1f77b4"] } },
+      },
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled as never), { renderer: "none" });
+  return view.toSVG();
+}

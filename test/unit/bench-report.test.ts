@@ -1,0 +1,64 @@
+/** bench:footprint's arithmetic: services from container names, percentiles, the targets (met and missed), the table. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { byService, formatReport, serviceOf, targets, type DeploymentResult } from "../../bench/footprint/report";
+import { percentile, SHORT } from "../../bench/footprint/workload";
+
+const MiB = 1024 * 1024;
+const per = (p: number, s: number, q: number, w: number) => ({ postgres: p * MiB, synapse: s * MiB, qq: q * MiB, wechat: w * MiB });
+
+function result(label: "baseline" | "kit", peak: ReturnType<typeof per>, p99: number, lost = 0, oom = 0): DeploymentResult {
+  const total = Object.values(peak).reduce((a, b) => a + b, 0);
+  return {
+    label,
+    deploySeconds: 10,
+    idle: per(50, 100, 3, 3),
+    peak,
+    end: peak,
+    peakTotal: total,
+    cgroupPeak: peak,
+    limits: label === "kit" ? per(192, 384, 96, 96) : { postgres: null, synapse: null, qq: null, wechat: null },
+    oomKills: { postgres: 0, synapse: oom, qq: 0, wechat: 0 },
+    disk: { idle: { mediaLocal: 0, mediaRemote: 0, databases: { synapse: 0 } }, end: { mediaLocal: 10 * MiB, mediaRemote: 0, databases: { synapse: 5 * MiB } } },
+    workload: {
+      plan: SHORT,
+      setupSeconds: 5,
+      sendSeconds: 15,
+      acknowledged: { messages: 300, uploads: 12 },
+      lost,
+      errors: {},
+      latencyMs: { sendP50: 100, sendP99: p99, uploadP50: 30, uploadP99: 80 },
+      uploadedBytes: 7 * MiB,
+      syncs: 100,
+    },
+    series: [],
+  };
+}
+
+test("services come from the containers' names; a stranger is refused", () => {
+  assert.equal(serviceOf("mx-base-synapse"), "synapse");
+  assert.equal(serviceOf("mx-e2e-wechat"), "wechat");
+  assert.throws(() => serviceOf("mx-e2e-nginx"), /not a service container/);
+  assert.deepEqual(byService({ "mx-e2e-qq": 5 }), { postgres: 0, synapse: 0, qq: 5, wechat: 0 });
+});
+
+test("percentile: nearest rank", () => {
+  const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentile(xs, 50), 50);
+  assert.equal(percentile(xs, 99), 99);
+  assert.equal(percentile([7], 99), 7);
+  assert.equal(percentile([], 50), 0);
+});
+
+test("targets: met at 0.6 of the baseline and under 600 MB; each one missed is reported as missed", () => {
+  const base = result("baseline", per(300, 500, 10, 10), 200);
+  const good = targets(base, result("kit", per(100, 300, 5, 5), 250));
+  assert.deepEqual(good.map((t) => t.met), [true, true, true, true, true]);
+  const bad = targets(base, result("kit", per(200, 500, 5, 5), 400, 2, 1));
+  assert.deepEqual(bad.map((t) => t.met), [false, false, false, false, false]);
+  assert.match(bad[0].figures, /710 \/ 820 MiB = 0\.87/);
+  const table = formatReport([base, result("kit", per(200, 500, 5, 5), 400, 2, 1)]);
+  assert.match(table, /MISSED  kit's total peak at most 0\.6 of the baseline's/);
+  assert.match(table, /^total \(peak: at one instant\)\s+156\s+820\s+820\s+none\s+156\s+710\s+710\s+768\s+1\.00\s+0\.87$/m);
+  assert.match(table, /lost \(acknowledged, not read back\)\s+0\s+2/);
+});

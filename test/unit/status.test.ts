@@ -1,0 +1,88 @@
+/**
+ * npm run status: the status script's records (a real capture, cgroup v1, and a
+ * cgroup v2 excerpt) read into a report; what counts as a problem; the output.
+ * The script itself runs against real containers in the e2e run.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { test } from "node:test";
+import { findings, formatStatus, parseStatus, statusExitCode, statusJson, statusScript } from "../../infra/status";
+
+const V1 = fs.readFileSync(`${__dirname}/../fixtures/status/cgroup-v1.txt`, "utf8");
+const MiB = 1024 * 1024;
+
+test("a real cgroup v1 capture: containers, working set, no limit, media, databases, disks by mount", () => {
+  const r = parseStatus(V1);
+  assert.deepEqual(r.containers.map((c) => `${c.name}:${c.state}:${c.health}`), [
+    "mx-base-postgres:running:none",
+    "mx-base-synapse:running:healthy",
+    "mx-base-qq:running:none",
+    "mx-base-wechat:running:none",
+    "mx-base-gone:missing:none",
+  ]);
+  const pg = r.containers[0].memory!;
+  assert.equal(pg.usageBytes, 161624064);
+  assert.equal(pg.workingSetBytes, 161624064 - 67629056, "page cache that is inactive is not counted, as in docker stats");
+  assert.equal(pg.peakBytes, 163782656);
+  assert.equal(pg.limitBytes, undefined, "v1's 'no limit' is a number near 2^63");
+  assert.equal(pg.oomKills, 0);
+  assert.equal(r.containers[4].memory, undefined);
+  assert.deepEqual(r.media, { local: 0, localThumbnails: 0, remote: 0, remoteThumbnails: 0 });
+  assert.deepEqual(r.databases.map((d) => d.name), ["postgres", "qqbridge", "synapse", "wechatbridge"]);
+  assert.deepEqual(r.disks.map((d) => d.mount), ["/", "/var/lib/docker"], "one row per filesystem");
+});
+
+test("a missing container is a problem (exit 1); without it the capture is healthy (exit 0)", () => {
+  const r = parseStatus(V1);
+  assert.deepEqual(findings(r), [{ level: "problem", what: "mx-base-gone is missing" }]);
+  assert.equal(statusExitCode(r), 1);
+  const healthy = parseStatus(V1.replace(/^missing\t.*\n/m, ""));
+  assert.deepEqual(findings(healthy), []);
+  assert.equal(statusExitCode(healthy), 0);
+});
+
+test("cgroup v2 records; unhealthy, OOM kills, a full disk are problems; restarts and a near limit are warnings", () => {
+  const text = [
+    "container\tmx-x-synapse\trunning\tunhealthy\t3\tfalse\t2026-11-25T00:00:00Z",
+    "memory\tmx-x-synapse\tcurrent\t" + 380 * MiB,
+    "memory\tmx-x-synapse\tpeak\t" + 384 * MiB,
+    "memory\tmx-x-synapse\tlimit\t" + 384 * MiB,
+    "memory\tmx-x-synapse\tinactive_file\t" + 10 * MiB,
+    "memory\tmx-x-synapse\toom_kill\t2",
+    "container\tmx-x-qq\texited\tnone\t0\ttrue\t2026-11-25T00:00:00Z",
+    "memory\tmx-x-qq\tcurrent\t0",
+    "memory\tmx-x-qq\tlimit\tmax",
+    "database-error\tpsql: could not connect",
+    `disk\t/\t/\t${25 * 1024 ** 3}\t${512 * MiB}`,
+  ].join("\n");
+  const r = parseStatus(text);
+  assert.equal(r.containers[0].memory!.workingSetBytes, 370 * MiB);
+  assert.equal(r.containers[1].memory!.limitBytes, undefined, "v2's max");
+  assert.deepEqual(findings(r), [
+    { level: "problem", what: "mx-x-synapse is unhealthy (docker health check)" },
+    { level: "problem", what: "mx-x-synapse: 2 OOM kill(s) in the container since it started" },
+    { level: "warning", what: "mx-x-synapse was restarted 3 time(s) by docker" },
+    { level: "warning", what: "mx-x-synapse uses 96% of its memory limit" },
+    { level: "problem", what: "mx-x-qq is exited" },
+    { level: "problem", what: "mx-x-qq was last stopped by the OOM killer" },
+    { level: "problem", what: "database sizes unreadable: psql: could not connect" },
+    { level: "problem", what: "/ (holding /) has 0.5 GiB free of 25.0 GiB" },
+  ]);
+  const json = JSON.parse(statusJson("x", r));
+  assert.equal(json.healthy, false);
+  assert.equal(json.containers.length, 2);
+});
+
+test("the table names every container with memory now/peak/limit, the disk parts and the problems", () => {
+  const out = formatStatus("e2e", parseStatus(V1));
+  assert.match(out, /^mx-base-synapse\s+running\s+healthy\s+0\s+0\s+95\.6\s+128\.9\s+none$/m);
+  assert.match(out, /media store, local uploads\s+0 KiB/);
+  assert.match(out, /database synapse\s+13\.9 MiB/);
+  assert.match(out, /PROBLEM: mx-base-gone is missing/);
+});
+
+test("the script quotes every name it is given and carries docker's Go templates intact", () => {
+  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse" });
+  assert.ok(script.includes(`for c in 'mx-a-postgres' 'it'\\''s' ; do`), script);
+  assert.match(script, /docker inspect --format '\{\{\.State\.Status\}\}\t\{\{if \.State\.Health\}\}/);
+});
