@@ -7,7 +7,7 @@
  * modules are refused by the module proxy here. Started by test/e2e/run.sh.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
@@ -274,6 +274,40 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     const other = await worker!.dispatchFetch(`https://${s.domain}/.well-known/matrix/other`);
     assert.equal(other.status, 404);
     await other.text();
+  });
+
+  test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
+    // The stack file as the owner keeps it: with this run's host key.
+    const dir = fs.mkdtempSync(`${E2E_DIR}/status-stack-`);
+    const stackFile = fs.readFileSync("stacks/Pulumi.e2e.yaml", "utf8").replace(/hostKey: .*/, `hostKey: ${HOST_KEY}`);
+    fs.writeFileSync(`${dir}/Pulumi.e2e.yaml`, stackFile);
+    const status = (...extra: string[]) =>
+      spawnSync("node", ["--import", "tsx", "infra/cli/status.ts", "--stack", STACK, "--stack-dir", dir, ...extra], { encoding: "utf8", timeout: 120_000 });
+    try {
+      // The bridges' health checks run every 30 s: wait for their first verdict.
+      const ok = await poll("status to report all healthy", 120_000, async () => {
+        const r = status("--json");
+        return r.status === 0 ? r : undefined;
+      });
+      const report = JSON.parse(ok.stdout);
+      assert.deepEqual(report.containers.map((c: { name: string; state: string }) => `${c.name}:${c.state}`), ["postgres", "synapse", "qq", "wechat"].map((x) => `${s.namePrefix}-${x}:running`));
+      for (const c of report.containers) {
+        assert.ok(c.memory.workingSetBytes > 0 && c.memory.workingSetBytes < c.memory.limitBytes, `${c.name}: ${JSON.stringify(c.memory)}`);
+        assert.equal(c.memory.limitBytes, s.memoryBudget.rows.find((r) => `${s.namePrefix}-${r.service}` === c.name)!.limitBytes, "the limit is the budget's");
+      }
+      assert.ok(report.media.local >= 45 * 1024 * 1024, "the 45 MB upload is in the local media store");
+      assert.deepEqual(report.databases.map((d: { name: string }) => d.name), ["postgres", "qqbridge", "synapse", "wechatbridge"]);
+      const table = status();
+      assert.equal(table.status, 0, table.stderr);
+      summary.push("", "npm run status -- --stack e2e", table.stdout.trimEnd());
+      docker("stop", `${s.namePrefix}-qq`);
+      const down = status();
+      assert.equal(down.status, 1, down.stdout + down.stderr);
+      assert.match(down.stdout, new RegExp(`PROBLEM: ${s.namePrefix}-qq is exited`));
+    } finally {
+      docker("start", `${s.namePrefix}-qq`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("no container port answers on anything but 127.0.0.1 (every listening socket on the host)", () => {

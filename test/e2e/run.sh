@@ -17,7 +17,16 @@ t2=$(date +%s.%N)
 
 node --import tsx --test --test-concurrency=1 test/e2e/e2e.test.ts
 
+# The footprint benchmark's short mode: both deployments and the workload, small, so that
+# `npm run bench:footprint` keeps working. Its figures say little; the full run's are in the README.
+echo "e2e: bench:footprint --short"
+node --import tsx bench/footprint/main.ts --short --out "$E2E_DIR/bench" >"$E2E_DIR/bench.log" 2>&1 || {
+  cat "$E2E_DIR/bench.log"
+  exit 1
+}
+
 echo
 echo "== e2e summary"
 awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "image build, first pass: %.1f s\nimage build, warm: %.1f s\n", b - a, c - b }'
 cat "$E2E_SUMMARY"
+sed -n '/^== footprint/,$p' "$E2E_DIR/bench.log"
