@@ -3,14 +3,14 @@
  * components (one per file) and in render/ (every file's text).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Bridge } from "./bridge";
+import { Bridge } from "./components/bridge";
 import { loadStack } from "./config";
-import { Database } from "./database";
-import { Edge } from "./edge";
-import { Homeserver } from "./homeserver";
-import { Host } from "./host";
-import { PrivateNetwork } from "./network";
-import { Proxy } from "./proxy";
+import { Database } from "./components/database";
+import { Edge } from "./components/edge";
+import { Homeserver } from "./components/homeserver";
+import { Host } from "./components/host";
+import { PrivateNetwork } from "./components/network";
+import { Proxy } from "./components/proxy";
 import { clientWellKnown, publicBaseUrl } from "./render/discovery";
 import { deriveSecrets } from "./secrets";
 import { enabledBridges } from "./settings";

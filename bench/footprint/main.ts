@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { collect, parseStatus, statusScript } from "../../infra/status";
+import { collect, parseStatus, statusScript } from "../../infra/ops/status";
 import { request } from "../../test/harness/http";
 import { deployBaseline, deployKit, type Deployment } from "./deploy";
 import { Sampler } from "./memory";

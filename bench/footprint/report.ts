@@ -2,7 +2,7 @@
  * The benchmark's results: the table printed at the end, the JSON beside it and
  * the memory-over-time chart (vega-lite, rendered to SVG by vega in Node).
  */
-import type { StatusReport } from "../../infra/status";
+import type { StatusReport } from "../../infra/ops/status";
 import type { Sample } from "./memory";
 import type { WorkloadResult } from "./workload";
 

@@ -1,9 +1,9 @@
 /** docker.Container inputs from a ContainerSpec: the one place those inputs are assembled. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { envValue, type ContainerSpec } from "./render/containers";
-import type { Secrets } from "./secrets";
-import { volumeName, type Settings } from "./settings";
+import { envValue, type ContainerSpec } from "../render/containers";
+import type { Secrets } from "../secrets";
+import { volumeName, type Settings } from "../settings";
 
 const MB = 1024 * 1024;
 

@@ -8,9 +8,9 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { renderTemplate } from "../render/templates";
-import { knownHostsLine } from "../render/ssh";
-import { containerName, enabledBridges, volumeName, type Settings, type Target } from "../settings";
+import { renderTemplate } from "../../render/templates";
+import { knownHostsLine } from "../../render/ssh";
+import { containerName, enabledBridges, volumeName, type Settings, type Target } from "../../settings";
 
 /** What the script looks at: the stack's containers, its Synapse volume (or a directory) and PostgreSQL. */
 export interface StatusSubject {
