@@ -6,7 +6,7 @@ import type { StatusReport } from "../../infra/ops/status";
 import type { Sample } from "./memory";
 import type { WorkloadResult } from "./workload";
 
-export const SERVICES = ["postgres", "synapse", "qq", "wechat"] as const;
+export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog"] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface DiskFigures {

@@ -24,6 +24,7 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
   return {
     name: spec.name,
     image: spec.image,
+    ...(spec.entrypoint ? { entrypoints: spec.entrypoint } : {}),
     ...(x.command ? { command: x.command } : {}),
     restart: spec.restart,
     // docker.Container's memory is in MB; no swap on top of it (memorySwap = memory).

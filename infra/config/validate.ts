@@ -133,6 +133,9 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   if (matrixHost === r.domain && r.cloudflare.enabled) {
     errors.push(`${NS}:matrixHost must differ from ${NS}:domain when Cloudflare serves <domain>/.well-known/matrix/*`);
   }
+  if (r.watchdog.enabled && r.watchdog.answerTimeoutSeconds >= r.watchdog.intervalSeconds) {
+    errors.push(`${NS}:watchdog.answerTimeoutSeconds (${r.watchdog.answerTimeoutSeconds}) must be less than ${NS}:watchdog.intervalSeconds (${r.watchdog.intervalSeconds})`);
+  }
   const budget = memoryBudget(r);
   errors.push(...budgetProblems(budget, NS));
   if (errors.length > 0) return { ok: false, errors };

@@ -23,7 +23,12 @@ export interface StatusSubject {
 
 export function subjectFromSettings(s: Settings): StatusSubject {
   return {
-    containers: [containerName(s, "postgres"), containerName(s, "synapse"), ...enabledBridges(s).map((b) => containerName(s, b.kind))],
+    containers: [
+      containerName(s, "postgres"),
+      containerName(s, "synapse"),
+      ...enabledBridges(s).map((b) => containerName(s, b.kind)),
+      ...(s.watchdog.enabled && enabledBridges(s).length > 0 ? [containerName(s, "watchdog")] : []),
+    ],
     synapseData: volumeName(s, "synapse"),
     postgres: containerName(s, "postgres"),
     postgresUser: s.postgres.user,
