@@ -19,6 +19,7 @@ import { apply, destroy, diff, openTunnel, type Applied } from "../harness/apply
 import { runProgram, type ProgramRun } from "../harness/program";
 import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
+import { faultTests } from "./faults";
 
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
@@ -127,6 +128,31 @@ function listenSecret(): string {
   const stdin = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin as string;
   return stdin.match(/listen_secret: (\S+)/)![1];
 }
+/** The owner's direct chat with each bridge's bot, made on first use. */
+const botRooms: Partial<Record<"qq" | "wechat", string>> = {};
+let botTxn = 0;
+/** The owner sends the bot `ping`: true when the bot's notice follows within 5 s. */
+async function botAnswers(kind: "qq" | "wechat"): Promise<true | undefined> {
+  const bot = `@${kind}bot:${s.domain}`;
+  if (!botRooms[kind]) {
+    const created = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
+    const id = encodeURIComponent(json(created).room_id);
+    await poll(`${bot} to join`, 60_000, async () => (json(await matrix("GET", `/_matrix/client/v3/rooms/${id}/joined_members`, token)).joined?.[bot] ? true : undefined));
+    botRooms[kind] = id;
+  }
+  const roomId = botRooms[kind];
+  const sent = await matrix("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/ping${botTxn++}`, token, { msgtype: "m.text", body: "ping" });
+  if (sent.status !== 200) return undefined;
+  let from = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(json(sent).event_id)}?limit=0`, token)).end as string;
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const page = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=f&limit=20&from=${encodeURIComponent(from)}`, token));
+    if ((page.chunk as { sender: string; content: { msgtype?: string } }[]).some((e) => e.sender === bot && e.content.msgtype === "m.notice")) return true;
+    from = page.end ?? from;
+  }
+  return undefined;
+}
+
 let applied: Applied | undefined;
 let worker: Miniflare | undefined;
 let token = "";
@@ -277,24 +303,8 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
   });
 
   test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back (stand-in's test-only wedge)", async () => {
-    const bot = `@wechatbot:${s.domain}`;
     const wechat = `${s.namePrefix}-wechat`;
-    const created = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
-    const roomId = encodeURIComponent(json(created).room_id);
-    await poll(`${bot} to join`, 60_000, async () => (json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/joined_members`, token)).joined?.[bot] ? true : undefined));
-    let txn = 0;
-    /** The owner sends `ping`: true when the bot's notice follows within 5 s. */
-    const answers = async (): Promise<true | undefined> => {
-      const sent = json(await matrix("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/wd${txn++}`, token, { msgtype: "m.text", body: "ping" }));
-      let from = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(sent.event_id)}?limit=0`, token)).end as string;
-      for (let i = 0; i < 5; i++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        const page = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=f&limit=20&from=${encodeURIComponent(from)}`, token));
-        if ((page.chunk as { sender: string; content: { msgtype?: string } }[]).some((e) => e.sender === bot && e.content.msgtype === "m.notice")) return true;
-        from = page.end ?? from;
-      }
-      return undefined;
-    };
+    const answers = () => botAnswers("wechat");
     await poll("the bot to answer ping", 60_000, answers);
     const startedAt = () => docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
     const before = startedAt();
@@ -488,6 +498,8 @@ server {
       });
     }
   });
+
+  faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, poll, botAnswers });
 
   test("a second apply of the same stack changes nothing (compared with the provider's normalised state)", async () => {
     const again = await runE2e();
