@@ -8,7 +8,7 @@
  * so a user fixes their stack file in one pass and nothing is created before that.
  */
 import type { Settings } from "../settings";
-import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS } from "./schema";
+import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS, WATCHDOG_DEFAULTS } from "./schema";
 import { budgetProblems } from "./budget";
 import { memoryBudget, toSettings } from "./settings";
 
@@ -116,6 +116,13 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
       errors.push(`${NS}:cloudflareApiToken is required when ${NS}:cloudflare.enabled is true: \`pulumi config set --secret ${NS}:cloudflareApiToken ...\``);
     }
   }
+  const watchdog = (plain.watchdog ?? {}) as Record<string, unknown>;
+  const num = (v: unknown, d: number) => (typeof v === "number" ? v : d);
+  const interval = num(watchdog.intervalSeconds, WATCHDOG_DEFAULTS.intervalSeconds);
+  const answer = num(watchdog.answerTimeoutSeconds, WATCHDOG_DEFAULTS.answerTimeoutSeconds);
+  if (watchdog.enabled !== false && answer >= interval) {
+    errors.push(`${NS}:watchdog.answerTimeoutSeconds (${answer}) must be less than ${NS}:watchdog.intervalSeconds (${interval})`);
+  }
   if (!parsed.success) return { ok: false, errors };
 
   const r = parsed.data;
@@ -132,9 +139,6 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   const matrixHost = r.matrixHost ?? `matrix.${r.domain}`;
   if (matrixHost === r.domain && r.cloudflare.enabled) {
     errors.push(`${NS}:matrixHost must differ from ${NS}:domain when Cloudflare serves <domain>/.well-known/matrix/*`);
-  }
-  if (r.watchdog.enabled && r.watchdog.answerTimeoutSeconds >= r.watchdog.intervalSeconds) {
-    errors.push(`${NS}:watchdog.answerTimeoutSeconds (${r.watchdog.answerTimeoutSeconds}) must be less than ${NS}:watchdog.intervalSeconds (${r.watchdog.intervalSeconds})`);
   }
   const budget = memoryBudget(r);
   errors.push(...budgetProblems(budget, NS));
