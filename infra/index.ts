@@ -3,14 +3,15 @@
  * components (one per file) and in render/ (every file's text).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Bridge } from "./bridge";
+import { Bridge } from "./components/bridge";
 import { loadStack } from "./config";
-import { Database } from "./database";
-import { Edge } from "./edge";
-import { Homeserver } from "./homeserver";
-import { Host } from "./host";
-import { PrivateNetwork } from "./network";
-import { Proxy } from "./proxy";
+import { Database } from "./components/database";
+import { Edge } from "./components/edge";
+import { Homeserver } from "./components/homeserver";
+import { Host } from "./components/host";
+import { PrivateNetwork } from "./components/network";
+import { Proxy } from "./components/proxy";
+import { Watchdog } from "./components/watchdog";
 import { clientWellKnown, publicBaseUrl } from "./render/discovery";
 import { deriveSecrets } from "./secrets";
 import { enabledBridges } from "./settings";
@@ -26,6 +27,9 @@ const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secr
 const bridges = enabledBridges(s).map(
   (b) => new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready] }),
 );
+if (s.watchdog.enabled && bridges.length > 0) {
+  new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
+}
 const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
 if (s.cloudflare.enabled) {
   if (!cfg.cloudflareApiToken) throw new Error("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");

@@ -22,6 +22,8 @@ export interface Secrets {
   signingKey: string;
   qq: AppserviceTokens;
   wechat: AppserviceTokens & { listenSecret: string };
+  /** The watchdog's monitoring account (registered with the shared secret). */
+  watchdogPassword: string;
 }
 
 /** Version of the derivation labels: bump to rotate every derived secret. */
@@ -47,6 +49,7 @@ export function deriveSecrets(seed: string): Secrets {
     signingKey: `ed25519 a_kit ${signingSeed}\n`,
     qq: { asToken: token(seed, "qq/as"), hsToken: token(seed, "qq/hs") },
     wechat: { asToken: token(seed, "wechat/as"), hsToken: token(seed, "wechat/hs"), listenSecret: token(seed, "wechat/listen") },
+    watchdogPassword: token(seed, "watchdog/password"),
   };
 }
 
@@ -63,5 +66,6 @@ export function secretValues(s: Secrets): string[] {
     s.wechat.asToken,
     s.wechat.hsToken,
     s.wechat.listenSecret,
+    s.watchdogPassword,
   ];
 }

@@ -105,6 +105,21 @@ export type CloudflareSettings =
       workerName: string;
     };
 
+export type WatchdogSettings =
+  | { enabled: false }
+  | {
+      enabled: true;
+      memoryLimitBytes: number;
+      intervalSeconds: number;
+      answerTimeoutSeconds: number;
+      failuresBeforeRestart: number;
+      maxRestartsPerHour: number;
+      /** "HH:MM" UTC per bridge, or null: no daily restart. */
+      dailyRestart: Record<BridgeKind, string | null>;
+      /** The Docker Engine's socket on the host, mounted into the watchdog to restart bridges. */
+      dockerSocket: string;
+    };
+
 export interface Settings {
   stack: string;
   /** server_name: the part after the colon in @user:domain. */
@@ -121,6 +136,7 @@ export interface Settings {
   qq?: QqSettings;
   wechat?: WechatSettings;
   cloudflare: CloudflareSettings;
+  watchdog: WatchdogSettings;
   volumes: { retainOnDestroy: boolean };
   /** Every container's memory limit and where it came from; they fit in memory.total - memory.reserve. */
   memoryBudget: MemoryBudget;
@@ -134,7 +150,7 @@ export function enabledBridges(s: Settings): Bridge[] {
 }
 
 /** Docker names derived once, so components and renders agree. */
-export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind): string {
+export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog"): string {
   return `${s.namePrefix}-${service}`;
 }
 
@@ -147,6 +163,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "synapse" | BridgeKind, file?: string): string {
+export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

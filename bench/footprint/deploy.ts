@@ -15,18 +15,19 @@ import * as fs from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
+import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { containerName, enabledBridges, networkName, type Settings } from "../../infra/settings";
-import type { StatusSubject } from "../../infra/status";
-import { subjectFromSettings } from "../../infra/status";
+import type { StatusSubject } from "../../infra/ops/status";
+import { subjectFromSettings } from "../../infra/ops/status";
 import { apply, destroy, type Applied } from "../../test/harness/apply";
 import { request } from "../../test/harness/http";
 import { runProgram } from "../../test/harness/program";
 
-export type Label = "baseline" | "kit";
 
 export interface Deployment {
-  label: Label;
+  /** "baseline", "kit", or "kit+<variant>" for the kit with stack settings changed. */
+  label: string;
   /** What the owner and the bridges talk to: Synapse on its loopback port. */
   synapseUrl: string;
   domain: string;
@@ -75,8 +76,8 @@ async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolea
 // process alive, on a connection docker-proxy accepts while Synapse is still starting.
 const synapseUp = (port: number) => async () => (await request({ host: "127.0.0.1", port, path: "/health", timeoutMs: 5000 })).status === 200;
 
-/** The kit: the program's resources, applied as `pulumi up` would. */
-export async function deployKit(log: (l: string) => void): Promise<Deployment> {
+/** The kit: the program's resources, applied as `pulumi up` would; a variant replaces stack settings (full keys). */
+export async function deployKit(log: (l: string) => void, variant?: { name: string; values: Record<string, unknown> }): Promise<Deployment> {
   const s = settingsFor(`mx-${STACK}`);
   removeByPrefix(s.namePrefix);
   const seed = randomBytes(24).toString("hex");
@@ -88,7 +89,8 @@ export async function deployKit(log: (l: string) => void): Promise<Deployment> {
       "matrix:sshPrivateKey": fs.readFileSync(`${E2E_DIR}/id_ed25519`, "utf8"),
       "matrix:cloudflareApiToken": "bench-cloudflare-token-not-used-by-any-api",
     },
-    values: { "matrix:target": { ...s.target, hostKey } },
+    // A variant's values are merged into the stack file's (its image settings stay).
+    values: deepMerge({ ...readStackFile(stackFilePath(STACK)).values, "matrix:target": { ...s.target, hostKey } }, variant?.values ?? {}),
     invokes: "run",
   });
   const applied: Applied = await apply(program, { retainVolumes: false, log });
@@ -96,7 +98,7 @@ export async function deployKit(log: (l: string) => void): Promise<Deployment> {
   await waitFor("the kit's Synapse", 120_000, synapseUp(s.synapse.hostPort));
   const sec = deriveSecrets(seed);
   return {
-    label: "kit",
+    label: variant ? `kit+${variant.name}` : "kit",
     synapseUrl: url,
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },

@@ -1,5 +1,5 @@
 /**
- * npm run bench:footprint [-- --short] [--out <dir>] [--only baseline|kit]
+ * npm run bench:footprint [-- --short] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...]
  *
  * Deploys the baseline (the hand-made setup) and then the kit on this machine as
  * the VPS (bench/footprint/run.sh sets it up), runs the same workload on each,
@@ -7,12 +7,15 @@
  * kills, lost messages and disk growth side by side; writes footprint.json and
  * footprint.svg (memory over time) to --out. --short is the e2e run's small
  * version, which keeps the benchmark working; its figures mean little.
+ * --variant adds a deployment of the kit with stack settings replaced, e.g.
+ * --variant 'no-autotune={"matrix:synapse":{"extraConfig":{"caches":{"cache_autotuning":null}}}}',
+ * to measure what one tuning choice is worth in the same run.
  * Exit 1 when a deployment loses an acknowledged message or the run fails.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { collect, parseStatus, statusScript } from "../../infra/status";
+import { collect, parseStatus, statusScript } from "../../infra/ops/status";
 import { request } from "../../test/harness/http";
 import { deployBaseline, deployKit, type Deployment } from "./deploy";
 import { Sampler } from "./memory";
@@ -45,10 +48,15 @@ async function ownerToken(d: Deployment): Promise<{ token: string; userId: strin
   return { token: body.access_token, userId: body.user_id };
 }
 
-async function measure(label: "baseline" | "kit", short: boolean): Promise<DeploymentResult> {
+interface Run {
+  label: string;
+  deploy: () => Promise<Deployment>;
+}
+
+async function measure({ label, deploy }: Run, short: boolean): Promise<DeploymentResult> {
   log(`${label}: deploying`);
   const t0 = Date.now();
-  const d = label === "kit" ? await deployKit(log) : await deployBaseline(log);
+  const d = await deploy();
   try {
     const deploySeconds = (Date.now() - t0) / 1000;
     const owner = await ownerToken(d);
@@ -92,7 +100,7 @@ async function measure(label: "baseline" | "kit", short: boolean): Promise<Deplo
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { short: { type: "boolean" }, out: { type: "string" }, only: { type: "string" } },
+    options: { short: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true } },
   });
   if (values.only !== undefined && values.only !== "baseline" && values.only !== "kit") {
     console.error(`bench:footprint: --only wants baseline or kit, got "${values.only}"`);
@@ -101,9 +109,26 @@ async function main(): Promise<number> {
   const short = values.short ?? false;
   const out = path.resolve(values.out ?? "bench/results");
   fs.mkdirSync(out, { recursive: true });
-  const labels = values.only ? [values.only as "baseline" | "kit"] : (["baseline", "kit"] as const);
+  const runs: Run[] = [
+    { label: "baseline", deploy: () => deployBaseline(log) },
+    { label: "kit", deploy: () => deployKit(log) },
+  ].filter((r) => values.only === undefined || r.label === values.only);
+  for (const v of values.variant ?? []) {
+    const m = /^([a-z0-9-]+)=(\{.*\})$/s.exec(v);
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = m ? JSON.parse(m[2]) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!m || !parsed) {
+      console.error(`bench:footprint: --variant wants name={"matrix:<key>": ...} (JSON), got ${JSON.stringify(v)}`);
+      return 2;
+    }
+    runs.push({ label: `kit+${m[1]}`, deploy: () => deployKit(log, { name: m[1], values: parsed! }) });
+  }
   const results: DeploymentResult[] = [];
-  for (const label of labels) results.push(await measure(label, short));
+  for (const run of runs) results.push(await measure(run, short));
 
   const name = short ? "footprint-short" : "footprint";
   const when = new Date().toISOString();

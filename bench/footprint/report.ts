@@ -2,11 +2,11 @@
  * The benchmark's results: the table printed at the end, the JSON beside it and
  * the memory-over-time chart (vega-lite, rendered to SVG by vega in Node).
  */
-import type { StatusReport } from "../../infra/status";
+import type { StatusReport } from "../../infra/ops/status";
 import type { Sample } from "./memory";
 import type { WorkloadResult } from "./workload";
 
-export const SERVICES = ["postgres", "synapse", "qq", "wechat"] as const;
+export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog"] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface DiskFigures {
@@ -16,7 +16,7 @@ export interface DiskFigures {
 }
 
 export interface DeploymentResult {
-  label: "baseline" | "kit";
+  label: string;
   deploySeconds: number;
   /** Working set (bytes) per service: after start and settling, at its highest (1 s sampling), at the end. */
   idle: Record<Service, number>;
@@ -104,7 +104,7 @@ export function formatReport(results: DeploymentResult[]): string {
     rows.push(row);
   }
   const total = ["total (peak: at one instant)"];
-  for (const r of results) total.push(f0(sum(r.idle)), f0(r.peakTotal), f0(sum(r.end)), r.label === "kit" ? f0(sum(r.limits as Record<string, number>)) : "none");
+  for (const r of results) total.push(f0(sum(r.idle)), f0(r.peakTotal), f0(sum(r.end)), r.label === "baseline" ? "none" : f0(sum(r.limits as Record<string, number>)));
   if (base && kit) total.push(ratio(sum(kit.idle), sum(base.idle)), ratio(kit.peakTotal, base.peakTotal));
   rows.push(total);
   lines.push(...grid(rows), "");
@@ -163,7 +163,7 @@ export async function chartSvg(results: DeploymentResult[], title: string): Prom
       encoding: {
         x: { field: "t", type: "quantitative", title: "seconds since the workload started" },
         y: { field: "mib", type: "quantitative", title: "MiB" },
-        color: { field: "deployment", type: "nominal", scale: { domain: ["baseline", "kit"], range: ["#d62728", "#1f77b4"] } },
+        color: { field: "deployment", type: "nominal", scale: { domain: results.map((r) => r.label), range: ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"] } },
       },
     },
     resolve: { scale: { y: "independent" } },

@@ -6,10 +6,10 @@
  * database's size and the free space on the host. Runs over ssh with the stack's
  * host key, or locally for a local target. Exit 0: healthy (warnings allowed);
  * 1: a problem (named at the end); 2: bad usage, a bad stack file or no answer.
- * The work is in infra/status/.
+ * The work is in infra/ops/status/.
  */
 import { parseArgs } from "node:util";
-import { collect, CollectError, parseStatus, statusExitCode, formatStatus, statusJson, statusScript, subjectFromSettings } from "../status";
+import { collect, CollectError, parseStatus, statusExitCode, formatStatus, statusJson, statusScript, subjectFromSettings } from "../ops/status";
 
 const USAGE = `usage: npm run status -- --stack <name> [--stack-dir <dir>] [--json]
   --stack <name>     the stack (stacks/Pulumi.<name>.yaml) whose deployment to look at

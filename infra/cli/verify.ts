@@ -6,7 +6,7 @@
  * upload limit, the WeChat agent's WebSocket, the admin API kept private) and
  * prints a table, or a JSON report with --json. Exit 0: nothing failed (skips
  * allowed); 1: a check failed; 2: bad usage or a bad stack file.
- * The work is in infra/verify/; this file only turns arguments into options.
+ * The work is in infra/ops/verify/; this file only turns arguments into options.
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -21,7 +21,7 @@ import {
   targetFromSettings,
   type ResolveRule,
   type VerifyTarget,
-} from "../verify";
+} from "../ops/verify";
 
 const USAGE = `usage: npm run verify -- --stack <name> [--stack-dir <dir>] [options]
        npm run verify -- --domain <domain> [--matrix-host <host>] [--upload-limit <size>] [options]

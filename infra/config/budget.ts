@@ -7,20 +7,23 @@
  * Limits set in the stack are kept; the rest of the budget is shared among the
  * services without one, by weight. Pure: raw values in, the table or problems out.
  */
-export type BudgetService = "synapse" | "postgres" | "qq" | "wechat";
+export type BudgetService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog";
 
 const MiB = 1024 * 1024;
 
 /** Shares of what explicit limits leave: Synapse's caches and media handling need the most. */
-export const WEIGHTS: Record<BudgetService, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
+export const WEIGHTS: Record<Exclude<BudgetService, "watchdog">, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
+
+/** Services with a fixed limit of the kit's unless the stack sets one: a small Python loop needs no share. */
+export const FIXED: Partial<Record<BudgetService, number>> = { watchdog: 32 * MiB };
 
 /** Below these a service does not start reliably: a derived limit under its floor is refused. */
-export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB };
+export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB, watchdog: 24 * MiB };
 
 export interface BudgetRow {
   service: BudgetService;
   limitBytes: number;
-  from: "stack" | "budget";
+  from: "stack" | "budget" | "kit";
 }
 
 export interface MemoryBudget {
@@ -35,16 +38,16 @@ export interface MemoryBudget {
 /** Explicit limits (bytes) by service, for the enabled services only; undefined: derive it. */
 export function planBudget(totalBytes: number, reserveBytes: number, explicit: Partial<Record<BudgetService, number | undefined>>, services: BudgetService[]): MemoryBudget {
   const budgetBytes = totalBytes - reserveBytes;
-  const fixed = services.filter((s) => explicit[s] !== undefined);
-  const derived = services.filter((s) => explicit[s] === undefined);
-  const left = budgetBytes - fixed.reduce((sum, s) => sum + explicit[s]!, 0);
+  const set = (s: BudgetService) => explicit[s] ?? FIXED[s];
+  const derived = services.filter((s) => set(s) === undefined) as (keyof typeof WEIGHTS)[];
+  const left = budgetBytes - services.reduce((sum, s) => sum + (set(s) ?? 0), 0);
   const weight = derived.reduce((sum, s) => sum + WEIGHTS[s], 0);
-  const rows = services.map((service): BudgetRow =>
-    explicit[service] !== undefined
-      ? { service, limitBytes: explicit[service]!, from: "stack" }
-      : // Whole MiB, rounded down, so the sum never exceeds the budget.
-        { service, limitBytes: Math.max(0, Math.floor((left * WEIGHTS[service]) / weight / MiB)) * MiB, from: "budget" },
-  );
+  const rows = services.map((service): BudgetRow => {
+    if (explicit[service] !== undefined) return { service, limitBytes: explicit[service]!, from: "stack" };
+    if (FIXED[service] !== undefined) return { service, limitBytes: FIXED[service]!, from: "kit" };
+    // Whole MiB, rounded down, so the sum never exceeds the budget.
+    return { service, limitBytes: Math.max(0, Math.floor((left * WEIGHTS[service as keyof typeof WEIGHTS]) / weight / MiB)) * MiB, from: "budget" };
+  });
   return { totalBytes, reserveBytes, budgetBytes, rows, sumBytes: rows.reduce((sum, r) => sum + r.limitBytes, 0) };
 }
 
@@ -79,7 +82,7 @@ export function formatBudget(b: MemoryBudget): string {
   const line = (a: string, n: number | string, c = "") => `    ${a.padEnd(10)}${String(n).padStart(7)}  ${c}`.trimEnd();
   return [
     line("container", "MiB", "limit from"),
-    ...b.rows.map((r) => line(r.service, mib(r.limitBytes), r.from === "stack" ? `${r.service}.memoryLimit` : "budget share")),
+    ...b.rows.map((r) => line(r.service, mib(r.limitBytes), r.from === "stack" ? `${r.service}.memoryLimit` : r.from === "kit" ? "kit default" : "budget share")),
     line("total", mib(b.sumBytes)),
     line("budget", mib(b.budgetBytes), `memory.total ${mib(b.totalBytes)} - memory.reserve ${mib(b.reserveBytes)}`),
   ].join("\n");

@@ -58,6 +58,10 @@ const image = z
   .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "an image reference like name:tag")
   .refine((v) => /@sha256:|:[^/]+$/.test(v), "a pinned tag or digest (a bare name means latest)")
   .refine((v) => !/:latest$/.test(v), 'a pinned tag, not "latest"');
+/** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
+export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
+
+const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day "HH:MM" (UTC)');
 const localpart = z.string().regex(/^[a-z0-9._=\-\/]+$/, "a Matrix localpart (a-z 0-9 . _ = - /)");
 const extra = z.record(z.string(), z.unknown());
 
@@ -165,6 +169,24 @@ export const schema = z
         // A 1 GB VPS; the reserve keeps the OS, sshd, nginx and the owner's other processes alive at peak.
         total: memory.default("1g"),
         reserve: memory.default("256m"),
+      })
+      .strict()
+      .prefault({}),
+    watchdog: z
+      .object({
+        enabled: z.boolean().default(true),
+        memoryLimit: memory.optional(),
+        // Defaults heal a wedged bridge in under 2 minutes (issue 10): a failed check every
+        // 30 s at worst, two in a row, then the restart.
+        intervalSeconds: z.number().int().min(10).max(3600).default(WATCHDOG_DEFAULTS.intervalSeconds),
+        answerTimeoutSeconds: z.number().int().min(5).max(600).default(WATCHDOG_DEFAULTS.answerTimeoutSeconds),
+        failuresBeforeRestart: z.number().int().min(1).max(20).default(2),
+        maxRestartsPerHour: z.number().int().min(0).max(60).default(3),
+        dailyRestart: z
+          .object({ qq: hhmm.nullable().default(null), wechat: hhmm.nullable().default(null) })
+          .strict()
+          .prefault({}),
+        dockerSocket: absPath.default("/var/run/docker.sock"),
       })
       .strict()
       .prefault({}),

@@ -23,11 +23,11 @@ export function defaultSharedBuffers(postgresLimitBytes: number): string {
 /** The memory budget of a parsed stack: explicit limits kept, the rest derived (budget.ts). */
 export function memoryBudget(r: Raw): MemoryBudget {
   const mem = (v: string | undefined) => (v === undefined ? undefined : memToBytes(v));
-  const services: BudgetService[] = ["synapse", "postgres", ...(r.qq.enabled ? ["qq" as const] : []), ...(r.wechat.enabled ? ["wechat" as const] : [])];
+  const services: BudgetService[] = ["synapse", "postgres", ...(r.qq.enabled ? ["qq" as const] : []), ...(r.wechat.enabled ? ["wechat" as const] : []), ...(r.watchdog.enabled ? ["watchdog" as const] : [])];
   return planBudget(
     memToBytes(r.memory.total),
     memToBytes(r.memory.reserve),
-    { synapse: mem(r.synapse.memoryLimit), postgres: mem(r.postgres.memoryLimit), qq: mem(r.qq.memoryLimit), wechat: mem(r.wechat.memoryLimit) },
+    { synapse: mem(r.synapse.memoryLimit), postgres: mem(r.postgres.memoryLimit), qq: mem(r.qq.memoryLimit), wechat: mem(r.wechat.memoryLimit), watchdog: mem(r.watchdog.memoryLimit) },
     services,
   );
 }
@@ -106,6 +106,18 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           originAddress: cf.originAddress!,
           proxied: cf.proxied,
           workerName: cf.workerName ?? `matrix-well-known-${stack}`,
+        }
+      : { enabled: false },
+    watchdog: r.watchdog.enabled
+      ? {
+          enabled: true,
+          memoryLimitBytes: limit("watchdog"),
+          intervalSeconds: r.watchdog.intervalSeconds,
+          answerTimeoutSeconds: r.watchdog.answerTimeoutSeconds,
+          failuresBeforeRestart: r.watchdog.failuresBeforeRestart,
+          maxRestartsPerHour: r.watchdog.maxRestartsPerHour,
+          dailyRestart: r.watchdog.dailyRestart,
+          dockerSocket: r.watchdog.dockerSocket,
         }
       : { enabled: false },
     volumes: r.volumes,

@@ -8,7 +8,7 @@
  * so a user fixes their stack file in one pass and nothing is created before that.
  */
 import type { Settings } from "../settings";
-import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS } from "./schema";
+import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS, WATCHDOG_DEFAULTS } from "./schema";
 import { budgetProblems } from "./budget";
 import { memoryBudget, toSettings } from "./settings";
 
@@ -115,6 +115,13 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
     if (requireSecrets && !secrets.has("cloudflareApiToken")) {
       errors.push(`${NS}:cloudflareApiToken is required when ${NS}:cloudflare.enabled is true: \`pulumi config set --secret ${NS}:cloudflareApiToken ...\``);
     }
+  }
+  const watchdog = (plain.watchdog ?? {}) as Record<string, unknown>;
+  const num = (v: unknown, d: number) => (typeof v === "number" ? v : d);
+  const interval = num(watchdog.intervalSeconds, WATCHDOG_DEFAULTS.intervalSeconds);
+  const answer = num(watchdog.answerTimeoutSeconds, WATCHDOG_DEFAULTS.answerTimeoutSeconds);
+  if (watchdog.enabled !== false && answer >= interval) {
+    errors.push(`${NS}:watchdog.answerTimeoutSeconds (${answer}) must be less than ${NS}:watchdog.intervalSeconds (${interval})`);
   }
   if (!parsed.success) return { ok: false, errors };
 

@@ -9,9 +9,10 @@ import { budgetTable } from "../config/budget";
 import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
 import { renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
+import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
 import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
 
-export type FileKind = "yaml" | "nginx" | "worker" | "key";
+export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key";
 
 export interface RenderedFile {
   /** Absolute path on the host, or cloudflare/<name> for what goes to Cloudflare. */
@@ -33,13 +34,18 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
     files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: registration });
   }
+  if (s.watchdog.enabled && enabledBridges(s).length > 0) {
+    files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });
+  }
   files.push({ path: nginxSitePath(s), kind: "nginx", content: renderNginxSite(s) });
   if (s.cloudflare.enabled) files.push({ path: `cloudflare/${WORKER_MODULE}`, kind: "worker", content: renderWorker(s) });
   return files;
 }
 
 export function containerSpecs(s: Settings): ContainerSpec[] {
-  return [postgresSpec(s), synapseSpec(s), ...enabledBridges(s).map((b) => bridgeSpec(s, b))];
+  const bridges = enabledBridges(s);
+  const watchdog = s.watchdog.enabled && bridges.length > 0 ? [watchdogSpec(s, s.watchdog)] : [];
+  return [postgresSpec(s), synapseSpec(s), ...bridges.map((b) => bridgeSpec(s, b)), ...watchdog];
 }
 
 /** plan.json: each container and Cloudflare resource, with env names but never secret values. */
@@ -57,6 +63,7 @@ export function plan(s: Settings): Record<string, unknown> {
       env: c.env.map((e) => (e.secret ? `${e.name} (secret)` : e.name)),
       volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
       memoryLimitBytes: c.memoryBytes,
+      ...(c.entrypoint ? { entrypoint: c.entrypoint } : {}),
       ...(c.command ? { command: c.command } : {}),
       healthcheck: c.healthcheck.tests,
       restart: c.restart,

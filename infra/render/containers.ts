@@ -10,7 +10,7 @@ import { goDuration } from "./duration";
 import { SYNAPSE_PATHS } from "./homeserver";
 import { postgresSettings } from "./tuning";
 
-export type Service = "postgres" | "synapse" | "qq" | "wechat";
+export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog";
 
 export interface EnvVar {
   name: string;
@@ -29,6 +29,8 @@ export interface ContainerSpec {
   env: EnvVar[];
   volumes: { containerPath: string; volumeName?: string; hostPath?: string; readOnly: boolean }[];
   memoryBytes: number;
+  /** The image's entrypoint replaced (the watchdog runs its own script in the Synapse image). */
+  entrypoint?: string[];
   /** The image's command replaced (PostgreSQL's server settings); unset: the image's own. */
   command?: string[];
   /** Durations in Go's canonical form (render/duration.ts). */

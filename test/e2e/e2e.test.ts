@@ -12,13 +12,14 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { Miniflare } from "miniflare";
-import { runVerify } from "../../infra/verify";
-import { formatTable } from "../../infra/verify/report";
-import { targetFromSettings } from "../../infra/verify/target";
+import { runVerify } from "../../infra/ops/verify";
+import { formatTable } from "../../infra/ops/verify/report";
+import { targetFromSettings } from "../../infra/ops/verify/target";
 import { apply, destroy, diff, openTunnel, type Applied } from "../harness/apply";
 import { runProgram, type ProgramRun } from "../harness/program";
 import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
+import { faultTests } from "./faults";
 
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
@@ -127,6 +128,31 @@ function listenSecret(): string {
   const stdin = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin as string;
   return stdin.match(/listen_secret: (\S+)/)![1];
 }
+/** The owner's direct chat with each bridge's bot, made on first use. */
+const botRooms: Partial<Record<"qq" | "wechat", string>> = {};
+let botTxn = 0;
+/** The owner sends the bot `ping`: true when the bot's notice follows within 5 s. */
+async function botAnswers(kind: "qq" | "wechat"): Promise<true | undefined> {
+  const bot = `@${kind}bot:${s.domain}`;
+  if (!botRooms[kind]) {
+    const created = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
+    const id = encodeURIComponent(json(created).room_id);
+    await poll(`${bot} to join`, 60_000, async () => (json(await matrix("GET", `/_matrix/client/v3/rooms/${id}/joined_members`, token)).joined?.[bot] ? true : undefined));
+    botRooms[kind] = id;
+  }
+  const roomId = botRooms[kind];
+  const sent = await matrix("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/ping${botTxn++}`, token, { msgtype: "m.text", body: "ping" });
+  if (sent.status !== 200) return undefined;
+  let from = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(json(sent).event_id)}?limit=0`, token)).end as string;
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const page = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=f&limit=20&from=${encodeURIComponent(from)}`, token));
+    if ((page.chunk as { sender: string; content: { msgtype?: string } }[]).some((e) => e.sender === bot && e.content.msgtype === "m.notice")) return true;
+    from = page.end ?? from;
+  }
+  return undefined;
+}
+
 let applied: Applied | undefined;
 let worker: Miniflare | undefined;
 let token = "";
@@ -276,6 +302,45 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     await other.text();
   });
 
+  test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back (stand-in's test-only wedge)", async () => {
+    const wechat = `${s.namePrefix}-wechat`;
+    const answers = () => botAnswers("wechat");
+    await poll("the bot to answer ping", 60_000, answers);
+    const startedAt = () => docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
+    const before = startedAt();
+
+    const wedgedAt = Date.now();
+    docker("kill", "-s", "USR1", wechat);
+    assert.equal(await answers(), undefined, "the wedged bridge ignores commands while its liveness endpoint answers");
+    await poll("the watchdog to restart the bridge and the bot to answer again", 300_000, answers);
+    const healed = (Date.now() - wedgedAt) / 1000;
+    assert.notEqual(startedAt(), before, "the bridge's container was restarted");
+    const logs = docker("logs", `${s.namePrefix}-watchdog`);
+    assert.match(logs, /check failed bridge="wechat" failure=1 of=2 why="no answer to `ping` within 20 s"/);
+    assert.match(logs, /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="no answer to `ping` within 20 s \(2 checks in a row\)"/);
+    // The owner is told, in a direct chat from the monitoring account.
+    const alert = await poll("the watchdog's message to the owner", 60_000, async () => {
+      const sync = json(await matrix("GET", "/_matrix/client/v3/sync?timeout=0", token));
+      for (const [id, room] of Object.entries((sync.rooms?.invite ?? {}) as Record<string, { invite_state: { events: { sender: string }[] } }>)) {
+        if (room.invite_state.events.some((e) => e.sender === `@kit-watchdog:${s.domain}`)) await matrix("POST", `/_matrix/client/v3/join/${encodeURIComponent(id)}`, token, {});
+      }
+      for (const room of Object.values((sync.rooms?.join ?? {}) as Record<string, { timeline: { events: { sender: string; content: { body?: string } }[] } }>)) {
+        const found = room.timeline.events.find((e) => e.sender === `@kit-watchdog:${s.domain}` && /the wechat bridge was restarted/.test(e.content.body ?? ""));
+        if (found) return found.content.body;
+      }
+      return undefined;
+    });
+    summary.push("", `watchdog: wedged WeChat bridge answering again after ${healed.toFixed(0)} s (target: under 120 s with default settings: ${healed < 120 ? "met" : "MISSED"})`, `watchdog's message to the owner: ${alert}`);
+
+    // A crash: the bridge's process killed from the host; the restart policy brings it back.
+    const killedAt = Date.now();
+    process.kill(Number(docker("inspect", "-f", "{{.State.Pid}}", wechat).trim()), "SIGKILL");
+    await poll("the bridge to answer after SIGKILL", 300_000, answers);
+    const back = (Date.now() - killedAt) / 1000;
+    assert.ok(Number(docker("inspect", "-f", "{{.RestartCount}}", wechat).trim()) >= 1, "docker's restart policy restarted it");
+    summary.push(`WeChat bridge killed with SIGKILL: answering again after ${back.toFixed(0)} s (docker's restart policy)`);
+  });
+
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
     // The stack file as the owner keeps it: with this run's host key.
     const dir = fs.mkdtempSync(`${E2E_DIR}/status-stack-`);
@@ -290,7 +355,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
         return r.status === 0 ? r : undefined;
       });
       const report = JSON.parse(ok.stdout);
-      assert.deepEqual(report.containers.map((c: { name: string; state: string }) => `${c.name}:${c.state}`), ["postgres", "synapse", "qq", "wechat"].map((x) => `${s.namePrefix}-${x}:running`));
+      assert.deepEqual(report.containers.map((c: { name: string; state: string }) => `${c.name}:${c.state}`), ["postgres", "synapse", "qq", "wechat", "watchdog"].map((x) => `${s.namePrefix}-${x}:running`));
       for (const c of report.containers) {
         assert.ok(c.memory.workingSetBytes > 0 && c.memory.workingSetBytes < c.memory.limitBytes, `${c.name}: ${JSON.stringify(c.memory)}`);
         assert.equal(c.memory.limitBytes, s.memoryBudget.rows.find((r) => `${s.namePrefix}-${r.service}` === c.name)!.limitBytes, "the limit is the budget's");
@@ -433,6 +498,8 @@ server {
       });
     }
   });
+
+  faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, poll, botAnswers });
 
   test("a second apply of the same stack changes nothing (compared with the provider's normalised state)", async () => {
     const again = await runE2e();

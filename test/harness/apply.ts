@@ -264,7 +264,7 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
 
 async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<void> {
   only(r, [
-    "name", "image", "command", "restart", "memory", "memorySwap", "envs", "networksAdvanced", "ports", "volumes",
+    "name", "image", "entrypoints", "command", "restart", "memory", "memorySwap", "envs", "networksAdvanced", "ports", "volumes",
     "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun", "stopSignal", "stopTimeout", "destroyGraceSeconds",
   ]);
   const i = r.inputs;
@@ -274,6 +274,7 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
   const hc = i.healthcheck as { tests: string[]; interval?: string; timeout?: string; retries?: number; startPeriod?: string } | undefined;
   const body = {
     Image: i.image,
+    ...(i.entrypoints ? { Entrypoint: i.entrypoints } : {}),
     ...(i.command ? { Cmd: i.command } : {}),
     Env: i.envs ?? [],
     Labels: labelMap(i.labels),

@@ -5,7 +5,7 @@ import { byService, formatReport, serviceOf, targets, type DeploymentResult } fr
 import { percentile, SHORT } from "../../bench/footprint/workload";
 
 const MiB = 1024 * 1024;
-const per = (p: number, s: number, q: number, w: number) => ({ postgres: p * MiB, synapse: s * MiB, qq: q * MiB, wechat: w * MiB });
+const per = (p: number, s: number, q: number, w: number, d = 0) => ({ postgres: p * MiB, synapse: s * MiB, qq: q * MiB, wechat: w * MiB, watchdog: d * MiB });
 
 function result(label: "baseline" | "kit", peak: ReturnType<typeof per>, p99: number, lost = 0, oom = 0): DeploymentResult {
   const total = Object.values(peak).reduce((a, b) => a + b, 0);
@@ -17,8 +17,8 @@ function result(label: "baseline" | "kit", peak: ReturnType<typeof per>, p99: nu
     end: peak,
     peakTotal: total,
     cgroupPeak: peak,
-    limits: label === "kit" ? per(192, 384, 96, 96) : { postgres: null, synapse: null, qq: null, wechat: null },
-    oomKills: { postgres: 0, synapse: oom, qq: 0, wechat: 0 },
+    limits: label === "kit" ? per(184, 368, 92, 92, 32) : { postgres: null, synapse: null, qq: null, wechat: null, watchdog: null },
+    oomKills: { postgres: 0, synapse: oom, qq: 0, wechat: 0, watchdog: 0 },
     disk: { idle: { mediaLocal: 0, mediaRemote: 0, databases: { synapse: 0 } }, end: { mediaLocal: 10 * MiB, mediaRemote: 0, databases: { synapse: 5 * MiB } } },
     workload: {
       plan: SHORT,
@@ -39,7 +39,7 @@ test("services come from the containers' names; a stranger is refused", () => {
   assert.equal(serviceOf("mx-base-synapse"), "synapse");
   assert.equal(serviceOf("mx-e2e-wechat"), "wechat");
   assert.throws(() => serviceOf("mx-e2e-nginx"), /not a service container/);
-  assert.deepEqual(byService({ "mx-e2e-qq": 5 }), { postgres: 0, synapse: 0, qq: 5, wechat: 0 });
+  assert.deepEqual(byService({ "mx-e2e-qq": 5 }), { postgres: 0, synapse: 0, qq: 5, wechat: 0, watchdog: 0 });
 });
 
 test("percentile: nearest rank", () => {

@@ -32,3 +32,13 @@ test("a reserve as large as the VPS is refused, naming both settings", () => {
   const b = planBudget(512 * MiB, 512 * MiB, {}, ["synapse", "postgres"]);
   assert.match(budgetProblems(b, "matrix")[0], /^matrix:memory\.reserve must be less than matrix:memory\.total/);
 });
+
+test("the watchdog takes its fixed 32 MiB first (or what the stack sets); the rest is shared as before", () => {
+  const b = planBudget(1024 * MiB, 256 * MiB, {}, ["synapse", "postgres", "qq", "wechat", "watchdog"]);
+  assert.deepEqual(limits(b), { synapse: 368, postgres: 184, qq: 92, wechat: 92, watchdog: 32 });
+  assert.equal(b.rows.find((r) => r.service === "watchdog")!.from, "kit");
+  assert.equal(b.sumBytes, b.budgetBytes);
+  const set = planBudget(1024 * MiB, 256 * MiB, { watchdog: 48 * MiB }, ["synapse", "postgres", "qq", "wechat", "watchdog"]);
+  assert.deepEqual(limits(set), { synapse: 360, postgres: 180, qq: 90, wechat: 90, watchdog: 48 });
+  assert.equal(set.rows.find((r) => r.service === "watchdog")!.from, "stack");
+});

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { test } from "node:test";
-import { findings, formatStatus, parseStatus, statusExitCode, statusJson, statusScript } from "../../infra/status";
+import { findings, formatStatus, parseStatus, statusExitCode, statusJson, statusScript } from "../../infra/ops/status";
 
 const V1 = fs.readFileSync(`${__dirname}/../fixtures/status/cgroup-v1.txt`, "utf8");
 const MiB = 1024 * 1024;

@@ -13,12 +13,12 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { canonicalJson, compareCodePoints, signedBytes, verifyEd25519, verifySelfSignatures } from "../../infra/verify/canonical";
-import { judgeServerKeys, nginxSize } from "../../infra/verify/checks";
-import { parseResolve } from "../../infra/verify/client";
-import { exitCode, formatJson, formatTable, runVerify, type CheckResult, type Report } from "../../infra/verify/index";
-import { summarize } from "../../infra/verify/report";
-import { parseServerName, parseSize, targetFromNames, targetFromSettings } from "../../infra/verify/target";
+import { canonicalJson, compareCodePoints, signedBytes, verifyEd25519, verifySelfSignatures } from "../../infra/ops/verify/canonical";
+import { judgeServerKeys, nginxSize } from "../../infra/ops/verify/checks";
+import { parseResolve } from "../../infra/ops/verify/client";
+import { exitCode, formatJson, formatTable, runVerify, type CheckResult, type Report } from "../../infra/ops/verify/index";
+import { summarize } from "../../infra/ops/verify/report";
+import { parseServerName, parseSize, targetFromNames, targetFromSettings } from "../../infra/ops/verify/target";
 import { stackSettings } from "../harness/stacks";
 
 const ROOT = path.resolve(__dirname, "../..");

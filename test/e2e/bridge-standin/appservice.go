@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,9 @@ type Bridge struct {
 	Agents *AgentListener // WeChat only
 
 	ready atomic.Bool
+	// wedged (test only, SIGUSR1): the process lives and /_matrix/mau/live answers, but
+	// commands are ignored, as the real WeChat bridge was seen to do (issue 10).
+	wedged atomic.Bool
 
 	txnMu   sync.Mutex
 	seenTxn map[string]bool
@@ -295,6 +300,10 @@ func (b *Bridge) HandleEvent(ctx context.Context, ev Event) {
 		if ev.Sender == bot || b.isGhost(ev.Sender) {
 			return
 		}
+		if b.wedged.Load() {
+			b.Log.Info("Wedged (test): ignoring a message", F{"room_id": ev.RoomID, "sender": ev.Sender})
+			return
+		}
 		var c struct {
 			MsgType string `json:"msgtype"`
 			Body    string `json:"body"`
@@ -384,4 +393,20 @@ func (b *Bridge) commandReply(cmd string) (string, bool) {
 		return msg, true
 	}
 	return "", false
+}
+
+// wedgeOn makes the stand-in ignore every command from the first `sig` on (the e2e test's
+// `docker kill -s USR1`), until the process is restarted. Test only: the real bridges have no
+// such switch; it plays the wedge the watchdog must heal.
+func (b *Bridge) wedgeOn(ctx context.Context, sig os.Signal) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	go func() {
+		select {
+		case <-ch:
+			b.wedged.Store(true)
+			b.Log.Warn("Wedged by signal (test only): commands are ignored from now on", F{"signal": sig.String()})
+		case <-ctx.Done():
+		}
+	}()
 }

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -326,5 +328,29 @@ func TestWechatGreetsANewDirectChatQQDoesNot(t *testing.T) {
 		} else if len(sends) != 0 {
 			t.Fatalf("qq sent %+v", sends)
 		}
+	}
+}
+
+func TestWedgedBySignalStaysLiveButIgnoresCommands(t *testing.T) {
+	b, hs, _ := testBridge(t, KindWechat)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b.wedgeOn(ctx, syscall.SIGUSR1)
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-wx", message("@owner:example.org", "ping"))
+	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 1 })
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.wedged.Load() })
+	putTxn(b, "/_matrix/app/v1/transactions/2", "Bearer HS-wx", message("@owner:example.org", "help"))
+	req := httptest.NewRequest(http.MethodGet, "/_matrix/mau/live", nil)
+	rec := httptest.NewRecorder()
+	b.Handler().ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("live while wedged: %d", rec.Code)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(hs.find("PUT", "/send/")); n != 1 {
+		t.Fatalf("a wedged bridge answered: %d sends", n)
 	}
 }

@@ -8,9 +8,9 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { renderTemplate } from "../render/templates";
-import { knownHostsLine } from "../render/ssh";
-import { containerName, enabledBridges, volumeName, type Settings, type Target } from "../settings";
+import { renderTemplate } from "../../render/templates";
+import { knownHostsLine } from "../../render/ssh";
+import { containerName, enabledBridges, volumeName, type Settings, type Target } from "../../settings";
 
 /** What the script looks at: the stack's containers, its Synapse volume (or a directory) and PostgreSQL. */
 export interface StatusSubject {
@@ -23,7 +23,12 @@ export interface StatusSubject {
 
 export function subjectFromSettings(s: Settings): StatusSubject {
   return {
-    containers: [containerName(s, "postgres"), containerName(s, "synapse"), ...enabledBridges(s).map((b) => containerName(s, b.kind))],
+    containers: [
+      containerName(s, "postgres"),
+      containerName(s, "synapse"),
+      ...enabledBridges(s).map((b) => containerName(s, b.kind)),
+      ...(s.watchdog.enabled && enabledBridges(s).length > 0 ? [containerName(s, "watchdog")] : []),
+    ],
     synapseData: volumeName(s, "synapse"),
     postgres: containerName(s, "postgres"),
     postgresUser: s.postgres.user,

@@ -4,8 +4,8 @@
  * functions that rendered the Worker and nginx produce the expectation, so the
  * check cannot drift from the deployment) or from command-line names alone.
  */
-import { clientWellKnown, isHttps, publicBaseUrl, serverWellKnown } from "../render/discovery";
-import type { Settings } from "../settings";
+import { clientWellKnown, isHttps, publicBaseUrl, serverWellKnown } from "../../render/discovery";
+import type { Settings } from "../../settings";
 
 export interface VerifyTarget {
   /** Where the expectation came from, for the report ("stack prod" or "command line"). */

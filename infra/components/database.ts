@@ -3,11 +3,11 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
-import { postgresSpec } from "./render/containers";
-import { initDatabasesScript } from "./render/host";
-import { databasesSql } from "./render/postgres";
-import type { Secrets } from "./secrets";
-import type { Settings } from "./settings";
+import { postgresSpec } from "../render/containers";
+import { initDatabasesScript } from "../render/host";
+import { databasesSql } from "../render/postgres";
+import type { Secrets } from "../secrets";
+import type { Settings } from "../settings";
 
 export interface DatabaseArgs {
   settings: Settings;

@@ -4,10 +4,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, remoteImage } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { renderBridgeConfig, renderRegistration } from "./render/bridges";
-import { bridgeSpec } from "./render/containers";
-import type { Secrets } from "./secrets";
-import { hostPath, type Bridge as BridgeSettings, type Settings } from "./settings";
+import { renderBridgeConfig, renderRegistration } from "../render/bridges";
+import { bridgeSpec } from "../render/containers";
+import type { Secrets } from "../secrets";
+import { hostPath, type Bridge as BridgeSettings, type Settings } from "../settings";
 
 export interface BridgeArgs {
   settings: Settings;

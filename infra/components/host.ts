@@ -8,8 +8,8 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerSshOpts, hostKeyCheckScript } from "./render/ssh";
-import type { Settings } from "./settings";
+import { dockerSshOpts, hostKeyCheckScript } from "../render/ssh";
+import type { Settings } from "../settings";
 
 export interface HostArgs {
   settings: Settings;

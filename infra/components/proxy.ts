@@ -1,9 +1,9 @@
 /** Host nginx: the kit's server blocks, tested with `nginx -t` before any reload, removed on destroy. */
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
-import { installNginxSiteScript, removeNginxSiteScript } from "./render/host";
-import { nginxSitePath, renderNginxSite } from "./render/nginx";
-import type { Settings } from "./settings";
+import { installNginxSiteScript, removeNginxSiteScript } from "../render/host";
+import { nginxSitePath, renderNginxSite } from "../render/nginx";
+import type { Settings } from "../settings";
 
 export interface ProxyArgs {
   settings: Settings;

@@ -1,8 +1,8 @@
 /** Cloudflare: the Matrix host's DNS record, and the Worker answering <domain>/.well-known/matrix/*. */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./render/worker";
-import type { CloudflareSettings, Settings } from "./settings";
+import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "../render/worker";
+import type { CloudflareSettings, Settings } from "../settings";
 
 export interface EdgeArgs {
   settings: Settings;

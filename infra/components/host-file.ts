@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
-import { removeFileScript, writeFileScript, type FileOwner } from "./render/host";
+import { removeFileScript, writeFileScript, type FileOwner } from "../render/host";
 
 export interface HostFileArgs {
   host: Host;

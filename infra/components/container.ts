@@ -1,9 +1,9 @@
 /** docker.Container inputs from a ContainerSpec: the one place those inputs are assembled. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { envValue, type ContainerSpec } from "./render/containers";
-import type { Secrets } from "./secrets";
-import { volumeName, type Settings } from "./settings";
+import { envValue, type ContainerSpec } from "../render/containers";
+import type { Secrets } from "../secrets";
+import { volumeName, type Settings } from "../settings";
 
 const MB = 1024 * 1024;
 
@@ -24,6 +24,7 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
   return {
     name: spec.name,
     image: spec.image,
+    ...(spec.entrypoint ? { entrypoints: spec.entrypoint } : {}),
     ...(x.command ? { command: x.command } : {}),
     restart: spec.restart,
     // docker.Container's memory is in MB; no swap on top of it (memorySwap = memory).

@@ -2,7 +2,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
-import { networkName, type Settings } from "./settings";
+import { networkName, type Settings } from "../settings";
 
 export class PrivateNetwork extends pulumi.ComponentResource {
   readonly name: string;

@@ -4,12 +4,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { renderRegistration } from "./render/bridges";
-import { synapseSpec } from "./render/containers";
-import { renderHomeserver, renderSynapseLogConfig } from "./render/homeserver";
-import { chownVolumeScript } from "./render/host";
-import type { Secrets } from "./secrets";
-import { enabledBridges, hostPath, volumeName, type Settings } from "./settings";
+import { renderRegistration } from "../render/bridges";
+import { synapseSpec } from "../render/containers";
+import { renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
+import { chownVolumeScript } from "../render/host";
+import type { Secrets } from "../secrets";
+import { enabledBridges, hostPath, volumeName, type Settings } from "../settings";
 
 export interface HomeserverArgs {
   settings: Settings;

@@ -1,0 +1,45 @@
+/** The watchdog: its script and configuration on the host, and its container (render/watchdog.ts). */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { containerArgs } from "./container";
+import type { Host } from "./host";
+import { HostFile } from "./host-file";
+import { renderWatchdogConfig, watchdogSpec } from "../render/watchdog";
+import type { Secrets } from "../secrets";
+import { hostPath, type Settings, type WatchdogSettings } from "../settings";
+
+const SCRIPT = path.resolve(__dirname, "../../templates/watchdog/watchdog.py");
+
+export interface WatchdogArgs {
+  settings: Settings;
+  watchdog: Extract<WatchdogSettings, { enabled: true }>;
+  host: Host;
+  secrets: pulumi.Output<Secrets>;
+  /** The bridges it watches and Synapse it talks to. */
+  dependsOn: pulumi.Resource[];
+}
+
+export class Watchdog extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+
+  constructor(name: string, args: WatchdogArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kit:matrix:Watchdog", name, {}, opts);
+    const s = args.settings;
+    const spec = watchdogSpec(s, args.watchdog);
+    // Read by the Synapse image's user-less python as root; the config holds the shared secret.
+    const file = (id: string, fileName: string, content: pulumi.Input<string>, mode: string) =>
+      new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "watchdog", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this });
+    const files = [
+      file("script", "watchdog.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
+      file("config", "config.json", args.secrets.apply((sec) => renderWatchdogConfig(s, args.watchdog, sec)), "0600"),
+    ];
+    this.container = new docker.Container(
+      `${name}-container`,
+      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), stack: s.stack }),
+      { parent: this, provider: args.host.provider, dependsOn: [...files, ...args.dependsOn] },
+    );
+    this.registerOutputs({ container: this.container.name });
+  }
+}

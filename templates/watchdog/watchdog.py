@@ -1,0 +1,264 @@
+"""matrix-kit watchdog: heals a wedged bridge without the owner (issue 10).
+
+Runs in its own container (the Synapse image: Python, no extra packages) on the kit's private
+network, with the Docker socket to restart bridge containers. Configuration: the JSON file named
+on the command line (written by the kit, mode 0600: it holds the registration shared secret).
+
+Every `intervalSeconds`, for each bridge:
+  1. its liveness endpoint (/_matrix/mau/live) must answer 200;
+  2. the kit's monitoring account (registered with the shared secret; never the owner's) sends
+     the bot its status command in their direct chat and waits `answerTimeoutSeconds` for the
+     bot's notice. An answer that says "not logged in" after one that said "logged in" is a
+     regression and counts as a failure too.
+`failuresBeforeRestart` failures in a row restart the bridge's container (at most
+`maxRestartsPerHour`; beyond that it only alerts), log why, and tell the owner in a direct
+message. `dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set.
+One line per event on stdout (docker logs).
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import re
+import signal
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Optional
+
+
+def log(msg: str, **fields: Any) -> None:
+    extra = " ".join(f"{k}={json.dumps(v)}" for k, v in fields.items())
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} watchdog: {msg} {extra}".rstrip(), flush=True)
+
+
+class MatrixError(Exception):
+    def __init__(self, status: int, body: str):
+        super().__init__(f"{status} {body[:200]}")
+        self.status = status
+        self.body = body
+
+
+class Matrix:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self.token: Optional[str] = None
+        self.txn = int(time.time() * 1000)
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                return json.loads(res.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise MatrixError(e.code, e.read().decode(errors="replace")) from None
+
+    def send(self, room: str, body: str, msgtype: str = "m.text") -> str:
+        self.txn += 1
+        path = f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/send/m.room.message/kit-watchdog-{self.txn}"
+        return self.call("PUT", path, {"msgtype": msgtype, "body": body})["event_id"]
+
+
+def register_or_login(m: Matrix, cfg: dict) -> str:
+    """The monitoring account: registered with the shared secret (not an admin), else logged in."""
+    user, password = cfg["monitor"]["localpart"], cfg["monitor"]["password"]
+    try:
+        nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
+        mac = hmac.new(cfg["registrationSharedSecret"].encode(), digestmod=hashlib.sha1)
+        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"notadmin"]))
+        res = m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": False, "mac": mac.hexdigest()})
+        log("monitoring account registered", user=res["user_id"])
+        m.token = res["access_token"]
+        return res["user_id"]
+    except MatrixError as e:
+        if "M_USER_IN_USE" not in e.body:
+            raise
+    res = m.call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
+    m.token = res["access_token"]
+    return res["user_id"]
+
+
+ROOMS_KEY = "org.matrix-kit.watchdog.rooms"
+
+
+def direct_room(m: Matrix, me: str, other: str, rooms: dict, wait_join: bool = False) -> str:
+    """The direct chat with `other`, kept in the monitoring account's account data across restarts."""
+    if other in rooms:
+        return rooms[other]
+    room = m.call("POST", "/_matrix/client/v3/createRoom", {"invite": [other], "is_direct": True, "preset": "trusted_private_chat"})["room_id"]
+    rooms[other] = room
+    m.call("PUT", f"/_matrix/client/v3/user/{urllib.parse.quote(me)}/account_data/{ROOMS_KEY}", rooms)
+    log("direct chat created", other=other, room=room)
+    # A bot hears a room only once it has joined: the first probe must not be lost to that.
+    for _ in range(30 if wait_join else 0):
+        joined = m.call("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/joined_members").get("joined", {})
+        if other in joined:
+            break
+        time.sleep(1)
+    return room
+
+
+def wait_answer(m: Matrix, room: str, bot: str, after: str, timeout: float) -> Optional[str]:
+    """The bot's first notice after our event `after`, or None when none comes in time."""
+    until = time.time() + timeout
+    ctx = m.call("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/context/{urllib.parse.quote(after)}?limit=0")
+    token = ctx["end"]
+    while time.time() < until:
+        page = m.call("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/messages?dir=f&limit=20&from={urllib.parse.quote(token)}")
+        for ev in page.get("chunk", []):
+            c = ev.get("content", {})
+            if ev.get("sender") == bot and ev.get("type") == "m.room.message" and c.get("msgtype") == "m.notice":
+                return c.get("body", "")
+        token = page.get("end", token)
+        time.sleep(1)
+    return None
+
+
+class DockerSocket(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 120):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def restart_container(sock: str, name: str, grace: int) -> None:
+    conn = DockerSocket(sock)
+    conn.request("POST", f"/containers/{urllib.parse.quote(name)}/restart?t={grace}")
+    res = conn.getresponse()
+    body = res.read().decode(errors="replace")
+    if res.status != 204:
+        raise RuntimeError(f"docker restart {name}: {res.status} {body}")
+
+
+def live(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as res:
+            return res.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Watched:
+    def __init__(self, b: dict):
+        self.b = b
+        self.failures = 0
+        self.logged_in: Optional[bool] = None
+        self.restarts: list = []
+        self.daily_done = ""
+        self.grace_until = 0.0
+
+
+def alert(m: Matrix, me: str, cfg: dict, rooms: dict, text: str) -> None:
+    try:
+        m.send(direct_room(m, me, cfg["owner"], rooms), f"matrix-kit watchdog: {text}", "m.notice")
+    except (MatrixError, OSError) as e:
+        log("could not tell the owner", error=str(e), text=text)
+
+
+def restart(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict, why: str) -> None:
+    b = w.b
+    now = time.time()
+    w.restarts = [t for t in w.restarts if now - t < 3600]
+    if len(w.restarts) >= cfg["maxRestartsPerHour"]:
+        log("restart limit reached, alerting only", bridge=b["kind"], why=why, restarts_last_hour=len(w.restarts))
+        alert(m, me, cfg, rooms, f"the {b['kind']} bridge needs attention ({why}); it was restarted {len(w.restarts)} times in the last hour, so it is left alone.")
+        w.failures = 0
+        return
+    log("restarting bridge", bridge=b["kind"], container=b["container"], why=why)
+    try:
+        restart_container(cfg["dockerSocket"], b["container"], b["stopGraceSeconds"])
+    except (RuntimeError, OSError) as e:
+        log("restart failed", bridge=b["kind"], error=str(e))
+        alert(m, me, cfg, rooms, f"the {b['kind']} bridge needs attention ({why}) and could not be restarted: {e}")
+        return
+    w.restarts.append(now)
+    w.failures = 0
+    w.logged_in = None
+    w.grace_until = time.time() + cfg["startGraceSeconds"]
+    log("bridge restarted", bridge=b["kind"], container=b["container"])
+    alert(m, me, cfg, rooms, f"the {b['kind']} bridge was restarted: {why}.")
+
+
+def check(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict) -> None:
+    b = w.b
+    if b.get("dailyRestart"):
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        if time.strftime("%H:%M", time.gmtime()) >= b["dailyRestart"] and w.daily_done != today:
+            w.daily_done = today
+            restart(w, m, me, cfg, rooms, f"daily restart at {b['dailyRestart']} UTC")
+            return
+    if time.time() < w.grace_until:
+        return
+    problem = None
+    if not live(b["liveness"]):
+        problem = f"liveness endpoint {b['liveness']} does not answer 200"
+    else:
+        room = direct_room(m, me, b["bot"], rooms, wait_join=True)
+        sent = m.send(room, b["statusCommand"])
+        answer = wait_answer(m, room, b["bot"], sent, cfg["answerTimeoutSeconds"])
+        if answer is None:
+            problem = f"no answer to `{b['statusCommand']}` within {cfg['answerTimeoutSeconds']} s"
+        else:
+            now_in = not (b["notLoggedInPattern"] and re.search(b["notLoggedInPattern"], answer, re.I))
+            if w.logged_in is True and not now_in:
+                problem = "the bridge said it was logged in and now says it is not"
+            w.logged_in = now_in
+    if problem is None:
+        if w.failures:
+            log("bridge answers again", bridge=b["kind"])
+        w.failures = 0
+        return
+    w.failures += 1
+    log("check failed", bridge=b["kind"], failure=w.failures, of=cfg["failuresBeforeRestart"], why=problem)
+    if w.failures >= cfg["failuresBeforeRestart"]:
+        restart(w, m, me, cfg, rooms, f"{problem} ({w.failures} checks in a row)")
+
+
+def main(path: str) -> None:
+    # PID 1 in its container: without a handler SIGTERM would be ignored until the kill.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with open(path) as f:
+        cfg = json.load(f)
+    m = Matrix(cfg["homeserver"])
+    while True:
+        try:
+            me = register_or_login(m, cfg)
+            break
+        except (MatrixError, OSError) as e:
+            log("homeserver not ready", error=str(e))
+            time.sleep(10)
+    try:
+        rooms = m.call("GET", f"/_matrix/client/v3/user/{urllib.parse.quote(me)}/account_data/{ROOMS_KEY}")
+    except MatrixError:
+        rooms = {}
+    watched = [Watched(b) for b in cfg["bridges"]]
+    for w in watched:
+        w.grace_until = time.time() + cfg["startGraceSeconds"]
+    log("watching", bridges=[b["kind"] for b in cfg["bridges"]], interval=cfg["intervalSeconds"])
+    while True:
+        started = time.time()
+        # The container's health check reads this file's age: a loop that hangs turns it unhealthy.
+        with open(cfg["aliveFile"], "w") as f:
+            f.write(str(started))
+        for w in watched:
+            try:
+                check(w, m, me, cfg, rooms)
+            except (MatrixError, OSError) as e:
+                # The homeserver itself is down or restarting: not the bridge's fault.
+                log("check skipped", bridge=w.b["kind"], error=str(e))
+        time.sleep(max(1.0, cfg["intervalSeconds"] - (time.time() - started)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
