@@ -30,8 +30,8 @@ export interface DeploymentResult {
   oomKills: Record<Service, number>;
   disk: { idle: DiskFigures; end: DiskFigures };
   workload: WorkloadResult;
-  /** MiB per service over time, seconds since the workload started. */
-  series: { t: number; service: Service; mib: number }[];
+  /** MiB per service, and their total, over time: seconds since the workload started. */
+  series: { t: number; service: Service | "total"; mib: number }[];
 }
 
 const MiB = 1024 * 1024;
@@ -58,8 +58,13 @@ export function diskFigures(r: StatusReport): DiskFigures {
   };
 }
 
+/** One point per service and one for their sum, per sample (a total per sample, never per rounded second). */
 export function seriesOf(samples: Sample[]): DeploymentResult["series"] {
-  return samples.flatMap((s) => Object.entries(s.bytes).map(([c, b]) => ({ t: Math.round(s.t), service: serviceOf(c), mib: Math.round(mib(b) * 10) / 10 })));
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return samples.flatMap((s) => [
+    ...Object.entries(s.bytes).map(([c, b]) => ({ t: round(s.t), service: serviceOf(c), mib: round(mib(b)) })),
+    { t: round(s.t), service: "total" as const, mib: round(mib(sum(s.bytes))) },
+  ]);
 }
 
 /** The targets, each with its figures: a missed target is reported, never hidden. */
@@ -140,14 +145,7 @@ export function formatReport(results: DeploymentResult[]): string {
 /** Memory over time, one panel per service plus the total, both deployments in each. */
 export async function chartSvg(results: DeploymentResult[], title: string): Promise<string> {
   const values: { t: number; deployment: string; service: string; mib: number }[] = [];
-  for (const r of results) {
-    const totals = new Map<number, number>();
-    for (const p of r.series) {
-      values.push({ t: p.t, deployment: r.label, service: p.service, mib: p.mib });
-      totals.set(p.t, (totals.get(p.t) ?? 0) + p.mib);
-    }
-    for (const [t, m] of totals) values.push({ t, deployment: r.label, service: "total", mib: Math.round(m * 10) / 10 });
-  }
+  for (const r of results) for (const p of r.series) values.push({ t: p.t, deployment: r.label, service: p.service, mib: p.mib });
   // vega-lite's types resolve only under node16 module resolution; its one function is typed here.
   const vl = (await import("vega-lite" as string)) as { compile(spec: unknown): { spec: object } };
   const vega = await import("vega");

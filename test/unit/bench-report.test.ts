@@ -62,3 +62,12 @@ test("targets: met at 0.6 of the baseline and under 600 MB; each one missed is r
   assert.match(table, /^total \(peak: at one instant\)\s+156\s+820\s+820\s+none\s+156\s+710\s+710\s+768\s+1\.00\s+0\.87$/m);
   assert.match(table, /lost \(acknowledged, not read back\)\s+0\s+2/);
 });
+
+test("the series carries each sample's total: two samples in one second are not added together", async () => {
+  const { seriesOf } = await import("../../bench/footprint/report");
+  const rows = seriesOf([
+    { t: 10.02, bytes: { "mx-e2e-synapse": 100 * MiB, "mx-e2e-postgres": 50 * MiB } },
+    { t: 10.4, bytes: { "mx-e2e-synapse": 110 * MiB, "mx-e2e-postgres": 50 * MiB } },
+  ]);
+  assert.deepEqual(rows.filter((r) => r.service === "total").map((r) => [r.t, r.mib]), [[10, 150], [10.4, 160]]);
+});
