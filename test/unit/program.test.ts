@@ -40,8 +40,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
         image: "matrixdotorg/synapse:v1.163.2",
         restart: "unless-stopped",
         // prod sets 1024m; local and dev take the 1 GB budget's Synapse share (4/8 of 768 MiB).
-        memory: stack === "prod" ? 1024 : 384,
-        memorySwap: stack === "prod" ? 1024 : 384,
+        memory: stack === "prod" ? 1024 : 368,
+        memorySwap: stack === "prod" ? 1024 : 368,
         envs: ["SYNAPSE_CONFIG_PATH=/config/homeserver.yaml", "SYNAPSE_CONFIG_DIR=/config", "SYNAPSE_DATA_DIR=/data", "UID=991", "GID=991"],
         networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-synapse`] }],
         ports: [{ internal: 8008, external: 8082, ip: "127.0.0.1", protocol: "tcp" }],
@@ -68,6 +68,49 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.equal(labels[2].value.split(",").length, 5);
     });
 
+    test("the watchdog container has exactly the expected inputs: the Synapse image running the kit's script, the Docker socket", () => {
+      const c = one(run, `${p}-watchdog-container`);
+      const { labels, ...rest } = c.inputs;
+      assert.deepEqual(rest, {
+        name: `${p}-watchdog`,
+        image: "matrixdotorg/synapse:v1.163.2",
+        entrypoints: ["python", "-u", "/watchdog/watchdog.py", "/watchdog/config.json"],
+        restart: "unless-stopped",
+        memory: 32,
+        memorySwap: 32,
+        envs: [],
+        networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-watchdog`] }],
+        ports: [],
+        volumes: [
+          { containerPath: "/watchdog", hostPath: `/opt/matrix-kit/${stack}/watchdog`, readOnly: true },
+          { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
+        ],
+        healthcheck: {
+          // Stale after a round of every bridge timing out (30 + 2 x 20 s) and a minute more.
+          tests: ["CMD", "python", "-c", 'import os, sys, time; sys.exit(time.time() - os.path.getmtime("/tmp/watchdog.alive") > 130)'],
+          interval: "30s",
+          timeout: "5s",
+          retries: 3,
+          startPeriod: "1m0s",
+        },
+        stopSignal: "SIGTERM",
+        stopTimeout: 5,
+        destroyGraceSeconds: 5,
+        logDriver: "json-file",
+        logOpts: { "max-size": "10m", "max-file": "3" },
+        wait: false,
+        mustRun: true,
+      });
+      assert.deepEqual(labels.slice(0, 2), [
+        { label: "kit.matrix/stack", value: stack },
+        { label: "kit.matrix/service", value: "watchdog" },
+      ]);
+      // The script and its configuration: a change to either replaces the container.
+      assert.equal(labels[2].value.split(",").length, 2);
+      const config = one(run, `${p}-watchdog-config-write`);
+      assert.ok(config.secretPaths.includes("stdin"), "the configuration (it holds the shared secret) is a Pulumi secret");
+    });
+
     test("every container stops gracefully (destroy, replacement, engine shutdown): PostgreSQL with its fast shutdown", () => {
       const stops = Object.fromEntries(
         byType(run, CONTAINER).map((c) => [c.inputs.name, [c.inputs.stopSignal, c.inputs.stopTimeout, c.inputs.destroyGraceSeconds]]),
@@ -77,6 +120,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         [`${p}-synapse`]: ["SIGTERM", 30, 30],
         [`${p}-qq`]: ["SIGTERM", 15, 15],
         [`${p}-wechat`]: ["SIGTERM", 15, 15],
+        [`${p}-watchdog`]: ["SIGTERM", 5, 5],
       });
     });
 
