@@ -32,6 +32,8 @@ export class Recorder {
   private running = false;
   private loop?: Promise<void>;
   private faultAt?: number;
+  /** When the fault's action returned: only a send started after it shows recovery. */
+  private faultDoneAt?: number;
   private recoveredAt?: number;
   private n = 0;
 
@@ -53,13 +55,14 @@ export class Recorder {
     this.failures[status] = (this.failures[status] ?? 0) + 1;
   }
 
-  private acked(): void {
-    if (this.faultAt !== undefined && this.recoveredAt === undefined) this.recoveredAt = Date.now();
+  private acked(startedAt: number): void {
+    if (this.faultDoneAt !== undefined && startedAt >= this.faultDoneAt && this.recoveredAt === undefined) this.recoveredAt = Date.now();
   }
 
   /** One send: a text, or every `uploadEvery`th an upload and the message that carries it. */
   private async sendOne(): Promise<void> {
     const i = this.n++;
+    const startedAt = Date.now();
     let content: Record<string, unknown> = { msgtype: "m.text", body: `recorded ${i}` };
     if (i % this.opts.uploadEvery === 0) {
       const data = randomBytes(this.opts.uploadBytes);
@@ -72,7 +75,7 @@ export class Recorder {
       if (up.status !== 200) return this.fail(String(up.status));
       const mxc = json(up).content_uri as string;
       this.media.push({ mxc, sha256: createHash("sha256").update(data).digest("hex") });
-      this.acked();
+      this.acked(startedAt);
       content = { msgtype: "m.file", body: `rec-${i}.bin`, url: mxc };
     }
     let sent: Answer;
@@ -83,7 +86,7 @@ export class Recorder {
     }
     if (sent.status !== 200) return this.fail(String(sent.status));
     this.events.push(json(sent).event_id);
-    this.acked();
+    this.acked(startedAt);
   }
 
   start(): void {
@@ -100,10 +103,16 @@ export class Recorder {
   /** The fault happens now: recovery is measured from here. */
   markFault(): void {
     this.faultAt = Date.now();
+    this.faultDoneAt = undefined;
     this.recoveredAt = undefined;
   }
 
-  /** Waits for a send acknowledged after the fault. */
+  /** The fault's action has returned (a kill sent, a restart command done). */
+  faultDone(): void {
+    this.faultDoneAt = Date.now();
+  }
+
+  /** Waits for a send started after the fault's action and acknowledged: seconds from the fault. */
   async recovered(timeoutMs: number): Promise<number> {
     const until = Date.now() + timeoutMs;
     while (this.recoveredAt === undefined) {
