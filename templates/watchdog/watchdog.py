@@ -8,8 +8,9 @@ Every `intervalSeconds`, for each bridge:
   1. its liveness endpoint (/_matrix/mau/live) must answer 200;
   2. the kit's monitoring account (registered with the shared secret; never the owner's) sends
      the bot its status command in their direct chat and waits `answerTimeoutSeconds` for the
-     bot's notice. An answer that says "not logged in" after one that said "logged in" is a
-     regression and counts as a failure too.
+     bot's notice. "Not logged in" after the bridge said "logged in" (since its last restart)
+     is a regression and counts as a failure at every check until it logs in again; after the
+     restart it is not held against the bridge again (a login truly lost is the owner's to redo).
 `failuresBeforeRestart` failures in a row restart the bridge's container (at most
 `maxRestartsPerHour`; beyond that it only alerts), log why, and tell the owner in a direct
 message. `dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set.
@@ -153,7 +154,8 @@ class Watched:
     def __init__(self, b: dict):
         self.b = b
         self.failures = 0
-        self.logged_in: Optional[bool] = None
+        # Whether the bridge said "logged in" since it was (re)started.
+        self.was_logged_in = False
         self.restarts: list = []
         self.daily_done = ""
         self.grace_until = 0.0
@@ -184,7 +186,7 @@ def restart(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict, why: str) ->
         return
     w.restarts.append(now)
     w.failures = 0
-    w.logged_in = None
+    w.was_logged_in = False
     w.grace_until = time.time() + cfg["startGraceSeconds"]
     log("bridge restarted", bridge=b["kind"], container=b["container"])
     alert(m, me, cfg, rooms, f"the {b['kind']} bridge was restarted: {why}.")
@@ -209,11 +211,13 @@ def check(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict) -> None:
         answer = wait_answer(m, room, b["bot"], sent, cfg["answerTimeoutSeconds"])
         if answer is None:
             problem = f"no answer to `{b['statusCommand']}` within {cfg['answerTimeoutSeconds']} s"
-        else:
-            now_in = not (b["notLoggedInPattern"] and re.search(b["notLoggedInPattern"], answer, re.I))
-            if w.logged_in is True and not now_in:
+        elif b["notLoggedInPattern"]:
+            logged_in = not re.search(b["notLoggedInPattern"], answer, re.I)
+            if logged_in and not w.was_logged_in:
+                log("bridge is logged in", bridge=b["kind"])
+                w.was_logged_in = True
+            elif not logged_in and w.was_logged_in:
                 problem = "the bridge said it was logged in and now says it is not"
-            w.logged_in = now_in
     if problem is None:
         if w.failures:
             log("bridge answers again", bridge=b["kind"])

@@ -302,7 +302,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     await other.text();
   });
 
-  test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back (stand-in's test-only wedge)", async () => {
+  test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals)", async () => {
     const wechat = `${s.namePrefix}-wechat`;
     const answers = () => botAnswers("wechat");
     await poll("the bot to answer ping", 60_000, answers);
@@ -342,6 +342,17 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     const back = (Date.now() - killedAt) / 1000;
     assert.ok(Number(docker("inspect", "-f", "{{.RestartCount}}", wechat).trim()) >= 1, "docker's restart policy restarted it");
     summary.push(`WeChat bridge killed with SIGKILL: answering again after ${back.toFixed(0)} s (docker's restart policy)`);
+
+    // A lost login: the bridge said "logged in" (the stand-in's test-only SIGUSR2 pretends it),
+    // then says it is not; the watchdog restarts it and says why.
+    const watchdogLogs = () => docker("logs", `${s.namePrefix}-watchdog`);
+    docker("kill", "-s", "USR2", wechat);
+    await poll("the watchdog to see the bridge logged in", 180_000, async () => (/bridge is logged in bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
+    const lostAt = Date.now();
+    docker("kill", "-s", "USR2", wechat);
+    const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said it was logged in and now says it is not \(2 checks in a row\)"/;
+    await poll("the watchdog to restart the bridge that lost its login", 240_000, async () => (lost.test(watchdogLogs()) ? true : undefined));
+    summary.push(`watchdog: a lost login (logged in, then not) restarted the bridge after ${((Date.now() - lostAt) / 1000).toFixed(0)} s`);
   });
 
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {

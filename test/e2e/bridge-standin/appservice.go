@@ -44,6 +44,9 @@ type Bridge struct {
 	// wedged (test only, SIGUSR1): the process lives and /_matrix/mau/live answers, but
 	// commands are ignored, as the real WeChat bridge was seen to do (issue 10).
 	wedged atomic.Bool
+	// fakeLogin (test only, SIGUSR2 toggles it): `ping` answers as if logged in, so a test can
+	// play a bridge that loses its login (the watchdog must notice the change).
+	fakeLogin atomic.Bool
 
 	txnMu   sync.Mutex
 	seenTxn map[string]bool
@@ -386,6 +389,9 @@ func (b *Bridge) commandReply(cmd string) (string, bool) {
 	case "logout":
 		return fmt.Sprintf("You're not logged in to %s (stand-in bridge: it never logs in).", k.Network()), true
 	case "ping":
+		if b.fakeLogin.Load() {
+			return fmt.Sprintf("You're logged in to %s as stand-in-user (a test's pretence: SIGUSR2; the stand-in never logs in).", k.Network()), true
+		}
 		msg := fmt.Sprintf("You're not logged in to %s (stand-in bridge: it never logs in).", k.Network())
 		if k == KindWechat {
 			msg += fmt.Sprintf(" Agents connected: %d.", b.Agents.Count())
@@ -407,6 +413,25 @@ func (b *Bridge) wedgeOn(ctx context.Context, sig os.Signal) {
 			b.wedged.Store(true)
 			b.Log.Warn("Wedged by signal (test only): commands are ignored from now on", F{"signal": sig.String()})
 		case <-ctx.Done():
+		}
+	}()
+}
+
+// toggleLoginOn flips the pretended login on each `sig` (the e2e test's `docker kill -s USR2`).
+// Test only, like wedgeOn.
+func (b *Bridge) toggleLoginOn(ctx context.Context, sig os.Signal) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	go func() {
+		for {
+			select {
+			case <-ch:
+				now := !b.fakeLogin.Load()
+				b.fakeLogin.Store(now)
+				b.Log.Warn("Pretended login toggled by signal (test only)", F{"signal": sig.String(), "logged_in": now})
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 }

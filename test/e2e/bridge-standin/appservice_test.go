@@ -354,3 +354,34 @@ func TestWedgedBySignalStaysLiveButIgnoresCommands(t *testing.T) {
 		t.Fatalf("a wedged bridge answered: %d sends", n)
 	}
 }
+
+func TestPretendedLoginToggledBySignal(t *testing.T) {
+	b, hs, _ := testBridge(t, KindWechat)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b.toggleLoginOn(ctx, syscall.SIGUSR2)
+	ping := func(txn string) string {
+		n := len(hs.find("PUT", "/send/"))
+		putTxn(b, "/_matrix/app/v1/transactions/"+txn, "Bearer HS-wx", message("@owner:example.org", "ping"))
+		waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == n+1 })
+		body, _ := hs.find("PUT", "/send/")[n].Body["body"].(string)
+		return body
+	}
+	if got := ping("1"); !strings.HasPrefix(got, "You're not logged in") {
+		t.Fatalf("before: %q", got)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.fakeLogin.Load() })
+	if got := ping("2"); !strings.HasPrefix(got, "You're logged in to WeChat") {
+		t.Fatalf("after one USR2: %q", got)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !b.fakeLogin.Load() })
+	if got := ping("3"); !strings.HasPrefix(got, "You're not logged in") {
+		t.Fatalf("after two: %q", got)
+	}
+}

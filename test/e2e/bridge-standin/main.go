@@ -153,6 +153,7 @@ func start(ctx context.Context, kind Kind, configPath, registrationPath string, 
 	b.SetReady()
 	log.Info("Stand-in bridge started (NOT the real bridge)", F{"bot": cfg.BotUserID()})
 	b.wedgeOn(ctx, syscall.SIGUSR1)
+	b.toggleLoginOn(ctx, syscall.SIGUSR2)
 	<-ctx.Done()
 	log.Info("Received stop signal, shutting down", nil)
 	return 0
