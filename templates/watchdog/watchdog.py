@@ -157,8 +157,11 @@ class Watched:
         # Whether the bridge said "logged in" since it was (re)started.
         self.was_logged_in = False
         self.restarts: list = []
-        self.daily_done = ""
+        # When the last check ran: a daily restart is due when its time falls after it.
+        self.last_check = time.time()
         self.grace_until = 0.0
+        # The owner has been told the bound was reached (told once, until the bridge answers again).
+        self.limit_alerted = False
 
 
 def alert(m: Matrix, me: str, cfg: dict, rooms: dict, text: str) -> None:
@@ -174,7 +177,9 @@ def restart(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict, why: str) ->
     w.restarts = [t for t in w.restarts if now - t < 3600]
     if len(w.restarts) >= cfg["maxRestartsPerHour"]:
         log("restart limit reached, alerting only", bridge=b["kind"], why=why, restarts_last_hour=len(w.restarts))
-        alert(m, me, cfg, rooms, f"the {b['kind']} bridge needs attention ({why}); it was restarted {len(w.restarts)} times in the last hour, so it is left alone.")
+        if not w.limit_alerted:
+            w.limit_alerted = True
+            alert(m, me, cfg, rooms, f"the {b['kind']} bridge needs attention ({why}); it was restarted {len(w.restarts)} times in the last hour, so it is left alone: restart it by hand (docker restart {b['container']}).")
         w.failures = 0
         return
     log("restarting bridge", bridge=b["kind"], container=b["container"], why=why)
@@ -192,14 +197,22 @@ def restart(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict, why: str) ->
     alert(m, me, cfg, rooms, f"the {b['kind']} bridge was restarted: {why}.")
 
 
+def daily_due(hhmm: str, previous: float, now: float) -> bool:
+    """Whether HH:MM (UTC) fell after the previous check and by now: once a day, never on start."""
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    day = now - now % 86400
+    for at in (day + hours * 3600 + minutes * 60, day - 86400 + hours * 3600 + minutes * 60):
+        if previous < at <= now:
+            return True
+    return False
+
+
 def check(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict) -> None:
     b = w.b
-    if b.get("dailyRestart"):
-        today = time.strftime("%Y-%m-%d", time.gmtime())
-        if time.strftime("%H:%M", time.gmtime()) >= b["dailyRestart"] and w.daily_done != today:
-            w.daily_done = today
-            restart(w, m, me, cfg, rooms, f"daily restart at {b['dailyRestart']} UTC")
-            return
+    previous, w.last_check = w.last_check, time.time()
+    if b.get("dailyRestart") and daily_due(b["dailyRestart"], previous, w.last_check):
+        restart(w, m, me, cfg, rooms, f"daily restart at {b['dailyRestart']} UTC")
+        return
     if time.time() < w.grace_until:
         return
     problem = None
@@ -222,6 +235,7 @@ def check(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict) -> None:
         if w.failures:
             log("bridge answers again", bridge=b["kind"])
         w.failures = 0
+        w.limit_alerted = False
         return
     w.failures += 1
     log("check failed", bridge=b["kind"], failure=w.failures, of=cfg["failuresBeforeRestart"], why=problem)

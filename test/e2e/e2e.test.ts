@@ -36,7 +36,15 @@ const s = stackSettings(STACK);
 const publicKey = (file: string) => fs.readFileSync(file, "utf8").split(" ").slice(0, 2).join(" ");
 /** The host key run.sh made for this run's sshd: it goes into the stack's config, as an owner would set it. */
 const HOST_KEY = publicKey(`${E2E_DIR}/host_ed25519.pub`);
-const stackTarget = (hostKey: string) => ({ "matrix:target": { ...s.target, hostKey } });
+/**
+ * The watchdog's hourly bound and daily restart, set so that one run sees both: two restarts of a
+ * bridge an hour, and a daily restart of QQ due 3 to 4 minutes after this file loads (UTC).
+ */
+const DAILY_QQ = new Date(Date.now() + 4 * 60_000).toISOString().slice(11, 16);
+const stackTarget = (hostKey: string) => ({
+  "matrix:target": { ...s.target, hostKey },
+  "matrix:watchdog": { maxRestartsPerHour: 2, dailyRestart: { qq: DAILY_QQ } },
+});
 const secrets = {
   // A fresh seed per run; within the run both program executions share it.
   "matrix:secretSeed": randomBytes(24).toString("hex"),
@@ -353,6 +361,22 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said it was logged in and now says it is not \(2 checks in a row\)"/;
     await poll("the watchdog to restart the bridge that lost its login", 240_000, async () => (lost.test(watchdogLogs()) ? true : undefined));
     summary.push(`watchdog: a lost login (logged in, then not) restarted the bridge after ${((Date.now() - lostAt) / 1000).toFixed(0)} s`);
+
+    // The bound (maxRestartsPerHour 2 in this run): a third wedge within the hour is only reported.
+    docker("kill", "-s", "USR1", wechat);
+    await poll("the watchdog to stop restarting and only alert", 240_000, async () => (/restart limit reached, alerting only bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
+    assert.equal(await answers(), undefined, "the bridge was left as it is");
+    // What the owner, told so, would do.
+    docker("restart", wechat);
+    await poll("the bot to answer after a restart by hand", 120_000, answers);
+    summary.push("watchdog: a third wedge within the hour was reported, not restarted (maxRestartsPerHour 2 in this run)");
+  });
+
+  test("the watchdog's daily restart of a bridge happens at its time (QQ, set 3 to 4 minutes after the run began)", async () => {
+    const daily = new RegExp(`restarting bridge bridge="qq" container="${s.namePrefix}-qq" why="daily restart at ${DAILY_QQ} UTC"`);
+    await poll(`the daily restart at ${DAILY_QQ} UTC`, 360_000, async () => (daily.test(docker("logs", `${s.namePrefix}-watchdog`)) ? true : undefined));
+    await poll("the QQ bot to answer after its daily restart", 120_000, () => botAnswers("qq"));
+    summary.push(`watchdog: daily restart of QQ at ${DAILY_QQ} UTC seen in its log; the bot answers after it`);
   });
 
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
