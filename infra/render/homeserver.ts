@@ -68,6 +68,9 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     // no URL previews fetching pages.
     caches: synapseCaches(s),
     presence: { enabled: false },
+    // Message retention only for rooms that ask for it (no default policy): the watchdog's
+    // direct chats, whose probes would otherwise add thousands of events a day to the database.
+    retention: { enabled: true, purge_jobs: [{ interval: "12h" }] },
     url_preview_enabled: false,
     app_service_config_files: enabledBridges(s).map((b) => SYNAPSE_PATHS.appservice(b.kind)),
   };

@@ -87,13 +87,17 @@ def register_or_login(m: Matrix, cfg: dict) -> str:
 
 
 ROOMS_KEY = "org.matrix-kit.watchdog.rooms"
+RETENTION_MS = 24 * 3600 * 1000
 
 
 def direct_room(m: Matrix, me: str, other: str, rooms: dict, wait_join: bool = False) -> str:
     """The direct chat with `other`, kept in the monitoring account's account data across restarts."""
     if other in rooms:
         return rooms[other]
-    room = m.call("POST", "/_matrix/client/v3/createRoom", {"invite": [other], "is_direct": True, "preset": "trusted_private_chat"})["room_id"]
+    # Probes and answers add up to thousands of events a day: Synapse purges them after a day
+    # (homeserver.yaml enables retention for rooms that ask for it, as these do).
+    retention = {"type": "m.room.retention", "state_key": "", "content": {"max_lifetime": RETENTION_MS}}
+    room = m.call("POST", "/_matrix/client/v3/createRoom", {"invite": [other], "is_direct": True, "preset": "trusted_private_chat", "initial_state": [retention]})["room_id"]
     rooms[other] = room
     m.call("PUT", f"/_matrix/client/v3/user/{urllib.parse.quote(me)}/account_data/{ROOMS_KEY}", rooms)
     log("direct chat created", other=other, room=room)

@@ -335,9 +335,14 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
       for (const [id, room] of Object.entries((sync.rooms?.invite ?? {}) as Record<string, { invite_state: { events: { sender: string }[] } }>)) {
         if (room.invite_state.events.some((e) => e.sender === `@kit-watchdog:${s.domain}`)) await matrix("POST", `/_matrix/client/v3/join/${encodeURIComponent(id)}`, token, {});
       }
-      for (const room of Object.values((sync.rooms?.join ?? {}) as Record<string, { timeline: { events: { sender: string; content: { body?: string } }[] } }>)) {
+      for (const [id, room] of Object.entries((sync.rooms?.join ?? {}) as Record<string, { timeline: { events: { sender: string; content: { body?: string } }[] } }>)) {
         const found = room.timeline.events.find((e) => e.sender === `@kit-watchdog:${s.domain}` && /the wechat bridge was restarted/.test(e.content.body ?? ""));
-        if (found) return found.content.body;
+        if (found) {
+          // The watchdog's rooms purge themselves after a day (m.room.retention; retention on in homeserver.yaml).
+          const retention = await matrix("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(id)}/state/m.room.retention`, token);
+          assert.deepEqual(json(retention), { max_lifetime: 86_400_000 }, retention.body.toString());
+          return found.content.body;
+        }
       }
       return undefined;
     });
