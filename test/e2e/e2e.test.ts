@@ -368,6 +368,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     summary.push(`watchdog: a lost login (logged in, then not) restarted the bridge after ${((Date.now() - lostAt) / 1000).toFixed(0)} s`);
 
     // The bound (maxRestartsPerHour 2 in this run): a third wedge within the hour is only reported.
+    await poll("the bot to answer after the restart for the lost login", 120_000, answers);
     docker("kill", "-s", "USR1", wechat);
     await poll("the watchdog to stop restarting and only alert", 240_000, async () => (/restart limit reached, alerting only bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
     assert.equal(await answers(), undefined, "the bridge was left as it is");

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -404,12 +403,10 @@ func (b *Bridge) commandReply(cmd string) (string, bool) {
 // wedgeOn makes the stand-in ignore every command from the first `sig` on (the e2e test's
 // `docker kill -s USR1`), until the process is restarted. Test only: the real bridges have no
 // such switch; it plays the wedge the watchdog must heal.
-func (b *Bridge) wedgeOn(ctx context.Context, sig os.Signal) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, sig)
+func (b *Bridge) wedgeOn(ctx context.Context, ch <-chan os.Signal) {
 	go func() {
 		select {
-		case <-ch:
+		case sig := <-ch:
 			b.wedged.Store(true)
 			b.Log.Warn("Wedged by signal (test only): commands are ignored from now on", F{"signal": sig.String()})
 		case <-ctx.Done():
@@ -419,13 +416,11 @@ func (b *Bridge) wedgeOn(ctx context.Context, sig os.Signal) {
 
 // toggleLoginOn flips the pretended login on each `sig` (the e2e test's `docker kill -s USR2`).
 // Test only, like wedgeOn.
-func (b *Bridge) toggleLoginOn(ctx context.Context, sig os.Signal) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, sig)
+func (b *Bridge) toggleLoginOn(ctx context.Context, ch <-chan os.Signal) {
 	go func() {
 		for {
 			select {
-			case <-ch:
+			case sig := <-ch:
 				now := !b.fakeLogin.Load()
 				b.fakeLogin.Store(now)
 				b.Log.Warn("Pretended login toggled by signal (test only)", F{"signal": sig.String(), "logged_in": now})

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -335,7 +336,9 @@ func TestWedgedBySignalStaysLiveButIgnoresCommands(t *testing.T) {
 	b, hs, _ := testBridge(t, KindWechat)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	b.wedgeOn(ctx, syscall.SIGUSR1)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	b.wedgeOn(ctx, ch)
 	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-wx", message("@owner:example.org", "ping"))
 	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 1 })
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
@@ -359,7 +362,9 @@ func TestPretendedLoginToggledBySignal(t *testing.T) {
 	b, hs, _ := testBridge(t, KindWechat)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	b.toggleLoginOn(ctx, syscall.SIGUSR2)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR2)
+	b.toggleLoginOn(ctx, ch)
 	ping := func(txn string) string {
 		n := len(hs.find("PUT", "/send/"))
 		putTxn(b, "/_matrix/app/v1/transactions/"+txn, "Bearer HS-wx", message("@owner:example.org", "ping"))

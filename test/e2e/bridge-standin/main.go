@@ -100,6 +100,12 @@ func fatal(log *Logger, err error) int {
 }
 
 func start(ctx context.Context, kind Kind, configPath, registrationPath string, log *Logger) int {
+	// The test-only signals are caught from the first instant: uncaught, SIGUSR1/2 would kill a
+	// bridge that is still starting (as a test may send them right after a restart).
+	usr1 := make(chan os.Signal, 1)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	log.Info("Starting: this is a STAND-IN for the e2e test, NOT the real bridge", F{"stands_in_for": kind.Upstream(), "config": configPath, "registration": registrationPath})
 
 	if kind == KindQQ {
@@ -152,8 +158,8 @@ func start(ctx context.Context, kind Kind, configPath, registrationPath string, 
 	}
 	b.SetReady()
 	log.Info("Stand-in bridge started (NOT the real bridge)", F{"bot": cfg.BotUserID()})
-	b.wedgeOn(ctx, syscall.SIGUSR1)
-	b.toggleLoginOn(ctx, syscall.SIGUSR2)
+	b.wedgeOn(ctx, usr1)
+	b.toggleLoginOn(ctx, usr2)
 	<-ctx.Done()
 	log.Info("Received stop signal, shutting down", nil)
 	return 0
