@@ -23,12 +23,15 @@ export function knownHostsLine(t: SshTarget & { hostKey: string }): string {
   return `${pattern} ${t.hostKey}`;
 }
 
-/** Options for the docker provider's `ssh` (passed after its own -l and -p). */
-export function dockerSshOpts(t: SshTarget): string[] {
+/**
+ * Options for the docker provider's `ssh` (passed after its own -l and -p); `npm run status`
+ * uses the same ones with a known_hosts file of its own.
+ */
+export function dockerSshOpts(t: SshTarget, knownHostsFile?: string): string[] {
   const identity = t.identityFile ? ["-i", t.identityFile, "-o", "IdentitiesOnly=yes"] : [];
   const hostKey = t.hostKey
     ? // ssh expands ~ in UserKnownHostsFile, so the option reads the same on every operator's machine.
-      ["-o", `UserKnownHostsFile=~/${knownHostsFromHome(t)}`, "-o", "StrictHostKeyChecking=yes"]
+      ["-o", `UserKnownHostsFile=${knownHostsFile ?? `~/${knownHostsFromHome(t)}`}`, "-o", "StrictHostKeyChecking=yes"]
     : ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no"];
   return [...identity, "-o", "BatchMode=yes", ...hostKey];
 }

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { renderTemplate } from "../../render/templates";
-import { knownHostsLine } from "../../render/ssh";
+import { dockerSshOpts, knownHostsLine } from "../../render/ssh";
 import { containerName, enabledBridges, volumeName, type Settings, type Target } from "../../settings";
 
 /** What the script looks at: the stack's containers, its Synapse volume (or a directory) and PostgreSQL. */
@@ -47,13 +47,9 @@ export function statusScript(subject: StatusSubject): string {
   return renderTemplate("host/status.sh.hbs", { ...subject, ...FORMATS });
 }
 
-/** ssh arguments for a target: its key, port and user, and its host key pinned in a throwaway known_hosts. */
+/** ssh arguments for a target: the docker provider's options, its host key pinned in a throwaway known_hosts. */
 export function sshArgs(target: Extract<Target, { kind: "ssh" }>, knownHostsFile: string): string[] {
-  const args = ["-p", String(target.port), "-l", target.user, "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"];
-  if (target.identityFile) args.push("-i", target.identityFile.replace(/^~(?=\/)/, os.homedir()), "-o", "IdentitiesOnly=yes");
-  if (target.hostKey === null) args.push("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null");
-  else args.push("-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsFile}`);
-  return [...args, target.host];
+  return ["-p", String(target.port), "-l", target.user, "-o", "ConnectTimeout=15", ...dockerSshOpts(target, knownHostsFile), target.host];
 }
 
 export class CollectError extends Error {}
