@@ -11,8 +11,11 @@ import { Homeserver } from "./components/homeserver";
 import { Host } from "./components/host";
 import { PrivateNetwork } from "./components/network";
 import { Proxy } from "./components/proxy";
+import { Stickers } from "./components/stickers";
+import { Upkeep } from "./components/upkeep";
 import { Watchdog } from "./components/watchdog";
 import { clientWellKnown, publicBaseUrl } from "./render/discovery";
+import { stickerWidgetUrl } from "./render/stickers";
 import { deriveSecrets } from "./secrets";
 import { enabledBridges } from "./settings";
 
@@ -30,7 +33,11 @@ const bridges = enabledBridges(s).map(
 if (s.watchdog.enabled && bridges.length > 0) {
   new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
 }
-const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
+if (s.upkeep.enabled) {
+  new Upkeep(`${prefix}-upkeep`, { settings: s, upkeep: s.upkeep, host, secrets, dependsOn: [homeserver.container, database.ready] });
+}
+const stickers = s.stickers.enabled ? [new Stickers(`${prefix}-stickers`, { settings: s, host })] : [];
+const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container), ...stickers] });
 if (s.cloudflare.enabled) {
   if (!cfg.cloudflareApiToken) throw new Error("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
   new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] });
@@ -40,6 +47,7 @@ export const homeserverUrl = publicBaseUrl(s);
 export const serverName = s.domain;
 export const nginxSite = proxy.sitePath;
 export const wellKnownClient = clientWellKnown(s);
+export const stickerPickerUrl = s.stickers.enabled ? stickerWidgetUrl(s) : undefined;
 export const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;
 /** `pulumi stack output --show-secrets wechatListenSecret`: the agent's `-s`. */
 export const wechatListenSecret = s.wechat ? secrets.apply((x) => x.wechat.listenSecret) : undefined;
@@ -49,5 +57,6 @@ export const nextSteps = [
   `Create your account: docker exec -it ${prefix}-synapse register_new_matrix_user -u ${s.admin} -a -c /config/homeserver.yaml http://localhost:8008`,
   `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}`,
   ...(s.qq ? [`Message @${s.qq.botLocalpart}:${s.domain} and send "login" to link QQ`] : []),
+  ...(s.stickers.enabled ? [`Add stickers: npm run stickers -- --stack ${s.stack} add <folder> (Element then shows the kit's picker)`] : []),
   ...(wechatAgentUrl ? [`Point the WeChat agent at ${wechatAgentUrl} with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),
 ];

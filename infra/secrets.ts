@@ -24,6 +24,8 @@ export interface Secrets {
   wechat: AppserviceTokens & { listenSecret: string };
   /** The watchdog's monitoring account (registered with the shared secret). */
   watchdogPassword: string;
+  /** The kit's admin account (upkeep job, `npm run stickers`), registered with the shared secret. */
+  adminPassword: string;
 }
 
 /** Version of the derivation labels: bump to rotate every derived secret. */
@@ -50,6 +52,7 @@ export function deriveSecrets(seed: string): Secrets {
     qq: { asToken: token(seed, "qq/as"), hsToken: token(seed, "qq/hs") },
     wechat: { asToken: token(seed, "wechat/as"), hsToken: token(seed, "wechat/hs"), listenSecret: token(seed, "wechat/listen") },
     watchdogPassword: token(seed, "watchdog/password"),
+    adminPassword: token(seed, "kit-admin/password"),
   };
 }
 
@@ -67,5 +70,6 @@ export function secretValues(s: Secrets): string[] {
     s.wechat.hsToken,
     s.wechat.listenSecret,
     s.watchdogPassword,
+    s.adminPassword,
   ];
 }

@@ -45,7 +45,14 @@ export interface SynapseSettings {
   /** As written by the user, e.g. "50M": Synapse and nginx both accept this form. */
   maxUploadSize: string;
   maxUploadBytes: number;
-  mediaRetention: { localMediaLifetime: string | null; remoteMediaLifetime: string | null };
+  mediaRetention: {
+    /** Media the bridges' ghosts and bots uploaded: deleted by the upkeep job this long after their last access. */
+    bridgedMediaLifetime: string;
+    /** Media real local users (the owner) uploaded: null keeps them; protected media (stickers) are always kept. */
+    localUserMediaLifetime: string | null;
+    /** Synapse's own remote_media_lifetime for the cache of other servers' media. */
+    remoteMediaLifetime: string | null;
+  };
   memoryLimitBytes: number;
   cachesGlobalFactor: number;
   enableRegistration: boolean;
@@ -120,6 +127,18 @@ export type WatchdogSettings =
       dockerSocket: string;
     };
 
+export type UpkeepSettings =
+  | { enabled: false }
+  | {
+      enabled: true;
+      /** Cron schedule (five fields, host time) of the maintenance job. */
+      schedule: string;
+      memoryLimitBytes: number;
+      /** Events in bridged rooms older than this are purged; null keeps all history. */
+      bridgedRoomHistoryLifetime: string | null;
+      stateCompression: boolean;
+    };
+
 export interface Settings {
   stack: string;
   /** server_name: the part after the colon in @user:domain. */
@@ -137,6 +156,9 @@ export interface Settings {
   wechat?: WechatSettings;
   cloudflare: CloudflareSettings;
   watchdog: WatchdogSettings;
+  upkeep: UpkeepSettings;
+  /** The sticker picker widget the kit hosts at https://<matrixHost>/stickers/. */
+  stickers: { enabled: boolean };
   volumes: { retainOnDestroy: boolean };
   /** Every container's memory limit and where it came from; they fit in memory.total - memory.reserve. */
   memoryBudget: MemoryBudget;
@@ -150,7 +172,7 @@ export function enabledBridges(s: Settings): Bridge[] {
 }
 
 /** Docker names derived once, so components and renders agree. */
-export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog"): string {
+export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "upkeep"): string {
   return `${s.namePrefix}-${service}`;
 }
 
@@ -163,6 +185,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog", file?: string): string {
+export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog" | "upkeep" | "stickers" | "admin", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

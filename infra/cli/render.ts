@@ -27,6 +27,7 @@ export function redactedSecrets(): Secrets {
     qq: { asToken: r("qq.asToken"), hsToken: r("qq.hsToken") },
     wechat: { asToken: r("wechat.asToken"), hsToken: r("wechat.hsToken"), listenSecret: r("wechat.listenSecret") },
     watchdogPassword: r("watchdogPassword"),
+    adminPassword: r("adminPassword"),
   };
 }
 

@@ -7,8 +7,8 @@ import { removeFileScript, writeFileScript, type FileOwner } from "../render/hos
 export interface HostFileArgs {
   host: Host;
   path: string;
-  /** The kit's directory on the host: emptied directories are removed up to it on destroy. */
-  root: string;
+  /** The kit's directory on the host: emptied directories are removed up to it on destroy; null: none are. */
+  root: string | null;
   content: pulumi.Input<string>;
   owner: FileOwner;
 }

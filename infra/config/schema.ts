@@ -19,6 +19,8 @@ export const RENAMED_KEYS: Record<string, string> = {
   sshKey: "sshPrivateKey",
   wechatListenPort: "wechat.hostPort",
   synapsePort: "synapse.hostPort",
+  // Synapse's own local_media_lifetime expired the owner's stickers with the bridged media (issue 9).
+  "synapse.mediaRetention.localMediaLifetime": "synapse.mediaRetention.localUserMediaLifetime (bridged media: bridgedMediaLifetime)",
 };
 
 /** Images as pinned by default; a stack may pin others, never a bare or `latest` tag. */
@@ -53,6 +55,10 @@ const absPath = z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of l
 const size = z.string().regex(/^[1-9][0-9]*[KMG]$/, 'a size like "50M": digits then K, M or G');
 const memory = z.string().regex(/^[1-9][0-9]*[kmg]$/, 'a memory size like "512m": digits then k, m or g');
 const duration = z.string().regex(/^[1-9][0-9]*[smhdwy]$/, 'a duration like "90d" (s, m, h, d, w or y)');
+/** A lifetime the upkeep job applies: at least a day (the job's test-only flags go lower). */
+const longDuration = duration.refine((v) => /^[0-9]+[dwy]$/.test(v), 'at least a day: a duration in d, w or y like "30d"');
+/** Five-field cron schedule (minute hour day month weekday) of digits, * , - and /. */
+const cronSchedule = z.string().regex(/^([0-9*,\/-]+\s+){4}[0-9*,\/-]+$/, 'a cron schedule of five fields like "17 4 * * *"');
 const image = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "an image reference like name:tag")
@@ -113,7 +119,9 @@ export const schema = z
         maxUploadSize: size.default("50M"),
         mediaRetention: z
           .object({
-            localMediaLifetime: duration.nullable().default(null),
+            // Kept under a day it would delete what the owner has not seen yet; tests pass a shorter one to the job.
+            bridgedMediaLifetime: longDuration.default("30d"),
+            localUserMediaLifetime: longDuration.nullable().default(null),
             remoteMediaLifetime: duration.nullable().default("14d"),
           })
           .strict()
@@ -190,6 +198,19 @@ export const schema = z
       })
       .strict()
       .prefault({}),
+    upkeep: z
+      .object({
+        enabled: z.boolean().default(true),
+        // Night, off the evening peak, at a minute few other jobs pick (host time, usually UTC).
+        schedule: cronSchedule.default("17 4 * * *"),
+        // Runs at night, outside the evening peak, so it comes out of memory.reserve, not the budget.
+        memoryLimit: memory.default("192m"),
+        bridgedRoomHistoryLifetime: longDuration.nullable().default(null),
+        stateCompression: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    stickers: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
   })
   .strict();

@@ -120,6 +120,16 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           dockerSocket: r.watchdog.dockerSocket,
         }
       : { enabled: false },
+    upkeep: r.upkeep.enabled
+      ? {
+          enabled: true,
+          schedule: r.upkeep.schedule.trim().split(/\s+/).join(" "),
+          memoryLimitBytes: memToBytes(r.upkeep.memoryLimit),
+          bridgedRoomHistoryLifetime: r.upkeep.bridgedRoomHistoryLifetime,
+          stateCompression: r.upkeep.stateCompression,
+        }
+      : { enabled: false },
+    stickers: r.stickers,
     volumes: r.volumes,
     memoryBudget: budget,
   };

@@ -9,10 +9,11 @@ import { budgetTable } from "../config/budget";
 import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
 import { renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
+import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
 import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
 import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
 
-export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key";
+export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron";
 
 export interface RenderedFile {
   /** Absolute path on the host, or cloudflare/<name> for what goes to Cloudflare. */
@@ -36,6 +37,12 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
   }
   if (s.watchdog.enabled && enabledBridges(s).length > 0) {
     files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });
+  }
+  files.push({ path: hostPath(s, "admin", "account.json"), kind: "json", content: adminAccountFile(s, sec) });
+  if (s.upkeep.enabled) {
+    files.push({ path: hostPath(s, "upkeep", "config.json"), kind: "json", content: renderUpkeepConfig(s, s.upkeep, sec) });
+    files.push({ path: hostPath(s, "upkeep", "run.sh"), kind: "shell", content: renderUpkeepRunScript(s, s.upkeep) });
+    files.push({ path: upkeepCronPath(s), kind: "cron", content: renderUpkeepCron(s, s.upkeep) });
   }
   files.push({ path: nginxSitePath(s), kind: "nginx", content: renderNginxSite(s) });
   if (s.cloudflare.enabled) files.push({ path: `cloudflare/${WORKER_MODULE}`, kind: "worker", content: renderWorker(s) });

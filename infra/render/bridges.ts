@@ -27,6 +27,12 @@ function postgresUri(s: Settings, b: Bridge, sec: Secrets): string {
 }
 
 /** The address Synapse pushes transactions to: the bridge's container on the private network. */
+/** The users a bridge owns (its registration's exclusive namespace): its bot, then its puppets. */
+export function bridgeUserRegexes(s: Settings, b: Bridge): string[] {
+  const domain = escapeRegex(s.domain);
+  return [`^@${escapeRegex(b.botLocalpart)}:${domain}$`, `^@${escapeRegex(b.userPrefix)}.*:${domain}$`];
+}
+
 export function appserviceUrl(s: Settings, b: Bridge): string {
   return `http://${containerName(s, b.kind)}:${b.appservicePort}`;
 }
@@ -41,7 +47,6 @@ const STDOUT_LOGGING = { min_level: "info", writers: [{ type: "stdout", format: 
 /** Synapse's app service registration for a bridge. */
 export function registrationData(s: Settings, b: Bridge, sec: Secrets): Record<string, unknown> {
   const t = tokens(b, sec);
-  const domain = escapeRegex(s.domain);
   return {
     id: b.kind,
     url: appserviceUrl(s, b),
@@ -52,8 +57,7 @@ export function registrationData(s: Settings, b: Bridge, sec: Secrets): Record<s
     rate_limited: false,
     namespaces: {
       users: [
-        { regex: `^@${escapeRegex(b.botLocalpart)}:${domain}$`, exclusive: true },
-        { regex: `^@${escapeRegex(b.userPrefix)}.*:${domain}$`, exclusive: true },
+        ...bridgeUserRegexes(s, b).map((regex) => ({ regex, exclusive: true })),
       ],
       aliases: [],
       rooms: [],

@@ -49,13 +49,10 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     media_store_path: SYNAPSE_PATHS.mediaStore,
     // The one upload limit: host nginx's client_max_body_size is rendered from the same setting.
     max_upload_size: s.synapse.maxUploadSize,
-    // Bridged media fills a 25 GB disk; remote copies are re-fetchable, so they expire first.
-    media_retention: Object.fromEntries(
-      Object.entries({
-        local_media_lifetime: s.synapse.mediaRetention.localMediaLifetime,
-        remote_media_lifetime: s.synapse.mediaRetention.remoteMediaLifetime,
-      }).filter(([, v]) => v !== null),
-    ),
+    // Remote copies are re-fetchable, so Synapse expires them itself. Local media is not given a
+    // lifetime here: Synapse's would expire the owner's stickers with the bridged media (issue 9);
+    // the upkeep job expires local media by uploader instead (render/upkeep.ts).
+    media_retention: s.synapse.mediaRetention.remoteMediaLifetime === null ? {} : { remote_media_lifetime: s.synapse.mediaRetention.remoteMediaLifetime },
     signing_key_path: SYNAPSE_PATHS.signingKey,
     registration_shared_secret: sec.registrationSharedSecret,
     macaroon_secret_key: sec.macaroonSecretKey,

@@ -22,12 +22,21 @@ export function writeFileScript(path: string, owner: FileOwner): string {
   return renderTemplate("host/write-file.sh.hbs", { path, dir: dirname(path), ...owner });
 }
 
-/** Remove a file, then its directories up to and including `root` while they are empty (never above `root`). */
-export function removeFileScript(path: string, root: string): string {
-  if (!path.startsWith(`${root}/`)) throw new Error(`${path} is not under ${root}`);
+/**
+ * Remove a file (or, with `tree`, a directory and everything in it), then its directories up to
+ * and including `root` while they are empty (never above `root`). `root: null`: the file is in a
+ * directory the system owns (/etc/cron.d), which stays.
+ */
+export function removeFileScript(path: string, root: string | null, opts: { tree?: boolean } = {}): string {
+  if (root !== null && !path.startsWith(`${root}/`)) throw new Error(`${path} is not under ${root}`);
   const dirs: string[] = [];
-  for (let d = dirname(path); d.length >= root.length; d = dirname(d)) dirs.push(d);
-  return renderTemplate("host/remove-file.sh.hbs", { path, dirs });
+  if (root !== null) for (let d = dirname(path); d.length >= root.length; d = dirname(d)) dirs.push(d);
+  return renderTemplate("host/remove-file.sh.hbs", { path, dirs, flags: opts.tree ? "-rf" : "-f" });
+}
+
+/** Fails, saying what to do, when the host has no cron daemon to run the upkeep job. */
+export function checkCronScript(): string {
+  return renderTemplate("host/check-cron.sh.hbs", {});
 }
 
 /** Backup kept beside the site during an update; its name does not end in .conf, so nginx never includes it. */

@@ -1,5 +1,5 @@
 /** Host nginx server blocks for the Matrix host (and the domain's discovery when Cloudflare is off). */
-import type { Settings } from "../settings";
+import { hostPath, type Settings } from "../settings";
 import { clientWellKnown, serverWellKnown } from "./discovery";
 import { renderTemplate } from "./templates";
 
@@ -14,6 +14,7 @@ export function renderNginxSite(s: Settings): string {
     maxUploadSize: s.synapse.maxUploadSize,
     synapsePort: s.synapse.hostPort,
     wechat: s.wechat ?? false,
+    stickersDir: s.stickers.enabled ? hostPath(s, "stickers") : false,
     // One domain for both: discovery lives in the Matrix host's own block.
     wellKnownOnMatrixHost: wellKnown && s.domain === s.matrixHost,
     wellKnownOnDomain: wellKnown && s.domain !== s.matrixHost,

@@ -16,6 +16,7 @@ const hb = Handlebars.create();
 hb.registerHelper("json", (v: unknown) => JSON.stringify(v));
 hb.registerHelper("sh", (v: unknown) => shellQuote(String(v)));
 hb.registerHelper("word", (v: unknown) => safeWord(String(v)));
+hb.registerHelper("cron", (v: unknown) => cronSchedule(String(v)));
 hb.registerHelper("nginxJson", (v: unknown) => nginxString(JSON.stringify(v)));
 hb.registerPartial("wellKnown", fs.readFileSync(path.join(TEMPLATES, "nginx/well-known.partial.hbs"), "utf8"));
 
@@ -27,6 +28,12 @@ export function shellQuote(v: string): string {
 /** A value placed bare into nginx or shell text: letters, digits and . _ - / : only. */
 export function safeWord(v: string): string {
   if (!/^[A-Za-z0-9._\/:-]+$/.test(v)) throw new Error(`unsafe value for a config file: ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A five-field cron schedule of digits and * , - / only (a newline would add a crontab line). */
+export function cronSchedule(v: string): string {
+  if (!/^[0-9*,\/-]+( [0-9*,\/-]+){4}$/.test(v)) throw new Error(`unsafe cron schedule: ${JSON.stringify(v)}`);
   return v;
 }
 

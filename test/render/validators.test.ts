@@ -262,7 +262,8 @@ for (const stack of STACKS) {
         public_baseurl: `${publicBaseUrl(s)}/`,
         max_upload_size: s.synapse.maxUploadBytes,
         media_store_path: SYNAPSE_PATHS.mediaStore,
-        local_media_lifetime_ms: durationMs(s.synapse.mediaRetention.localMediaLifetime),
+        // Local media has no Synapse lifetime: the upkeep job expires it by uploader (issue 9).
+        local_media_lifetime_ms: null,
         remote_media_lifetime_ms: durationMs(s.synapse.mediaRetention.remoteMediaLifetime),
         signing_key_ids: [secrets.signingKey.split(" ").slice(0, 2).join(":")],
         app_services: enabledBridges(s).map((b) => ({ id: b.kind, sender_localpart: b.botLocalpart, url: appserviceUrl(s, b) })),

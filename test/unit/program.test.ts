@@ -200,6 +200,36 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.ok(one(run, `${p}-synapse-signing-key-write`).secretPaths.includes("stdin"));
     });
 
+    test("upkeep: a cron entry for the job, written after the cron check, removed on destroy without touching /etc/cron.d; its files root-owned, the config secret", () => {
+      const cron = one(run, `${p}-upkeep-cron-write`);
+      assert.equal(
+        cron.inputs.stdin,
+        `# Managed by matrix-kit (stack ${stack}): the upkeep job (media expiry by uploader,\n# database upkeep). Written by \`pulumi up\`, removed by \`pulumi destroy\`; edits are overwritten.\n` +
+          `SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n17 4 * * * root /opt/matrix-kit/${stack}/upkeep/run.sh --scheduled\n`,
+      );
+      assert.match(cron.inputs.create, new RegExp(`chown 0:0 "\\$tmp"\nchmod 0644 "\\$tmp"\nmv -f "\\$tmp" '/etc/cron.d/${p}-upkeep'`));
+      // Only the file: /etc/cron.d belongs to the system.
+      assert.equal(cron.inputs.delete, `# matrix-kit: remove /etc/cron.d/${p}-upkeep, then the directories the kit made for it while they are empty.\nset -eu\nrm -f '/etc/cron.d/${p}-upkeep'\nfor d in; do\n  rmdir "$d" 2>/dev/null || break\ndone\n`);
+      assert.match(one(run, `${p}-upkeep-cron-check`).inputs.create, /needs cron on the VPS/);
+      assert.match(one(run, `${p}-upkeep-run-write`).inputs.create, /chmod 0755/);
+      const config = one(run, `${p}-upkeep-config-write`);
+      assert.ok(config.secretPaths.includes("stdin"), "the job's config holds the database password");
+      assert.match(config.inputs.create, /chmod 0600/);
+      assert.match(one(run, `${p}-upkeep-cache`).inputs.delete, new RegExp(`rm -rf '/opt/matrix-kit/${stack}/upkeep/cache'`));
+      const admin = one(run, `${p}-synapse-admin-account-write`);
+      assert.ok(admin.secretPaths.includes("stdin"));
+      assert.match(admin.inputs.create, /chown 0:0 "\$tmp"\nchmod 0600/);
+    });
+
+    test("stickers: the widget's page, script and style, world-readable for nginx, and nginx's /stickers/ location", () => {
+      for (const [id, file] of [["page", "index.html"], ["script", "widget.js"], ["style", "widget.css"]]) {
+        const w = one(run, `${p}-stickers-${id}-write`);
+        assert.equal(w.inputs.stdin, fs.readFileSync(`templates/stickers/${file}`, "utf8"));
+        assert.match(w.inputs.create, new RegExp(`chmod 0644 "\\$tmp"\nmv -f "\\$tmp" '/opt/matrix-kit/${stack}/stickers/${file.replace(".", "\\.")}'`));
+      }
+      assert.match(stdinOf(run, `${p}-nginx-site`), new RegExp(`location /stickers/ \\{\n\\s+alias /opt/matrix-kit/${stack}/stickers/;`));
+    });
+
     test("a second run registers byte-identical inputs (nothing for a second `pulumi up` to change)", async () => {
       const again = await runProgram({ stack, secrets: TEST_SECRETS });
       assert.equal(JSON.stringify(again.resources), JSON.stringify(run.resources));

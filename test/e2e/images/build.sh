@@ -125,7 +125,7 @@ build_base() {
 docker_build() { # name image hash dir [--extra dir-containing member] -- build-args...
   local name=$1 image=$2 hash=$3 dir=$4 old; shift 4
   local extra=()
-  if [[ ${1:-} == --extra ]]; then extra=(-C "$2" "$3"); shift 3; fi
+  while [[ ${1:-} == --extra ]]; do extra+=(-C "$2" "$3"); shift 3; done
   old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   log "$name: docker build $dir -> $image"
   # The context is streamed as a tar so host-cached files outside the recipe dir can join it
@@ -172,12 +172,17 @@ fetch_wheels() {
 }
 
 build_synapse() {
-  local hash wheels_sum
+  local hash wheels_sum ca_sum
   fetch_wheels
   wheels_sum=$(cd "$cache/synapse-wheels" && sha256sum ./*.whl | sha256sum | cut -d' ' -f1)
-  hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$SYNAPSE_VERSION" "wheels=$wheels_sum")
+  # This machine reaches PyPI through a TLS-intercepting proxy only the host's bundle trusts; the
+  # image gets that bundle so pip in it (the upkeep job installs the state compressor) works as
+  # the official image's pip does on a VPS with plain internet access.
+  mkdir -p "$cache/host-ca" && cp /etc/ssl/certs/ca-certificates.crt "$cache/host-ca/ca-certificates.crt"
+  ca_sum=$(sha256sum "$cache/host-ca/ca-certificates.crt" | cut -d' ' -f1)
+  hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$SYNAPSE_VERSION" "wheels=$wheels_sum" "ca=$ca_sum")
   if up_to_date "$SYNAPSE_IMAGE" "$hash"; then status[synapse]="up to date ($SYNAPSE_IMAGE, recipe ${hash:0:12})"; return; fi
-  docker_build synapse "$SYNAPSE_IMAGE" "$hash" "$here/synapse" --extra "$cache" synapse-wheels \
+  docker_build synapse "$SYNAPSE_IMAGE" "$hash" "$here/synapse" --extra "$cache" synapse-wheels --extra "$cache" host-ca \
     --build-arg "SYNAPSE_VERSION=$SYNAPSE_VERSION" --build-arg "RECIPE=$hash"
 }
 

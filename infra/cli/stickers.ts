@@ -1,0 +1,94 @@
+/**
+ * npm run stickers -- --stack <name> [--stack-dir <dir>] add <folder> [--pack <name>] | list | remove <pack>
+ *
+ * add: uploads each png, gif, webp and jpg of <folder> as the owner (with its size, mimetype and
+ * display dimensions), protects it from every expiry, merges it into the pack's file on the
+ * host (a sticker already there with the same content is not uploaded again) and registers the
+ * kit's picker in the owner's account data. list: the packs. remove: a pack out of the picker
+ * (its media stay). Works over ssh with the stack's host key, or locally for a local target.
+ * Exit 0: done; 1: the work failed; 2: bad usage or a bad stack file. The work is in
+ * infra/ops/stickers/.
+ */
+import { parseArgs } from "node:util";
+
+const USAGE = `usage: npm run stickers -- --stack <name> [--stack-dir <dir>] <command>
+commands:
+  add <folder> [--pack <name>]  upload the folder's png, gif, webp and jpg images into a pack
+                                (default pack name: the folder's name) and protect them
+  list                          the packs and their sizes
+  remove <pack>                 take a pack out of the picker (its images stay on the server)
+options:
+  --stack <name>     the stack (stacks/Pulumi.<name>.yaml) whose homeserver to use
+  --stack-dir <dir>  read Pulumi.<name>.yaml from <dir> instead of stacks/`;
+
+async function main(argv: string[]): Promise<number> {
+  let values, positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { stack: { type: "string" }, "stack-dir": { type: "string" }, pack: { type: "string" }, help: { type: "boolean", short: "h" } },
+    }));
+  } catch (e) {
+    console.error(`stickers: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [command, arg, ...rest] = positionals;
+  const shape: Record<string, number> = { add: 1, list: 0, remove: 1 };
+  const problem = !values.stack
+    ? "give --stack <name>"
+    : !(command in shape)
+      ? `unknown command ${JSON.stringify(command ?? "")}`
+      : (arg === undefined ? 0 : 1 + rest.length) !== shape[command]
+        ? `${command} takes ${shape[command] === 0 ? "no argument" : command === "add" ? "one folder" : "one pack name"}`
+        : values.pack !== undefined && command !== "add"
+          ? "--pack goes with add"
+          : null;
+  if (problem) {
+    console.error(`stickers: ${problem}\n${USAGE}`);
+    return 2;
+  }
+  // config/ loads Pulumi's SDK: only once arguments are known to be good.
+  const { settingsFromStackFile, StackFileError } = await import("../config");
+  let settings;
+  try {
+    settings = settingsFromStackFile(values.stack!, values["stack-dir"]);
+  } catch (e) {
+    if (!(e instanceof StackFileError)) throw e;
+    console.error(`stickers: ${e.message}`);
+    return 2;
+  }
+  if (settings.target.kind === "ssh" && settings.target.hostKey === null) {
+    console.error(`stickers: warning: matrix:target.hostKey is insecure-accept-any: the VPS's host key is not checked`);
+  }
+  const { addStickers, listStickers, removePack, StickerError } = await import("../ops/stickers/commands");
+  const out = (line: string) => console.log(line);
+  try {
+    if (command === "add") await addStickers(settings, arg!, values.pack, out);
+    else if (command === "list") await listStickers(settings, out);
+    else await removePack(settings, arg!, out);
+    return 0;
+  } catch (e) {
+    if (e instanceof StickerError) {
+      console.error(`stickers: ${e.message}`);
+      return 2;
+    }
+    console.error(`stickers: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(`stickers: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,57 @@
+/**
+ * The upkeep job (render/upkeep.ts): its script, configuration and runner on the host, and the
+ * cron entry that starts it. Nothing runs between runs; a reboot keeps the cron file, so the
+ * schedule survives it. Destroy removes the entry, the files and the job's cache; its log in
+ * /var/log stays.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import type { Host } from "./host";
+import { HostFile } from "./host-file";
+import { checkCronScript, removeFileScript } from "../render/host";
+import { renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "../render/upkeep";
+import type { Secrets } from "../secrets";
+import { hostPath, type Settings, type UpkeepSettings } from "../settings";
+
+const SCRIPT = path.resolve(__dirname, "../../templates/upkeep/upkeep.py");
+
+export interface UpkeepArgs {
+  settings: Settings;
+  upkeep: Extract<UpkeepSettings, { enabled: true }>;
+  host: Host;
+  secrets: pulumi.Output<Secrets>;
+  /** Synapse and PostgreSQL, which the job talks to. */
+  dependsOn: pulumi.Resource[];
+}
+
+export class Upkeep extends pulumi.ComponentResource {
+  readonly cronPath: string;
+
+  constructor(name: string, args: UpkeepArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kit:matrix:Upkeep", name, {}, opts);
+    const s = args.settings;
+    this.cronPath = upkeepCronPath(s);
+    const cronReady = args.host.script(`${name}-cron-check`, { create: checkCronScript() }, { parent: this });
+    // Made by the job (pip's target, the last run's summary); removed after the files above it.
+    const cache = args.host.script(
+      `${name}-cache`,
+      { create: "true", delete: removeFileScript(hostPath(s, "upkeep", "cache"), s.hostDir, { tree: true }) },
+      { parent: this },
+    );
+    const file = (id: string, fileName: string, content: pulumi.Input<string>, mode: string) =>
+      new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "upkeep", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this, dependsOn: [cache] });
+    const files = [
+      file("script", "upkeep.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
+      // Holds the database password and the shared secret: root only.
+      file("config", "config.json", args.secrets.apply((sec) => renderUpkeepConfig(s, args.upkeep, sec)), "0600"),
+      file("run", "run.sh", renderUpkeepRunScript(s, args.upkeep), "0755"),
+    ];
+    new HostFile(
+      `${name}-cron`,
+      { host: args.host, root: null, path: this.cronPath, content: renderUpkeepCron(s, args.upkeep), owner: { uid: 0, gid: 0, mode: "0644" } },
+      { parent: this, dependsOn: [cronReady, ...files, ...args.dependsOn] },
+    );
+    this.registerOutputs({ cronPath: this.cronPath });
+  }
+}

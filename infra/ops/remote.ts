@@ -1,0 +1,110 @@
+/**
+ * Running operator commands' work on the stack's host: a shell script with `sh -s` locally or
+ * over ssh with the stack's host key pinned (the check `pulumi up` makes, without writing the
+ * kit's known_hosts), and a local port forwarded to a port on the host's loopback (Synapse's
+ * admin API is published on 127.0.0.1 only and never proxied).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { dockerSshOpts, knownHostsLine } from "../render/ssh";
+import type { Target } from "../settings";
+
+type SshTarget = Extract<Target, { kind: "ssh" }>;
+
+export class HostError extends Error {}
+
+/** ssh arguments for a target: the docker provider's options, its host key pinned in a throwaway known_hosts. */
+export function sshArgs(target: SshTarget, knownHostsFile: string): string[] {
+  return ["-p", String(target.port), "-l", target.user, "-o", "ConnectTimeout=15", ...dockerSshOpts(target, knownHostsFile), target.host];
+}
+
+/** A throwaway known_hosts holding the stack's host key, for the life of `f`. */
+async function withKnownHosts<T>(target: SshTarget, f: (file: string) => Promise<T>): Promise<T> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "matrix-kit-ssh-"));
+  const known = path.join(tmp, "known_hosts");
+  if (target.hostKey !== null) fs.writeFileSync(known, `${knownHostsLine({ ...target, hostKey: target.hostKey })}\n`);
+  try {
+    return await f(known);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Runs `script` on the target (`what` names it in errors); resolves with its stdout. */
+export async function runOnHost(target: Target, script: string, what: string, timeoutMs = 60_000): Promise<string> {
+  const run = (cmd: string, args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on("data", (d: Buffer) => out.push(d));
+      child.stderr.on("data", (d: Buffer) => err.push(d));
+      child.on("error", (e) => reject(new HostError(`${cmd}: ${e.message}`)));
+      child.on("close", (code, signal) => {
+        const stderr = Buffer.concat(err).toString().trim();
+        if (code === 0) resolve(Buffer.concat(out).toString());
+        else if (target.kind === "ssh" && code === 255)
+          reject(new HostError(`ssh to ${target.user}@${target.host}:${target.port} failed: ${stderr || "no message"}`));
+        else reject(new HostError(`${what} ${signal ? `was stopped by ${signal}` : `exited with ${code}`}: ${stderr}`));
+      });
+      child.stdin.end(script);
+    });
+  if (target.kind === "local") return run("sh", ["-s"]);
+  return withKnownHosts(target, (known) => run("ssh", [...sshArgs(target, known), "sh -s"]));
+}
+
+export interface Tunnel {
+  /** A base URL on this machine that reaches 127.0.0.1:<port> on the host. */
+  url: string;
+  close(): void;
+}
+
+/** A local port forwarded to the host's 127.0.0.1:<port> (ssh -L), or that port itself for a local target. */
+export async function openTunnel(target: Target, port: number): Promise<Tunnel> {
+  if (target.kind === "local") return { url: `http://127.0.0.1:${port}`, close: () => undefined };
+  const local = await freePort();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "matrix-kit-ssh-"));
+  const known = path.join(tmp, "known_hosts");
+  if (target.hostKey !== null) fs.writeFileSync(known, `${knownHostsLine({ ...target, hostKey: target.hostKey })}\n`);
+  const child: ChildProcess = spawn("ssh", ["-N", "-o", "ExitOnForwardFailure=yes", "-L", `127.0.0.1:${local}:127.0.0.1:${port}`, ...sshArgs(target, known)], { stdio: ["ignore", "ignore", "pipe"] });
+  const close = () => {
+    child.kill();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  // Up once the forwarded port accepts a connection; ssh exiting first is the failure.
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) break;
+    if (await canConnect(local)) return { url: `http://127.0.0.1:${local}`, close };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  close();
+  throw new HostError(`ssh to ${target.user}@${target.host}:${target.port} could not forward a port to the host's 127.0.0.1:${port}: ${stderr.trim() || "no answer"}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, "127.0.0.1");
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("error", () => resolve(false));
+  });
+}

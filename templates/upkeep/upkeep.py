@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""matrix-kit upkeep job (issue 9): one run, started by cron through run.sh in a throwaway
+container of the Synapse image on the kit's private network.
+
+  1. Media by who uploaded them (Synapse's admin API): media of the bridges' ghosts and bots
+     not accessed for `bridgedMediaLifetimeSeconds` are deleted; media of real local users (the
+     owner) only when `localUserMediaLifetimeSeconds` is set; protected media never (stickers
+     are protected by `npm run stickers`). Remote media expire by Synapse's own
+     remote_media_lifetime.
+  2. History of bridged rooms (the rooms a bridge bot is in) older than
+     `bridgedRoomHistoryLifetimeSeconds`, when set, through the purge history admin API.
+  3. Database: Synapse's state tables compressed by synapse_auto_compressor (PyPI, hash-pinned,
+     installed into the job's cache on first use), then VACUUM (ANALYZE).
+  4. Sizes of the media store and the database before and after, and what was freed: in the
+     log and, as JSON, in the last line ("upkeep summary {...}") and last-run.json.
+
+Exit 1 when a step failed (the others still ran); 0 otherwise. Standard library and psycopg2
+(both in the Synapse image) only.
+"""
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Optional
+
+
+def log(msg: str, **fields: Any) -> None:
+    extra = " ".join(f"{k}={json.dumps(v)}" for k, v in fields.items())
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} upkeep: {msg} {extra}".rstrip(), flush=True)
+
+
+def mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"
+
+
+class MatrixError(Exception):
+    def __init__(self, status: int, body: str):
+        super().__init__(f"{status} {body[:300]}")
+        self.status = status
+        self.body = body
+
+
+class Synapse:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self.token: Optional[str] = None
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                return json.loads(res.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise MatrixError(e.code, e.read().decode(errors="replace")) from None
+
+    def pages(self, path: str, key: str) -> Any:
+        """Every item of a paginated admin API list (from/next_token)."""
+        start: Any = 0
+        sep = "&" if "?" in path else "?"
+        while True:
+            page = self.call("GET", f"{path}{sep}from={start}&limit=100")
+            yield from page.get(key, [])
+            start = page.get("next_token")
+            if start is None:
+                return
+
+
+def q(v: str) -> str:
+    return urllib.parse.quote(v, safe="")
+
+
+def admin_login(m: Synapse, cfg: dict) -> None:
+    """The kit's admin account: registered with the shared secret on first use, else logged in."""
+    user, password = cfg["admin"]["localpart"], cfg["admin"]["password"]
+    try:
+        nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
+        mac = hmac.new(cfg["registrationSharedSecret"].encode(), digestmod=hashlib.sha1)
+        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin"]))
+        res = m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": True, "mac": mac.hexdigest()})
+        log("admin account registered", user=res["user_id"])
+        m.token = res["access_token"]
+        return
+    except MatrixError as e:
+        if "M_USER_IN_USE" not in e.body:
+            raise
+    res = m.call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
+    m.token = res["access_token"]
+
+
+def tree_bytes(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass  # deleted while we walked
+    return total
+
+
+def media_sizes(store: str) -> dict:
+    """The media store as Synapse lays it out: local uploads and their thumbnails, the remote cache."""
+    local = tree_bytes(os.path.join(store, "local_content")) + tree_bytes(os.path.join(store, "local_thumbnails"))
+    remote = tree_bytes(os.path.join(store, "remote_content")) + tree_bytes(os.path.join(store, "remote_thumbnail"))
+    return {"local": local, "remote": remote, "total": local + remote}
+
+
+def db_connect(cfg: dict):
+    import psycopg2  # in the Synapse image; imported here so --help works anywhere
+
+    d = cfg["database"]
+    return psycopg2.connect(host=d["host"], port=d["port"], user=d["user"], password=d["password"], dbname=d["name"], connect_timeout=30)
+
+
+def db_size(cfg: dict) -> int:
+    with db_connect(cfg) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_database_size(current_database())")
+        return int(cur.fetchone()[0])
+
+
+def sizes(cfg: dict) -> dict:
+    return {"media": media_sizes(cfg["mediaStore"]), "database": db_size(cfg)}
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.deleted = 0
+        self.bytes = 0
+        self.protected = 0
+        self.kept = 0
+
+
+def expire_media(m: Synapse, cfg: dict, owner_of: Callable[[str], Optional[str]], lifetimes: dict, now_ms: int) -> dict:
+    """Delete media of each uploader class whose lifetime is set, not accessed within it, unless protected."""
+    tallies = {cls: Tally() for cls in lifetimes}
+    for u in m.pages("/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b", "users"):
+        cls = owner_of(u["user_id"])
+        if cls is None or lifetimes.get(cls) is None:
+            continue
+        t = tallies[cls]
+        cutoff = now_ms - lifetimes[cls] * 1000
+        doomed = []
+        for item in m.pages(f"/_synapse/admin/v1/users/{q(u['user_id'])}/media?order_by=created_ts&dir=f", "media"):
+            if item.get("safe_from_quarantine"):
+                t.protected += 1  # protected media are never deleted (stickers)
+            elif (item.get("last_access_ts") or item["created_ts"]) < cutoff:
+                doomed.append(item)
+            else:
+                t.kept += 1
+        # Listed first, deleted after: deleting while paging would shift the pages.
+        for item in doomed:
+            m.call("DELETE", f"/_synapse/admin/v1/media/{q(cfg['serverName'])}/{q(item['media_id'])}")
+            t.deleted += 1
+            t.bytes += item.get("media_length") or 0
+        if doomed:
+            log("expired media", user=u["user_id"], deleted=len(doomed), freed=mib(sum(i.get("media_length") or 0 for i in doomed)))
+    return {cls: vars(t) for cls, t in tallies.items()}
+
+
+def purge_history(m: Synapse, cfg: dict, lifetime_s: int, now_ms: int) -> dict:
+    rooms = sorted({r for bot in cfg["bridgeBots"] for r in m.call("GET", f"/_synapse/admin/v1/users/{q(bot)}/joined_rooms").get("joined_rooms", [])})
+    purged, nothing = 0, 0
+    for room in rooms:
+        try:
+            pid = m.call("POST", f"/_synapse/admin/v1/purge_history/{q(room)}", {"delete_local_events": True, "purge_up_to_ts": now_ms - lifetime_s * 1000})["purge_id"]
+        except MatrixError as e:
+            if e.status in (400, 404):  # nothing older than the cut-off in this room
+                nothing += 1
+                continue
+            raise
+        for _ in range(600):
+            status = m.call("GET", f"/_synapse/admin/v1/purge_history_status/{q(pid)}")["status"]
+            if status != "active":
+                break
+            time.sleep(1)
+        if status != "complete":
+            raise RuntimeError(f"purging {room} ended {status}")
+        purged += 1
+    log("bridged rooms' history purged", rooms=len(rooms), purged=purged, nothing_to_purge=nothing)
+    return {"rooms": len(rooms), "purged": purged}
+
+
+def ensure_compressor(sc: dict) -> None:
+    """synapse_auto_compressor in the job's cache: installed once from PyPI, hash-checked."""
+    vendor = sc["vendor"]
+    # The marker names the pinned version and hash: a kit that pins another one installs afresh.
+    marker = os.path.join(vendor, f".installed-{sc['requirement']}-{sc['sha256'][:16]}")
+    if os.path.exists(marker):
+        return
+    req = os.path.join(os.path.dirname(vendor), "requirements.txt")
+    with open(req, "w") as f:
+        f.write(f"{sc['requirement']} --hash=sha256:{sc['sha256']}\n")
+    log("installing the state compressor", requirement=sc["requirement"])
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-cache-dir", "--no-deps", "--only-binary", ":all:", "--require-hashes", "--upgrade", "-r", req, "--target", vendor],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, text=True,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"pip could not install {sc['requirement']} (the VPS needs to reach PyPI once): {r.stdout.strip()[-500:]}")
+    open(marker, "w").close()
+
+
+def compress_state(cfg: dict) -> dict:
+    sc = cfg["stateCompression"]
+    ensure_compressor(sc)
+    d = cfg["database"]
+    db_url = f"postgresql://{q(d['user'])}:{q(d['password'])}@{d['host']}:{d['port']}/{q(d['name'])}"
+    # In a child process: the Rust library panics rather than raising, and its memory goes with it.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import synapse_auto_compressor as c; "
+        "c.compress_state_events_table(db_url=sys.argv[2], chunk_size=int(sys.argv[3]), default_levels=sys.argv[4], number_of_chunks=int(sys.argv[5]))"
+    )
+    with db_connect(cfg) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM state_groups_state")
+        before = int(cur.fetchone()[0])
+    t0 = time.time()
+    r = subprocess.run(
+        [sys.executable, "-c", code, sc["vendor"], db_url, str(sc["chunkSize"]), sc["defaultLevels"], str(sc["numberOfChunks"])],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=3600, text=True,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"synapse_auto_compressor exited {r.returncode}: {r.stdout.strip()[-500:]}")
+    with db_connect(cfg) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM state_groups_state")
+        after = int(cur.fetchone()[0])
+    log("state compressed", state_groups_state_rows_before=before, after=after, seconds=round(time.time() - t0, 1))
+    return {"rowsBefore": before, "rowsAfter": after}
+
+
+def vacuum(cfg: dict) -> None:
+    conn = db_connect(cfg)
+    try:
+        conn.autocommit = True  # VACUUM cannot run in a transaction
+        with conn.cursor() as cur:
+            t0 = time.time()
+            cur.execute("VACUUM (ANALYZE)")
+        log("database vacuumed and analyzed", seconds=round(time.time() - t0, 1))
+    finally:
+        conn.close()
+
+
+def main(argv: list) -> int:
+    p = argparse.ArgumentParser(description="matrix-kit upkeep: one run")
+    p.add_argument("config")
+    p.add_argument("--scheduled", action="store_true", help="started by cron (recorded in the log)")
+    # Test-only: lifetimes shorter than a stack may set (its settings take days), so that a test
+    # sees media expire within a run.
+    p.add_argument("--bridged-media-lifetime-seconds", type=int)
+    p.add_argument("--local-user-media-lifetime-seconds", type=int)
+    p.add_argument("--history-lifetime-seconds", type=int)
+    args = p.parse_args(argv)
+    with open(args.config) as f:
+        cfg = json.load(f)
+    bridged_s = args.bridged_media_lifetime_seconds or cfg["bridgedMediaLifetimeSeconds"]
+    local_s = args.local_user_media_lifetime_seconds or cfg["localUserMediaLifetimeSeconds"]
+    history_s = args.history_lifetime_seconds or cfg["bridgedRoomHistoryLifetimeSeconds"]
+    started = time.time()
+    log("run started", by="cron" if args.scheduled else "hand", bridged_media_lifetime_s=bridged_s, local_user_media_lifetime_s=local_s, history_lifetime_s=history_s)
+
+    bridged = [re.compile(r) for r in cfg["bridgedUsers"]]
+    kit = set(cfg["kitUsers"])
+
+    def owner_of(user: str) -> Optional[str]:
+        if any(r.fullmatch(user) for r in bridged):
+            return "bridged"
+        return None if user in kit else "localUsers"
+
+    summary: dict = {"by": "cron" if args.scheduled else "hand", "failed": []}
+    m = Synapse(cfg["homeserver"])
+
+    def step(name: str, f: Callable[[], Any]) -> None:
+        try:
+            summary[name] = f()
+        except Exception as e:  # one failed step does not keep the others from running
+            log(f"{name} FAILED", error=str(e)[-800:])
+            summary["failed"].append(name)
+
+    step("before", lambda: sizes(cfg))
+    step("login", lambda: admin_login(m, cfg))
+    now_ms = int(time.time() * 1000)
+    step("media", lambda: expire_media(m, cfg, owner_of, {"bridged": bridged_s, "localUsers": local_s}, now_ms))
+    if history_s:
+        step("history", lambda: purge_history(m, cfg, history_s, now_ms))
+    if cfg["stateCompression"]:
+        step("stateCompression", lambda: compress_state(cfg))
+    step("vacuum", lambda: vacuum(cfg))
+    step("after", lambda: sizes(cfg))
+    summary["seconds"] = round(time.time() - started, 1)
+
+    media = summary.get("media") or {}
+    freed = sum(t["bytes"] for t in media.values())
+    deleted = sum(t["deleted"] for t in media.values())
+    summary["freedBytes"] = freed
+    b, a = summary.get("before"), summary.get("after")
+    if b and a:
+        log(
+            "run done",
+            deleted_media=deleted,
+            freed=mib(freed),
+            protected_kept=sum(t["protected"] for t in media.values()),
+            media_store=f"{mib(b['media']['total'])} -> {mib(a['media']['total'])}",
+            database=f"{mib(b['database'])} -> {mib(a['database'])}",
+            failed=summary["failed"],
+        )
+    try:
+        with open(cfg["lastRunFile"], "w") as f:
+            json.dump({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **summary}, f)
+    except OSError as e:
+        log("could not write the last run's summary", error=str(e))
+    print(f"upkeep summary {json.dumps(summary, sort_keys=True)}", flush=True)
+    return 1 if summary["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
