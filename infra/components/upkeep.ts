@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
 import { checkCronScript, removeFileScript } from "../render/host";
-import { renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "../render/upkeep";
+import { renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath, upkeepDrainScript } from "../render/upkeep";
 import type { Secrets } from "../secrets";
 import { hostPath, type Settings, type UpkeepSettings } from "../settings";
 
@@ -47,10 +47,13 @@ export class Upkeep extends pulumi.ComponentResource {
       file("config", "config.json", args.secrets.apply((sec) => renderUpkeepConfig(s, args.upkeep, sec)), "0600"),
       file("run", "run.sh", renderUpkeepRunScript(s, args.upkeep), "0755"),
     ];
+    // On destroy, after the cron entry is gone and before the network and Synapse go: waits
+    // for a run in flight (its container is on the network, whose removal it would block).
+    const drain = args.host.script(`${name}-drain`, { create: "true", delete: upkeepDrainScript(s) }, { parent: this, dependsOn: args.dependsOn });
     new HostFile(
       `${name}-cron`,
       { host: args.host, root: null, path: this.cronPath, content: renderUpkeepCron(s, args.upkeep), owner: { uid: 0, gid: 0, mode: "0644" } },
-      { parent: this, dependsOn: [cronReady, ...files, ...args.dependsOn] },
+      { parent: this, dependsOn: [cronReady, drain, ...files] },
     );
     this.registerOutputs({ cronPath: this.cronPath });
   }

@@ -110,11 +110,20 @@ export function renderUpkeepConfig(s: Settings, u: Enabled, sec: Secrets): strin
   return `${JSON.stringify(upkeepConfig(s, u, sec), null, 2)}\n`;
 }
 
+function upkeepLock(s: Settings): string {
+  return `/tmp/${s.namePrefix}-upkeep.lock`;
+}
+
+/** Waits for a run in flight (it holds the lock), then removes a container a killed run left. */
+export function upkeepDrainScript(s: Settings): string {
+  return renderTemplate("upkeep/drain.sh.hbs", { lock: upkeepLock(s), container: containerName(s, "upkeep") });
+}
+
 /** The script cron runs: one run at a time, output to the log, the container removed after. */
 export function renderUpkeepRunScript(s: Settings, u: Enabled): string {
   return renderTemplate("upkeep/run.sh.hbs", {
     stack: s.stack,
-    lock: `/tmp/${s.namePrefix}-upkeep.lock`,
+    lock: upkeepLock(s),
     log: upkeepLogPath(s),
     container: containerName(s, "upkeep"),
     network: networkName(s),

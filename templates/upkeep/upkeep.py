@@ -147,15 +147,16 @@ def expire_media(m: Synapse, cfg: dict, owner_of: Callable[[str], Optional[str]]
     tallies = {cls: Tally() for cls in lifetimes}
     for u in m.pages("/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b", "users"):
         cls = owner_of(u["user_id"])
-        if cls is None or lifetimes.get(cls) is None:
+        if cls is None:
             continue
         t = tallies[cls]
-        cutoff = now_ms - lifetimes[cls] * 1000
+        # No lifetime for this class: its media are counted for the log, never deleted.
+        cutoff = None if lifetimes.get(cls) is None else now_ms - lifetimes[cls] * 1000
         doomed = []
         for item in m.pages(f"/_synapse/admin/v1/users/{q(u['user_id'])}/media?order_by=created_ts&dir=f", "media"):
             if item.get("safe_from_quarantine"):
                 t.protected += 1  # protected media are never deleted (stickers)
-            elif (item.get("last_access_ts") or item["created_ts"]) < cutoff:
+            elif cutoff is not None and (item.get("last_access_ts") or item["created_ts"]) < cutoff:
                 doomed.append(item)
             else:
                 t.kept += 1

@@ -20,6 +20,9 @@ import { runProgram, type ProgramRun } from "../harness/program";
 import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
+import { upkeepAndStickerTests } from "./upkeep-stickers";
+import { deriveSecrets } from "../../infra/secrets";
+import { upkeepCronPath, upkeepLogPath } from "../../infra/render/upkeep";
 
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
@@ -44,6 +47,8 @@ const DAILY_QQ = new Date(Date.now() + 4 * 60_000).toISOString().slice(11, 16);
 const stackTarget = (hostKey: string) => ({
   "matrix:target": { ...s.target, hostKey },
   "matrix:watchdog": { maxRestartsPerHour: 2, dailyRestart: { qq: DAILY_QQ } },
+  // Every minute, so that the run sees cron start the job (the default is nightly).
+  "matrix:upkeep": { schedule: "* * * * *" },
 });
 const secrets = {
   // A fresh seed per run; within the run both program executions share it.
@@ -171,6 +176,9 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     for (const id of docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).split(/\s+/).filter(Boolean)) docker("rm", "-f", id);
     for (const n of docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("network", "rm", n);
     for (const v of docker("volume", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("volume", "rm", v);
+    // Sticker packs and the upkeep log an earlier run left (they outlive a destroy by design).
+    fs.rmSync(s.hostDir, { recursive: true, force: true });
+    fs.rmSync(upkeepLogPath(s), { force: true });
 
     let t = Date.now();
     program = await runE2e();
@@ -543,6 +551,8 @@ server {
     }
   });
 
+  upkeepAndStickerTests({ s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, poll });
+
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, poll, botAnswers });
 
   test("a second apply of the same stack changes nothing (compared with the provider's normalised state)", async () => {
@@ -568,7 +578,22 @@ server {
     assert.equal(docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).trim(), "");
     assert.equal(docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-net`).trim(), "");
     assert.equal(fs.existsSync(`${s.nginx.siteDir}/${s.nginx.fileName}`), false);
-    assert.equal(fs.existsSync(s.hostDir), false, "the kit's files and the directories it made are gone");
+    // The kit's files and the directories it made are gone; the sticker packs stay, like the media they point at.
+    const left = execFileSync("find", [s.hostDir], { encoding: "utf8" }).trim().split("\n");
+    const packs = `${s.hostDir}/stickers/packs`;
+    assert.deepEqual(left.filter((f) => f !== s.hostDir && f !== `${s.hostDir}/stickers` && !f.startsWith(packs)), [], "only the sticker packs are left");
+    for (const f of ["index.html", "widget.js", "widget.css"]) assert.equal(fs.existsSync(`${s.hostDir}/stickers/${f}`), false, `the widget's ${f} is gone`);
+    assert.equal(fs.existsSync(upkeepCronPath(s)), false, "the upkeep job's cron entry is gone");
+    assert.equal(fs.existsSync(`${s.hostDir}/upkeep`), false, "the upkeep job's files and cache are gone");
+    assert.ok(fs.existsSync(upkeepLogPath(s)), "the upkeep log stays in /var/log");
+    const stickerPack = JSON.parse(fs.readFileSync(`${packs}/e2e-pack.json`, "utf8")) as { stickers: { url: string }[] };
+    const mountpoint = docker("volume", "inspect", "-f", "{{.Mountpoint}}", `${s.namePrefix}-synapse-data`).trim();
+    for (const st of stickerPack.stickers) {
+      const id = st.url.split("/").pop()!;
+      // Synapse's local layout: local_content/<2>/<2>/<rest>.
+      assert.ok(fs.existsSync(`${mountpoint}/media_store/local_content/${id.slice(0, 2)}/${id.slice(2, 4)}/${id.slice(4)}`), `sticker ${id} is still in the kept volume`);
+    }
+    summary.push(`destroy: cron entry, upkeep files and the widget's files removed; ${stickerPack.stickers.length} stickers still in the kept volume, packs kept in ${packs}`);
     execFileSync("nginx", ["-t"], { stdio: "pipe" });
     const other = await request({ host: "other.localhost", port: Number(process.env.E2E_OTHER_PORT ?? 8481), path: "/" });
     assert.equal(other.body.toString().trim(), "other site");
@@ -592,6 +617,7 @@ server {
     }
     // Retained as documented; this test run removes them itself so the next run starts clean.
     for (const v of kept) docker("volume", "rm", v);
+    fs.rmSync(s.hostDir, { recursive: true, force: true });
     summary.unshift(
       "wall times:",
       ...Object.entries(times).filter(([k]) => k !== "checksStart").map(([k, v]) => `  ${k}: ${(v / 1000).toFixed(1)} s`),

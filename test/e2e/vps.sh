@@ -17,6 +17,7 @@ cleanup() {
       sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
       nginx) nginx -s quit 2>/dev/null ;;
       dockerd) kill "$(cat "$E2E_DIR/dockerd.pid")" 2>/dev/null ;;
+      cron) kill "$(cat "$E2E_DIR/cron.pid")" 2>/dev/null ;;
     esac
     echo "vps: stopped $what"
   done
@@ -30,6 +31,11 @@ command -v nginx >/dev/null || need+=(nginx)
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ss >/dev/null || need+=(iproute2)
+# The upkeep job is a cron entry; the sticker picker is checked in a real browser.
+command -v cron >/dev/null || [ -x /usr/sbin/cron ] || need+=(cron)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v flock >/dev/null || need+=(util-linux)
+command -v pgrep >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   echo "vps: installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -43,6 +49,15 @@ if ! docker info >/dev/null 2>&1; then
   started+=(dockerd)
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null
+fi
+
+# cron, as on a VPS: it runs the upkeep job the kit installs in /etc/cron.d.
+if ! pgrep -x cron >/dev/null; then
+  echo "vps: starting cron"
+  /usr/sbin/cron
+  sleep 1
+  pgrep -x -n cron >"$E2E_DIR/cron.pid"
+  started+=(cron)
 fi
 
 # sshd on loopback: the VPS's ssh, with a client key and a host key made for this run.
