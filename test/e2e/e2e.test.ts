@@ -551,7 +551,7 @@ server {
     }
   });
 
-  upkeepAndStickerTests({ s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, poll });
+  upkeepAndStickerTests({ s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, poll, botAnswers });
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, poll, botAnswers });
 

@@ -82,7 +82,24 @@ test("the table names every container with memory now/peak/limit, the disk parts
 });
 
 test("the script quotes every name it is given and carries docker's Go templates intact", () => {
-  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse" });
+  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null });
   assert.ok(script.includes(`for c in 'mx-a-postgres' 'it'\\''s' ; do`), script);
   assert.match(script, /docker inspect --format '\{\{\.State\.Status\}\}\t\{\{if \.State\.Health\}\}/);
+});
+
+// The last-run.json of a real run in the e2e (cron-started), as status.sh.hbs emits it.
+const UPKEEP_RUN = `{"finished": "2026-11-25T20:48:03Z", "after": {"database": 19692903, "media": {"local": 47342014, "remote": 0, "total": 47342014}}, "before": {"database": 17907047, "media": {"local": 47342014, "remote": 0, "total": 47342014}}, "by": "cron", "failed": [], "freedBytes": 0, "login": null, "media": {"bridged": {"bytes": 0, "deleted": 0, "kept": 0, "protected": 0}, "localUsers": {"bytes": 0, "deleted": 0, "kept": 1, "protected": 8}}, "seconds": 1.9, "stateCompression": {"rowsAfter": 83, "rowsBefore": 83}, "vacuum": null}`;
+
+test("the upkeep job's last run: shown with what it freed; a failed step is a warning (exit 0); none yet is said; no job, no line", () => {
+  const healthy = V1.replace(/^missing\t.*\n/m, "");
+  const ran = parseStatus(`${healthy}upkeep\t${UPKEEP_RUN}\n`);
+  assert.equal(ran.upkeep?.by, "cron");
+  assert.deepEqual(findings(ran), []);
+  assert.match(formatStatus("a", ran), /^upkeep: last run 2026-11-25T20:48:03Z \(cron\): 0 media deleted, 0 KiB freed; media store 45\.1 MiB -> 45\.1 MiB, database 17\.1 MiB -> 18\.8 MiB$/m);
+  const failed = parseStatus(`${healthy}upkeep\t${UPKEEP_RUN.replace('"failed": []', '"failed": ["stateCompression"]')}\n`);
+  assert.deepEqual(findings(failed), [{ level: "warning", what: "the upkeep job's last run (2026-11-25T20:48:03Z) failed at: stateCompression (see its log)" }]);
+  assert.equal(statusExitCode(failed), 0);
+  assert.match(formatStatus("a", parseStatus(`${healthy}upkeep\tnone\n`)), /^upkeep: no run yet$/m);
+  assert.doesNotMatch(formatStatus("a", parseStatus(healthy)), /upkeep/);
+  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json" }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
 });

@@ -6,7 +6,7 @@
  */
 import { renderTemplate } from "../../render/templates";
 import { HostError, runOnHost } from "../remote";
-import { containerName, enabledBridges, volumeName, type Settings, type Target } from "../../settings";
+import { containerName, enabledBridges, hostPath, volumeName, type Settings, type Target } from "../../settings";
 
 /** What the script looks at: the stack's containers, its Synapse volume (or a directory) and PostgreSQL. */
 export interface StatusSubject {
@@ -15,6 +15,8 @@ export interface StatusSubject {
   synapseData: string;
   postgres: string;
   postgresUser: string;
+  /** The upkeep job's last-run.json on the host, or null when the stack has no upkeep job. */
+  upkeepLastRun: string | null;
 }
 
 export function subjectFromSettings(s: Settings): StatusSubject {
@@ -28,6 +30,7 @@ export function subjectFromSettings(s: Settings): StatusSubject {
     synapseData: volumeName(s, "synapse"),
     postgres: containerName(s, "postgres"),
     postgresUser: s.postgres.user,
+    upkeepLastRun: s.upkeep.enabled ? hostPath(s, "upkeep", "cache/last-run.json") : null,
   };
 }
 
@@ -40,7 +43,7 @@ const FORMATS = {
 };
 
 export function statusScript(subject: StatusSubject): string {
-  return renderTemplate("host/status.sh.hbs", { ...subject, ...FORMATS });
+  return renderTemplate("host/status.sh.hbs", { ...subject, upkeepLastRun: subject.upkeepLastRun ?? false, ...FORMATS });
 }
 
 /** A status script that could not run or did not finish. */

@@ -26,6 +26,17 @@ export interface ContainerStatus {
   };
 }
 
+/** What the upkeep job's last run wrote (templates/upkeep/upkeep.py, last-run.json). */
+export interface UpkeepRun {
+  finished: string;
+  by: "cron" | "hand";
+  failed: string[];
+  freedBytes: number;
+  media?: Record<string, { deleted: number; bytes: number; protected: number; kept: number }>;
+  before?: { media: { total: number }; database: number };
+  after?: { media: { total: number }; database: number };
+}
+
 export interface StatusReport {
   containers: ContainerStatus[];
   /** Bytes in the media store, by part: local uploads (and their thumbnails) and the remote cache. */
@@ -33,6 +44,9 @@ export interface StatusReport {
   databases: { name: string; bytes: number }[];
   databaseError?: string;
   disks: { path: string; mount: string; sizeBytes: number; availableBytes: number }[];
+  /** undefined: no upkeep job; null: it has not run yet (or its record is unreadable: upkeepError). */
+  upkeep?: UpkeepRun | null;
+  upkeepError?: string;
 }
 
 /** cgroup v1 reports "no limit" as a huge number near 2^63, v2 as "max". */
@@ -67,6 +81,17 @@ export function parseStatus(text: string): StatusReport {
         break;
       case "database-error":
         report.databaseError = f.slice(1).join(" ");
+        break;
+      case "upkeep":
+        if (f[1] === "none") report.upkeep = null;
+        else {
+          try {
+            report.upkeep = JSON.parse(f.slice(1).join("\t")) as UpkeepRun;
+          } catch {
+            report.upkeep = null;
+            report.upkeepError = "its last-run.json is not JSON";
+          }
+        }
         break;
       case "disk":
         if (!report.disks.some((d) => d.mount === f[2])) report.disks.push({ path: f[1], mount: f[2], sizeBytes: num(f[3]), availableBytes: num(f[4]) });
@@ -120,6 +145,8 @@ export function findings(r: StatusReport): Finding[] {
       out.push({ level: "warning", what: `${c.name} uses ${Math.round((100 * m.workingSetBytes) / m.limitBytes)}% of its memory limit` });
     }
   }
+  if (r.upkeep?.failed.length) out.push({ level: "warning", what: `the upkeep job's last run (${r.upkeep.finished}) failed at: ${r.upkeep.failed.join(", ")} (see its log)` });
+  if (r.upkeepError) out.push({ level: "warning", what: `upkeep: ${r.upkeepError}` });
   if (r.databaseError) out.push({ level: "problem", what: `database sizes unreadable: ${r.databaseError}` });
   for (const d of r.disks) {
     if (d.availableBytes < DISK_MIN_FREE.bytes || d.availableBytes < d.sizeBytes * DISK_MIN_FREE.fraction) {

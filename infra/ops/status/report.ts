@@ -1,5 +1,5 @@
 /** `npm run status` output: a table for people, JSON for scripts. */
-import { findings, type StatusReport } from "./parse";
+import { findings, type StatusReport, type UpkeepRun } from "./parse";
 
 const MiB = 1024 * 1024;
 
@@ -44,11 +44,19 @@ export function formatStatus(stack: string, r: StatusReport): string {
   for (const d of r.databases) disk.push([`database ${d.name}`, size(d.bytes)]);
   for (const d of r.disks) disk.push([`free on ${d.mount} (${d.path})`, `${size(d.availableBytes)} of ${size(d.sizeBytes)}`]);
   lines.push(...table(disk).map((l) => `  ${l}`));
+  if (r.upkeep !== undefined) lines.push("", upkeepLine(r.upkeep));
   const f = findings(r);
   lines.push("");
   if (f.length === 0) lines.push("all healthy");
   for (const x of f) lines.push(`${x.level === "problem" ? "PROBLEM" : "warning"}: ${x.what}`);
   return lines.join("\n");
+}
+
+function upkeepLine(u: UpkeepRun | null): string {
+  if (u === null) return "upkeep: no run yet";
+  const deleted = Object.values(u.media ?? {}).reduce((n, m) => n + m.deleted, 0);
+  const sizes = u.before && u.after ? `; media store ${size(u.before.media.total)} -> ${size(u.after.media.total)}, database ${size(u.before.database)} -> ${size(u.after.database)}` : "";
+  return `upkeep: last run ${u.finished} (${u.by}): ${deleted} media deleted, ${size(u.freedBytes)} freed${sizes}${u.failed.length ? `; FAILED: ${u.failed.join(", ")}` : ""}`;
 }
 
 export function statusJson(stack: string, r: StatusReport): string {
