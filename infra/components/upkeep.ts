@@ -9,6 +9,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
+import { KIT_MATRIX_PY } from "./watchdog";
 import { checkCronScript, removeFileScript } from "../render/host";
 import { renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath, upkeepDrainScript } from "../render/upkeep";
 import type { Secrets } from "../secrets";
@@ -43,6 +44,7 @@ export class Upkeep extends pulumi.ComponentResource {
       new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "upkeep", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this, dependsOn: [cache] });
     const files = [
       file("script", "upkeep.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
+      file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
       // Holds the database password and the shared secret: root only.
       file("config", "config.json", args.secrets.apply((sec) => renderUpkeepConfig(s, args.upkeep, sec)), "0600"),
       file("run", "run.sh", renderUpkeepRunScript(s, args.upkeep), "0755"),

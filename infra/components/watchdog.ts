@@ -11,6 +11,8 @@ import type { Secrets } from "../secrets";
 import { hostPath, type Settings, type WatchdogSettings } from "../settings";
 
 const SCRIPT = path.resolve(__dirname, "../../templates/watchdog/watchdog.py");
+/** The Matrix client the kit's Python jobs share, placed beside each script (it imports it from there). */
+export const KIT_MATRIX_PY = path.resolve(__dirname, "../../templates/python/kit_matrix.py");
 
 export interface WatchdogArgs {
   settings: Settings;
@@ -33,6 +35,7 @@ export class Watchdog extends pulumi.ComponentResource {
       new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "watchdog", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this });
     const files = [
       file("script", "watchdog.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
+      file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
       file("config", "config.json", args.secrets.apply((sec) => renderWatchdogConfig(s, args.watchdog, sec)), "0600"),
     ];
     this.container = new docker.Container(

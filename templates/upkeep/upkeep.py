@@ -18,18 +18,15 @@ Exit 1 when a step failed (the others still ran); 0 otherwise. Standard library 
 (both in the Synapse image) only.
 """
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, Callable, Optional
+
+from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
 
 
 def log(msg: str, **fields: Any) -> None:
@@ -41,62 +38,9 @@ def mib(n: int) -> str:
     return f"{n / 1048576:.1f} MiB"
 
 
-class MatrixError(Exception):
-    def __init__(self, status: int, body: str):
-        super().__init__(f"{status} {body[:300]}")
-        self.status = status
-        self.body = body
-
-
-class Synapse:
-    def __init__(self, base: str):
-        self.base = base.rstrip("/")
-        self.token: Optional[str] = None
-
-    def call(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as res:
-                return json.loads(res.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            raise MatrixError(e.code, e.read().decode(errors="replace")) from None
-
-    def pages(self, path: str, key: str) -> Any:
-        """Every item of a paginated admin API list (from/next_token)."""
-        start: Any = 0
-        sep = "&" if "?" in path else "?"
-        while True:
-            page = self.call("GET", f"{path}{sep}from={start}&limit=100")
-            yield from page.get(key, [])
-            start = page.get("next_token")
-            if start is None:
-                return
-
-
-def q(v: str) -> str:
-    return urllib.parse.quote(v, safe="")
-
-
-def admin_login(m: Synapse, cfg: dict) -> None:
-    """The kit's admin account: registered with the shared secret on first use, else logged in."""
-    user, password = cfg["admin"]["localpart"], cfg["admin"]["password"]
-    try:
-        nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
-        mac = hmac.new(cfg["registrationSharedSecret"].encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin"]))
-        res = m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": True, "mac": mac.hexdigest()})
-        log("admin account registered", user=res["user_id"])
-        m.token = res["access_token"]
-        return
-    except MatrixError as e:
-        if "M_USER_IN_USE" not in e.body:
-            raise
-    res = m.call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
-    m.token = res["access_token"]
+def admin_login(m: Matrix, cfg: dict) -> None:
+    """The kit's admin account (`npm run stickers` uses it too)."""
+    register_or_login(m, cfg["registrationSharedSecret"], cfg["admin"]["localpart"], cfg["admin"]["password"], True, log)
 
 
 def tree_bytes(path: str) -> int:
@@ -142,7 +86,7 @@ class Tally:
         self.kept = 0
 
 
-def expire_media(m: Synapse, cfg: dict, owner_of: Callable[[str], Optional[str]], lifetimes: dict, now_ms: int) -> dict:
+def expire_media(m: Matrix, cfg: dict, owner_of: Callable[[str], Optional[str]], lifetimes: dict, now_ms: int) -> dict:
     """Delete media of each uploader class whose lifetime is set, not accessed within it, unless protected."""
     tallies = {cls: Tally() for cls in lifetimes}
     for u in m.pages("/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b", "users"):
@@ -170,7 +114,7 @@ def expire_media(m: Synapse, cfg: dict, owner_of: Callable[[str], Optional[str]]
     return {cls: vars(t) for cls, t in tallies.items()}
 
 
-def purge_history(m: Synapse, cfg: dict, lifetime_s: int, now_ms: int) -> dict:
+def purge_history(m: Matrix, cfg: dict, lifetime_s: int, now_ms: int) -> dict:
     rooms = sorted({r for bot in cfg["bridgeBots"] for r in m.call("GET", f"/_synapse/admin/v1/users/{q(bot)}/joined_rooms").get("joined_rooms", [])})
     purged, nothing = 0, 0
     for room in rooms:
@@ -279,7 +223,7 @@ def main(argv: list) -> int:
         return None if user in kit else "localUsers"
 
     summary: dict = {"by": "cron" if args.scheduled else "hand", "failed": []}
-    m = Synapse(cfg["homeserver"])
+    m = Matrix(cfg["homeserver"])
 
     def step(name: str, f: Callable[[], Any]) -> None:
         try:

@@ -16,8 +16,6 @@ Every `intervalSeconds`, for each bridge:
 message. `dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set.
 One line per event on stdout (docker logs).
 """
-import hashlib
-import hmac
 import http.client
 import json
 import re
@@ -30,60 +28,12 @@ import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
+from kit_matrix import Matrix, MatrixError, register_or_login  # beside this script (templates/python)
+
 
 def log(msg: str, **fields: Any) -> None:
     extra = " ".join(f"{k}={json.dumps(v)}" for k, v in fields.items())
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} watchdog: {msg} {extra}".rstrip(), flush=True)
-
-
-class MatrixError(Exception):
-    def __init__(self, status: int, body: str):
-        super().__init__(f"{status} {body[:200]}")
-        self.status = status
-        self.body = body
-
-
-class Matrix:
-    def __init__(self, base: str):
-        self.base = base.rstrip("/")
-        self.token: Optional[str] = None
-        self.txn = int(time.time() * 1000)
-
-    def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as res:
-                return json.loads(res.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            raise MatrixError(e.code, e.read().decode(errors="replace")) from None
-
-    def send(self, room: str, body: str, msgtype: str = "m.text") -> str:
-        self.txn += 1
-        path = f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/send/m.room.message/kit-watchdog-{self.txn}"
-        return self.call("PUT", path, {"msgtype": msgtype, "body": body})["event_id"]
-
-
-def register_or_login(m: Matrix, cfg: dict) -> str:
-    """The monitoring account: registered with the shared secret (not an admin), else logged in."""
-    user, password = cfg["monitor"]["localpart"], cfg["monitor"]["password"]
-    try:
-        nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
-        mac = hmac.new(cfg["registrationSharedSecret"].encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"notadmin"]))
-        res = m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": False, "mac": mac.hexdigest()})
-        log("monitoring account registered", user=res["user_id"])
-        m.token = res["access_token"]
-        return res["user_id"]
-    except MatrixError as e:
-        if "M_USER_IN_USE" not in e.body:
-            raise
-    res = m.call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
-    m.token = res["access_token"]
-    return res["user_id"]
 
 
 ROOMS_KEY = "org.matrix-kit.watchdog.rooms"
@@ -255,7 +205,7 @@ def main(path: str) -> None:
     m = Matrix(cfg["homeserver"])
     while True:
         try:
-            me = register_or_login(m, cfg)
+            me = register_or_login(m, cfg["registrationSharedSecret"], cfg["monitor"]["localpart"], cfg["monitor"]["password"], False, log)
             break
         except (MatrixError, OSError) as e:
             log("homeserver not ready", error=str(e))

@@ -105,8 +105,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
         { label: "kit.matrix/stack", value: stack },
         { label: "kit.matrix/service", value: "watchdog" },
       ]);
-      // The script and its configuration: a change to either replaces the container.
-      assert.equal(labels[2].value.split(",").length, 2);
+      // The script, the Matrix client it imports and its configuration: a change to any replaces the container.
+      assert.equal(labels[2].value.split(",").length, 3);
+      assert.equal(one(run, `${p}-watchdog-lib-write`).inputs.stdin, fs.readFileSync("templates/python/kit_matrix.py", "utf8"));
       const config = one(run, `${p}-watchdog-config-write`);
       assert.ok(config.secretPaths.includes("stdin"), "the configuration (it holds the shared secret) is a Pulumi secret");
     });
@@ -212,6 +213,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.equal(cron.inputs.delete, `# matrix-kit: remove /etc/cron.d/${p}-upkeep, then the directories the kit made for it while they are empty.\nset -eu\nrm -f '/etc/cron.d/${p}-upkeep'\nfor d in; do\n  rmdir "$d" 2>/dev/null || break\ndone\n`);
       assert.match(one(run, `${p}-upkeep-cron-check`).inputs.create, /needs cron on the VPS/);
       assert.match(one(run, `${p}-upkeep-run-write`).inputs.create, /chmod 0755/);
+      assert.equal(one(run, `${p}-upkeep-lib-write`).inputs.stdin, fs.readFileSync("templates/python/kit_matrix.py", "utf8"));
       const config = one(run, `${p}-upkeep-config-write`);
       assert.ok(config.secretPaths.includes("stdin"), "the job's config holds the database password");
       assert.match(config.inputs.create, /chmod 0600/);

@@ -1,0 +1,78 @@
+"""matrix-kit: the Matrix client its Python jobs share (the watchdog, the upkeep job).
+
+Written next to each job's script on the host (it is imported from the script's own directory)
+and run by the Synapse image's Python: standard library only.
+"""
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Iterator, Optional
+
+
+class MatrixError(Exception):
+    def __init__(self, status: int, body: str):
+        super().__init__(f"{status} {body[:300]}")
+        self.status = status
+        self.body = body
+
+
+def q(v: str) -> str:
+    """A path segment: user ids, room ids and media ids quoted whole."""
+    return urllib.parse.quote(v, safe="")
+
+
+class Matrix:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self.token: Optional[str] = None
+        self.txn = int(time.time() * 1000)
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                return json.loads(res.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise MatrixError(e.code, e.read().decode(errors="replace")) from None
+
+    def pages(self, path: str, key: str) -> Iterator[Any]:
+        """Every item of a paginated admin API list (from / next_token)."""
+        start: Any = 0
+        sep = "&" if "?" in path else "?"
+        while True:
+            page = self.call("GET", f"{path}{sep}from={start}&limit=100", timeout=120)
+            yield from page.get(key, [])
+            start = page.get("next_token")
+            if start is None:
+                return
+
+    def send(self, room: str, body: str, msgtype: str = "m.text") -> str:
+        self.txn += 1
+        path = f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/kit-{self.txn}"
+        return self.call("PUT", path, {"msgtype": msgtype, "body": body})["event_id"]
+
+
+def register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None]) -> str:
+    """One of the kit's own accounts: registered with the shared secret on first use, else logged in."""
+    try:
+        nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
+        mac = hmac.new(shared_secret.encode(), digestmod=hashlib.sha1)
+        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin" if admin else b"notadmin"]))
+        res = m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": admin, "mac": mac.hexdigest()})
+        log("account registered", user=res["user_id"], admin=admin)
+        m.token = res["access_token"]
+        return res["user_id"]
+    except MatrixError as e:
+        if "M_USER_IN_USE" not in e.body:
+            raise
+    res = m.call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
+    m.token = res["access_token"]
+    return res["user_id"]
