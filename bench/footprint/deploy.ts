@@ -23,6 +23,7 @@ import { subjectFromSettings } from "../../infra/ops/status";
 import { apply, destroy, type Applied } from "../../test/harness/apply";
 import { request } from "../../test/harness/http";
 import { runProgram } from "../../test/harness/program";
+import { docker, poll } from "../../test/harness/wait";
 
 
 export interface Deployment {
@@ -41,9 +42,8 @@ export interface Deployment {
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
 
-export function docker(...args: string[]): string {
-  return execFileSync("docker", args, { encoding: "utf8", timeout: 300_000, stdio: ["ignore", "pipe", "pipe"] });
-}
+/** `ok` returns true once the thing is up (the shared poll wants a value). */
+const waitFor = (what: string, timeoutMs: number, ok: () => Promise<boolean> | boolean) => poll(what, timeoutMs, async () => ((await ok()) ? true : undefined));
 
 function removeByPrefix(prefix: string): void {
   const ids = (kind: string[]) => docker(...kind, "-q", "--filter", `name=^${prefix}`).split(/\s+/).filter(Boolean);
@@ -59,18 +59,6 @@ function settingsFor(namePrefix: string, extra: Record<string, unknown> = {}): S
   return v.settings;
 }
 
-async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolean> | boolean): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      if (await ok()) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-}
 
 // node:http with a socket timeout: Node 20's fetch can wait forever, with nothing keeping the
 // process alive, on a connection docker-proxy accepts while Synapse is still starting.

@@ -5,7 +5,7 @@
  * the cgroup's own peak (page cache included) comes from `npm run status`'s reader.
  */
 import * as fs from "node:fs";
-import { docker } from "./deploy";
+import { docker } from "../../test/harness/wait";
 
 export interface Sample {
   /** Seconds since the sampler started. */

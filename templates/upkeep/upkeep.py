@@ -5,7 +5,8 @@ container of the Synapse image on the kit's private network.
   1. Media by who uploaded them (Synapse's admin API): media of the bridges' ghosts and bots
      not accessed for `bridgedMediaLifetimeSeconds` are deleted; media of real local users (the
      owner) only when `localUserMediaLifetimeSeconds` is set; protected media never (stickers
-     are protected by `npm run stickers`). Remote media expire by Synapse's own
+     are protected by `npm run stickers`), nor media in use as a profile picture or a bridged
+     room's avatar. Remote media expire by Synapse's own
      remote_media_lifetime.
   2. History of bridged rooms (the rooms a bridge bot is in) older than
      `bridgedRoomHistoryLifetimeSeconds`, when set, through the purge history admin API.
@@ -84,11 +85,45 @@ class Tally:
         self.bytes = 0
         self.protected = 0
         self.kept = 0
+        self.avatars = 0  # past the lifetime, kept: in use as a profile picture or room avatar
+
+
+def media_id_of(mxc: Any, server: str) -> Optional[str]:
+    prefix = f"mxc://{server}/"
+    return mxc[len(prefix):] if isinstance(mxc, str) and mxc.startswith(prefix) else None
+
+
+def avatars_in_use(m: Matrix, cfg: dict) -> set:
+    """Room avatars of the rooms the bridges' bots are in (portals): kept like profile pictures."""
+    used = set()
+    rooms = {r for bot in cfg["bridgeBots"] for r in m.call("GET", f"/_synapse/admin/v1/users/{q(bot)}/joined_rooms").get("joined_rooms", [])}
+    for room in rooms:
+        for ev in m.call("GET", f"/_synapse/admin/v1/rooms/{q(room)}/state").get("state", []):
+            if ev.get("type") == "m.room.avatar":
+                mid = media_id_of(ev.get("content", {}).get("url"), cfg["serverName"])
+                if mid:
+                    used.add(mid)
+    return used
+
+
+def profile_avatar(m: Matrix, cfg: dict, user: str) -> Optional[str]:
+    try:
+        return media_id_of(m.call("GET", f"/_matrix/client/v3/profile/{q(user)}").get("avatar_url"), cfg["serverName"])
+    except MatrixError as e:
+        if e.status == 404:
+            return None
+        raise
 
 
 def expire_media(m: Matrix, cfg: dict, owner_of: Callable[[str], Optional[str]], lifetimes: dict, now_ms: int) -> dict:
-    """Delete media of each uploader class whose lifetime is set, not accessed within it, unless protected."""
+    """
+    Delete media of each uploader class whose lifetime is set and that were not accessed within it,
+    unless protected or in use as an avatar: a ghost's profile picture or a portal's room avatar
+    (the bridges upload those once and do not upload them again while they are unchanged, which
+    is also why Synapse's own purge keeps them: keep_profiles).
+    """
     tallies = {cls: Tally() for cls in lifetimes}
+    room_avatars: Optional[set] = None
     for u in m.pages("/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b", "users"):
         cls = owner_of(u["user_id"])
         if cls is None:
@@ -104,6 +139,12 @@ def expire_media(m: Matrix, cfg: dict, owner_of: Callable[[str], Optional[str]],
                 doomed.append(item)
             else:
                 t.kept += 1
+        if doomed:
+            if room_avatars is None:
+                room_avatars = avatars_in_use(m, cfg)
+            in_use = room_avatars | {profile_avatar(m, cfg, u["user_id"])}
+            t.avatars += sum(1 for i in doomed if i["media_id"] in in_use)
+            doomed = [i for i in doomed if i["media_id"] not in in_use]
         # Listed first, deleted after: deleting while paging would shift the pages.
         for item in doomed:
             m.call("DELETE", f"/_synapse/admin/v1/media/{q(cfg['serverName'])}/{q(item['media_id'])}")
@@ -255,6 +296,7 @@ def main(argv: list) -> int:
             deleted_media=deleted,
             freed=mib(freed),
             protected_kept=sum(t["protected"] for t in media.values()),
+            avatars_kept=sum(t["avatars"] for t in media.values()),
             media_store=f"{mib(b['media']['total'])} -> {mib(a['media']['total'])}",
             database=f"{mib(b['database'])} -> {mib(a['database'])}",
             failed=summary["failed"],

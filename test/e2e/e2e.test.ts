@@ -20,7 +20,10 @@ import { runProgram, type ProgramRun } from "../harness/program";
 import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
-import { upkeepAndStickerTests } from "./upkeep-stickers";
+import { watchdogTests } from "./watchdog";
+import { docker, poll } from "../harness/wait";
+import { stickerTests } from "./stickers";
+import { upkeepAfterFaultsTest, upkeepTests } from "./upkeep";
 import { deriveSecrets } from "../../infra/secrets";
 import { upkeepCronPath, upkeepLogPath } from "../../infra/render/upkeep";
 
@@ -63,10 +66,6 @@ const WORKER_PORT = 8790;
 const FRONT_CONF = `${s.nginx.siteDir}/zz-matrix-kit-e2e-tls-front.conf`;
 const KIT_SITE = `${s.nginx.siteDir}/${s.nginx.fileName}`;
 
-function docker(...args: string[]): string {
-  return execFileSync("docker", args, { encoding: "utf8", timeout: 120_000 });
-}
-
 async function matrix(method: string, path: string, token?: string, body?: unknown, extra: Partial<{ raw: Buffer; type: string }> = {}): Promise<Answer> {
   const payload = extra.raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
   return request({
@@ -80,21 +79,6 @@ async function matrix(method: string, path: string, token?: string, body?: unkno
     body: payload,
     timeoutMs: 120_000,
   });
-}
-
-async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
 let program: ProgramRun;
@@ -318,80 +302,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     await other.text();
   });
 
-  test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals)", async () => {
-    const wechat = `${s.namePrefix}-wechat`;
-    const answers = () => botAnswers("wechat");
-    await poll("the bot to answer ping", 60_000, answers);
-    const startedAt = () => docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
-    const before = startedAt();
-
-    const wedgedAt = Date.now();
-    docker("kill", "-s", "USR1", wechat);
-    assert.equal(await answers(), undefined, "the wedged bridge ignores commands while its liveness endpoint answers");
-    await poll("the watchdog to restart the bridge and the bot to answer again", 300_000, answers);
-    const healed = (Date.now() - wedgedAt) / 1000;
-    assert.notEqual(startedAt(), before, "the bridge's container was restarted");
-    const logs = docker("logs", `${s.namePrefix}-watchdog`);
-    assert.match(logs, /check failed bridge="wechat" failure=1 of=2 why="no answer to `ping` within 20 s"/);
-    assert.match(logs, /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="no answer to `ping` within 20 s \(2 checks in a row\)"/);
-    // The owner is told, in a direct chat from the monitoring account.
-    const alert = await poll("the watchdog's message to the owner", 60_000, async () => {
-      // A filter of its own per request: Synapse answers an identical initial sync from its
-      // 2-minute response cache, which would still show the invite as it was.
-      const filter = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 20 } }, account_data: { not_types: [`kit.e2e.${Date.now()}`] } }));
-      const sync = json(await matrix("GET", `/_matrix/client/v3/sync?timeout=0&filter=${filter}`, token));
-      for (const [id, room] of Object.entries((sync.rooms?.invite ?? {}) as Record<string, { invite_state: { events: { sender: string }[] } }>)) {
-        if (room.invite_state.events.some((e) => e.sender === `@kit-watchdog:${s.domain}`)) await matrix("POST", `/_matrix/client/v3/join/${encodeURIComponent(id)}`, token, {});
-      }
-      for (const [id, room] of Object.entries((sync.rooms?.join ?? {}) as Record<string, { timeline: { events: { sender: string; content: { body?: string } }[] } }>)) {
-        const found = room.timeline.events.find((e) => e.sender === `@kit-watchdog:${s.domain}` && /the wechat bridge was restarted/.test(e.content.body ?? ""));
-        if (found) {
-          // The watchdog's rooms purge themselves after a day (m.room.retention; retention on in homeserver.yaml).
-          const retention = await matrix("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(id)}/state/m.room.retention`, token);
-          assert.deepEqual(json(retention), { max_lifetime: 86_400_000 }, retention.body.toString());
-          return found.content.body;
-        }
-      }
-      return undefined;
-    });
-    summary.push("", `watchdog: wedged WeChat bridge answering again after ${healed.toFixed(0)} s (target: under 120 s with default settings: ${healed < 120 ? "met" : "MISSED"})`, `watchdog's message to the owner: ${alert}`);
-
-    // A crash: the bridge's process killed from the host; the restart policy brings it back.
-    const killedAt = Date.now();
-    process.kill(Number(docker("inspect", "-f", "{{.State.Pid}}", wechat).trim()), "SIGKILL");
-    await poll("the bridge to answer after SIGKILL", 300_000, answers);
-    const back = (Date.now() - killedAt) / 1000;
-    assert.ok(Number(docker("inspect", "-f", "{{.RestartCount}}", wechat).trim()) >= 1, "docker's restart policy restarted it");
-    summary.push(`WeChat bridge killed with SIGKILL: answering again after ${back.toFixed(0)} s (docker's restart policy)`);
-
-    // A lost login: the bridge said "logged in" (the stand-in's test-only SIGUSR2 pretends it),
-    // then says it is not; the watchdog restarts it and says why.
-    const watchdogLogs = () => docker("logs", `${s.namePrefix}-watchdog`);
-    docker("kill", "-s", "USR2", wechat);
-    await poll("the watchdog to see the bridge logged in", 180_000, async () => (/bridge is logged in bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
-    const lostAt = Date.now();
-    docker("kill", "-s", "USR2", wechat);
-    const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said it was logged in and now says it is not \(2 checks in a row\)"/;
-    await poll("the watchdog to restart the bridge that lost its login", 240_000, async () => (lost.test(watchdogLogs()) ? true : undefined));
-    summary.push(`watchdog: a lost login (logged in, then not) restarted the bridge after ${((Date.now() - lostAt) / 1000).toFixed(0)} s`);
-
-    // The bound (maxRestartsPerHour 2 in this run): a third wedge within the hour is only reported.
-    await poll("the bot to answer after the restart for the lost login", 120_000, answers);
-    docker("kill", "-s", "USR1", wechat);
-    await poll("the watchdog to stop restarting and only alert", 240_000, async () => (/restart limit reached, alerting only bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
-    assert.equal(await answers(), undefined, "the bridge was left as it is");
-    // What the owner, told so, would do.
-    docker("restart", wechat);
-    await poll("the bot to answer after a restart by hand", 120_000, answers);
-    summary.push("watchdog: a third wedge within the hour was reported, not restarted (maxRestartsPerHour 2 in this run)");
-  });
-
-  test("the watchdog's daily restart of a bridge happens at its time (QQ, set 3 to 4 minutes after the run began)", async () => {
-    const daily = new RegExp(`restarting bridge bridge="qq" container="${s.namePrefix}-qq" why="daily restart at ${DAILY_QQ} UTC"`);
-    await poll(`the daily restart at ${DAILY_QQ} UTC`, 360_000, async () => (daily.test(docker("logs", `${s.namePrefix}-watchdog`)) ? true : undefined));
-    await poll("the QQ bot to answer after its daily restart", 120_000, () => botAnswers("qq"));
-    summary.push(`watchdog: daily restart of QQ at ${DAILY_QQ} UTC seen in its log; the bot answers after it`);
-  });
+  watchdogTests({ s, token: () => token, summary, botAnswers, matrix, dailyQq: DAILY_QQ });
 
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
     // The stack file as the owner keeps it: with this run's host key.
@@ -551,9 +462,12 @@ server {
     }
   });
 
-  upkeepAndStickerTests({ s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, poll, botAnswers });
+  const kit = { s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, botAnswers };
+  stickerTests(kit);
+  upkeepTests(kit);
 
-  faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, poll, botAnswers });
+  faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
+  upkeepAfterFaultsTest({ s, summary });
 
   test("a second apply of the same stack changes nothing (compared with the provider's normalised state)", async () => {
     const again = await runE2e();

@@ -16,6 +16,7 @@ import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
 import { json, request } from "../harness/http";
 import { Recorder, type Recording } from "../harness/recorder";
+import { docker, poll } from "../harness/wait";
 
 export interface FaultContext {
   s: Settings;
@@ -23,13 +24,11 @@ export interface FaultContext {
   e2eDir: string;
   token: () => string;
   summary: string[];
-  poll: <T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>) => Promise<T>;
   /** The bot of a bridge answers a command from the owner (true), within a few seconds. */
   botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
 }
 
 const sh = (cmd: string) => execFileSync("sh", ["-c", cmd], { encoding: "utf8", timeout: 180_000 });
-const docker = (...a: string[]) => execFileSync("docker", a, { encoding: "utf8", timeout: 180_000 }).trim();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function faultTests(ctx: FaultContext): void {
@@ -83,10 +82,10 @@ export function faultTests(ctx: FaultContext): void {
   }
 
   const bridgesAnswer = async () => {
-    for (const kind of ["qq", "wechat"] as const) await ctx.poll(`the ${kind} bot to answer again`, 180_000, () => ctx.botAnswers(kind));
+    for (const kind of ["qq", "wechat"] as const) await poll(`the ${kind} bot to answer again`, 180_000, () => ctx.botAnswers(kind));
   };
   const synapseHealthy = () =>
-    ctx.poll("Synapse to answer through nginx", 300_000, async () => ((await request({ ...ctx.nginx, path: "/_matrix/client/versions", timeoutMs: 5000 })).status === 200 ? true : undefined));
+    poll("Synapse to answer through nginx", 300_000, async () => ((await request({ ...ctx.nginx, path: "/_matrix/client/versions", timeoutMs: 5000 })).status === 200 ? true : undefined));
 
   test("fault: SIGKILL of Synapse while messages are sent; docker restarts it; nothing acknowledged is lost", async () => {
     await underLoad("Synapse killed (SIGKILL)", async () => {
@@ -106,7 +105,7 @@ export function faultTests(ctx: FaultContext): void {
       async () => {
         const pid = Number(sh("pidof dockerd").trim().split(/\s+/)[0]);
         process.kill(pid, "SIGTERM");
-        await ctx.poll("dockerd to stop", 120_000, async () => {
+        await poll("dockerd to stop", 120_000, async () => {
           try {
             process.kill(pid, 0);
             return undefined;
@@ -119,7 +118,7 @@ export function faultTests(ctx: FaultContext): void {
         d.unref();
         // test/e2e/vps.sh stops the engine it started by this file: it is this one now.
         if (fs.existsSync(`${ctx.e2eDir}/dockerd.pid`)) fs.writeFileSync(`${ctx.e2eDir}/dockerd.pid`, `${d.pid}\n`);
-        await ctx.poll("the Docker engine to answer", 120_000, async () => {
+        await poll("the Docker engine to answer", 120_000, async () => {
           try {
             docker("info", "--format", "{{.ServerVersion}}");
             return true;

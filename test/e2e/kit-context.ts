@@ -1,0 +1,50 @@
+/**
+ * What the e2e checks of issue 9 (test/e2e/stickers.ts, test/e2e/upkeep.ts) share: their
+ * context from the e2e suite, and calls to Synapse through nginx or, for the admin API, on its
+ * loopback port.
+ */
+import * as fs from "node:fs";
+import type { Pack } from "../../infra/ops/stickers/packs";
+import type { Secrets } from "../../infra/secrets";
+import { hostPath, type Settings } from "../../infra/settings";
+import { request, type Answer } from "../harness/http";
+
+export interface KitContext {
+  s: Settings;
+  nginx: { host: string; port: number };
+  e2eDir: string;
+  /** The run's host key, for a stack file as the owner keeps it. */
+  hostKey: string;
+  secrets: () => Secrets;
+  /** The owner's access token (an admin: registered with -a). */
+  token: () => string;
+  summary: string[];
+  /** The owner pings a bridge's bot in their direct chat (made on first use): true when it answers. */
+  botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
+}
+
+export const FIXTURES = "test/fixtures/stickers/e2e-pack";
+export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** Synapse through nginx (as a client) or on its loopback port (the admin API), and the packs on the host. */
+export function kitHelpers(ctx: KitContext) {
+  const { s } = ctx;
+  const owner = `@${s.admin}:${s.domain}`;
+  const packsDir = hostPath(s, "stickers", "packs");
+  /** Synapse's own port on the host's loopback: the admin API is not proxied. */
+  const synapse = { host: "127.0.0.1", port: s.synapse.hostPort };
+  const call = (where: { host: string; port: number }, method: string, path: string, token?: string, body?: unknown, raw?: { bytes: Buffer; type: string }): Promise<Answer> => {
+    const payload = raw?.bytes ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
+    return request({
+      ...where,
+      method,
+      path,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(payload ? { "Content-Type": raw?.type ?? "application/json" } : {}) },
+      body: payload,
+      timeoutMs: 60_000,
+    });
+  };
+  const download = (mxc: string) => call(ctx.nginx, "GET", `/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, ctx.token());
+  const readPack = (id: string) => JSON.parse(fs.readFileSync(`${packsDir}/${id}.json`, "utf8")) as Pack;
+  return { owner, packsDir, synapse, call, download, readPack };
+}

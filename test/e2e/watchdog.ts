@@ -1,0 +1,102 @@
+/**
+ * The watchdog (issue 10) on the e2e deployment, registered inside the e2e suite's describe:
+ * a wedged WeChat bridge healed (the stand-in's test-only SIGUSR1), a SIGKILLed one brought
+ * back by docker, a lost login (SIGUSR2) restarted, the hourly bound (2 in this run), and the
+ * daily restart of QQ set minutes ahead. The figures go to the e2e summary.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Settings } from "../../infra/settings";
+import { json, type Answer } from "../harness/http";
+import { docker, poll } from "../harness/wait";
+
+export interface WatchdogContext {
+  s: Settings;
+  /** The owner's access token. */
+  token: () => string;
+  summary: string[];
+  botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
+  /** A client-server API call through host nginx. */
+  matrix: (method: string, path: string, token?: string, body?: unknown) => Promise<Answer>;
+  /** "HH:MM" UTC of QQ's daily restart in this run. */
+  dailyQq: string;
+}
+
+export function watchdogTests(ctx: WatchdogContext): void {
+  const { s } = ctx;
+
+  test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals)", async () => {
+    const wechat = `${s.namePrefix}-wechat`;
+    const answers = () => ctx.botAnswers("wechat");
+    await poll("the bot to answer ping", 60_000, answers);
+    const startedAt = () => docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
+    const before = startedAt();
+
+    const wedgedAt = Date.now();
+    docker("kill", "-s", "USR1", wechat);
+    assert.equal(await answers(), undefined, "the wedged bridge ignores commands while its liveness endpoint answers");
+    await poll("the watchdog to restart the bridge and the bot to answer again", 300_000, answers);
+    const healed = (Date.now() - wedgedAt) / 1000;
+    assert.notEqual(startedAt(), before, "the bridge's container was restarted");
+    const logs = docker("logs", `${s.namePrefix}-watchdog`);
+    assert.match(logs, /check failed bridge="wechat" failure=1 of=2 why="no answer to `ping` within 20 s"/);
+    assert.match(logs, /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="no answer to `ping` within 20 s \(2 checks in a row\)"/);
+    // The owner is told, in a direct chat from the monitoring account.
+    const alert = await poll("the watchdog's message to the owner", 60_000, async () => {
+      // A filter of its own per request: Synapse answers an identical initial sync from its
+      // 2-minute response cache, which would still show the invite as it was.
+      const filter = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 20 } }, account_data: { not_types: [`kit.e2e.${Date.now()}`] } }));
+      const sync = json(await ctx.matrix("GET", `/_matrix/client/v3/sync?timeout=0&filter=${filter}`, ctx.token()));
+      for (const [id, room] of Object.entries((sync.rooms?.invite ?? {}) as Record<string, { invite_state: { events: { sender: string }[] } }>)) {
+        if (room.invite_state.events.some((e) => e.sender === `@kit-watchdog:${s.domain}`)) await ctx.matrix("POST", `/_matrix/client/v3/join/${encodeURIComponent(id)}`, ctx.token(), {});
+      }
+      for (const [id, room] of Object.entries((sync.rooms?.join ?? {}) as Record<string, { timeline: { events: { sender: string; content: { body?: string } }[] } }>)) {
+        const found = room.timeline.events.find((e) => e.sender === `@kit-watchdog:${s.domain}` && /the wechat bridge was restarted/.test(e.content.body ?? ""));
+        if (found) {
+          // The watchdog's rooms purge themselves after a day (m.room.retention; retention on in homeserver.yaml).
+          const retention = await ctx.matrix("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(id)}/state/m.room.retention`, ctx.token());
+          assert.deepEqual(json(retention), { max_lifetime: 86_400_000 }, retention.body.toString());
+          return found.content.body;
+        }
+      }
+      return undefined;
+    });
+    ctx.summary.push("", `watchdog: wedged WeChat bridge answering again after ${healed.toFixed(0)} s (target: under 120 s with default settings: ${healed < 120 ? "met" : "MISSED"})`, `watchdog's message to the owner: ${alert}`);
+
+    // A crash: the bridge's process killed from the host; the restart policy brings it back.
+    const killedAt = Date.now();
+    process.kill(Number(docker("inspect", "-f", "{{.State.Pid}}", wechat).trim()), "SIGKILL");
+    await poll("the bridge to answer after SIGKILL", 300_000, answers);
+    const back = (Date.now() - killedAt) / 1000;
+    assert.ok(Number(docker("inspect", "-f", "{{.RestartCount}}", wechat).trim()) >= 1, "docker's restart policy restarted it");
+    ctx.summary.push(`WeChat bridge killed with SIGKILL: answering again after ${back.toFixed(0)} s (docker's restart policy)`);
+
+    // A lost login: the bridge said "logged in" (the stand-in's test-only SIGUSR2 pretends it),
+    // then says it is not; the watchdog restarts it and says why.
+    const watchdogLogs = () => docker("logs", `${s.namePrefix}-watchdog`);
+    docker("kill", "-s", "USR2", wechat);
+    await poll("the watchdog to see the bridge logged in", 180_000, async () => (/bridge is logged in bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
+    const lostAt = Date.now();
+    docker("kill", "-s", "USR2", wechat);
+    const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said it was logged in and now says it is not \(2 checks in a row\)"/;
+    await poll("the watchdog to restart the bridge that lost its login", 240_000, async () => (lost.test(watchdogLogs()) ? true : undefined));
+    ctx.summary.push(`watchdog: a lost login (logged in, then not) restarted the bridge after ${((Date.now() - lostAt) / 1000).toFixed(0)} s`);
+
+    // The bound (maxRestartsPerHour 2 in this run): a third wedge within the hour is only reported.
+    await poll("the bot to answer after the restart for the lost login", 120_000, answers);
+    docker("kill", "-s", "USR1", wechat);
+    await poll("the watchdog to stop restarting and only alert", 240_000, async () => (/restart limit reached, alerting only bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
+    assert.equal(await answers(), undefined, "the bridge was left as it is");
+    // What the owner, told so, would do.
+    docker("restart", wechat);
+    await poll("the bot to answer after a restart by hand", 120_000, answers);
+    ctx.summary.push("watchdog: a third wedge within the hour was reported, not restarted (maxRestartsPerHour 2 in this run)");
+  });
+
+  test("the watchdog's daily restart of a bridge happens at its time (QQ, set 3 to 4 minutes after the run began)", async () => {
+    const daily = new RegExp(`restarting bridge bridge="qq" container="${s.namePrefix}-qq" why="daily restart at ${ctx.dailyQq} UTC"`);
+    await poll(`the daily restart at ${ctx.dailyQq} UTC`, 360_000, async () => (daily.test(docker("logs", `${s.namePrefix}-watchdog`)) ? true : undefined));
+    await poll("the QQ bot to answer after its daily restart", 120_000, () => ctx.botAnswers("qq"));
+    ctx.summary.push(`watchdog: daily restart of QQ at ${ctx.dailyQq} UTC seen in its log; the bot answers after it`);
+  });
+}
