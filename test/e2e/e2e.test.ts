@@ -433,6 +433,7 @@ server {
       { name: "m.server pointing to a wrong port", front: `        location = /.well-known/matrix/server { add_header Access-Control-Allow-Origin * always; default_type application/json; return 200 '{"m.server":"${s.matrixHost}:8448"}'; }`, fails: ["well-known.server"], says: /8448/ },
       { name: "nginx's default 1 MB body limit", site: [/\n\s*client_max_body_size [^;]+;/, ""], fails: ["upload.under-limit"], says: /413/ },
       { name: "/_wechat without upgrade headers", site: [/\n\s*proxy_set_header Upgrade \$http_upgrade;\n\s*proxy_set_header Connection "upgrade";/, ""], fails: ["wechat.upgrade"], says: /./ },
+      { name: "a frame ban on the sticker picker", site: [/add_header Cache-Control "no-cache";/, 'add_header Cache-Control "no-cache";\n        add_header X-Frame-Options DENY;'], fails: ["stickers.page"], says: /X-Frame-Options: DENY/ },
       { name: "admin API exposed", site: [/location ~ \^\(\/_matrix\|\/_synapse\/client\)/, "location ~ ^(/_matrix|/_synapse)"], fails: ["admin.hidden"], says: /200/ },
     ];
     for (const b of broken) {

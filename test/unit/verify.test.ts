@@ -269,6 +269,8 @@ interface Behaviour {
   adminOpen: boolean;
   tamperKeys: boolean;
   wechatChecksSecret: boolean;
+  /** Headers the sticker picker page is served with (a frame ban breaks it in Element). */
+  stickerHeaders: Record<string, string>;
 }
 
 const good = (base: string): Behaviour => ({
@@ -281,6 +283,7 @@ const good = (base: string): Behaviour => ({
   adminOpen: false,
   tamperKeys: false,
   wechatChecksSecret: true,
+  stickerHeaders: {},
 });
 
 const BEHAVIOURS: Record<string, Behaviour> = {
@@ -297,6 +300,7 @@ const BEHAVIOURS: Record<string, Behaviour> = {
     adminOpen: true,
     tamperKeys: true,
     wechatChecksSecret: false,
+    stickerHeaders: { "X-Frame-Options": "SAMEORIGIN" },
   },
   "lax.test": { ...good("lax.test"), proxyLimit: undefined, contentType: "application/json; charset=utf-8" },
 };
@@ -357,6 +361,9 @@ function standInServer(tlsFiles: { key: string; cert: string }): https.Server {
         if (b.proxyLimit !== undefined && length > b.proxyLimit) return json(res, 413, { errcode: "M_TOO_LARGE" }, { Connection: "close" });
         return; // accepted: wait for a body that never comes
       }
+      case "/stickers/":
+        res.writeHead(200, { "Content-Type": "text/html", ...b.stickerHeaders });
+        return res.end(fs.readFileSync("templates/stickers/index.html"));
       case "/_synapse/admin/v1/server_version":
         return b.adminOpen ? json(res, 200, { server_version: "1.163.2" }) : json(res, 404, { errcode: "M_UNRECOGNIZED" });
       default:
@@ -425,6 +432,7 @@ describe("against a TLS stand-in deployment", () => {
     assert.equal(c["upload.under-limit"].observed, "Content-Length 1048575: no 413 in 0.3 s (the proxy waits for the body)");
     assert.equal(c["wechat.upgrade"].observed, "wss://matrix.good.test/_wechat: HTTP 101 Switching Protocols");
     assert.equal(c["wechat.wrong-secret"].observed, "HTTP 403: refused");
+    assert.equal(c["stickers.page"].observed, "https://matrix.good.test/stickers/: HTTP 200, the kit's page, embeddable");
     assert.equal(c["admin.hidden"].observed, "HTTP 404");
     assert.ok(!JSON.stringify(report).includes(SECRET), "the secret never reaches the report");
   });
@@ -484,6 +492,7 @@ describe("against a TLS stand-in deployment", () => {
     assert.equal(c["wechat.upgrade"].status, "pass");
     expectFail("wechat.wrong-secret", /^HTTP 101: a wrong secret was accepted$/, /listen_secret/);
     expectFail("admin.hidden", /^HTTP 200 .*\/_synapse\/admin answers the internet$/, /^don't proxy \/_synapse\/admin/);
+    expectFail("stickers.page", /^X-Frame-Options: SAMEORIGIN: clients cannot embed it$/, /Element shows the picker in an iframe/);
     assert.equal(exitCode(report), 1);
   });
 
@@ -527,7 +536,7 @@ describe("against a TLS stand-in deployment", () => {
     const goodRun = await cli(["--domain", "good.test", "--upload-limit", "1M", "--ca-file", ca, "--upload-grace", "0.3", "--json", ...r("good.test")], { MATRIX_WECHAT_SECRET: SECRET });
     assert.equal(goodRun.status, 0, goodRun.stderr + goodRun.stdout);
     const report = JSON.parse(goodRun.stdout) as Report;
-    assert.deepEqual(report.summary, { passed: 17, failed: 0, skipped: 0 });
+    assert.deepEqual(report.summary, { passed: 18, failed: 0, skipped: 0 });
 
     const badRun = await cli(["--domain", "bad.test", "--upload-limit", "1M", "--ca-file", ca, "--upload-grace", "0.3", ...r("bad.test", ["8448"])]);
     assert.equal(badRun.status, 1, badRun.stderr);

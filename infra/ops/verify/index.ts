@@ -3,7 +3,7 @@
  * server and the WeChat agent see it. Pure of Pulumi: the CLI turns a stack file
  * into a `VerifyTarget` (target.ts), tests build one directly.
  */
-import { checkAdminHidden, checkClientVersions, checkFederation, checkUploads, checkWechat, checkWellKnown, type CheckContext } from "./checks";
+import { checkAdminHidden, checkClientVersions, checkFederation, checkStickers, checkUploads, checkWechat, checkWellKnown, type CheckContext } from "./checks";
 import type { ResolveRule } from "./client";
 import { summarize, type Report } from "./report";
 import type { VerifyTarget } from "./target";
@@ -40,15 +40,16 @@ export async function runVerify(opts: VerifyOptions): Promise<Report> {
   };
   // Independent groups run side by side, so a run costs about one upload grace period;
   // federation waits for the server well-known because m.server says where to go.
-  const [server, client, versions, uploads, wechat, admin] = await Promise.all([
+  const [server, client, versions, uploads, wechat, admin, stickers] = await Promise.all([
     checkWellKnown(ctx, "server").then(async (wk) => ({ wk, federation: await checkFederation(ctx, wk.delegated) })),
     checkWellKnown(ctx, "client"),
     checkClientVersions(ctx),
     checkUploads(ctx),
     checkWechat(ctx),
     checkAdminHidden(ctx),
+    checkStickers(ctx),
   ]);
-  const checks = [...server.wk.rows, ...client.rows, ...server.federation, versions, ...uploads, ...wechat, admin];
+  const checks = [...server.wk.rows, ...client.rows, ...server.federation, versions, ...uploads, ...wechat, admin, stickers];
   return { source: opts.target.source, domain: opts.target.domain, matrixHost: opts.target.matrixHost, checks, summary: summarize(checks) };
 }
 

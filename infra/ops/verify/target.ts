@@ -26,6 +26,8 @@ export interface VerifyTarget {
   uploadLimitSource?: string;
   /** Whether the WeChat bridge (and so /_wechat) is deployed; unknown without a stack. */
   wechat: "enabled" | "disabled" | "unknown";
+  /** Whether the kit hosts the sticker picker at /stickers/; unknown without a stack. */
+  stickers: "enabled" | "disabled" | "unknown";
 }
 
 /** The expectation of a deployed stack. */
@@ -45,6 +47,7 @@ export function targetFromSettings(s: Settings): VerifyTarget {
     uploadLimitBytes: s.synapse.maxUploadBytes,
     uploadLimitSource: `matrix:synapse.maxUploadSize ${s.synapse.maxUploadSize} in stack ${s.stack}`,
     wechat: s.wechat ? "enabled" : "disabled",
+    stickers: s.stickers.enabled ? "enabled" : "disabled",
   };
 }
 
@@ -65,6 +68,8 @@ export function targetFromNames(domain: string, matrixHost: string, uploadLimitB
     uploadLimitBytes,
     uploadLimitSource: uploadLimitBytes === undefined ? undefined : "--upload-limit",
     wechat: "unknown",
+    // The kit hosts it unless a stack turns it off: from names alone, expect it.
+    stickers: "enabled",
   };
 }
 

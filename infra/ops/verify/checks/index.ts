@@ -6,6 +6,7 @@
 export * from "./admin";
 export { WECHAT_SECRET_HINT, networkFix, parseJson, type CheckContext } from "./common";
 export * from "./server";
+export * from "./stickers";
 export * from "./uploads";
 export * from "./wechat";
 export * from "./well-known";
