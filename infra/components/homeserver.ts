@@ -7,8 +7,8 @@ import { HostFile } from "./host-file";
 import { renderRegistration } from "../render/bridges";
 import { synapseSpec } from "../render/containers";
 import { renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
-import { adminAccountFile } from "../render/upkeep";
-import { chownVolumeScript } from "../render/host";
+import { adminAccountFile, adminTokenPath } from "../render/upkeep";
+import { chownVolumeScript, removeFileScript } from "../render/host";
 import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, volumeName, type Settings } from "../settings";
 
@@ -31,10 +31,13 @@ export class Homeserver extends pulumi.ComponentResource {
     const files = this.createFiles(name, args);
     // The kit's admin account for operator commands run over ssh (npm run stickers): root only.
     // Synapse does not read it, so it is not among the files whose digests restart Synapse.
+    // Its token, kept there by whoever logged in last (the upkeep job, npm run stickers): removed
+    // after the account file on destroy, and with it the directory.
+    const token = args.host.script(`${name}-admin-token`, { create: "true", delete: removeFileScript(adminTokenPath(s), s.hostDir) }, { parent: this });
     new HostFile(
       `${name}-admin-account`,
       { host: args.host, root: s.hostDir, path: hostPath(s, "admin", "account.json"), content: args.secrets.apply((sec) => adminAccountFile(s, sec)), owner: { uid: 0, gid: 0, mode: "0600" } },
-      { parent: this },
+      { parent: this, dependsOn: [token] },
     );
     const volume = dataVolume(`${name}-data`, s, "synapse", { parent: this, provider });
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });

@@ -25,7 +25,15 @@ export const UPKEEP_PATHS = {
   cache: "/upkeep-cache",
   /** The Synapse volume, read-only: the job measures the media store with it. */
   data: "/data",
+  /** <hostDir>/admin: the admin account's token, kept between runs and shared with `npm run stickers`. */
+  admin: "/kit-admin",
+  adminToken: "/kit-admin/token",
 } as const;
+
+/** Where the kit's admin account's token is kept on the host (a login per use would hit Synapse's login rate limit). */
+export function adminTokenPath(s: Settings): string {
+  return hostPath(s, "admin", "token");
+}
 
 /** The kit's admin account on Synapse (admin API calls of the job and `npm run stickers`). */
 export const ADMIN_LOCALPART = "kit-admin";
@@ -72,6 +80,7 @@ export function adminAccountFile(s: Settings, sec: Secrets): string {
       password: sec.adminPassword,
       registrationSharedSecret: sec.registrationSharedSecret,
       owner: `@${s.admin}:${s.domain}`,
+      tokenFile: adminTokenPath(s),
     },
     null,
     2,
@@ -83,7 +92,7 @@ export function upkeepConfig(s: Settings, u: Enabled, sec: Secrets): Record<stri
   return {
     homeserver: `http://${containerName(s, "synapse")}:8008`,
     serverName: s.domain,
-    admin: { localpart: ADMIN_LOCALPART, password: sec.adminPassword },
+    admin: { localpart: ADMIN_LOCALPART, password: sec.adminPassword, tokenFile: UPKEEP_PATHS.adminToken },
     registrationSharedSecret: sec.registrationSharedSecret,
     database: {
       host: containerName(s, "postgres"),
@@ -130,6 +139,7 @@ export function renderUpkeepRunScript(s: Settings, u: Enabled): string {
     memory: `${Math.floor(u.memoryLimitBytes / 1024 ** 2)}m`,
     dir: hostPath(s, "upkeep"),
     cache: hostPath(s, "upkeep", "cache"),
+    adminDir: hostPath(s, "admin"),
     volume: volumeName(s, "synapse"),
     image: s.synapse.image,
     paths: UPKEEP_PATHS,

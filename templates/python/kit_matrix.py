@@ -6,6 +6,7 @@ and run by the Synapse image's Python: standard library only.
 import hashlib
 import hmac
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
@@ -60,8 +61,32 @@ class Matrix:
         return self.call("PUT", path, {"msgtype": msgtype, "body": body})["event_id"]
 
 
-def register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None]) -> str:
-    """One of the kit's own accounts: registered with the shared secret on first use, else logged in."""
+def register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None], token_file: Optional[str] = None) -> str:
+    """
+    One of the kit's own accounts: registered with the shared secret on first use, else logged in.
+    With `token_file`, a token kept there is used while it is valid, and a new one is kept there:
+    Synapse limits logins per account (rc_login.account: a burst of 3, then one per ~5 minutes),
+    so a job or command that logged in on every run would soon be refused with 429.
+    """
+    if token_file and os.path.exists(token_file):
+        with open(token_file) as f:
+            m.token = f.read().strip()
+        try:
+            return m.call("GET", "/_matrix/client/v3/account/whoami")["user_id"]
+        except MatrixError as e:
+            if e.status != 401:
+                raise
+            m.token = None  # logged out or expired: log in again
+    user_id = _register_or_login(m, shared_secret, user, password, admin, log)
+    if token_file:
+        fd = os.open(f"{token_file}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(m.token or "")
+        os.replace(f"{token_file}.tmp", token_file)
+    return user_id
+
+
+def _register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None]) -> str:
     try:
         nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
         mac = hmac.new(shared_secret.encode(), digestmod=hashlib.sha1)

@@ -41,7 +41,7 @@ def mib(n: int) -> str:
 
 def admin_login(m: Matrix, cfg: dict) -> None:
     """The kit's admin account (`npm run stickers` uses it too)."""
-    register_or_login(m, cfg["registrationSharedSecret"], cfg["admin"]["localpart"], cfg["admin"]["password"], True, log)
+    register_or_login(m, cfg["registrationSharedSecret"], cfg["admin"]["localpart"], cfg["admin"]["password"], True, log, cfg["admin"]["tokenFile"])
 
 
 def tree_bytes(path: str) -> int:

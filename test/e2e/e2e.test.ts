@@ -494,7 +494,7 @@ server {
     assert.equal(docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-net`).trim(), "");
     assert.equal(fs.existsSync(`${s.nginx.siteDir}/${s.nginx.fileName}`), false);
     // The kit's files and the directories it made are gone; the sticker packs stay, like the media they point at.
-    const left = execFileSync("find", [s.hostDir], { encoding: "utf8" }).trim().split("\n");
+    const left = fs.existsSync(s.hostDir) ? execFileSync("find", [s.hostDir], { encoding: "utf8" }).trim().split("\n") : [];
     const packs = `${s.hostDir}/stickers/packs`;
     assert.deepEqual(left.filter((f) => f !== s.hostDir && f !== `${s.hostDir}/stickers` && !f.startsWith(packs)), [], "only the sticker packs are left");
     for (const f of ["index.html", "widget.js", "widget.css"]) assert.equal(fs.existsSync(`${s.hostDir}/stickers/${f}`), false, `the widget's ${f} is gone`);

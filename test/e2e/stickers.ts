@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import { test } from "node:test";
 import { STICKER_WIDGET_ID, stickerWidgetUrl } from "../../infra/render/stickers";
+import { adminTokenPath } from "../../infra/render/upkeep";
 import { freePort, json } from "../harness/http";
 import { FIXTURES, kitHelpers, type KitContext } from "./kit-context";
 
@@ -54,6 +55,9 @@ export function stickerTests(ctx: KitContext): void {
     assert.equal(widgets[STICKER_WIDGET_ID].content.type, "m.stickerpicker");
     assert.equal(widgets[STICKER_WIDGET_ID].content.url, stickerWidgetUrl(s));
 
+    // The admin account's token is kept on the host (root only) and reused: Synapse refuses a
+    // fourth password login of an account within minutes, and the upkeep job runs every minute here.
+    assert.equal(fs.statSync(adminTokenPath(s)).mode & 0o777, 0o600);
     const again = stickers("add", FIXTURES, "--pack", "e2e-pack");
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /4 already in the pack unchanged, 0 to upload/);

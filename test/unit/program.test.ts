@@ -221,6 +221,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
       const admin = one(run, `${p}-synapse-admin-account-write`);
       assert.ok(admin.secretPaths.includes("stdin"));
       assert.match(admin.inputs.create, /chown 0:0 "\$tmp"\nchmod 0600/);
+      // The token the job and npm run stickers keep beside it goes on destroy, after the account file.
+      assert.match(one(run, `${p}-synapse-admin-token`).inputs.delete, new RegExp(`rm -f '/opt/matrix-kit/${stack}/admin/token'`));
     });
 
     test("stickers: the widget's page, script and style, world-readable for nginx, and nginx's /stickers/ location", () => {

@@ -11,14 +11,23 @@ import { adminLogin, Client, getAccountData, logout, ownerLogin, protect, putAcc
 import { mediaId, mergePack, packIdError, packIdFromFolder, readStickerFolder, stickerFrom, withoutPack, withPack, type Sticker } from "./packs";
 import { hostPath } from "../../settings";
 import { shellQuote } from "../../render/templates";
+import { adminTokenPath } from "../../render/upkeep";
 
 export class StickerError extends Error {}
 
 type Out = (line: string) => void;
 
-async function adminAccount(s: Settings): Promise<AdminAccount> {
-  const text = await runOnHost(s.target, `cat ${shellQuote(hostPath(s, "admin", "account.json"))}`, "reading the kit's admin account (is the stack deployed?)");
-  return JSON.parse(text) as AdminAccount;
+/** The kit's admin account (written by `pulumi up`) and the token kept beside it, if any. */
+async function adminAccount(s: Settings): Promise<{ account: AdminAccount; token?: string }> {
+  const file = hostPath(s, "admin", "account.json");
+  const text = await runOnHost(s.target, `cat ${shellQuote(file)}; echo; echo '=== token'; cat ${shellQuote(adminTokenPath(s))} 2>/dev/null || true`, "reading the kit's admin account (is the stack deployed?)");
+  const [json, token] = text.split("\n=== token\n");
+  return { account: JSON.parse(json) as AdminAccount, token: token?.trim() || undefined };
+}
+
+async function keepToken(s: Settings, a: AdminAccount, token: string): Promise<void> {
+  const f = shellQuote(a.tokenFile);
+  await runOnHost(s.target, `umask 077; printf '%s' ${shellQuote(token)} > ${f}.tmp && mv -f ${f}.tmp ${f}`, "keeping the admin account's token");
 }
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
@@ -38,12 +47,13 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
   const todo = images.filter((img) => known.get(img.id)?.sha256 !== img.sha256);
   out(`pack "${pack}": ${images.length} image(s) in ${folder}, ${images.length - todo.length} already in the pack unchanged, ${todo.length} to upload`);
 
-  const account = await adminAccount(s);
+  const { account, token } = await adminAccount(s);
   const port = Number(new URL(account.homeserver).port);
   const tunnel = await openTunnel(s.target, port);
   const uploaded: Sticker[] = [];
   try {
-    const admin = await adminLogin(new Client(tunnel.url), account);
+    const { admin, fresh } = await adminLogin(new Client(tunnel.url), account, token);
+    if (fresh) await keepToken(s, account, admin.token!);
     const owner = await ownerLogin(admin, account.owner);
     try {
       for (const [i, img] of todo.entries()) {

@@ -24,6 +24,8 @@ export interface AdminAccount {
   password: string;
   registrationSharedSecret: string;
   owner: string;
+  /** Where the account's token is kept on the host (shared with the upkeep job). */
+  tokenFile: string;
 }
 
 export class Client {
@@ -56,8 +58,24 @@ export class Client {
 
 const q = encodeURIComponent;
 
-/** The kit's admin account's token: registered (admin) with the shared secret, or logged in when it exists. */
-export async function adminLogin(c: Client, a: AdminAccount): Promise<Client> {
+/**
+ * The kit's admin account: the kept token while it is valid; else registered (admin) with the
+ * shared secret, or logged in when it exists (`fresh` is then true: keep the new token). Synapse
+ * limits logins per account, so logging in on every command would soon be refused with 429.
+ */
+export async function adminLogin(c: Client, a: AdminAccount, kept: string | undefined): Promise<{ admin: Client; fresh: boolean }> {
+  if (kept) {
+    try {
+      await c.with(kept).call("GET", "/_matrix/client/v3/account/whoami");
+      return { admin: c.with(kept), fresh: false };
+    } catch (e) {
+      if (!(e instanceof MatrixError) || e.status !== 401) throw e;
+    }
+  }
+  return { admin: await registerOrLogin(c, a), fresh: true };
+}
+
+async function registerOrLogin(c: Client, a: AdminAccount): Promise<Client> {
   try {
     const { nonce } = await c.call<{ nonce: string }>("GET", "/_synapse/admin/v1/register");
     const mac = createHmac("sha1", a.registrationSharedSecret).update([nonce, a.localpart, a.password, "admin"].join("\x00")).digest("hex");

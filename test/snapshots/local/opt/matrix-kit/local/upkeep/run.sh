@@ -17,6 +17,6 @@ mkdir -p '/opt/matrix-kit/local/upkeep/cache'
     --memory 192m --memory-swap 192m \
     --entrypoint python \
     -v '/opt/matrix-kit/local/upkeep':/upkeep:ro -v '/opt/matrix-kit/local/upkeep/cache':/upkeep-cache \
-    -v 'mx-local-synapse-data':/data:ro \
+    -v 'mx-local-synapse-data':/data:ro -v '/opt/matrix-kit/local/admin':/kit-admin \
     'matrixdotorg/synapse:v1.163.2' -u /upkeep/upkeep.py /upkeep/config.json "$@"
 } 2>&1 | tee -a '/var/log/mx-local-upkeep.log'
