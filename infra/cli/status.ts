@@ -9,6 +9,7 @@
  * The work is in infra/ops/status/.
  */
 import { parseArgs } from "node:util";
+import { settingsForCommand } from "./stack";
 import { collect, CollectError, parseStatus, statusExitCode, formatStatus, statusJson, statusScript, subjectFromSettings } from "../ops/status";
 
 const USAGE = `usage: npm run status -- --stack <name> [--stack-dir <dir>] [--json]
@@ -36,19 +37,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`status: give --stack <name>\n${USAGE}`);
     return 2;
   }
-  // config/ loads Pulumi's SDK: only once arguments are known to be good.
-  const { settingsFromStackFile, StackFileError } = await import("../config");
-  let settings;
-  try {
-    settings = settingsFromStackFile(values.stack, values["stack-dir"]);
-  } catch (e) {
-    if (!(e instanceof StackFileError)) throw e;
-    console.error(`status: ${e.message}`);
-    return 2;
-  }
-  if (settings.target.kind === "ssh" && settings.target.hostKey === null) {
-    console.error(`status: warning: matrix:target.hostKey is insecure-accept-any: the VPS's host key is not checked`);
-  }
+  const settings = await settingsForCommand("status", values.stack, values["stack-dir"]);
+  if (!settings) return 2;
   let text: string;
   try {
     text = await collect(settings.target, statusScript(subjectFromSettings(settings)));

@@ -10,6 +10,7 @@
  * infra/ops/stickers/.
  */
 import { parseArgs } from "node:util";
+import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run stickers -- --stack <name> [--stack-dir <dir>] <command>
 commands:
@@ -53,19 +54,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`stickers: ${problem}\n${USAGE}`);
     return 2;
   }
-  // config/ loads Pulumi's SDK: only once arguments are known to be good.
-  const { settingsFromStackFile, StackFileError } = await import("../config");
-  let settings;
-  try {
-    settings = settingsFromStackFile(values.stack!, values["stack-dir"]);
-  } catch (e) {
-    if (!(e instanceof StackFileError)) throw e;
-    console.error(`stickers: ${e.message}`);
-    return 2;
-  }
-  if (settings.target.kind === "ssh" && settings.target.hostKey === null) {
-    console.error(`stickers: warning: matrix:target.hostKey is insecure-accept-any: the VPS's host key is not checked`);
-  }
+  const settings = await settingsForCommand("stickers", values.stack!, values["stack-dir"]);
+  if (!settings) return 2;
   const { addStickers, listStickers, removePack, StickerError } = await import("../ops/stickers/commands");
   const out = (line: string) => console.log(line);
   try {

@@ -1,5 +1,6 @@
 /** Sticker packs (pure parts of npm run stickers) and the widget's account-data entry. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -91,4 +92,22 @@ test("the owner's m.widgets: the kit's picker added, another sticker picker repl
     type: "m.widget",
     id: STICKER_WIDGET_ID,
   });
+});
+
+test("npm run stickers (real CLI process): bad usage and bad input exit 2 naming the problem, before anything is read from a host", () => {
+  const cli = (...args: string[]) => spawnSync("node", ["--import", "tsx", "infra/cli/stickers.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+  const cases: [string[], RegExp][] = [
+    [["list"], /^stickers: give --stack <name>\nusage:/],
+    [["--stack", "prod", "frob"], /^stickers: unknown command "frob"/],
+    [["--stack", "prod", "add"], /^stickers: add takes one folder/],
+    [["--stack", "prod", "list", "--pack", "x"], /^stickers: --pack goes with add/],
+    [["--stack", "nope", "list"], /^stickers: no stack "nope": .*Pulumi\.nope\.yaml does not exist/],
+    [["--stack", "prod", "add", FOLDER, "--pack", "Bad Name"], /^stickers: --pack: a pack name is 1-64 of a-z 0-9/],
+    [["--stack", "prod", "add", "/nonexistent-folder"], /^stickers: nothing uploaded: \/nonexistent-folder is not a folder/],
+  ];
+  for (const [args, says] of cases) {
+    const r = cli(...args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, says, args.join(" "));
+  }
 });
