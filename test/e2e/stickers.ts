@@ -34,7 +34,7 @@ export function stickerTests(ctx: KitContext): void {
     assert.match(add.stdout, /\[4\/4\] happy\.png: 320x320 image\/png \d+ bytes -> mxc:\/\/e2e\.localhost\/\S+ \(protected\)/);
     ctx.summary.push("", "npm run stickers -- --stack e2e add test/fixtures/stickers/e2e-pack --pack e2e-pack", ...add.stdout.trimEnd().split("\n").map((l) => `  ${l}`));
 
-    const pack = readPack("e2e-pack");
+    let pack = readPack("e2e-pack");
     assert.deepEqual(pack.stickers.map((x) => [x.id, x.info.w, x.info.h, x.info.mimetype]), [
       ["blush.jpg", 128, 128, "image/jpeg"],
       ["cool.webp", 200, 160, "image/webp"],
@@ -62,6 +62,18 @@ export function stickerTests(ctx: KitContext): void {
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /4 already in the pack unchanged, 0 to upload/);
     assert.deepEqual(readPack("e2e-pack"), pack, "adding the same folder again changes nothing");
+
+    // A sticker whose media the server lost (deleted here by hand) is uploaded again by the next add.
+    const lost = pack.stickers.find((x) => x.id === "frog.gif")!;
+    const del = await call(synapse, "DELETE", `/_synapse/admin/v1/media/${s.domain}/${lost.url.split("/").pop()}`, ctx.token());
+    assert.equal(del.status, 200, del.body.toString());
+    const healed = stickers("add", FIXTURES, "--pack", "e2e-pack");
+    assert.equal(healed.status, 0, healed.stderr);
+    assert.match(healed.stdout, /3 already in the pack unchanged, 1 to upload\n\s+\[1\/1\] frog\.gif:/);
+    const repacked = readPack("e2e-pack");
+    assert.notEqual(repacked.stickers.find((x) => x.id === "frog.gif")!.url, lost.url);
+    assert.deepEqual(repacked.stickers.map((x) => x.id), pack.stickers.map((x) => x.id), "replaced in place");
+    pack = repacked;
 
     const other = stickers("add", FIXTURES, "--pack", "second");
     assert.equal(other.status, 0, other.stderr);

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { settingsFromStackFile } from "../../infra/config";
 import { parsePacks } from "../../infra/ops/stickers/host";
-import { displaySize, mediaId, mergePack, packIdError, packIdFromFolder, readStickerFolder, stickerFrom, withoutPack, withPack } from "../../infra/ops/stickers/packs";
+import { displaySize, mediaId, mergePack, packIdError, packIdFromFolder, planUploads, readStickerFolder, stickerFrom, withoutPack, withPack } from "../../infra/ops/stickers/packs";
 import { STICKER_WIDGET_ID, withStickerWidget, type WidgetEvent } from "../../infra/render/stickers";
 
 const FOLDER = path.resolve(__dirname, "../fixtures/stickers/e2e-pack");
@@ -110,4 +110,13 @@ test("npm run stickers (real CLI process): bad usage and bad input exit 2 naming
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, says, args.join(" "));
   }
+});
+
+test("what to upload: new and changed images, and those whose media the server no longer has", () => {
+  const { images } = readStickerFolder(FOLDER);
+  const pack = mergePack(undefined, "p", "p", images.slice(0, 3).map((img, i) => stickerFrom("p", img, `mxc://example.com/m${i}`)));
+  const changed = { ...images[1], sha256: "0".repeat(64) };
+  const planned = planUploads([images[0], changed, images[2], images[3]], pack, new Set(["m0", "m1"]));
+  // blush: unchanged and present; cool: changed; frog: its media gone; happy: new.
+  assert.deepEqual(planned.map((i) => i.id), ["cool.webp", "frog.gif", "happy.png"]);
 });

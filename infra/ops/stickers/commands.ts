@@ -7,8 +7,8 @@ import type { Settings } from "../../settings";
 import { withStickerWidget, stickerWidgetUrl, type WidgetEvent } from "../../render/stickers";
 import { openTunnel, runOnHost } from "../remote";
 import { packsDir, readPacks, writePacks, type PackWrite } from "./host";
-import { adminLogin, Client, getAccountData, logout, ownerLogin, protect, putAccountData, upload, type AdminAccount } from "./matrix";
-import { mediaId, mergePack, packIdError, packIdFromFolder, readStickerFolder, stickerFrom, withoutPack, withPack, type Sticker } from "./packs";
+import { adminLogin, Client, getAccountData, logout, mediaIdsOf, ownerLogin, protect, putAccountData, upload, type AdminAccount } from "./matrix";
+import { mediaId, mergePack, packIdError, packIdFromFolder, planUploads, readStickerFolder, stickerFrom, withoutPack, withPack, type Sticker } from "./packs";
 import { hostPath } from "../../settings";
 import { shellQuote } from "../../render/templates";
 import { adminTokenPath } from "../../render/upkeep";
@@ -43,9 +43,6 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
 
   const { index, packs } = await readPacks(s);
   const existing = packs.get(pack);
-  const known = new Map((existing?.stickers ?? []).map((x) => [x.id, x]));
-  const todo = images.filter((img) => known.get(img.id)?.sha256 !== img.sha256);
-  out(`pack "${pack}": ${images.length} image(s) in ${folder}, ${images.length - todo.length} already in the pack unchanged, ${todo.length} to upload`);
 
   const { account, token } = await adminAccount(s);
   const port = Number(new URL(account.homeserver).port);
@@ -56,6 +53,9 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
     if (fresh) await keepToken(s, account, admin.token!);
     const owner = await ownerLogin(admin, account.owner);
     try {
+      // A sticker counts as there only while its media is (a volume removed and made anew loses it).
+      const todo = planUploads(images, existing, await mediaIdsOf(admin, account.owner));
+      out(`pack "${pack}": ${images.length} image(s) in ${folder}, ${images.length - todo.length} already in the pack unchanged, ${todo.length} to upload`);
       for (const [i, img] of todo.entries()) {
         const mxc = await upload(owner, img.bytes, img.mimetype, img.id);
         await protect(admin, mediaId(mxc));
@@ -81,7 +81,7 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
   } finally {
     tunnel.close();
   }
-  return { pack, uploaded, unchanged: images.length - todo.length };
+  return { pack, uploaded, unchanged: images.length - uploaded.length };
 }
 
 export async function listStickers(s: Settings, out: Out): Promise<void> {

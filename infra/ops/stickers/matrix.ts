@@ -106,6 +106,17 @@ export async function upload(owner: Client, bytes: Buffer, type: string, filenam
   return r.content_uri;
 }
 
+/** The media ids a local user uploaded that the server still has (admin API, every page). */
+export async function mediaIdsOf(admin: Client, user: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (let from: number | undefined = 0; from !== undefined; ) {
+    const page: { media: { media_id: string }[]; next_token?: number } = await admin.call("GET", `/_synapse/admin/v1/users/${q(user)}/media?from=${from}&limit=500`);
+    for (const m of page.media) ids.add(m.media_id);
+    from = page.next_token;
+  }
+  return ids;
+}
+
 /** Protected media are never deleted: not by the upkeep job, not by Synapse's media retention. */
 export async function protect(admin: Client, mediaId: string): Promise<void> {
   await admin.call("POST", `/_synapse/admin/v1/media/protect/${q(mediaId)}`, {});

@@ -113,6 +113,15 @@ export function stickerFrom(packId: string, img: StickerImage, mxc: string): Sti
   };
 }
 
+/** The images to upload: new ones, changed ones, and those whose media the server no longer has. */
+export function planUploads(images: StickerImage[], existing: Pack | undefined, liveMediaIds: Set<string>): StickerImage[] {
+  const known = new Map((existing?.stickers ?? []).map((x) => [x.id, x]));
+  return images.filter((img) => {
+    const k = known.get(img.id);
+    return !k || k.sha256 !== img.sha256 || !liveMediaIds.has(mediaId(k.url));
+  });
+}
+
 /** The pack with `added` in it: a sticker with the same id is replaced in place, new ones follow. */
 export function mergePack(existing: Pack | undefined, id: string, title: string, added: Sticker[]): Pack {
   const stickers = [...(existing?.stickers ?? [])];
