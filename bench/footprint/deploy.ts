@@ -17,7 +17,7 @@ import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
 import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
-import { containerName, enabledBridges, networkName, type Settings } from "../../infra/settings";
+import { containerName, enabledBridges, hostPath, networkName, type Settings } from "../../infra/settings";
 import type { StatusSubject } from "../../infra/ops/status";
 import { subjectFromSettings } from "../../infra/ops/status";
 import { apply, destroy, type Applied } from "../../test/harness/apply";
@@ -36,6 +36,8 @@ export interface Deployment {
   subject: StatusSubject;
   /** The owner, an admin, registered with the shared secret as the README says. */
   registerOwner(localpart: string, password: string): void;
+  /** The kit's upkeep job on the host (run.sh), run by hand after the workload; none for the baseline. */
+  upkeepRun?: string;
   teardown(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     registerOwner: (u, p) => {
       docker("exec", containerName(s, "synapse"), "register_new_matrix_user", "-u", u, "-p", p, "-a", "-c", "/config/homeserver.yaml", "http://localhost:8008");
     },
+    upkeepRun: s.upkeep.enabled ? hostPath(s, "upkeep", "run.sh") : undefined,
     teardown: async () => {
       const errors = await destroy(applied, log);
       if (errors.length) throw new Error(`destroy: ${errors.join("; ")}`);

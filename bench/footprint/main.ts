@@ -9,9 +9,12 @@
  * version, which keeps the benchmark working; its figures mean little.
  * --variant adds a deployment of the kit with stack settings replaced, e.g.
  * --variant 'no-autotune={"matrix:synapse":{"extraConfig":{"caches":{"cache_autotuning":null}}}}',
- * to measure what one tuning choice is worth in the same run.
- * Exit 1 when a deployment loses an acknowledged message or the run fails.
+ * to measure what one tuning choice is worth in the same run. After the workload each kit
+ * deployment runs its upkeep job by hand with a 1 s bridged-media lifetime: what it frees
+ * (the workload's ghost uploads), the sizes before and after, state compression, its time.
+ * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
@@ -19,7 +22,7 @@ import { collect, parseStatus, statusScript } from "../../infra/ops/status";
 import { request } from "../../test/harness/http";
 import { deployBaseline, deployKit, type Deployment } from "./deploy";
 import { Sampler } from "./memory";
-import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type DeploymentResult } from "./report";
+import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type DeploymentResult, type UpkeepSummary } from "./report";
 import { FULL, runWorkload, SHORT } from "./workload";
 
 const log = (l: string) => console.log(`[bench] ${l}`);
@@ -51,6 +54,17 @@ async function ownerToken(d: Deployment): Promise<{ token: string; userId: strin
 interface Run {
   label: string;
   deploy: () => Promise<Deployment>;
+}
+
+/** The kit's upkeep job, by hand, with a 1 s bridged-media lifetime: what it frees after an evening's traffic. */
+function runUpkeep(runScript: string, label: string): UpkeepSummary {
+  log(`${label}: upkeep run by hand`);
+  const out = execFileSync(runScript, ["--bridged-media-lifetime-seconds", "1"], { encoding: "utf8", timeout: 1_800_000 });
+  const line = out.trimEnd().split("\n").filter((l) => l.startsWith("upkeep summary ")).pop();
+  if (!line) throw new Error(`the upkeep job printed no summary:\n${out}`);
+  const summary = JSON.parse(line.slice("upkeep summary ".length)) as UpkeepSummary;
+  log(`${label}: upkeep freed ${(summary.freedBytes / 1024 ** 2).toFixed(1)} MiB in ${summary.seconds} s${summary.failed.length ? `; FAILED: ${summary.failed.join(", ")}` : ""}`);
+  return summary;
 }
 
 async function measure({ label, deploy }: Run, short: boolean): Promise<DeploymentResult> {
@@ -87,6 +101,7 @@ async function measure({ label, deploy }: Run, short: boolean): Promise<Deployme
       workload,
       series: seriesOf(samples),
     };
+    if (d.upkeepRun) result.upkeep = runUpkeep(d.upkeepRun, label);
     for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
     for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
     log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);
@@ -136,7 +151,7 @@ async function main(): Promise<number> {
   fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${short ? "short" : "full"} workload, ${when.slice(0, 10)}`));
   console.log(`\n== footprint (${short ? "short" : "full"} workload)\n${formatReport(results)}`);
   console.log(`\nwrote ${path.join(out, `${name}.json`)} and ${path.join(out, `${name}.svg`)}`);
-  return results.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0) ? 1 : 0;
+  return results.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0 || (r.upkeep?.failed.length ?? 0) > 0) ? 1 : 0;
 }
 
 main().then(

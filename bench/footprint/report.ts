@@ -30,8 +30,23 @@ export interface DeploymentResult {
   oomKills: Record<Service, number>;
   disk: { idle: DiskFigures; end: DiskFigures };
   workload: WorkloadResult;
+  /**
+   * The upkeep job run by hand after the workload with a 1 s bridged-media lifetime (so the
+   * workload's ghost uploads are what it expires): its summary line (templates/upkeep/upkeep.py).
+   */
+  upkeep?: UpkeepSummary;
   /** MiB per service, and their total, over time: seconds since the workload started. */
   series: { t: number; service: Service | "total"; mib: number }[];
+}
+
+export interface UpkeepSummary {
+  failed: string[];
+  seconds: number;
+  freedBytes: number;
+  media: Record<string, { deleted: number; bytes: number; protected: number; kept: number; avatars: number }>;
+  before: { media: { total: number }; database: number };
+  after: { media: { total: number }; database: number };
+  stateCompression?: { rowsBefore: number; rowsAfter: number };
 }
 
 const MiB = 1024 * 1024;
@@ -133,6 +148,14 @@ export function formatReport(results: DeploymentResult[]): string {
   add("media store growth, remote, MiB", (r) => (mib(r.disk.end.mediaRemote - r.disk.idle.mediaRemote)).toFixed(1));
   for (const db of Object.keys(results[0].disk.end.databases)) {
     add(`database ${db} growth, MiB`, (r) => mib((r.disk.end.databases[db] ?? 0) - (r.disk.idle.databases[db] ?? 0)).toFixed(1));
+  }
+  if (results.some((r) => r.upkeep)) {
+    const u = (r: DeploymentResult, f: (x: UpkeepSummary) => string) => (r.upkeep ? f(r.upkeep) : "-");
+    add("upkeep by hand (bridged media 1 s): s", (r) => u(r, (x) => `${x.seconds}${x.failed.length ? ` FAILED ${x.failed.join(",")}` : ""}`));
+    add("  bridged media deleted, MiB freed", (r) => u(r, (x) => `${x.media.bridged.deleted}, ${mib(x.freedBytes).toFixed(1)}`));
+    add("  media store before -> after, MiB", (r) => u(r, (x) => `${mib(x.before.media.total).toFixed(1)} -> ${mib(x.after.media.total).toFixed(1)}`));
+    add("  database before -> after, MiB", (r) => u(r, (x) => `${mib(x.before.database).toFixed(1)} -> ${mib(x.after.database).toFixed(1)}`));
+    add("  state_groups_state rows", (r) => u(r, (x) => (x.stateCompression ? `${x.stateCompression.rowsBefore} -> ${x.stateCompression.rowsAfter}` : "-")));
   }
   lines.push(...grid(other));
   if (base && kit) {
