@@ -124,7 +124,10 @@ def expire_media(m: Matrix, cfg: dict, owner_of: Callable[[str], Optional[str]],
     """
     tallies = {cls: Tally() for cls in lifetimes}
     room_avatars: Optional[set] = None
-    for u in m.pages("/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b", "users"):
+    # Every page first: the list is ordered by media size, so deleting while paging through it
+    # would move users across page boundaries and skip them (seen: 428 of 500 in the benchmark).
+    users = list(m.pages("/_synapse/admin/v1/statistics/users/media?order_by=user_id&dir=f", "users"))
+    for u in users:
         cls = owner_of(u["user_id"])
         if cls is None:
             continue
