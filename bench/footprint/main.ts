@@ -19,10 +19,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { collect, parseStatus, statusScript } from "../../infra/ops/status";
+import { lastUpkeepSummary, type UpkeepSummary } from "../../infra/ops/upkeep";
 import { request } from "../../test/harness/http";
 import { deployBaseline, deployKit, type Deployment } from "./deploy";
 import { Sampler } from "./memory";
-import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type DeploymentResult, type UpkeepSummary } from "./report";
+import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type DeploymentResult } from "./report";
 import { FULL, runWorkload, SHORT } from "./workload";
 
 const log = (l: string) => console.log(`[bench] ${l}`);
@@ -60,9 +61,8 @@ interface Run {
 function runUpkeep(runScript: string, label: string): UpkeepSummary {
   log(`${label}: upkeep run by hand`);
   const out = execFileSync(runScript, ["--bridged-media-lifetime-seconds", "1"], { encoding: "utf8", timeout: 1_800_000 });
-  const line = out.trimEnd().split("\n").filter((l) => l.startsWith("upkeep summary ")).pop();
-  if (!line) throw new Error(`the upkeep job printed no summary:\n${out}`);
-  const summary = JSON.parse(line.slice("upkeep summary ".length)) as UpkeepSummary;
+  const summary = lastUpkeepSummary(out);
+  if (!summary) throw new Error(`the upkeep job printed no summary:\n${out}`);
   log(`${label}: upkeep freed ${(summary.freedBytes / 1024 ** 2).toFixed(1)} MiB in ${summary.seconds} s${summary.failed.length ? `; FAILED: ${summary.failed.join(", ")}` : ""}`);
   return summary;
 }

@@ -2,6 +2,7 @@
  * The benchmark's results: the table printed at the end, the JSON beside it and
  * the memory-over-time chart (vega-lite, rendered to SVG by vega in Node).
  */
+import type { UpkeepSummary } from "../../infra/ops/upkeep";
 import type { StatusReport } from "../../infra/ops/status";
 import type { Sample } from "./memory";
 import type { WorkloadResult } from "./workload";
@@ -37,16 +38,6 @@ export interface DeploymentResult {
   upkeep?: UpkeepSummary;
   /** MiB per service, and their total, over time: seconds since the workload started. */
   series: { t: number; service: Service | "total"; mib: number }[];
-}
-
-export interface UpkeepSummary {
-  failed: string[];
-  seconds: number;
-  freedBytes: number;
-  media: Record<string, { deleted: number; bytes: number; protected: number; kept: number; avatars: number }>;
-  before: { media: { total: number }; database: number };
-  after: { media: { total: number }; database: number };
-  stateCompression?: { rowsBefore: number; rowsAfter: number };
 }
 
 const MiB = 1024 * 1024;
@@ -152,9 +143,9 @@ export function formatReport(results: DeploymentResult[]): string {
   if (results.some((r) => r.upkeep)) {
     const u = (r: DeploymentResult, f: (x: UpkeepSummary) => string) => (r.upkeep ? f(r.upkeep) : "-");
     add("upkeep by hand (bridged media 1 s): s", (r) => u(r, (x) => `${x.seconds}${x.failed.length ? ` FAILED ${x.failed.join(",")}` : ""}`));
-    add("  bridged media deleted, MiB freed", (r) => u(r, (x) => `${x.media.bridged.deleted}, ${mib(x.freedBytes).toFixed(1)}`));
-    add("  media store before -> after, MiB", (r) => u(r, (x) => `${mib(x.before.media.total).toFixed(1)} -> ${mib(x.after.media.total).toFixed(1)}`));
-    add("  database before -> after, MiB", (r) => u(r, (x) => `${mib(x.before.database).toFixed(1)} -> ${mib(x.after.database).toFixed(1)}`));
+    add("  bridged media deleted, MiB freed", (r) => u(r, (x) => `${x.media?.bridged.deleted ?? "-"}, ${mib(x.freedBytes).toFixed(1)}`));
+    add("  media store before -> after, MiB", (r) => u(r, (x) => (x.before && x.after ? `${mib(x.before.media.total).toFixed(1)} -> ${mib(x.after.media.total).toFixed(1)}` : "-")));
+    add("  database before -> after, MiB", (r) => u(r, (x) => (x.before && x.after ? `${mib(x.before.database).toFixed(1)} -> ${mib(x.after.database).toFixed(1)}` : "-")));
     add("  state_groups_state rows", (r) => u(r, (x) => (x.stateCompression ? `${x.stateCompression.rowsBefore} -> ${x.stateCompression.rowsAfter}` : "-")));
   }
   lines.push(...grid(other));

@@ -2,6 +2,7 @@
  * The status script's records (templates/host/status.sh.hbs) as a typed report,
  * and what in it is wrong. Pure: text in, data out.
  */
+import type { UpkeepRun } from "../upkeep";
 
 export interface ContainerStatus {
   name: string;
@@ -24,17 +25,6 @@ export interface ContainerStatus {
     /** The kernel's OOM kills in this container since it started. */
     oomKills: number;
   };
-}
-
-/** What the upkeep job's last run wrote (templates/upkeep/upkeep.py, last-run.json). */
-export interface UpkeepRun {
-  finished: string;
-  by: "cron" | "hand";
-  failed: string[];
-  freedBytes: number;
-  media?: Record<string, { deleted: number; bytes: number; protected: number; kept: number }>;
-  before?: { media: { total: number }; database: number };
-  after?: { media: { total: number }; database: number };
 }
 
 export interface StatusReport {

@@ -1,5 +1,6 @@
 /** `npm run status` output: a table for people, JSON for scripts. */
-import { findings, type StatusReport, type UpkeepRun } from "./parse";
+import type { UpkeepRun } from "../upkeep";
+import { findings, type StatusReport } from "./parse";
 
 const MiB = 1024 * 1024;
 
