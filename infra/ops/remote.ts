@@ -21,16 +21,12 @@ export function sshArgs(target: SshTarget, knownHostsFile: string): string[] {
   return ["-p", String(target.port), "-l", target.user, "-o", "ConnectTimeout=15", ...dockerSshOpts(target, knownHostsFile), target.host];
 }
 
-/** A throwaway known_hosts holding the stack's host key, for the life of `f`. */
-async function withKnownHosts<T>(target: SshTarget, f: (file: string) => Promise<T>): Promise<T> {
+/** A throwaway known_hosts holding the stack's host key (empty when the stack opted out); `remove` when done. */
+function tempKnownHosts(target: SshTarget): { file: string; remove: () => void } {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "matrix-kit-ssh-"));
-  const known = path.join(tmp, "known_hosts");
-  if (target.hostKey !== null) fs.writeFileSync(known, `${knownHostsLine({ ...target, hostKey: target.hostKey })}\n`);
-  try {
-    return await f(known);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  const file = path.join(tmp, "known_hosts");
+  if (target.hostKey !== null) fs.writeFileSync(file, `${knownHostsLine({ ...target, hostKey: target.hostKey })}\n`);
+  return { file, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }
 
 /** Runs `script` on the target (`what` names it in errors); resolves with its stdout. */
@@ -53,7 +49,12 @@ export async function runOnHost(target: Target, script: string, what: string, ti
       child.stdin.end(script);
     });
   if (target.kind === "local") return run("sh", ["-s"]);
-  return withKnownHosts(target, (known) => run("ssh", [...sshArgs(target, known), "sh -s"]));
+  const known = tempKnownHosts(target);
+  try {
+    return await run("ssh", [...sshArgs(target, known.file), "sh -s"]);
+  } finally {
+    known.remove();
+  }
 }
 
 export interface Tunnel {
@@ -66,13 +67,11 @@ export interface Tunnel {
 export async function openTunnel(target: Target, port: number): Promise<Tunnel> {
   if (target.kind === "local") return { url: `http://127.0.0.1:${port}`, close: () => undefined };
   const local = await freePort();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "matrix-kit-ssh-"));
-  const known = path.join(tmp, "known_hosts");
-  if (target.hostKey !== null) fs.writeFileSync(known, `${knownHostsLine({ ...target, hostKey: target.hostKey })}\n`);
-  const child: ChildProcess = spawn("ssh", ["-N", "-o", "ExitOnForwardFailure=yes", "-L", `127.0.0.1:${local}:127.0.0.1:${port}`, ...sshArgs(target, known)], { stdio: ["ignore", "ignore", "pipe"] });
+  const known = tempKnownHosts(target);
+  const child: ChildProcess = spawn("ssh", ["-N", "-o", "ExitOnForwardFailure=yes", "-L", `127.0.0.1:${local}:127.0.0.1:${port}`, ...sshArgs(target, known.file)], { stdio: ["ignore", "ignore", "pipe"] });
   const close = () => {
     child.kill();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    known.remove();
   };
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));

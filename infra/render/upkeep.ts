@@ -20,7 +20,7 @@ export const UPKEEP_PATHS = {
   dir: "/upkeep",
   script: "/upkeep/upkeep.py",
   config: "/upkeep/config.json",
-  /** pip's target for the state compressor, kept between runs (the job's only writable mount). */
+  /** pip's target for the state compressor, kept between runs in the job's cache. */
   vendor: "/upkeep-cache/vendor",
   cache: "/upkeep-cache",
   /** The Synapse volume, read-only: the job measures the media store with it. */
@@ -80,7 +80,6 @@ export function adminAccountFile(s: Settings, sec: Secrets): string {
       password: sec.adminPassword,
       registrationSharedSecret: sec.registrationSharedSecret,
       owner: `@${s.admin}:${s.domain}`,
-      tokenFile: adminTokenPath(s),
     },
     null,
     2,

@@ -93,11 +93,15 @@ def media_id_of(mxc: Any, server: str) -> Optional[str]:
     return mxc[len(prefix):] if isinstance(mxc, str) and mxc.startswith(prefix) else None
 
 
+def bridged_rooms(m: Matrix, cfg: dict) -> list:
+    """The rooms a bridge bot is in: the portals and the owner's chats with the bots."""
+    return sorted({r for bot in cfg["bridgeBots"] for r in m.call("GET", f"/_synapse/admin/v1/users/{q(bot)}/joined_rooms").get("joined_rooms", [])})
+
+
 def avatars_in_use(m: Matrix, cfg: dict) -> set:
     """Room avatars of the rooms the bridges' bots are in (portals): kept like profile pictures."""
     used = set()
-    rooms = {r for bot in cfg["bridgeBots"] for r in m.call("GET", f"/_synapse/admin/v1/users/{q(bot)}/joined_rooms").get("joined_rooms", [])}
-    for room in rooms:
+    for room in bridged_rooms(m, cfg):
         for ev in m.call("GET", f"/_synapse/admin/v1/rooms/{q(room)}/state").get("state", []):
             if ev.get("type") == "m.room.avatar":
                 mid = media_id_of(ev.get("content", {}).get("url"), cfg["serverName"])
@@ -159,7 +163,7 @@ def expire_media(m: Matrix, cfg: dict, owner_of: Callable[[str], Optional[str]],
 
 
 def purge_history(m: Matrix, cfg: dict, lifetime_s: int, now_ms: int) -> dict:
-    rooms = sorted({r for bot in cfg["bridgeBots"] for r in m.call("GET", f"/_synapse/admin/v1/users/{q(bot)}/joined_rooms").get("joined_rooms", [])})
+    rooms = bridged_rooms(m, cfg)
     purged, nothing = 0, 0
     for room in rooms:
         try:

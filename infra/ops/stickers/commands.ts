@@ -25,8 +25,9 @@ async function adminAccount(s: Settings): Promise<{ account: AdminAccount; token
   return { account: JSON.parse(json) as AdminAccount, token: token?.trim() || undefined };
 }
 
-async function keepToken(s: Settings, a: AdminAccount, token: string): Promise<void> {
-  const f = shellQuote(a.tokenFile);
+/** Beside the account file (render/upkeep.ts adminTokenPath), where the upkeep job keeps it too. */
+async function keepToken(s: Settings, token: string): Promise<void> {
+  const f = shellQuote(adminTokenPath(s));
   await runOnHost(s.target, `umask 077; printf '%s' ${shellQuote(token)} > ${f}.tmp && mv -f ${f}.tmp ${f}`, "keeping the admin account's token");
 }
 
@@ -50,7 +51,7 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
   const uploaded: Sticker[] = [];
   try {
     const { admin, fresh } = await adminLogin(new Client(tunnel.url), account, token);
-    if (fresh) await keepToken(s, account, admin.token!);
+    if (fresh) await keepToken(s, admin.token!);
     const owner = await ownerLogin(admin, account.owner);
     try {
       // A sticker counts as there only while its media is (a volume removed and made anew loses it).

@@ -24,8 +24,6 @@ export interface AdminAccount {
   password: string;
   registrationSharedSecret: string;
   owner: string;
-  /** Where the account's token is kept on the host (shared with the upkeep job). */
-  tokenFile: string;
 }
 
 export class Client {
