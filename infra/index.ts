@@ -1,6 +1,8 @@
 /**
- * Entry point: validated config -> components -> outputs. Details live in the
- * components (one per file) and in render/ (every file's text).
+ * Entry point: validated config -> checks before anything is touched -> components ->
+ * outputs. Details live in the components (one per file) and in render/ (every file's text).
+ * An async program (Pulumi awaits it and takes its result as the stack outputs) so that a bad
+ * stack or a wrong host key stops the run before the first resource is registered.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Bridge } from "./components/bridge";
@@ -16,47 +18,57 @@ import { Upkeep } from "./components/upkeep";
 import { Watchdog } from "./components/watchdog";
 import { clientWellKnown, publicBaseUrl } from "./render/discovery";
 import { stickerWidgetUrl } from "./render/stickers";
+import { preflight } from "./preflight";
 import { deriveSecrets } from "./secrets";
 import { enabledBridges } from "./settings";
 
-const { settings: s, secrets: cfg } = loadStack();
-const secrets = pulumi.secret(cfg.secretSeed.apply(deriveSecrets));
-const prefix = s.namePrefix;
+export = async (): Promise<Record<string, unknown>> => {
+  const { settings: s, secrets: cfg } = loadStack();
+  await preflight(s);
+  const secrets = pulumi.secret(cfg.secretSeed.apply(deriveSecrets));
+  const prefix = s.namePrefix;
 
-const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });
-const network = new PrivateNetwork(`${prefix}`, { settings: s, host });
-const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network });
-const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready });
-const bridges = enabledBridges(s).map(
-  (b) => new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready] }),
-);
-if (s.watchdog.enabled && bridges.length > 0) {
-  new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] });
-}
-if (s.upkeep.enabled) {
-  new Upkeep(`${prefix}-upkeep`, { settings: s, upkeep: s.upkeep, host, secrets, dependsOn: [homeserver.container, database.ready] });
-}
-const stickers = s.stickers.enabled ? [new Stickers(`${prefix}-stickers`, { settings: s, host })] : [];
-const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container), ...stickers] });
-if (s.cloudflare.enabled) {
-  if (!cfg.cloudflareApiToken) throw new Error("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
-  new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] });
-}
+  const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });
+  const network = new PrivateNetwork(`${prefix}`, { settings: s, host });
+  const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network });
+  const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready, databaseContainer: database.container });
+  const bridges = enabledBridges(s).map(
+    (b) => new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready], databaseContainer: database.container }),
+  );
+  const extras: pulumi.Resource[] = [];
+  if (s.watchdog.enabled && bridges.length > 0) {
+    extras.push(new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] }));
+  }
+  if (s.upkeep.enabled) {
+    extras.push(new Upkeep(`${prefix}-upkeep`, { settings: s, upkeep: s.upkeep, host, secrets, dependsOn: [homeserver.container, database.ready] }));
+  }
+  const stickers = s.stickers.enabled ? [new Stickers(`${prefix}-stickers`, { settings: s, host })] : [];
+  const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container), ...stickers] });
+  if (s.cloudflare.enabled) {
+    if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
+    extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
+  }
+  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy]);
 
-export const homeserverUrl = publicBaseUrl(s);
-export const serverName = s.domain;
-export const nginxSite = proxy.sitePath;
-export const wellKnownClient = clientWellKnown(s);
-export const stickerPickerUrl = s.stickers.enabled ? stickerWidgetUrl(s) : undefined;
-export const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;
-/** `pulumi stack output --show-secrets wechatListenSecret`: the agent's `-s`. */
-export const wechatListenSecret = s.wechat ? secrets.apply((x) => x.wechat.listenSecret) : undefined;
-/** For `register_new_matrix_user -k`: creating the owner's account. */
-export const registrationSharedSecret = secrets.apply((x) => x.registrationSharedSecret);
-export const nextSteps = [
-  `Create your account: docker exec -it ${prefix}-synapse register_new_matrix_user -u ${s.admin} -a -c /config/homeserver.yaml http://localhost:8008`,
-  `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}`,
-  ...(s.qq ? [`Message @${s.qq.botLocalpart}:${s.domain} and send "login" to link QQ`] : []),
-  ...(s.stickers.enabled ? [`Add stickers: npm run stickers -- --stack ${s.stack} add <folder> (Element then shows the kit's picker)`] : []),
-  ...(wechatAgentUrl ? [`Point the WeChat agent at ${wechatAgentUrl} with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),
-];
+  const homeserverUrl = publicBaseUrl(s);
+  const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;
+  return {
+    homeserverUrl,
+    serverName: s.domain,
+    nginxSite: proxy.sitePath,
+    wellKnownClient: clientWellKnown(s),
+    stickerPickerUrl: s.stickers.enabled ? stickerWidgetUrl(s) : undefined,
+    wechatAgentUrl,
+    /** `pulumi stack output --show-secrets wechatListenSecret`: the agent's `-s`. */
+    wechatListenSecret: s.wechat ? secrets.apply((x) => x.wechat.listenSecret) : undefined,
+    /** For `register_new_matrix_user -k`: creating the owner's account. */
+    registrationSharedSecret: secrets.apply((x) => x.registrationSharedSecret),
+    nextSteps: [
+      `Create your account: docker exec -it ${prefix}-synapse register_new_matrix_user -u ${s.admin} -a -c /config/homeserver.yaml http://localhost:8008`,
+      `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}`,
+      ...(s.qq ? [`Message @${s.qq.botLocalpart}:${s.domain} and send "login" to link QQ`] : []),
+      ...(s.stickers.enabled ? [`Add stickers: npm run stickers -- --stack ${s.stack} add <folder> (Element then shows the kit's picker)`] : []),
+      ...(wechatAgentUrl ? [`Point the WeChat agent at ${wechatAgentUrl} with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),
+    ],
+  };
+};

@@ -19,7 +19,7 @@ export type Target =
       /**
        * The VPS's public host key, "<type> <base64>"; null when the stack opted out
        * (`insecure-accept-any`). The command connection checks it, and the docker
-       * provider's ssh checks it through a known_hosts file the kit writes.
+       * provider's ssh gets it in its options (render/ssh.ts).
        */
       hostKey: string | null;
     };

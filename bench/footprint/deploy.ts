@@ -20,7 +20,8 @@ import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { containerName, enabledBridges, hostPath, networkName, type Settings } from "../../infra/settings";
 import type { StatusSubject } from "../../infra/ops/status";
 import { subjectFromSettings } from "../../infra/ops/status";
-import { apply, destroy, type Applied } from "../../test/harness/apply";
+import { apply, type Applied } from "../../test/harness/apply";
+import { destroyApplied } from "../../test/harness/lifecycle";
 import { request } from "../../test/harness/http";
 import { runProgram } from "../../test/harness/program";
 import { docker, poll } from "../../test/harness/wait";
@@ -98,7 +99,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     },
     upkeepRun: s.upkeep.enabled ? hostPath(s, "upkeep", "run.sh") : undefined,
     teardown: async () => {
-      const errors = await destroy(applied, log);
+      const errors = await destroyApplied(applied, { log });
       if (errors.length) throw new Error(`destroy: ${errors.join("; ")}`);
       removeByPrefix(s.namePrefix);
     },

@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
-# npm run up [-- <stack>]: everything `pulumi up` needs, then `pulumi up` on the
-# stack (default: local, the embedded default stack on this machine).
+# npm run up [-- [--stack] <stack>] [--yes]: everything `pulumi up` needs, then `pulumi up` on
+# the stack (default: local, the embedded default stack on this machine). --yes applies without
+# asking (for scripts, CI, any run without a terminal).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stack=${1:-local}
+usage="usage: npm run up -- [--stack] <stack> [--yes]   (default stack: local)"
+bad() { echo "npm run up: $1" >&2; echo "$usage" >&2; exit 2; }
+stack=""
+yes=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --stack) [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#-}" = "$2" ] || bad "--stack needs a stack name"; set -- "$2" "${@:3}" ;;
+    --stack=*) set -- "${1#--stack=}" "${@:2}" ;;
+    --yes | -y) yes=(--yes); shift ;;
+    -h | --help) echo "$usage"; exit 0 ;;
+    -*) bad "unknown option $1" ;;
+    *) [ -z "$stack" ] || bad "one stack only (got \"$stack\" and \"$1\")"; stack=$1; shift ;;
+  esac
+done
+stack=${stack:-local}
+[[ $stack =~ ^[A-Za-z0-9._-]+$ ]] || bad "\"$stack\" is not a stack name (letters, digits, . _ -)"
+[ -f "stacks/Pulumi.$stack.yaml" ] || bad "no stack \"$stack\": stacks/Pulumi.$stack.yaml does not exist (copy stacks/Pulumi.dev.yaml and edit it)"
+if [ ${#yes[@]} -eq 0 ] && ! [ -t 0 ]; then
+  bad "no terminal to confirm the update on: pass --yes to apply after the preview without asking"
+fi
+echo "npm run up: stack $stack (stacks/Pulumi.$stack.yaml)${yes:+, applying without asking (--yes)}"
 
 if ! npm ls --depth=0 >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
 # The Pulumi CLI at the version pinned in package.json (installed into .pulumi-cli/ when missing).
@@ -34,4 +55,4 @@ if ! pulumi config get matrix:secretSeed >/dev/null 2>&1; then
   # Generated once and kept (encrypted) in stacks/Pulumi.$stack.yaml: every derived secret stays stable.
   pulumi config set --secret matrix:secretSeed "$(openssl rand -hex 32)"
 fi
-pulumi up --stack "$stack"
+pulumi up --stack "$stack" "${yes[@]}"

@@ -18,6 +18,7 @@ export interface HomeserverArgs {
   secrets: pulumi.Output<Secrets>;
   /** The database is ready (databases created). */
   database: pulumi.Resource;
+  databaseContainer: docker.Container;
 }
 
 export class Homeserver extends pulumi.ComponentResource {
@@ -48,13 +49,13 @@ export class Homeserver extends pulumi.ComponentResource {
     );
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), stack: s.stack }),
+      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
       { parent: this, provider, dependsOn: [...files, owned, args.database] },
     );
     this.registerOutputs({ container: this.container.name });
   }
 
-  /** homeserver.yaml, the log config, the signing key and each bridge's registration, readable by 991 only. */
+  /** homeserver.yaml, the log config, the signing key and the app service registrations, readable by 991 only. */
   private createFiles(name: string, args: HomeserverArgs): HostFile[] {
     const s = args.settings;
     const owner = { uid: s.synapse.uid, gid: s.synapse.gid, mode: "0600" };

@@ -3,12 +3,13 @@
  * run shell scripts on it. `local` uses this machine's socket and shell; `ssh`
  * reaches the VPS (the docker provider shells out to `ssh`, so it authenticates
  * with `identityFile` or the ssh agent; command resources get the key secret).
- * Both check the VPS's host key (matrix:target.hostKey): see render/ssh.ts.
+ * Both check the VPS's host key (matrix:target.hostKey): see render/ssh.ts; `preflight()`
+ * compares it with what the VPS presents before this component is made.
  */
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerSshOpts, hostKeyCheckScript } from "../render/ssh";
+import { dockerSshOpts, reachDockerScript } from "../render/ssh";
 import type { Settings } from "../settings";
 
 export interface HostArgs {
@@ -31,18 +32,17 @@ export class Host extends pulumi.ComponentResource {
   /** `ssh://user@host:port` or the local socket: what the docker provider talks to. */
   readonly dockerHost: string;
   private readonly connection?: command.types.input.remote.ConnectionArgs;
+  private readonly target: Settings["target"];
 
+  /** Call after `preflight()`: the host key has been compared before anything reaches the VPS. */
   constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kit:matrix:Host", name, {}, opts);
-    const t = args.settings.target;
-    let checked: pulumi.Output<unknown> = pulumi.output(true);
+    const t = (this.target = args.settings.target);
     if (t.kind === "ssh") {
       if (!args.sshPrivateKey) throw new pulumi.ResourceError("matrix:sshPrivateKey is required for an ssh target", this);
       this.dockerHost = `ssh://${t.user}@${t.host}:${t.port}`;
-      checked = this.checkHostKey(t);
-      // Everything that reaches the VPS waits for the check: both connections take their host from it.
       this.connection = {
-        host: checked.apply(() => t.host),
+        host: t.host,
         port: t.port,
         user: t.user,
         privateKey: args.sshPrivateKey,
@@ -51,29 +51,14 @@ export class Host extends pulumi.ComponentResource {
     } else {
       this.dockerHost = "unix:///var/run/docker.sock";
     }
+    // The ssh options (the pinned key included) are the provider's configuration, kept in the
+    // state: refresh and destroy, which do not run the program, connect with them.
     this.provider = new docker.Provider(
       `${name}-docker`,
-      { host: checked.apply(() => this.dockerHost), ...(t.kind === "ssh" ? { sshOpts: dockerSshOpts(t) } : {}) },
+      { host: this.dockerHost, ...(t.kind === "ssh" ? { sshOpts: dockerSshOpts(t) } : {}) },
       { parent: this },
     );
     this.registerOutputs({ dockerHost: this.dockerHost });
-  }
-
-  /**
-   * An invoke, so it runs on every preview and update (a resource would run once):
-   * writes the docker provider's known_hosts and stops the run, naming the setting,
-   * when the VPS presents another key.
-   */
-  private checkHostKey(t: Extract<Settings["target"], { kind: "ssh" }>): pulumi.Output<unknown> {
-    if (!t.hostKey) {
-      pulumi.log.warn(
-        `matrix:target.hostKey is "insecure-accept-any": the ssh host key of ${t.host} is not checked, so anyone on the path can impersonate the VPS. Set it to the VPS's key (cat /etc/ssh/ssh_host_ed25519_key.pub on the VPS).`,
-        this,
-      );
-      return pulumi.output(true);
-    }
-    const hostKey = t.hostKey;
-    return command.local.runOutput({ command: hostKeyCheckScript({ ...t, hostKey }), interpreter: ["/bin/sh", "-c"] }, { parent: this });
   }
 
   /** A shell script on the host, as a child of `parent`. */
@@ -85,8 +70,24 @@ export class Host extends pulumi.ComponentResource {
       ...(args.triggers !== undefined ? { triggers: args.triggers } : {}),
     };
     if (this.connection) {
-      return new command.remote.Command(name, { connection: this.connection, ...common }, opts);
+      // No delete script reads the previous output, and sshd refuses the environment requests
+      // that carry it: each delete printed "Unable to set 'PULUMI_COMMAND_STDERR'" (issue 15).
+      return new command.remote.Command(name, { connection: this.connection, addPreviousOutputInEnv: false, ...common }, opts);
     }
     return new command.local.Command(name, { interpreter: ["/bin/sh", "-c"], ...common }, opts);
+  }
+
+  /**
+   * The destroy guard: a resource that depends on every other one, so `pulumi destroy` deletes
+   * it first; its delete reaches the Docker engine as the docker provider would, and when it
+   * cannot, the destroy stops with nothing removed (a destroy that removed the cron entry and
+   * the site and then failed on the first container left the containers running: issue 15).
+   */
+  guardDestroy(name: string, after: pulumi.Resource[]): pulumi.CustomResource {
+    return new command.local.Command(
+      name,
+      { interpreter: ["/bin/sh", "-c"], create: "true", delete: reachDockerScript(this.target), addPreviousOutputInEnv: false },
+      { parent: this, dependsOn: after },
+    );
   }
 }

@@ -5,11 +5,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import type { Settings } from "../settings";
 import { NS } from "./schema";
-import { ConfigError, validate, type RawConfig } from "./validate";
+import { configProblems, validate, type RawConfig } from "./validate";
 
 /**
  * Read this stack's configuration from the Pulumi runtime and validate it.
- * Throws a ConfigError listing every problem before any resource exists.
+ * Throws a RunError listing every problem before any resource exists: Pulumi prints a
+ * RunError's message alone, with no stack trace (issue 15: a ConfigError whose `stack` field
+ * overwrote Error.stack reached the user as an object dump with colour codes).
  */
 export function loadFromPulumi(stack: string, allConfig: Record<string, string>, isSecret: (key: string) => boolean): Settings {
   const values: Record<string, unknown> = {};
@@ -20,7 +22,7 @@ export function loadFromPulumi(stack: string, allConfig: Record<string, string>,
     if (isSecret(key)) secretKeys.add(key);
   }
   const result = validate(stack, { values, secretKeys });
-  if (!result.ok) throw new ConfigError(stack, result.errors);
+  if (!result.ok) throw new pulumi.RunError(configProblems(stack, result.errors));
   return result.settings;
 }
 
@@ -87,6 +89,6 @@ export function settingsFromStackFile(stack: string, stackDir?: string): Setting
   const file = stackDir ? path.join(stackDir, `Pulumi.${stack}.yaml`) : stackFilePath(stack);
   if (!fs.existsSync(file)) throw new StackFileError(`no stack "${stack}": ${file} does not exist`);
   const result = validate(stack, readStackFile(file), { requireSecrets: false });
-  if (!result.ok) throw new StackFileError(`stack "${stack}" has ${result.errors.length} configuration problem(s):\n  - ${result.errors.join("\n  - ")}`);
+  if (!result.ok) throw new StackFileError(configProblems(stack, result.errors));
   return result.settings;
 }

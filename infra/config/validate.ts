@@ -21,11 +21,9 @@ export interface RawConfig {
 
 export type Validation = { ok: true; settings: Settings } | { ok: false; errors: string[] };
 
-export class ConfigError extends Error {
-  constructor(readonly stack: string, readonly errors: string[]) {
-    super(`stack "${stack}" has ${errors.length} configuration problem(s):\n  - ${errors.join("\n  - ")}`);
-    this.name = "ConfigError";
-  }
+/** Every problem of a stack, one per line, each naming its setting. */
+export function configProblems(stack: string, errors: string[]): string {
+  return `stack "${stack}" has ${errors.length} configuration problem(s):\n  - ${errors.join("\n  - ")}`;
 }
 
 function describe(v: unknown): string {

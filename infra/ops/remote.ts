@@ -1,33 +1,16 @@
 /**
  * Running operator commands' work on the stack's host: a shell script with `sh -s` locally or
- * over ssh with the stack's host key pinned (the check `pulumi up` makes, without writing the
- * kit's known_hosts), and a local port forwarded to a port on the host's loopback (Synapse's
+ * over ssh with the docker provider's options (the stack's host key pinned in them), and a
+ * local port forwarded to a port on the host's loopback (Synapse's
  * admin API is published on 127.0.0.1 only and never proxied).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import * as fs from "node:fs";
 import * as net from "node:net";
-import * as os from "node:os";
-import * as path from "node:path";
-import { dockerSshOpts, knownHostsLine } from "../render/ssh";
+import { sshCommandArgs } from "../render/ssh";
 import type { Target } from "../settings";
 
-type SshTarget = Extract<Target, { kind: "ssh" }>;
 
 export class HostError extends Error {}
-
-/** ssh arguments for a target: the docker provider's options, its host key pinned in a throwaway known_hosts. */
-export function sshArgs(target: SshTarget, knownHostsFile: string): string[] {
-  return ["-p", String(target.port), "-l", target.user, "-o", "ConnectTimeout=15", ...dockerSshOpts(target, knownHostsFile), target.host];
-}
-
-/** A throwaway known_hosts holding the stack's host key (empty when the stack opted out); `remove` when done. */
-function tempKnownHosts(target: SshTarget): { file: string; remove: () => void } {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "matrix-kit-ssh-"));
-  const file = path.join(tmp, "known_hosts");
-  if (target.hostKey !== null) fs.writeFileSync(file, `${knownHostsLine({ ...target, hostKey: target.hostKey })}\n`);
-  return { file, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
-}
 
 /** Runs `script` on the target (`what` names it in errors); resolves with its stdout. */
 export async function runOnHost(target: Target, script: string, what: string, timeoutMs = 60_000): Promise<string> {
@@ -49,12 +32,7 @@ export async function runOnHost(target: Target, script: string, what: string, ti
       child.stdin.end(script);
     });
   if (target.kind === "local") return run("sh", ["-s"]);
-  const known = tempKnownHosts(target);
-  try {
-    return await run("ssh", [...sshArgs(target, known.file), "sh -s"]);
-  } finally {
-    known.remove();
-  }
+  return run("ssh", [...sshCommandArgs(target), "sh -s"]);
 }
 
 export interface Tunnel {
@@ -67,12 +45,8 @@ export interface Tunnel {
 export async function openTunnel(target: Target, port: number): Promise<Tunnel> {
   if (target.kind === "local") return { url: `http://127.0.0.1:${port}`, close: () => undefined };
   const local = await freePort();
-  const known = tempKnownHosts(target);
-  const child: ChildProcess = spawn("ssh", ["-N", "-o", "ExitOnForwardFailure=yes", "-L", `127.0.0.1:${local}:127.0.0.1:${port}`, ...sshArgs(target, known.file)], { stdio: ["ignore", "ignore", "pipe"] });
-  const close = () => {
-    child.kill();
-    known.remove();
-  };
+  const child: ChildProcess = spawn("ssh", ["-N", "-o", "ExitOnForwardFailure=yes", "-L", `127.0.0.1:${local}:127.0.0.1:${port}`, ...sshCommandArgs(target)], { stdio: ["ignore", "ignore", "pipe"] });
+  const close = () => void child.kill();
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   // Up once the forwarded port accepts a connection; ssh exiting first is the failure.

@@ -1,21 +1,18 @@
 /**
  * How the kit reaches an `ssh` target, and how it knows it is the right machine.
  *
- * The command provider's connection checks `hostKey` itself. The docker provider
- * runs the system `ssh` with only the kit's sshOpts (seen under the real engine), so
- * the kit writes a known_hosts file holding just the VPS's key and names it there.
- * Without both, one path failed ("Host key verification failed") and the other
- * accepted any key (issue 7).
+ * The command provider's connection checks `hostKey` itself. The docker provider runs the
+ * system `ssh` with only the kit's sshOpts (seen under the real engine), so the pinned key
+ * must travel in those options: OpenSSH's `KnownHostsCommand` prints it, and every known_hosts
+ * file is turned off. The options are the provider's configuration, stored in the stack's
+ * state by the last update, so `pulumi refresh` and `pulumi destroy` (which do not run the
+ * program) check the same key on any machine. A known_hosts file the program wrote was
+ * missing there: "Host key verification failed" (issue 15).
  */
 import type { Target } from "../settings";
-import { renderTemplate } from "./templates";
+import { renderTemplate, shellQuote } from "./templates";
 
 type SshTarget = Extract<Target, { kind: "ssh" }>;
-
-/** Under the operator's home: one file per VPS address, written on every run by the check script. */
-export function knownHostsFromHome(t: SshTarget): string {
-  return `.ssh/matrix-kit/known_hosts-${t.host}-${t.port}`;
-}
 
 /** A known_hosts line: OpenSSH writes `[host]:port` for any port but 22. */
 export function knownHostsLine(t: SshTarget & { hostKey: string }): string {
@@ -24,30 +21,58 @@ export function knownHostsLine(t: SshTarget & { hostKey: string }): string {
 }
 
 /**
- * Options for the docker provider's `ssh` (passed after its own -l and -p); `npm run status`
- * uses the same ones with a known_hosts file of its own.
+ * Options for the docker provider's `ssh` (passed after its own -l and -p); `npm run status`,
+ * `stickers` and the destroy guard use the same ones. OpenSSH 8.5 or newer (KnownHostsCommand).
  */
-export function dockerSshOpts(t: SshTarget, knownHostsFile?: string): string[] {
+export function dockerSshOpts(t: SshTarget): string[] {
   const identity = t.identityFile ? ["-i", t.identityFile, "-o", "IdentitiesOnly=yes"] : [];
   const hostKey = t.hostKey
-    ? // ssh expands ~ in UserKnownHostsFile, so the option reads the same on every operator's machine.
-      ["-o", `UserKnownHostsFile=${knownHostsFile ?? `~/${knownHostsFromHome(t)}`}`, "-o", "StrictHostKeyChecking=yes"]
-    : ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no"];
-  return [...identity, "-o", "BatchMode=yes", ...hostKey];
+    ? [
+        // ssh splits the command into words itself (no shell) and expands %-tokens, which
+        // neither a validated host nor a base64 key contains; the path must be absolute.
+        "-o", `KnownHostsCommand=/bin/echo ${knownHostsLine({ ...t, hostKey: t.hostKey })}`,
+        "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes",
+      ]
+    : ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR"];
+  return [...identity, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", ...hostKey];
+}
+
+/** `ssh` with the docker provider's options: the argument list before the remote command. */
+export function sshCommandArgs(t: SshTarget): string[] {
+  return ["-p", String(t.port), "-l", t.user, ...dockerSshOpts(t), t.host];
 }
 
 const SCAN_TYPES: Record<string, string> = { "ssh-ed25519": "ed25519", "ssh-rsa": "rsa" };
 
-/** The check run (locally, where `pulumi up` runs) before anything reaches the VPS. */
+/** The last line the host-key check prints when the VPS presents the configured key. */
+export const HOST_KEY_OK = "matrix-kit: host key ok";
+
+/**
+ * The check run (locally, where `pulumi up` runs) before anything reaches the VPS. It prints
+ * HOST_KEY_OK, or the kit's message and exits 0 so that the program shows that message alone
+ * (a failed invoke would bury it in the invoke's own error, script included).
+ */
 export function hostKeyCheckScript(t: SshTarget & { hostKey: string }): string {
   const keyType = t.hostKey.split(" ")[0];
   return renderTemplate("host/check-host-key.sh.hbs", {
-    knownHostsFromHome: knownHostsFromHome(t),
-    knownHostsLine: knownHostsLine(t),
     host: t.host,
     port: t.port,
     hostKey: t.hostKey,
     keyType,
     scanType: SCAN_TYPES[keyType] ?? "ecdsa",
+    ok: HOST_KEY_OK,
   });
+}
+
+/**
+ * The destroy guard's delete script: reaches the Docker engine the way the docker provider
+ * does (its ssh options for an `ssh` target, the local socket otherwise), or fails naming the
+ * target and saying that nothing was removed.
+ */
+export function reachDockerScript(t: Target): string {
+  const reach = t.kind === "ssh" ? ["ssh", ...sshCommandArgs(t), "docker"].map(shellQuote).join(" ") : "docker";
+  const where = t.kind === "ssh" ? `${t.user}@${t.host} port ${t.port}` : "this machine";
+  return renderTemplate("host/reach-docker.sh.hbs", { reach, where, serverVersion: "{{.Server.Version}}" });
 }

@@ -10,12 +10,16 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import { after, before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { Miniflare } from "miniflare";
 import { runVerify } from "../../infra/ops/verify";
 import { formatTable } from "../../infra/ops/verify/report";
 import { targetFromSettings } from "../../infra/ops/verify/target";
-import { apply, destroy, diff, openTunnel, type Applied } from "../harness/apply";
+import { apply, diff, type Applied } from "../harness/apply";
+import { destroyFromState, refreshFromState, saveState } from "../harness/lifecycle";
+import { openTunnel } from "../harness/provider-io";
 import { runProgram, type ProgramRun } from "../harness/program";
 import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
@@ -65,6 +69,10 @@ const TLS_PORT = 8443;
 const WORKER_PORT = 8790;
 const FRONT_CONF = `${s.nginx.siteDir}/zz-matrix-kit-e2e-tls-front.conf`;
 const KIT_SITE = `${s.nginx.siteDir}/${s.nginx.fileName}`;
+/** The state the apply left, as the engine keeps it: refresh and destroy start from this file alone. */
+const STATE_FILE = `${E2E_DIR}/state.json`;
+/** Where the kit once wrote the docker provider's known_hosts: a new machine has no such file. */
+const OLD_KNOWN_HOSTS_DIR = `${os.homedir()}/.ssh/matrix-kit`;
 
 async function matrix(method: string, path: string, token?: string, body?: unknown, extra: Partial<{ raw: Buffer; type: string }> = {}): Promise<Answer> {
   const payload = extra.raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
@@ -92,26 +100,50 @@ function otherHostKey(): string {
   return publicKey(`${file}.pub`);
 }
 
-test("e2e: the VPS presents another host key than matrix:target.hostKey: the run stops, naming the setting, before anything is created", async () => {
+before(() => {
+  // Leftovers of an aborted earlier run would make names collide (and fail "nothing was created").
+  for (const id of docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).split(/\s+/).filter(Boolean)) docker("rm", "-f", id);
+  for (const n of docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("network", "rm", n);
+  for (const v of docker("volume", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("volume", "rm", v);
+  // Sticker packs and the upkeep log an earlier run left (they outlive a destroy by design).
+  fs.rmSync(s.hostDir, { recursive: true, force: true });
+  fs.rmSync(upkeepLogPath(s), { force: true });
+  // An operator's machine that never ran the program: nothing of the kit's under ~/.ssh.
+  fs.rmSync(OLD_KNOWN_HOSTS_DIR, { recursive: true, force: true });
+  fs.rmSync(STATE_FILE, { force: true });
+});
+
+test("e2e: the VPS presents another host key than matrix:target.hostKey: the run stops with the kit's message alone, before anything is registered", async () => {
   const wrong = otherHostKey();
   await assert.rejects(runE2e(wrong), (e: Error) => {
-    assert.match(e.message, /does not match matrix:target\.hostKey\. Stopped before changing anything/);
+    assert.ok(pulumi.RunError.isInstance(e), "a RunError: Pulumi prints its message without a stack trace");
+    assert.match(e.message, /^matrix-kit: the ssh host key of 127\.0\.0\.1 port 2222 does not match matrix:target\.hostKey\. Stopped before changing anything\.\n/);
     assert.ok(e.message.includes(`the VPS presents:         ${HOST_KEY}`), e.message);
+    assert.equal(e.message.split("\n").length, 4, "four lines, nothing else");
     const registered = (e as Error & { registered?: string[] }).registered ?? [];
-    assert.deepEqual(registered.filter((r) => !r.startsWith("kit:")), [], "nothing but components was registered");
-    summary.push(`host key check, another key configured: ${e.message.split("\n")[0]}`);
+    assert.deepEqual(registered.filter((r) => !r.startsWith("pulumi:pulumi:Stack")), [], "nothing was registered");
+    summary.push("up with another host key configured, what the user reads:", ...e.message.split("\n").map((l) => `  ${l}`));
     return true;
   });
   assert.equal(docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).trim(), "", "no container was created");
 });
 
-test("e2e: the docker provider's ssh (only the kit's sshOpts) refuses a VPS whose key is not the one the kit wrote", async () => {
+test("e2e: an unreachable VPS: the run stops with one line naming matrix:target.host and port, before anything is registered", async () => {
+  const closed = { ...stackTarget(HOST_KEY), "matrix:target": { ...s.target, hostKey: HOST_KEY, port: 2299 } };
+  await assert.rejects(runProgram({ stack: STACK, secrets, values: closed, invokes: "run" }), (e: Error) => {
+    assert.ok(pulumi.RunError.isInstance(e));
+    assert.equal(e.message, "matrix-kit: could not read the ssh host key of 127.0.0.1 port 2299 (ssh-keyscan -t ed25519): is the VPS up and are matrix:target.host and matrix:target.port right? Nothing was changed.");
+    summary.push("up with an unreachable VPS, what the user reads:", `  ${e.message}`);
+    return true;
+  });
+});
+
+test("e2e: the docker provider's ssh (only the kit's sshOpts, no known_hosts file anywhere) refuses a VPS whose key is not the pinned one", async () => {
   const good = (await runE2e()).resources.find((r) => r.type === "pulumi:providers:docker")!;
   const opts = JSON.parse(good.inputs.sshOpts) as string[];
-  const known = `${E2E_DIR}/wrong_known_hosts`;
-  fs.writeFileSync(known, `[127.0.0.1]:2222 ${otherHostKey()}\n`);
-  const swapped = opts.map((o) => (o.startsWith("UserKnownHostsFile=") ? `UserKnownHostsFile=${known}` : o));
-  assert.notDeepEqual(swapped, opts, "the kit names its known_hosts file in sshOpts");
+  const wrong = otherHostKey();
+  const swapped = opts.map((o) => (o.startsWith("KnownHostsCommand=") ? `KnownHostsCommand=/bin/echo [127.0.0.1]:2222 ${wrong}` : o));
+  assert.notDeepEqual(swapped, opts, "the kit pins the key in sshOpts");
   const tmp = fs.mkdtempSync(`${E2E_DIR}/tunnel-`);
   await assert.rejects(openTunnel({ inputs: { ...good.inputs, sshOpts: JSON.stringify(swapped) } }, tmp), /Host key verification failed/);
   // And with the kit's own options it connects.
@@ -156,13 +188,6 @@ let token = "";
 
 describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency: false }, () => {
   before(async () => {
-    // Leftovers of an aborted earlier run would make names collide.
-    for (const id of docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).split(/\s+/).filter(Boolean)) docker("rm", "-f", id);
-    for (const n of docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("network", "rm", n);
-    for (const v of docker("volume", "ls", "-q", "--filter", `name=${s.namePrefix}-`).split(/\s+/).filter(Boolean)) docker("volume", "rm", v);
-    // Sticker packs and the upkeep log an earlier run left (they outlive a destroy by design).
-    fs.rmSync(s.hostDir, { recursive: true, force: true });
-    fs.rmSync(upkeepLogPath(s), { force: true });
 
     let t = Date.now();
     program = await runE2e();
@@ -175,6 +200,8 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
       throw e;
     } finally {
       times.apply = Date.now() - t;
+      if (applied) saveState(applied.state, STATE_FILE);
+      applied?.tunnel?.kill();
     }
     assert.ok(applied?.workerScript, "the Worker script was registered");
     worker = new Miniflare({ modules: true, script: applied.workerScript, compatibilityDate: "2025-01-01" });
@@ -184,11 +211,12 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
 
   after(async () => {
     await worker?.dispose();
-    if (applied) {
+    if (fs.existsSync(STATE_FILE)) {
       // Safety net when a check failed before the destroy test ran.
-      const errors = await destroy(applied, log);
+      const { errors } = await destroyFromState(STATE_FILE, { log, continueOnError: true });
       if (errors.length) log(`destroy errors: ${errors.join("; ")}`);
     }
+    if (applied) fs.rmSync(applied.tmp, { recursive: true, force: true });
     fs.writeFileSync(SUMMARY, `${summary.join("\n")}\n`);
   });
 
@@ -283,7 +311,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     assert.equal(wrong.status, 403);
     assert.match(wrong.body, /M_UNKNOWN_TOKEN/);
     const logs = docker("logs", `${s.namePrefix}-wechat`);
-    assert.match(logs, /agent connected/);
+    assert.match(logs, /Agent connected from /);
   });
 
   test(".well-known/matrix/* through the Worker (workerd): JSON, JSON content type, CORS", async () => {
@@ -480,16 +508,47 @@ server {
     assert.deepEqual(diff(applied!, spelled), [`~ ${synapse.name} healthcheck.startPeriod: "1m0s" => "60s"`]);
   });
 
-  test("destroy removes the kit's containers, network and nginx block; nginx still passes -t and serves other sites; volumes stay", async () => {
+  test("refresh from the state alone (no program run, no known_hosts file of the kit's on this machine): the docker provider connects and finds nothing changed", async () => {
+    assert.equal(fs.existsSync(OLD_KNOWN_HOSTS_DIR), false, "neither the program nor its checks wrote a known_hosts file");
+    const changes = await refreshFromState(STATE_FILE);
+    assert.deepEqual(changes, []);
+    summary.push(`refresh from the state file, no known_hosts file: ${changes.length} changes`);
+  });
+
+  test("destroy when the VPS cannot be reached: it stops at the first step with the kit's message, and nothing is removed", async () => {
+    const sshdPid = fs.readFileSync(`${E2E_DIR}/sshd.pid`, "utf8").trim();
+    const copy = `${E2E_DIR}/state-unreachable.json`;
+    fs.copyFileSync(STATE_FILE, copy);
+    const before = docker("ps", "-q", "--filter", `label=kit.matrix/stack=${STACK}`).trim().split("\n").sort();
+    process.kill(Number(sshdPid));
+    try {
+      await poll("sshd to stop listening", 30_000, async () => (spawnSync("ssh-keyscan", ["-T", "2", "-p", "2222", "127.0.0.1"]).stdout.length === 0 ? true : undefined));
+      const { errors, deleted } = await destroyFromState(copy, { log });
+      assert.deepEqual(deleted, [], "nothing was deleted");
+      assert.equal(errors.length, 1, errors.join("\n"));
+      assert.match(errors[0], new RegExp(`^${s.namePrefix}-host-destroy-guard \\(delete\\) failed[\\s\\S]*matrix-kit: cannot reach the Docker engine on root@127\\.0\\.0\\.1 port 2222: ssh: connect to host 127\\.0\\.0\\.1 port 2222: Connection refused\\n  Nothing was removed`));
+      summary.push("destroy with the VPS unreachable, what the user reads:", ...errors[0].split("\n").slice(1).filter(Boolean).map((l) => `  ${l}`));
+    } finally {
+      execFileSync("/usr/sbin/sshd", ["-f", `${E2E_DIR}/sshd_config`]);
+      fs.rmSync(copy, { force: true });
+    }
+    assert.deepEqual(docker("ps", "-q", "--filter", `label=kit.matrix/stack=${STACK}`).trim().split("\n").sort(), before, "every container still runs");
+    assert.ok(fs.existsSync(KIT_SITE), "the nginx site is still there");
+    assert.ok(fs.existsSync(upkeepCronPath(s)), "the upkeep job's cron entry is still there");
+    await poll("sshd to answer again", 30_000, async () => (spawnSync("ssh-keyscan", ["-T", "2", "-p", "2222", "127.0.0.1"]).stdout.length > 0 ? true : undefined));
+  });
+
+  test("destroy removes the kit's containers, network and nginx block; nginx still passes -t and serves other sites; volumes stay (from the state alone, no known_hosts file)", async () => {
     summary.push("container memory after the checks:");
     for (const line of docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").trim().split("\n")) {
       if (line.startsWith(s.namePrefix)) summary.push(`  ${line}`);
     }
     const t = Date.now();
-    const errors = await destroy(applied!, log);
+    const { errors, deleted } = await destroyFromState(STATE_FILE, { log });
     times.destroy = Date.now() - t;
-    applied = undefined;
     assert.deepEqual(errors, []);
+    assert.equal(deleted[0], `${s.namePrefix}-host-destroy-guard`, "the guard goes first: nothing is removed before the VPS answered");
+    assert.equal(fs.existsSync(OLD_KNOWN_HOSTS_DIR), false, "no known_hosts file was needed or written");
     assert.equal(docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).trim(), "");
     assert.equal(docker("network", "ls", "-q", "--filter", `name=${s.namePrefix}-net`).trim(), "");
     assert.equal(fs.existsSync(`${s.nginx.siteDir}/${s.nginx.fileName}`), false);

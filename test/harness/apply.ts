@@ -13,20 +13,18 @@
  *   - docker Network, Volume, RemoteImage (must already be on the host: there
  *     is no registry here), Container: created with NetworkMode `bridge`, then
  *     connected to each `networksAdvanced` network with its aliases; started; waited
- *     healthy when `wait` is set; stopped with `destroyGraceSeconds` (unset: removed by
- *     force at once, i.e. SIGKILL) on destroy;
+ *     healthy when `wait` is set;
  *   - command remote.Command over ssh with the connection's own key and stdin; the
  *     host key is checked only when `connection.hostKey` is set (else any key is
- *     accepted); local.Command through its interpreter, with the create's output as
- *     PULUMI_COMMAND_STDOUT/STDERR for the delete;
+ *     accepted); local.Command through its interpreter;
  *   - command local.run invokes run while the program runs (program.ts, invokes: "run");
  *   - cloudflare resources are only recorded (no Cloudflare API here): the
  *     Worker's script is handed back so a test can serve it in workerd.
- * After an apply, each resource's state is kept in the provider's normalised form
- * (container durations read back from the engine in Go's canonical spelling), and
- * `diff()` compares a new run of the program with it, as a second `pulumi up` would.
- * `destroy()` undoes it in reverse order as `pulumi destroy` would: commands'
- * delete scripts, containers, the network; volumes unless retained.
+ * After an apply, each resource's state is kept as the engine keeps it: inputs in the
+ * provider's normalised form (container durations read back from the engine in Go's
+ * canonical spelling), dependencies, a command's output. `diff()` compares a new run of
+ * the program with it, as a second `pulumi up` would. Refresh and destroy work from that
+ * state alone, written to a file and read back, never from the program (lifecycle.ts).
  * An input the harness does not know fails the apply: nothing is ignored.
  *
  * Remaining differences from the real engine and providers:
@@ -38,17 +36,19 @@
  *     independent branches finish);
  *   - no updates or replacements: `diff()` reports what would change, a test asserts on it;
  *   - remote delete scripts get no PULUMI_COMMAND_STDOUT/STDERR: the provider sends them
- *     as ssh environment requests, which a default sshd (the e2e one too) refuses;
+ *     as ssh environment requests, which a default sshd (the e2e one too) refuses (the kit
+ *     turns them off: addPreviousOutputInEnv false);
  *   - error messages are the harness's own words around the real tools' output
  *     (ssh's, the Engine API's, the scripts').
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { goDuration } from "../../infra/render/duration";
 import { DockerApi } from "./docker-api";
 import type { ProgramRun, Recorded } from "./program";
+import { commandSsh, openTunnel, run, waitFor, type Connection } from "./provider-io";
 
 export interface ApplyOptions {
   /** Keep volumes on destroy (the stack's matrix:volumes.retainOnDestroy; not visible to mocks). */
@@ -56,21 +56,27 @@ export interface ApplyOptions {
   log?: (line: string) => void;
 }
 
-interface Undo {
+/** One resource as the engine keeps it after an update: all that refresh and destroy get. */
+export interface StateEntry {
+  type: string;
   name: string;
-  run: () => Promise<void>;
+  /** As the provider stores them (see `diff`). */
+  inputs: Record<string, any>;
+  dependencies: string[];
+  /** A command's output: the provider hands it to the delete script (addPreviousOutputInEnv). */
+  outputs?: { stdout: string; stderr: string };
+  /** The `retainOnDelete` resource option. */
+  retainOnDelete?: boolean;
 }
 
 export interface Applied {
   docker: DockerApi;
-  containers: Map<string, string>;
   cloudflare: Recorded[];
   workerScript?: string;
-  undo: Undo[];
   tunnel?: ChildProcess;
   tmp: string;
-  /** Each applied resource's state as the provider keeps it (see `diff`). */
-  state: Map<string, { type: string; inputs: Record<string, any> }>;
+  /** Each applied resource's state, in the order they were applied. */
+  state: Map<string, StateEntry>;
 }
 
 const MB = 1024 * 1024;
@@ -96,81 +102,15 @@ function only(r: Recorded, known: string[]): void {
   if (unknown.length > 0) throw new Error(`harness: ${r.type} ${r.name} has inputs it does not apply: ${unknown.join(", ")}`);
 }
 
-interface Connection {
-  host: string;
-  port?: number;
-  user?: string;
-  privateKey: string;
-  hostKey?: string;
-}
-
-/**
- * The command provider's connection as ssh arguments: its key, and its host-key rule
- * (a fixed key when `hostKey` is set; otherwise any key, as the provider does).
- */
-function commandSsh(conn: Connection, tmp: string, id: string): string[] {
-  const keyFile = path.join(tmp, `${id}.key`);
-  fs.writeFileSync(keyFile, conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`, { mode: 0o600 });
-  const port = conn.port ?? 22;
-  let hostKey = ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR"];
-  if (conn.hostKey) {
-    const known = path.join(tmp, `${id}.known_hosts`);
-    fs.writeFileSync(known, `${port === 22 ? conn.host : `[${conn.host}]:${port}`} ${conn.hostKey}\n`);
-    hostKey = ["-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes"];
-  }
-  return ["-i", keyFile, "-p", String(port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", ...hostKey, `${conn.user ?? "root"}@${conn.host}`];
-}
-
-function run(cmd: string, args: string[], stdin: string | undefined, what: string, env?: Record<string, string>): { stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { input: stdin ?? "", encoding: "utf8", timeout: 600_000, env: { ...process.env, ...env } });
-  if (r.status !== 0) {
-    throw new Error(`${what} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ""}):\n${r.stdout}${r.stderr}`);
-  }
-  return { stdout: r.stdout, stderr: r.stderr };
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-}
-
-export async function openTunnel(r: Pick<Recorded, "inputs">, tmp: string): Promise<{ socket: string; proc?: ChildProcess }> {
-  const host = String(r.inputs.host);
-  if (host.startsWith("unix://")) return { socket: host.slice("unix://".length) };
-  const m = /^ssh:\/\/([^@]+)@([^:]+):(\d+)$/.exec(host);
-  if (!m) throw new Error(`harness: unsupported docker host ${host}`);
-  const sshOpts: string[] = r.inputs.sshOpts ? JSON.parse(r.inputs.sshOpts) : [];
-  const socket = path.join(tmp, "docker.sock");
-  // The provider runs `ssh -l user -p port <sshOpts> -T -- host docker system dial-stdio`:
-  // the same ssh, options and checks here, forwarding the engine's socket instead.
-  const proc = spawn(
-    "ssh",
-    ["-l", m[1], "-p", m[3], ...sshOpts, "-o", "ExitOnForwardFailure=yes", "-N", "-L", `${socket}:/var/run/docker.sock`, "--", m[2]],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  let exited: number | null = null;
-  proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-  proc.on("exit", (code) => (exited = code ?? -1));
-  await waitFor(`the ssh connection to ${host}`, 30_000, async () => {
-    if (exited !== null) throw new Error(`the docker provider's ssh to ${host} failed (exit ${exited}): ${err.trim()}`);
-    return fs.existsSync(socket);
-  });
-  return { socket, proc };
-}
-
 export async function apply(program: ProgramRun, opts: ApplyOptions): Promise<Applied> {
   const log = opts.log ?? (() => {});
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kit-apply-"));
-  const state: Applied = { docker: new DockerApi("/var/run/docker.sock"), containers: new Map(), cloudflare: [], undo: [], tmp, state: new Map() };
+  const state: Applied = { docker: new DockerApi("/var/run/docker.sock"), cloudflare: [], tmp, state: new Map() };
   try {
     for (const r of program.resources) {
-      await applyOne(r, state, opts, log);
-      if (!state.state.has(r.name)) state.state.set(r.name, { type: r.type, inputs: r.inputs });
+      const entry: StateEntry = { type: r.type, name: r.name, inputs: r.inputs, dependencies: r.dependencies };
+      await applyOne(r, entry, state, opts, log);
+      state.state.set(r.name, entry);
     }
   } catch (e) {
     (e as Error).message = `apply stopped: ${(e as Error).message}`;
@@ -180,7 +120,7 @@ export async function apply(program: ProgramRun, opts: ApplyOptions): Promise<Ap
   return state;
 }
 
-async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l: string) => void): Promise<void> {
+async function applyOne(r: Recorded, entry: StateEntry, state: Applied, opts: ApplyOptions, log: (l: string) => void): Promise<void> {
   const d = () => state.docker;
   switch (r.type) {
     case "pulumi:providers:docker": {
@@ -219,7 +159,6 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
         CheckDuplicate: true,
         Labels: labelMap(r.inputs.labels),
       });
-      state.undo.push({ name: r.name, run: async () => void (await d().request("DELETE", `/networks/${r.inputs.name}`, undefined, [200, 204, 404])) });
       log(`network created: ${r.inputs.name}`);
       return;
     }
@@ -229,30 +168,24 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
         Name: r.inputs.name,
         Labels: labelMap(r.inputs.labels),
       });
-      if (!opts.retainVolumes) {
-        state.undo.push({ name: r.name, run: async () => void (await d().request("DELETE", `/volumes/${r.inputs.name}`, undefined, [204, 404])) });
-      }
+      entry.retainOnDelete = opts.retainVolumes;
       log(`volume created: ${r.inputs.name}${opts.retainVolumes ? " (retained on destroy)" : ""}`);
       return;
     }
     case "docker:index/container:Container":
-      await createContainer(r, state, log);
+      entry.inputs = await createContainer(r, state, log);
       return;
     case "command:remote:Command": {
       only(r, ["connection", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"]);
       const ssh = commandSsh(r.inputs.connection as Connection, state.tmp, r.name);
-      run("ssh", [...ssh, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
-      if (r.inputs.delete) state.undo.push({ name: r.name, run: async () => void run("ssh", [...ssh, r.inputs.delete], undefined, `${r.name} (delete)`) });
+      entry.outputs = run("ssh", [...ssh, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
       log(`ran over ssh: ${r.name}`);
       return;
     }
     case "command:local:Command": {
       only(r, ["interpreter", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"]);
       const [cmd, ...pre] = r.inputs.interpreter as string[];
-      const out = run(cmd, [...pre, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
-      // The provider hands the create's output to the delete (addPreviousOutputInEnv defaults to true).
-      const env: Record<string, string> = r.inputs.addPreviousOutputInEnv === false ? {} : { PULUMI_COMMAND_STDOUT: out.stdout.trim(), PULUMI_COMMAND_STDERR: out.stderr.trim() };
-      if (r.inputs.delete) state.undo.push({ name: r.name, run: async () => void run(cmd, [...pre, r.inputs.delete], undefined, `${r.name} (delete)`, env) });
+      entry.outputs = run(cmd, [...pre, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
       log(`ran locally: ${r.name}`);
       return;
     }
@@ -262,7 +195,8 @@ async function applyOne(r: Recorded, state: Applied, opts: ApplyOptions, log: (l
   }
 }
 
-async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<void> {
+/** Creates and starts the container; resolves with its state (the provider's normalised inputs). */
+async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<Record<string, any>> {
   only(r, [
     "name", "image", "entrypoints", "command", "restart", "memory", "memorySwap", "envs", "networksAdvanced", "ports", "volumes",
     "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun", "stopSignal", "stopTimeout", "destroyGraceSeconds",
@@ -300,22 +234,11 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
   };
   const { data } = await docker.request<{ Id: string }>("POST", `/containers/create?name=${encodeURIComponent(i.name)}`, body);
   const id = data.Id;
-  state.containers.set(i.name, id);
-  state.undo.push({
-    name: r.name,
-    run: async () => {
-      // The provider stops with destroyGraceSeconds when it is set; unset, the forced removal kills at once.
-      if (i.destroyGraceSeconds !== undefined) {
-        await docker.request("POST", `/containers/${id}/stop?t=${i.destroyGraceSeconds}`, undefined, [204, 304, 404]);
-      }
-      await docker.request("DELETE", `/containers/${id}?force=1`, undefined, [204, 404]);
-    },
-  });
   for (const n of nets) {
     await docker.request("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: id, EndpointConfig: { Aliases: n.aliases ?? [] } });
   }
   await docker.request("POST", `/containers/${id}/start`);
-  state.state.set(r.name, { type: r.type, inputs: await containerState(docker, id, i) });
+  const stored = await containerState(docker, id, i);
   const started = Date.now();
   if (i.wait) {
     // The provider's `wait`: block until the health check says healthy.
@@ -330,6 +253,7 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
     });
   }
   log(`container ${i.name} started${i.wait ? ` and healthy after ${((Date.now() - started) / 1000).toFixed(1)} s` : ""}`);
+  return stored;
 }
 
 /**
@@ -337,7 +261,7 @@ async function createContainer(r: Recorded, state: Applied, log: (l: string) => 
  * from the engine. The health check's durations come back in ns and are stored in
  * Go's canonical spelling, so "60s" in a program is "1m0s" in the state.
  */
-async function containerState(docker: DockerApi, id: string, inputs: Record<string, any>): Promise<Record<string, any>> {
+export async function containerState(docker: DockerApi, id: string, inputs: Record<string, any>): Promise<Record<string, any>> {
   const { data } = await docker.request<{ Config: { Healthcheck?: Record<string, number> } }>("GET", `/containers/${id}/json`);
   if (!inputs.healthcheck) return inputs;
   const back = data.Config.Healthcheck ?? {};
@@ -385,19 +309,3 @@ export function diff(applied: Applied, program: ProgramRun): string[] {
   return out;
 }
 
-/** Undo everything applied, newest first, as `pulumi destroy` would; every step is tried. */
-export async function destroy(state: Applied, log: (l: string) => void = () => {}): Promise<string[]> {
-  const errors: string[] = [];
-  for (const u of [...state.undo].reverse()) {
-    try {
-      await u.run();
-      log(`destroyed: ${u.name}`);
-    } catch (e) {
-      errors.push(`${u.name}: ${(e as Error).message}`);
-    }
-  }
-  state.undo = [];
-  state.tunnel?.kill();
-  fs.rmSync(state.tmp, { recursive: true, force: true });
-  return errors;
-}

@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFile, stackFilePath } from "../../infra/config";
+import { HOST_KEY_OK } from "../../infra/render/ssh";
 
 /** Pulumi's marker for a secret value on the wire. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -20,6 +21,12 @@ export interface Recorded {
   inputs: Record<string, any>;
   /** Dotted paths of inputs that arrived as Pulumi secrets. */
   secretPaths: string[];
+  /**
+   * Names of the resources this one depends on (its parent's and `dependsOn`'s, components
+   * expanded to their children, as the engine stores them): the engine deletes a resource
+   * before anything it depends on.
+   */
+  dependencies: string[];
 }
 
 export interface ProgramRun {
@@ -53,9 +60,11 @@ export interface RunConfig {
   /**
    * "run": carry out `command:local:run` invokes on this machine while the program
    * runs, as the command provider does on every preview and up (the e2e run);
-   * "record" (default): only record them and answer with their inputs (unit tests).
+   * "record" (default): only record them and answer (a MOCK answer, unit tests) as the
+   * host-key check does when the VPS presents the configured key; a function: record and
+   * answer with its stdout (a unit test playing another answer).
    */
-  invokes?: "record" | "run";
+  invokes?: "record" | "run" | ((inputs: Record<string, any>) => string);
 }
 
 /**
@@ -99,7 +108,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
         last = Date.now();
         const secretPaths: string[] = [];
         const inputs = unwrap(args.inputs, "", secretPaths);
-        resources.push({ type: args.type, name: args.name, inputs, secretPaths });
+        resources.push({ type: args.type, name: args.name, inputs, secretPaths, dependencies: dependencies.get(args.name) ?? [] });
         return { id: `${args.name}-id`, state: inputs };
       },
       call(args: pulumi.runtime.MockCallArgs) {
@@ -116,6 +125,10 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
             return new Promise(() => {});
           }
         }
+        if (args.token === "command:local:run") {
+          const stdout = typeof rc.invokes === "function" ? rc.invokes(inputs) : HOST_KEY_OK;
+          return { ...args.inputs, stdout, stderr: "" };
+        }
         return args.inputs;
       },
     },
@@ -124,6 +137,14 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     false,
   );
   pulumi.runtime.setAllConfig(config, secretKeys);
+  // The mock monitor drops each registration's dependencies; read them off the request first.
+  const dependencies = new Map<string, string[]>();
+  const monitor = (require("@pulumi/pulumi/runtime/settings") as { getMonitor(): any }).getMonitor();
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, callback: unknown) => {
+    dependencies.set(req.getName(), (req.getDependenciesList() as string[]).map((urn) => urn.slice(urn.lastIndexOf("::") + 2)));
+    return register(req, callback);
+  };
 
   // A failed invoke or apply surfaces as an unhandled rejection, as under the real runtime
   // (whose handler fails the run): collect them and fail the run the same way.
@@ -133,7 +154,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     for (const key of Object.keys(require.cache)) if (key.startsWith(INFRA)) delete require.cache[key];
     // require, not import(): the ESM loader caches modules for good, and each run needs a fresh program.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(path.join(INFRA, "index.ts")) as Record<string, unknown>;
+    const main = require(path.join(INFRA, "index.ts")) as () => Promise<Record<string, unknown>>;
     const outputs: Record<string, unknown> = {};
     // An output waiting on a failed invoke never settles: the failure ends the wait.
     const failed = new Promise<never>((_, reject) => {
@@ -141,7 +162,15 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
       timer.unref();
     });
     failed.catch(() => {});
-    for (const [k, v] of Object.entries(mod)) {
+    // The program is an async function, as the runtime runs it: its result is the stack outputs.
+    let result: Record<string, unknown>;
+    try {
+      result = await Promise.race([main(), failed]);
+    } catch (e) {
+      Object.assign(e as object, { registered: resources.map((r) => `${r.type} ${r.name}`) });
+      throw e;
+    }
+    for (const [k, v] of Object.entries(result)) {
       outputs[k] = pulumi.Output.isInstance(v) ? await Promise.race([(v as any).promise(), failed]) : v;
     }
     // Registrations finish asynchronously; wait until none has arrived for a while.

@@ -37,7 +37,8 @@ async function main() {
         return { id: `${args.name}-id`, state: args.inputs };
       },
       call(args) {
-        return args.inputs;
+        // MOCK answer of the host-key check (infra/preflight.ts): the key matches.
+        return args.token === "command:local:run" ? { ...args.inputs, stdout: "matrix-kit: host key ok", stderr: "" } : args.inputs;
       },
     },
     "matrix-kit",

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { byType, one, runProgram, TEST_SECRETS, type ProgramRun } from "../harness/program";
 
@@ -66,6 +67,13 @@ for (const stack of ["local", "dev", "prod"] as const) {
       // One digest per file Synapse reads: homeserver.yaml, log config, signing key, two registrations.
       assert.equal(labels[2].label, "kit.matrix/config-sha256");
       assert.equal(labels[2].value.split(",").length, 5);
+      // A digest is no secret: the labels show in diffs instead of [secret] (issue 15).
+      assert.deepEqual(c.secretPaths.filter((x) => x.startsWith("labels")), []);
+      // PostgreSQL's container as an input: replacing PostgreSQL replaces (stops) Synapse first.
+      assert.deepEqual(labels[3], { label: "kit.matrix/database-container", value: `${p}-postgres-container-id` });
+      for (const b of ["qq", "wechat"]) {
+        assert.deepEqual(one(run, `${p}-${b}-container`).inputs.labels[3], { label: "kit.matrix/database-container", value: `${p}-postgres-container-id` });
+      }
     });
 
     test("the watchdog container has exactly the expected inputs: the Synapse image running the kit's script, the Docker socket", () => {
@@ -256,20 +264,23 @@ for (const stack of ["local", "dev", "prod"] as const) {
         // Provider inputs reach the engine as JSON text.
         const address = stack === "dev" ? "203.0.113.10" : "198.51.100.7";
         const hostKey = parse(fs.readFileSync(`stacks/Pulumi.${stack}.yaml`, "utf8")).config["matrix:target"].hostKey as string;
-        // Only what the kit passes reaches the provider's `ssh` (seen under the real engine): the key check must be in here.
+        // Only what the kit passes reaches the provider's `ssh` (seen under the real engine): the pinned key
+        // travels in the options themselves, which refresh and destroy read from the state (issue 15).
         assert.deepEqual(JSON.parse(provider.inputs.sshOpts), [
-          "-i", `~/.ssh/matrix-${stack}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-          "-o", `UserKnownHostsFile=~/.ssh/matrix-kit/known_hosts-${address}-22`, "-o", "StrictHostKeyChecking=yes",
+          "-i", `~/.ssh/matrix-${stack}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+          "-o", `KnownHostsCommand=/bin/echo ${address} ${hostKey}`, "-o", "UserKnownHostsFile=/dev/null",
+          "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
         ]);
-        // The check that writes that file and compares keys runs as an invoke: on every preview and up.
+        // The check that compares keys runs as an invoke (on every preview and up) and writes nothing.
         assert.deepEqual(run.invokes.map((i) => i.token), ["command:local:run"]);
         const check = run.invokes[0].inputs;
         assert.deepEqual(check.interpreter, ["/bin/sh", "-c"]);
-        assert.ok(check.command.includes(`printf '%s\\n' '${address} ${hostKey}' >"$file.tmp"`), check.command);
         assert.ok(check.command.includes(`ssh-keyscan -T 20 -p 22 -t ed25519 '${address}'`), check.command);
-        assert.ok(check.command.includes(`if [ "$seen" != '${hostKey}' ]`), check.command);
-        assert.equal(byType(run, LOCAL_CMD).length, 0);
+        assert.ok(check.command.includes(`elif [ "$seen" != '${hostKey}' ]`), check.command);
+        assert.doesNotMatch(check.command, /mkdir|mv |>\s*"?\$/, "the check writes no file");
+        assert.deepEqual(byType(run, LOCAL_CMD).map((c) => c.name), [`${p}-host-destroy-guard`]);
         for (const cmd of byType(run, REMOTE_CMD)) {
+          assert.equal(cmd.inputs.addPreviousOutputInEnv, false, `${cmd.name}: no environment requests sshd refuses`);
           assert.ok(cmd.secretPaths.includes("connection"), `${cmd.name}: connection is secret`);
           assert.equal(cmd.inputs.connection.privateKey, TEST_SECRETS["matrix:sshPrivateKey"]);
           assert.equal(cmd.inputs.connection.hostKey, hostKey, `${cmd.name}: the command provider checks the host key`);
@@ -309,13 +320,13 @@ test("matrix:target.hostKey insecure-accept-any: no check, ssh told to accept an
   });
   assert.deepEqual(run.invokes, []);
   assert.deepEqual(JSON.parse(one(run, "mx-dev-host-docker").inputs.sshOpts), [
-    "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
+    "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR",
   ]);
   for (const cmd of byType(run, REMOTE_CMD)) assert.equal("hostKey" in cmd.inputs.connection, false, cmd.name);
 });
 
 describe("bad config under Pulumi mocks", () => {
-  test("the program throws a ConfigError naming every key and registers no resource", async () => {
+  test("the program stops with a RunError (printed without a stack trace) naming every key, and registers no resource", async () => {
     await assert.rejects(
       runProgram({
         stack: "broken",
@@ -324,13 +335,63 @@ describe("bad config under Pulumi mocks", () => {
         secrets: { "matrix:secretSeed": TEST_SECRETS["matrix:secretSeed"] },
       }).then((r) => assert.deepEqual(r.resources, [], "no resource before validation")),
       (e: Error) => {
-        assert.equal(e.name, "ConfigError");
-        assert.match(e.message, /matrix:domain must be a lower-case DNS name/);
-        assert.match(e.message, /matrix:target\.host is required/);
-        assert.match(e.message, /matrix:synapse\.maxUploadSize must be a size like "50M"/);
-        assert.match(e.message, /matrix:sshPrivateKey is required/);
+        assert.ok(pulumi.RunError.isInstance(e), `a RunError, got ${e.name}`);
+        // Error.stack is the error's own (a field named `stack` once overwrote it with the stack's name).
+        assert.match(String(e.stack), /^Error: stack "broken" has 5 configuration problem\(s\):/);
+        assert.equal(e.message.split("\n")[0], 'stack "broken" has 5 configuration problem(s):');
+        assert.match(e.message, /\n {2}- matrix:domain must be a lower-case DNS name/);
+        assert.match(e.message, /\n {2}- matrix:target\.host is required/);
+        assert.match(e.message, /\n {2}- matrix:synapse\.maxUploadSize must be a size like "50M"/);
+        assert.match(e.message, /\n {2}- matrix:sshPrivateKey is required/);
         return true;
       },
     );
   });
+});
+
+describe("preflight under Pulumi mocks (the host-key invoke answered by the test)", () => {
+  const mismatch = [
+    "matrix-kit: the ssh host key of 203.0.113.10 port 22 does not match matrix:target.hostKey. Stopped before changing anything.",
+    "  the VPS presents:         ssh-ed25519 AAAAother",
+  ].join("\n");
+  test("a host key check that does not end in the kit's OK line stops the run with the check's own words, before any resource", async () => {
+    await assert.rejects(runProgram({ stack: "dev", secrets: TEST_SECRETS, invokes: () => mismatch }), (e: Error & { registered?: string[] }) => {
+      assert.ok(pulumi.RunError.isInstance(e), `a RunError, got ${e.name}`);
+      assert.equal(e.message, mismatch);
+      assert.deepEqual((e.registered ?? []).filter((r) => !r.startsWith("pulumi:pulumi:Stack")), []);
+      return true;
+    });
+  });
+});
+
+test("the destroy guard depends on every other resource of the stack, so destroy deletes it first; its delete reaches Docker as the provider does", async () => {
+  for (const stack of ["local", "prod"]) {
+    const run = await runProgram({ stack, secrets: TEST_SECRETS });
+    const p = `mx-${stack}`;
+    const guard = one(run, `${p}-host-destroy-guard`);
+    const custom = run.resources.filter((r) => !r.type.startsWith("kit:") && !r.type.startsWith("pulumi:") && r !== guard).map((r) => r.name);
+    assert.deepEqual(custom.filter((n) => !guard.dependencies.includes(n)), [], `${stack}: every resource is deleted after the guard`);
+    assert.equal(guard.inputs.create, "true");
+    assert.equal(guard.inputs.addPreviousOutputInEnv, false);
+    if (stack === "local") assert.match(guard.inputs.delete, /if ! out=\$\(docker version --format '\{\{\.Server\.Version\}\}' 2>&1\)/);
+    else {
+      const opts = JSON.parse(one(run, `${p}-host-docker`).inputs.sshOpts) as string[];
+      assert.ok(guard.inputs.delete.includes(["ssh", "-p", "22", "-l", "deploy", ...opts, "198.51.100.7", "docker"].map((a) => `'${a}'`).join(" ")), guard.inputs.delete);
+    }
+    assert.match(guard.inputs.delete, /Nothing was removed/);
+  }
+});
+
+test("no Cloudflare and no TLS: a warning at preview and up that the server cannot federate", async () => {
+  const warnings: string[] = [];
+  const warn = pulumi.log.warn;
+  pulumi.log.warn = (async (msg: string) => void warnings.push(msg)) as unknown as typeof pulumi.log.warn;
+  try {
+    await runProgram({ stack: "local", secrets: TEST_SECRETS });
+    await runProgram({ stack: "prod", secrets: TEST_SECRETS });
+  } finally {
+    pulumi.log.warn = warn;
+  }
+  assert.deepEqual(warnings.filter((w) => /cannot federate/.test(w)).length, 1, warnings.join("\n"));
+  assert.match(warnings.find((w) => /cannot federate/.test(w))!, /^kit\.localhost cannot federate: matrix:cloudflare\.enabled is false and matrix:nginx\.tls is not set/);
 });
