@@ -22,6 +22,11 @@ export interface Secrets {
   signingKey: string;
   qq: AppserviceTokens;
   wechat: AppserviceTokens & { listenSecret: string };
+  /**
+   * The kit's double-puppet app service (no URL: it receives nothing): the bridges act as the
+   * owner with its as_token (`as_token:` secrets), and so does the watchdog's probe.
+   */
+  doublePuppet: AppserviceTokens;
   /** The watchdog's monitoring account (registered with the shared secret). */
   watchdogPassword: string;
   /** The kit's admin account (upkeep job, `npm run stickers`), registered with the shared secret. */
@@ -51,6 +56,7 @@ export function deriveSecrets(seed: string): Secrets {
     signingKey: `ed25519 a_kit ${signingSeed}\n`,
     qq: { asToken: token(seed, "qq/as"), hsToken: token(seed, "qq/hs") },
     wechat: { asToken: token(seed, "wechat/as"), hsToken: token(seed, "wechat/hs"), listenSecret: token(seed, "wechat/listen") },
+    doublePuppet: { asToken: token(seed, "double-puppet/as"), hsToken: token(seed, "double-puppet/hs") },
     watchdogPassword: token(seed, "watchdog/password"),
     adminPassword: token(seed, "kit-admin/password"),
   };
@@ -69,6 +75,8 @@ export function secretValues(s: Secrets): string[] {
     s.wechat.asToken,
     s.wechat.hsToken,
     s.wechat.listenSecret,
+    s.doublePuppet.asToken,
+    s.doublePuppet.hsToken,
     s.watchdogPassword,
     s.adminPassword,
   ];

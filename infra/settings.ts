@@ -185,6 +185,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog" | "upkeep" | "stickers" | "admin", file?: string): string {
+export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "upkeep" | "stickers" | "admin", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

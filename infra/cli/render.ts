@@ -26,6 +26,7 @@ export function redactedSecrets(): Secrets {
     signingKey: "ed25519 a_kit REDACTED-signingKey\n",
     qq: { asToken: r("qq.asToken"), hsToken: r("qq.hsToken") },
     wechat: { asToken: r("wechat.asToken"), hsToken: r("wechat.hsToken"), listenSecret: r("wechat.listenSecret") },
+    doublePuppet: { asToken: r("doublePuppet.asToken"), hsToken: r("doublePuppet.hsToken") },
     watchdogPassword: r("watchdogPassword"),
     adminPassword: r("adminPassword"),
   };

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { renderRegistration } from "../render/bridges";
+import { DOUBLE_PUPPET, renderDoublePuppetRegistration, renderRegistration } from "../render/bridges";
 import { synapseSpec } from "../render/containers";
 import { renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
 import { adminAccountFile, adminTokenPath } from "../render/upkeep";
@@ -69,6 +69,7 @@ export class Homeserver extends pulumi.ComponentResource {
       ...enabledBridges(s).map((b) =>
         file(`${b.kind}-registration`, hostPath(s, "synapse", `appservices/${b.kind}.yaml`), args.secrets.apply((sec) => renderRegistration(s, b, sec))),
       ),
+      file("double-puppet-registration", hostPath(s, "synapse", `appservices/${DOUBLE_PUPPET.id}.yaml`), args.secrets.apply((sec) => renderDoublePuppetRegistration(s, sec))),
     ];
   }
 }

@@ -6,7 +6,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { renderWatchdogConfig, watchdogSpec } from "../render/watchdog";
+import { removeFileScript } from "../render/host";
+import { renderWatchdogConfig, watchdogSpec, watchdogStateDir } from "../render/watchdog";
 import type { Secrets } from "../secrets";
 import { hostPath, type Settings, type WatchdogSettings } from "../settings";
 
@@ -38,10 +39,12 @@ export class Watchdog extends pulumi.ComponentResource {
       file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
       file("config", "config.json", args.secrets.apply((sec) => renderWatchdogConfig(s, args.watchdog, sec)), "0600"),
     ];
+    // Its restart counts (npm run status): made by docker's bind mount, removed on destroy after the container.
+    const state = args.host.script(`${name}-state`, { create: "true", delete: removeFileScript(watchdogStateDir(s), s.hostDir, { tree: true }) }, { parent: this });
     this.container = new docker.Container(
       `${name}-container`,
       containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), stack: s.stack }),
-      { parent: this, provider: args.host.provider, dependsOn: [...files, ...args.dependsOn] },
+      { parent: this, provider: args.host.provider, dependsOn: [...files, state, ...args.dependsOn] },
     );
     this.registerOutputs({ container: this.container.name });
   }

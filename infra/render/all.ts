@@ -4,7 +4,7 @@
  */
 import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, type Settings } from "../settings";
-import { renderBridgeConfig, renderRegistration } from "./bridges";
+import { DOUBLE_PUPPET, renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
 import { budgetTable } from "../config/budget";
 import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
 import { renderHomeserver, renderSynapseLogConfig } from "./homeserver";
@@ -35,6 +35,8 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
     files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: registration });
   }
+  const doublePuppet = hostPath(s, "synapse", `appservices/${DOUBLE_PUPPET.id}.yaml`);
+  files.push({ path: doublePuppet, kind: "yaml", content: renderDoublePuppetRegistration(s, sec) });
   if (s.watchdog.enabled && enabledBridges(s).length > 0) {
     files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });
   }

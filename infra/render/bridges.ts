@@ -10,6 +10,9 @@ import { containerName, type Bridge, type QqSettings, type Settings, type Wechat
 import { POOLS } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
+/** Each bridge's command prefix: commands with it are answered in any room the bot is in. */
+export const COMMAND_PREFIX = { qq: "!qq", wechat: "!wechat" } as const;
+
 /** Paths inside a bridge container: the lxduo images read /data/config.yaml and /data/registration.yaml. */
 export const BRIDGE_PATHS = { dataDir: "/data", config: "/data/config.yaml", registration: "/data/registration.yaml" } as const;
 
@@ -73,6 +76,37 @@ export function renderRegistration(s: Settings, b: Bridge, sec: Secrets): string
   return toYaml(MANAGED(s.stack), registrationData(s, b, sec));
 }
 
+/** The kit's double-puppet app service: its id, its file under appservices/, its sender. */
+export const DOUBLE_PUPPET = { id: "kit-doublepuppet", senderLocalpart: "kit-doublepuppet" } as const;
+
+/**
+ * Double puppeting by the app service method (what matrix-docker-ansible-deploy sets up): a
+ * registration with no URL whose non-exclusive namespace is the owner alone. With its as_token
+ * (`as_token:<token>` in each bridge's secrets) a bridge acts as the owner, so what the owner
+ * sends from the official QQ and WeChat apps shows as the owner, not as a ghost; the
+ * shared-secret login module this replaces is deprecated upstream.
+ */
+export function doublePuppetRegistrationData(s: Settings, sec: Secrets): Record<string, unknown> {
+  return {
+    id: DOUBLE_PUPPET.id,
+    url: null,
+    as_token: sec.doublePuppet.asToken,
+    hs_token: sec.doublePuppet.hsToken,
+    sender_localpart: DOUBLE_PUPPET.senderLocalpart,
+    rate_limited: false,
+    namespaces: { users: [{ regex: `^${escapeRegex(`@${s.admin}:${s.domain}`)}$`, exclusive: false }], aliases: [], rooms: [] },
+  };
+}
+
+export function renderDoublePuppetRegistration(s: Settings, sec: Secrets): string {
+  return toYaml(MANAGED(s.stack), doublePuppetRegistrationData(s, sec));
+}
+
+/** The bridges' double-puppet secret for the owner's server: the app service form. */
+function doublePuppetSecret(s: Settings, sec: Secrets): Record<string, string> {
+  return { [s.domain]: `as_token:${sec.doublePuppet.asToken}` };
+}
+
 /** matrix-qq 0.2.x: the mautrix bridgev2 (mxmain) layout. The 0.1.x layout exits with "Legacy bridge config detected". */
 export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<string, unknown> {
   const base: Record<string, unknown> = {
@@ -84,12 +118,14 @@ export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<s
       reconnect: { delay: 3, max_times: 0, interval: 7 },
     },
     bridge: {
-      command_prefix: "!qq",
+      command_prefix: COMMAND_PREFIX.qq,
       personal_filtering_spaces: true,
       private_chat_portal_meta: true,
       permissions: permissions(s),
     },
     database: { type: "postgres", uri: postgresUri(s, b, sec), ...POOLS.bridge },
+    // mautrix-go v0.23.0's example config: double_puppet.servers / allow_discovery / secrets.
+    double_puppet: { servers: {}, allow_discovery: false, secrets: doublePuppetSecret(s, sec) },
     homeserver: { address: `http://${containerName(s, "synapse")}:8008`, domain: s.domain, software: "standard" },
     appservice: {
       address: appserviceUrl(s, b),
@@ -131,8 +167,12 @@ export function wechatConfigData(s: Settings, b: WechatSettings, sec: Secrets): 
       listen_address: `0.0.0.0:${b.listenPort}`,
       listen_secret: sec.wechat.listenSecret,
       personal_filtering_spaces: true,
-      command_prefix: "!wechat",
+      command_prefix: COMMAND_PREFIX.wechat,
       permissions: permissions(s),
+      // matrix-wechat 0.2.4's example config: used once the owner is logged in to WeChat.
+      double_puppet_server_map: {},
+      double_puppet_allow_discovery: false,
+      login_shared_secret_map: doublePuppetSecret(s, sec),
       encryption: { allow: false, default: false, require: false, appservice: false },
     },
     logging: STDOUT_LOGGING,

@@ -1,6 +1,7 @@
 /** Synapse's homeserver.yaml and log config, as data. */
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, type Settings } from "../settings";
+import { DOUBLE_PUPPET } from "./bridges";
 import { publicBaseUrl } from "./discovery";
 import { POOLS, synapseCaches } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
@@ -69,7 +70,7 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     // direct chats, whose probes would otherwise add thousands of events a day to the database.
     retention: { enabled: true, purge_jobs: [{ interval: "12h" }] },
     url_preview_enabled: false,
-    app_service_config_files: enabledBridges(s).map((b) => SYNAPSE_PATHS.appservice(b.kind)),
+    app_service_config_files: [...enabledBridges(s).map((b) => SYNAPSE_PATHS.appservice(b.kind)), SYNAPSE_PATHS.appservice(DOUBLE_PUPPET.id)],
   };
   return deepMerge(base, s.synapse.extraConfig);
 }

@@ -5,7 +5,7 @@
  */
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, type Bridge, type Settings, type WatchdogSettings } from "../settings";
-import { appserviceUrl } from "./bridges";
+import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec, type ContainerSpec } from "./containers";
 import { goDuration } from "./duration";
 
@@ -17,17 +17,33 @@ export const WATCHDOG_PATHS = {
   config: "/watchdog/config.json",
   alive: "/tmp/watchdog.alive",
   dockerSocket: "/var/run/docker.sock",
+  /** Where it counts its restarts for `npm run status` (a host directory of its own, writable). */
+  stateDir: "/state",
+  stateFile: "/state/restarts.json",
 } as const;
+
+/** The host directory of the watchdog's restart counts (`npm run status` reads restarts.json there). */
+export function watchdogStateDir(s: Settings): string {
+  return hostPath(s, "watchdog-state");
+}
 
 /** The monitoring account's localpart: outside both bridges' namespaces, never the owner. */
 export const MONITOR_LOCALPART = "kit-watchdog";
 
-/** How each bridge is asked for its state, and how "not logged in" reads in the answer. */
-export function probe(b: Bridge): { statusCommand: string; notLoggedInPattern: string | null } {
-  // matrix-wechat 0.2.x (old mautrix layout) answers `ping` with "You're not logged into Wechat."
-  // when wedged or logged out. matrix-qq 0.2.x (bridgev2) has no `ping`: `help` always answers,
-  // so for QQ the watchdog sees a wedge but not a lost login.
-  return b.kind === "wechat" ? { statusCommand: "ping", notLoggedInPattern: "not logged in" } : { statusCommand: "help", notLoggedInPattern: null };
+/**
+ * How each bridge is asked for the owner's login state in the watchdog's probe room, and how the
+ * answer reads: the command with its prefix, which both real bots answer in any room, and their
+ * exact answers (shared/real-bridges/OBSERVED.md, the bridges' sources). QQ (bridgev2) has no
+ * `ping`: `list-logins` answers "You're not logged in" or one line per login. Any other notice
+ * (the WeChat bot's greeting of a new room) is not an answer. `loginWindowSeconds`: how long a
+ * login the owner started may hold the bridge (QQ waits for the QR scan inside its event
+ * handler, up to 15 minutes and 30 s; WeChat's login times out after 2 minutes).
+ */
+export function probe(b: Bridge): { statusCommand: string; loggedOutPattern: string; loggedInPattern: string; commandPrefix: string; loginWindowSeconds: number } {
+  const commandPrefix = COMMAND_PREFIX[b.kind];
+  return b.kind === "wechat"
+    ? { statusCommand: `${commandPrefix} ping`, loggedOutPattern: "^You're not logged into WeChat\\.", loggedInPattern: "^Logged in as ", commandPrefix, loginWindowSeconds: 150 }
+    : { statusCommand: `${commandPrefix} list-logins`, loggedOutPattern: "^You're not logged in", loggedInPattern: "^\\s*\\* `", commandPrefix, loginWindowSeconds: 960 };
 }
 
 /** Startup grace: no verdict on a bridge in its first minute (after a deploy or a restart). */
@@ -37,6 +53,8 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
   return {
     homeserver: `http://${containerName(s, "synapse")}:8008`,
     registrationSharedSecret: sec.registrationSharedSecret,
+    // The double-puppet app service's token: the probes act as the owner (render/bridges.ts).
+    doublePuppetToken: sec.doublePuppet.asToken,
     monitor: { localpart: MONITOR_LOCALPART, password: sec.watchdogPassword },
     owner: `@${s.admin}:${s.domain}`,
     intervalSeconds: w.intervalSeconds,
@@ -46,6 +64,7 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
     startGraceSeconds: START_GRACE_SECONDS,
     dockerSocket: WATCHDOG_PATHS.dockerSocket,
     aliveFile: WATCHDOG_PATHS.alive,
+    stateFile: WATCHDOG_PATHS.stateFile,
     bridges: enabledBridges(s).map((b) => ({
       kind: b.kind,
       container: containerName(s, b.kind),
@@ -74,6 +93,7 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
     env: [],
     volumes: [
       { containerPath: WATCHDOG_PATHS.dir, hostPath: hostPath(s, "watchdog"), readOnly: true },
+      { containerPath: WATCHDOG_PATHS.stateDir, hostPath: watchdogStateDir(s), readOnly: false },
       // Root on the host, in effect: the price of restarting a container from inside one (README).
       { containerPath: WATCHDOG_PATHS.dockerSocket, hostPath: w.dockerSocket, readOnly: false },
     ],

@@ -27,13 +27,17 @@ def q(v: str) -> str:
 
 
 class Matrix:
-    def __init__(self, base: str):
+    def __init__(self, base: str, token: Optional[str] = None, as_user: Optional[str] = None):
+        """`as_user` with an app service's token: every call acts as that user (?user_id=)."""
         self.base = base.rstrip("/")
-        self.token: Optional[str] = None
+        self.token = token
+        self.as_user = as_user
         self.txn = int(time.time() * 1000)
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = None if body is None else json.dumps(body).encode()
+        if self.as_user:
+            path += ("&" if "?" in path else "?") + "user_id=" + q(self.as_user)
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if self.token:
@@ -59,6 +63,27 @@ class Matrix:
         self.txn += 1
         path = f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/kit-{self.txn}"
         return self.call("PUT", path, {"msgtype": msgtype, "body": body})["event_id"]
+
+
+def wait_ready(m: Matrix, seconds: float, log: Callable[..., None]) -> None:
+    """
+    Waits for Synapse's /health: a job cron starts right after a reboot finds it still starting
+    (connection refused), which is no reason to fail. Raises the last error after `seconds`.
+    """
+    until = time.time() + seconds
+    told = False
+    while True:
+        try:
+            with urllib.request.urlopen(m.base + "/health", timeout=10) as res:
+                if res.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            if time.time() >= until:
+                raise
+        if not told:
+            log("waiting for the homeserver to answer", url=m.base + "/health", up_to_s=seconds)
+            told = True
+        time.sleep(2)
 
 
 def register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None], token_file: Optional[str] = None) -> str:

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any, Callable, Optional
 
-from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
+from kit_matrix import Matrix, MatrixError, q, register_or_login, wait_ready  # beside this script (templates/python)
 
 
 def log(msg: str, **fields: Any) -> None:
@@ -40,7 +40,8 @@ def mib(n: int) -> str:
 
 
 def admin_login(m: Matrix, cfg: dict) -> None:
-    """The kit's admin account (`npm run stickers` uses it too)."""
+    """The kit's admin account (`npm run stickers` uses it too), once Synapse answers (up to 5 minutes after a reboot)."""
+    wait_ready(m, 300, log)
     register_or_login(m, cfg["registrationSharedSecret"], cfg["admin"]["localpart"], cfg["admin"]["password"], True, log, cfg["admin"]["tokenFile"])
 
 

@@ -1,23 +1,40 @@
-"""matrix-kit watchdog: heals a wedged bridge without the owner (issue 10).
+"""matrix-kit watchdog: heals a wedged bridge without the owner (issues 10 and 16).
 
 Runs in its own container (the Synapse image: Python, no extra packages) on the kit's private
 network, with the Docker socket to restart bridge containers. Configuration: the JSON file named
-on the command line (written by the kit, mode 0600: it holds the registration shared secret).
+on the command line (written by the kit, mode 0600: it holds the registration shared secret and
+the double-puppet app service's token).
+
+The probe goes the way the owner's own messages go, as the owner, without a second bridge user
+(matrix-wechat 0.2.4 keeps one Matrix user: a second one is never saved, shared/real-bridges/
+OBSERVED.md): with the kit's double-puppet app service token the watchdog acts as the owner in a
+probe room of its own (the owner, the monitoring account and the bot: three members, so neither
+bridge makes it a management room; the monitoring account sends nothing there once the bot is in,
+so the bridge never sees it; the owner's client files it under low priority), and sends the
+bridge's status command with its prefix, which both bots answer in any room:
+`!wechat ping`, `!qq list-logins` (QQ has no `ping`). Only an answer that reads as a login state
+counts (the WeChat bot's greeting is not one). The owner's management room is never touched.
 
 Every `intervalSeconds`, for each bridge:
   1. its liveness endpoint (/_matrix/mau/live) must answer 200;
-  2. the kit's monitoring account (registered with the shared secret; never the owner's) sends
-     the bot its status command in their direct chat and waits `answerTimeoutSeconds` for the
-     bot's notice. "Not logged in" after the bridge said "logged in" (since its last restart)
-     is a regression and counts as a failure at every check until it logs in again; after the
-     restart it is not held against the bridge again (a login truly lost is the owner's to redo).
-`failuresBeforeRestart` failures in a row restart the bridge's container (at most
-`maxRestartsPerHour`; beyond that it only alerts), log why, and tell the owner in a direct
-message. `dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set.
-One line per event on stdout (docker logs).
+  2. the status command must be answered within `answerTimeoutSeconds`. "Not logged in" after it
+     said "logged in" (since its last restart) is the owner's login lost, and counts as a failure
+     until the restart; after that it is not held against the bridge (the owner must log in again).
+An unanswered probe counts as a failure only when the bridge has answered since it last started:
+one that never answered since its start ignores the command here, or was stuck from its start, and
+a restart would only repeat that (it restart-looped the real WeChat bridge), so the owner is told
+once instead. `failuresBeforeRestart` failures in a row restart the container (at most
+`maxRestartsPerHour`; beyond that it only alerts), unless the owner started a login within the
+bridge's login window (QQ's `login` holds its event handler until the QR code is scanned: a
+restart would kill the login): then the restart is held back and the owner told why.
+`dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set. Every restart is counted in
+`stateFile`, which `npm run status` shows (a restart through the Docker API does not raise the
+container's RestartCount). One line per event on stdout (docker logs).
 """
+import calendar
 import http.client
 import json
+import os
 import re
 import signal
 import socket
@@ -28,7 +45,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
-from kit_matrix import Matrix, MatrixError, register_or_login  # beside this script (templates/python)
+from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
 
 
 def log(msg: str, **fields: Any) -> None:
@@ -38,39 +55,78 @@ def log(msg: str, **fields: Any) -> None:
 
 ROOMS_KEY = "org.matrix-kit.watchdog.rooms"
 RETENTION_MS = 24 * 3600 * 1000
+RETENTION = {"type": "m.room.retention", "state_key": "", "content": {"max_lifetime": RETENTION_MS}}
 
 
-def direct_room(m: Matrix, me: str, other: str, rooms: dict, wait_join: bool = False) -> str:
-    """The direct chat with `other`, kept in the monitoring account's account data across restarts."""
-    if other in rooms:
-        return rooms[other]
-    # Probes and answers add up to thousands of events a day: Synapse purges them after a day
-    # (homeserver.yaml enables retention for rooms that ask for it, as these do).
-    retention = {"type": "m.room.retention", "state_key": "", "content": {"max_lifetime": RETENTION_MS}}
-    room = m.call("POST", "/_matrix/client/v3/createRoom", {"invite": [other], "is_direct": True, "preset": "trusted_private_chat", "initial_state": [retention]})["room_id"]
-    rooms[other] = room
-    m.call("PUT", f"/_matrix/client/v3/user/{urllib.parse.quote(me)}/account_data/{ROOMS_KEY}", rooms)
-    log("direct chat created", other=other, room=room)
-    # A bot hears a room only once it has joined: the first probe must not be lost to that.
-    for _ in range(30 if wait_join else 0):
-        joined = m.call("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/joined_members").get("joined", {})
-        if other in joined:
-            break
+def wait_joined(m: Matrix, room: str, user: str, seconds: int = 30) -> None:
+    """A bot hears a room only once it has joined: the first probe must not be lost to that."""
+    for _ in range(seconds):
+        if user in m.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/joined_members").get("joined", {}):
+            return
         time.sleep(1)
-    return room
 
 
-def wait_answer(m: Matrix, room: str, bot: str, after: str, timeout: float) -> Optional[str]:
-    """The bot's first notice after our event `after`, or None when none comes in time."""
+class Rooms:
+    """The monitoring account's rooms (its direct chat with the owner, each probe room), kept in its account data."""
+
+    def __init__(self, m: Matrix, me: str, owner: Matrix, owner_id: str):
+        self.m, self.me, self.owner, self.owner_id = m, me, owner, owner_id
+        try:
+            self.ids = m.call("GET", f"/_matrix/client/v3/user/{q(me)}/account_data/{ROOMS_KEY}")
+        except MatrixError:
+            self.ids = {}
+
+    def _keep(self, key: str, room: str) -> str:
+        self.ids[key] = room
+        self.m.call("PUT", f"/_matrix/client/v3/user/{q(self.me)}/account_data/{ROOMS_KEY}", self.ids)
+        return room
+
+    def owner_chat(self) -> str:
+        """The monitoring account's direct chat with the owner, for alerts (no bot is in it)."""
+        if self.owner_id in self.ids:
+            return self.ids[self.owner_id]
+        # Alerts add up to events nobody needs after a day: Synapse purges them (retention).
+        room = self.m.call("POST", "/_matrix/client/v3/createRoom", {"invite": [self.owner_id], "is_direct": True, "preset": "trusted_private_chat", "initial_state": [RETENTION]})["room_id"]
+        log("direct chat with the owner created", room=room)
+        return self._keep(self.owner_id, room)
+
+    def probe_room(self, b: dict) -> str:
+        """The owner's probe room with this bridge's bot, made once (see the module's docstring)."""
+        key = f"probe:{b['bot']}"
+        if key in self.ids:
+            return self.ids[key]
+        room = self.owner.call("POST", "/_matrix/client/v3/createRoom", {
+            "name": f"matrix-kit watchdog: {b['kind']} bridge probe (please leave it be)",
+            "topic": "The kit's watchdog checks the bridge here as you, every few seconds; your chat with the bot is elsewhere.",
+            "preset": "private_chat",
+            "invite": [self.me],
+            "initial_state": [RETENTION],
+        })["room_id"]
+        self.m.call("POST", f"/_matrix/client/v3/rooms/{q(room)}/join", {})
+        self.owner.call("PUT", f"/_matrix/client/v3/user/{q(self.owner_id)}/rooms/{q(room)}/tags/m.lowpriority", {"order": 1})
+        # The third member is in before the bot: neither bridge makes a room of three a management room.
+        self.owner.call("POST", f"/_matrix/client/v3/rooms/{q(room)}/invite", {"user_id": b["bot"]})
+        wait_joined(self.owner, room, b["bot"])
+        log("probe room created", bridge=b["kind"], room=room)
+        return self._keep(key, room)
+
+
+def wait_answer(owner: Matrix, room: str, b: dict, after: str, timeout: float) -> Optional[bool]:
+    """The login state in the bot's answer to our probe `after` (True: logged in), or None when none came in time."""
     until = time.time() + timeout
-    ctx = m.call("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/context/{urllib.parse.quote(after)}?limit=0")
-    token = ctx["end"]
+    token = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/context/{q(after)}?limit=0")["end"]
     while time.time() < until:
-        page = m.call("GET", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/messages?dir=f&limit=20&from={urllib.parse.quote(token)}")
+        page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit=20&from={q(token)}")
         for ev in page.get("chunk", []):
             c = ev.get("content", {})
-            if ev.get("sender") == bot and ev.get("type") == "m.room.message" and c.get("msgtype") == "m.notice":
-                return c.get("body", "")
+            if ev.get("sender") != b["bot"] or ev.get("type") != "m.room.message" or c.get("msgtype") != "m.notice":
+                continue
+            body = c.get("body", "")
+            # Only an answer to the status command counts: a greeting or any other notice is not one.
+            if re.search(b["loggedOutPattern"], body):
+                return False
+            if re.search(b["loggedInPattern"], body):
+                return True
         token = page.get("end", token)
         time.sleep(1)
     return None
@@ -87,13 +143,20 @@ class DockerSocket(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def restart_container(sock: str, name: str, grace: int) -> None:
+def docker(sock: str, method: str, path: str, ok: int) -> Any:
     conn = DockerSocket(sock)
-    conn.request("POST", f"/containers/{urllib.parse.quote(name)}/restart?t={grace}")
+    conn.request(method, path)
     res = conn.getresponse()
     body = res.read().decode(errors="replace")
-    if res.status != 204:
-        raise RuntimeError(f"docker restart {name}: {res.status} {body}")
+    if res.status != ok:
+        raise RuntimeError(f"docker {method} {path}: {res.status} {body}")
+    return json.loads(body) if body else None
+
+
+def started_at(sock: str, name: str) -> float:
+    """When the container last started (Docker's State.StartedAt, UTC), as a Unix time."""
+    iso = docker(sock, "GET", f"/containers/{urllib.parse.quote(name)}/json", 200)["State"]["StartedAt"]
+    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def live(url: str) -> bool:
@@ -114,41 +177,158 @@ class Watched:
         # When the last check ran: a daily restart is due when its time falls after it.
         self.last_check = time.time()
         self.grace_until = 0.0
-        # The owner has been told the bound was reached (told once, until the bridge answers again).
-        self.limit_alerted = False
+        # When the bot last answered a probe: an answer since the container's start tells a wedge from an ignored probe.
+        self.last_answer = 0.0
+        # What the owner has been told, once each until the bridge answers again.
+        self.told: set = set()
+        # A daily restart held back by the owner's login, still to do.
+        self.daily_pending = False
 
 
-def alert(m: Matrix, me: str, cfg: dict, rooms: dict, text: str) -> None:
-    try:
-        m.send(direct_room(m, me, cfg["owner"], rooms), f"matrix-kit watchdog: {text}", "m.notice")
-    except (MatrixError, OSError) as e:
-        log("could not tell the owner", error=str(e), text=text)
+class Watchdog:
+    def __init__(self, cfg: dict, m: Matrix, me: str):
+        self.cfg, self.m, self.me = cfg, m, me
+        self.owner = Matrix(cfg["homeserver"], cfg["doublePuppetToken"], cfg["owner"])
+        self.rooms = Rooms(m, me, self.owner, cfg["owner"])
+        self.watched = [Watched(b) for b in cfg["bridges"]]
+        self.state = self._load_state()
+        self.owner_seen = False
+        self.owner_missing_logged = False
 
+    def _load_state(self) -> dict:
+        try:
+            with open(self.cfg["stateFile"]) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
 
-def restart(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict, why: str) -> None:
-    b = w.b
-    now = time.time()
-    w.restarts = [t for t in w.restarts if now - t < 3600]
-    if len(w.restarts) >= cfg["maxRestartsPerHour"]:
-        log("restart limit reached, alerting only", bridge=b["kind"], why=why, restarts_last_hour=len(w.restarts))
-        if not w.limit_alerted:
-            w.limit_alerted = True
-            alert(m, me, cfg, rooms, f"the {b['kind']} bridge needs attention ({why}); it was restarted {len(w.restarts)} times in the last hour, so it is left alone: restart it by hand (docker restart {b['container']}).")
+    def _record_restart(self, b: dict, why: str) -> None:
+        entry = self.state.setdefault(b["container"], {"restarts": 0})
+        entry.update(restarts=entry["restarts"] + 1, last=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), why=why)
+        tmp = self.cfg["stateFile"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.state, f)
+        os.replace(tmp, self.cfg["stateFile"])
+
+    def alert(self, text: str) -> None:
+        try:
+            self.m.send(self.rooms.owner_chat(), f"matrix-kit watchdog: {text}", "m.notice")
+        except (MatrixError, OSError) as e:
+            log("could not tell the owner", error=str(e), text=text)
+
+    def tell_once(self, w: Watched, key: str, text: str) -> None:
+        if key not in w.told:
+            w.told.add(key)
+            self.alert(text)
+
+    def owner_exists(self) -> bool:
+        """The probes act as the owner: before the owner's account exists only liveness is checked."""
+        if not self.owner_seen:
+            try:
+                self.m.call("GET", f"/_matrix/client/v3/profile/{q(self.cfg['owner'])}")
+                self.owner_seen = True
+            except MatrixError as e:
+                if e.status != 404:
+                    raise
+                if not self.owner_missing_logged:
+                    log("the owner has no account yet: only liveness is checked until it exists", owner=self.cfg["owner"])
+                    self.owner_missing_logged = True
+        return self.owner_seen
+
+    def login_started(self, b: dict) -> Optional[float]:
+        """When the owner last sent the bot `login` within its login window (server-side search), or None."""
+        since = (time.time() - b["loginWindowSeconds"]) * 1000
+        body = {"search_categories": {"room_events": {"search_term": "login", "keys": ["content.body"], "order_by": "recent", "filter": {"senders": [self.cfg["owner"]], "limit": 10}}}}
+        results = self.owner.call("POST", "/_matrix/client/v3/search", body)["search_categories"]["room_events"].get("results", [])
+        for r in results:
+            ev = r.get("result", {})
+            text = str(ev.get("content", {}).get("body", "")).strip()
+            if ev.get("origin_server_ts", 0) >= since and re.fullmatch(rf"({re.escape(b['commandPrefix'])}\s+)?login(\s.*)?", text):
+                return ev["origin_server_ts"] / 1000
+        return None
+
+    def restart(self, w: Watched, why: str) -> bool:
+        """Restarts the bridge, unless the owner is logging in (False: held back, try again later)."""
+        b, cfg = w.b, self.cfg
+        started = self.login_started(b)
+        if started is not None:
+            at = time.strftime("%H:%M:%S", time.gmtime(started))
+            log("restart held back: the owner is logging in", bridge=b["kind"], why=why, login_started=at)
+            self.tell_once(w, "login", f"the {b['kind']} bridge is due a restart ({why}), but you started a login at {at} UTC and a restart would end it (the bridge may handle nothing else until the login ends, up to {b['loginWindowSeconds'] // 60} minutes): it is not restarted before then.")
+            return False
+        now = time.time()
+        w.restarts = [t for t in w.restarts if now - t < 3600]
+        if len(w.restarts) >= cfg["maxRestartsPerHour"]:
+            log("restart limit reached, alerting only", bridge=b["kind"], why=why, restarts_last_hour=len(w.restarts))
+            self.tell_once(w, "limit", f"the {b['kind']} bridge needs attention ({why}); it was restarted {len(w.restarts)} times in the last hour, so it is left alone: restart it by hand (docker restart {b['container']}).")
+            w.failures = 0
+            return True
+        log("restarting bridge", bridge=b["kind"], container=b["container"], why=why)
+        try:
+            docker(cfg["dockerSocket"], "POST", f"/containers/{urllib.parse.quote(b['container'])}/restart?t={b['stopGraceSeconds']}", 204)
+        except (RuntimeError, OSError) as e:
+            log("restart failed", bridge=b["kind"], error=str(e))
+            self.alert(f"the {b['kind']} bridge needs attention ({why}) and could not be restarted: {e}")
+            return True
+        w.restarts.append(now)
         w.failures = 0
-        return
-    log("restarting bridge", bridge=b["kind"], container=b["container"], why=why)
-    try:
-        restart_container(cfg["dockerSocket"], b["container"], b["stopGraceSeconds"])
-    except (RuntimeError, OSError) as e:
-        log("restart failed", bridge=b["kind"], error=str(e))
-        alert(m, me, cfg, rooms, f"the {b['kind']} bridge needs attention ({why}) and could not be restarted: {e}")
-        return
-    w.restarts.append(now)
-    w.failures = 0
-    w.was_logged_in = False
-    w.grace_until = time.time() + cfg["startGraceSeconds"]
-    log("bridge restarted", bridge=b["kind"], container=b["container"])
-    alert(m, me, cfg, rooms, f"the {b['kind']} bridge was restarted: {why}.")
+        w.was_logged_in = False
+        w.grace_until = time.time() + cfg["startGraceSeconds"]
+        self._record_restart(b, why)
+        log("bridge restarted", bridge=b["kind"], container=b["container"])
+        self.alert(f"the {b['kind']} bridge was restarted: {why}.")
+        return True
+
+    def probe(self, w: Watched) -> Optional[str]:
+        """What is wrong with the bridge now, or None when it answered as it should."""
+        b, cfg = w.b, self.cfg
+        if not live(b["liveness"]):
+            return f"liveness endpoint {b['liveness']} does not answer 200"
+        if not self.owner_exists():
+            return None
+        room = self.rooms.probe_room(b)
+        sent = self.owner.send(room, b["statusCommand"])
+        logged_in = wait_answer(self.owner, room, b, sent, cfg["answerTimeoutSeconds"])
+        since = started_at(cfg["dockerSocket"], b["container"])
+        if logged_in is None:
+            if w.last_answer < since:
+                log("no answer since the bridge started: not a wedge a restart heals", bridge=b["kind"], command=b["statusCommand"], started=time.strftime("%H:%M:%SZ", time.gmtime(since)))
+                self.tell_once(w, "silent", f"the {b['kind']} bridge is running but has not answered `{b['statusCommand']}` in the watchdog's probe room since it started; it may ignore the command there, or have been stuck since its start. The watchdog does not restart it for this (a restart would not change it): check the bridge's log (docker logs {b['container']}).")
+                return None
+            return f"no answer to `{b['statusCommand']}` within {cfg['answerTimeoutSeconds']} s"
+        if w.last_answer < since:
+            log("bridge answers the probe", bridge=b["kind"], started=time.strftime("%H:%M:%SZ", time.gmtime(since)))
+        w.last_answer = time.time()
+        if logged_in and not w.was_logged_in:
+            log("bridge is logged in", bridge=b["kind"])
+            w.was_logged_in = True
+        elif not logged_in and w.was_logged_in:
+            return "the bridge said you were logged in and now says you are not"
+        w.told.discard("silent")
+        return None
+
+    def check(self, w: Watched) -> None:
+        b = w.b
+        previous, w.last_check = w.last_check, time.time()
+        if b.get("dailyRestart") and (w.daily_pending or daily_due(b["dailyRestart"], previous, w.last_check)):
+            # Held back by a login, it is tried again at every check until it happens.
+            w.daily_pending = not self.restart(w, f"daily restart at {b['dailyRestart']} UTC")
+            if not w.daily_pending:
+                return
+        if time.time() < w.grace_until:
+            return
+        problem = self.probe(w)
+        if problem is None:
+            if w.failures:
+                log("bridge answers again", bridge=b["kind"])
+            w.failures = 0
+            w.told.discard("limit")
+            w.told.discard("login")
+            return
+        w.failures += 1
+        log("check failed", bridge=b["kind"], failure=w.failures, of=self.cfg["failuresBeforeRestart"], why=problem)
+        if w.failures >= self.cfg["failuresBeforeRestart"]:
+            self.restart(w, f"{problem} ({w.failures} checks in a row)")
 
 
 def daily_due(hhmm: str, previous: float, now: float) -> bool:
@@ -159,42 +339,6 @@ def daily_due(hhmm: str, previous: float, now: float) -> bool:
         if previous < at <= now:
             return True
     return False
-
-
-def check(w: Watched, m: Matrix, me: str, cfg: dict, rooms: dict) -> None:
-    b = w.b
-    previous, w.last_check = w.last_check, time.time()
-    if b.get("dailyRestart") and daily_due(b["dailyRestart"], previous, w.last_check):
-        restart(w, m, me, cfg, rooms, f"daily restart at {b['dailyRestart']} UTC")
-        return
-    if time.time() < w.grace_until:
-        return
-    problem = None
-    if not live(b["liveness"]):
-        problem = f"liveness endpoint {b['liveness']} does not answer 200"
-    else:
-        room = direct_room(m, me, b["bot"], rooms, wait_join=True)
-        sent = m.send(room, b["statusCommand"])
-        answer = wait_answer(m, room, b["bot"], sent, cfg["answerTimeoutSeconds"])
-        if answer is None:
-            problem = f"no answer to `{b['statusCommand']}` within {cfg['answerTimeoutSeconds']} s"
-        elif b["notLoggedInPattern"]:
-            logged_in = not re.search(b["notLoggedInPattern"], answer, re.I)
-            if logged_in and not w.was_logged_in:
-                log("bridge is logged in", bridge=b["kind"])
-                w.was_logged_in = True
-            elif not logged_in and w.was_logged_in:
-                problem = "the bridge said it was logged in and now says it is not"
-    if problem is None:
-        if w.failures:
-            log("bridge answers again", bridge=b["kind"])
-        w.failures = 0
-        w.limit_alerted = False
-        return
-    w.failures += 1
-    log("check failed", bridge=b["kind"], failure=w.failures, of=cfg["failuresBeforeRestart"], why=problem)
-    if w.failures >= cfg["failuresBeforeRestart"]:
-        restart(w, m, me, cfg, rooms, f"{problem} ({w.failures} checks in a row)")
 
 
 def main(path: str) -> None:
@@ -210,12 +354,8 @@ def main(path: str) -> None:
         except (MatrixError, OSError) as e:
             log("homeserver not ready", error=str(e))
             time.sleep(10)
-    try:
-        rooms = m.call("GET", f"/_matrix/client/v3/user/{urllib.parse.quote(me)}/account_data/{ROOMS_KEY}")
-    except MatrixError:
-        rooms = {}
-    watched = [Watched(b) for b in cfg["bridges"]]
-    for w in watched:
+    dog = Watchdog(cfg, m, me)
+    for w in dog.watched:
         w.grace_until = time.time() + cfg["startGraceSeconds"]
     log("watching", bridges=[b["kind"] for b in cfg["bridges"]], interval=cfg["intervalSeconds"])
     while True:
@@ -223,11 +363,11 @@ def main(path: str) -> None:
         # The container's health check reads this file's age: a loop that hangs turns it unhealthy.
         with open(cfg["aliveFile"], "w") as f:
             f.write(str(started))
-        for w in watched:
+        for w in dog.watched:
             try:
-                check(w, m, me, cfg, rooms)
-            except (MatrixError, OSError) as e:
-                # The homeserver itself is down or restarting: not the bridge's fault.
+                dog.check(w)
+            except (MatrixError, OSError, RuntimeError) as e:
+                # The homeserver or the engine is down or restarting: not the bridge's fault.
                 log("check skipped", bridge=w.b["kind"], error=str(e))
         time.sleep(max(1.0, cfg["intervalSeconds"] - (time.time() - started)))
 

@@ -157,29 +157,49 @@ function listenSecret(): string {
   const stdin = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin as string;
   return stdin.match(/listen_secret: (\S+)/)![1];
 }
-/** The owner's direct chat with each bridge's bot, made on first use. */
+/** The owner's direct chat with each bridge's bot (their management room), made on first use. */
 const botRooms: Partial<Record<"qq" | "wechat", string>> = {};
 let botTxn = 0;
-/** The owner sends the bot `ping`: true when the bot's notice follows within 5 s. */
-async function botAnswers(kind: "qq" | "wechat"): Promise<true | undefined> {
+async function botRoom(kind: "qq" | "wechat"): Promise<string> {
   const bot = `@${kind}bot:${s.domain}`;
   if (!botRooms[kind]) {
     const created = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
+    assert.equal(created.status, 200, created.body.toString());
     const id = encodeURIComponent(json(created).room_id);
     await poll(`${bot} to join`, 60_000, async () => (json(await matrix("GET", `/_matrix/client/v3/rooms/${id}/joined_members`, token)).joined?.[bot] ? true : undefined));
     botRooms[kind] = id;
   }
-  const roomId = botRooms[kind];
-  const sent = await matrix("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/ping${botTxn++}`, token, { msgtype: "m.text", body: "ping" });
-  if (sent.status !== 200) return undefined;
-  let from = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(json(sent).event_id)}?limit=0`, token)).end as string;
-  for (let i = 0; i < 5; i++) {
+  return botRooms[kind]!;
+}
+/** The owner sends the bot a text in their direct chat; resolves with its event id. */
+async function ownerSays(kind: "qq" | "wechat", body: string): Promise<string> {
+  const sent = await matrix("PUT", `/_matrix/client/v3/rooms/${await botRoom(kind)}/send/m.room.message/owner${botTxn++}`, token, { msgtype: "m.text", body });
+  assert.equal(sent.status, 200, sent.body.toString());
+  return json(sent).event_id as string;
+}
+/** The bot's notices after the owner's event, for up to `seconds`, until `enough` says so. */
+async function botNotices(kind: "qq" | "wechat", after: string, seconds: number, enough: (bodies: string[]) => boolean): Promise<string[]> {
+  const roomId = await botRoom(kind);
+  const bodies: string[] = [];
+  let from = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(after)}?limit=0`, token)).end as string;
+  for (let i = 0; i < seconds && !enough(bodies); i++) {
     await new Promise((r) => setTimeout(r, 1000));
     const page = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=f&limit=20&from=${encodeURIComponent(from)}`, token));
-    if ((page.chunk as { sender: string; content: { msgtype?: string } }[]).some((e) => e.sender === bot && e.content.msgtype === "m.notice")) return true;
+    for (const e of page.chunk as { sender: string; content: { msgtype?: string; body?: string } }[]) {
+      if (e.sender === `@${kind}bot:${s.domain}` && e.content.msgtype === "m.notice") bodies.push(e.content.body ?? "");
+    }
     from = page.end ?? from;
   }
-  return undefined;
+  return bodies;
+}
+/**
+ * The owner sends the bot a bare `ping` in their management room, where every message is a
+ * command: true when a notice answers within 5 s (QQ has no `ping` and says so; WeChat answers it).
+ */
+async function botAnswers(kind: "qq" | "wechat"): Promise<true | undefined> {
+  const sent = await ownerSays(kind, "ping").catch(() => undefined);
+  if (!sent) return undefined;
+  return (await botNotices(kind, sent, 5, (b) => b.length > 0)).length > 0 ? true : undefined;
 }
 
 let applied: Applied | undefined;
@@ -283,25 +303,29 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
         return p.status === 200 ? json(p) : undefined;
       });
       assert.ok(profile.displayname, "the bot registered and set its display name");
-      const room = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
-      assert.equal(room.status, 200, room.body.toString());
-      const roomId = encodeURIComponent(json(room).room_id);
-      await poll(`${bot} to join`, 60_000, async () => {
-        const m = await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/joined_members`, token);
-        return json(m).joined?.[bot] ? true : undefined;
-      });
-      await matrix("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/help1`, token, { msgtype: "m.text", body: "help" });
-      // Wait for the answer to `help` itself: the real WeChat bot greets a new direct chat first.
-      const notices = await poll(`${bot}'s answer to help`, 60_000, async () => {
-        const m = await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=f&limit=50`, token);
-        const bodies = (json(m).chunk as { sender: string; content: { msgtype?: string; body?: string } }[])
-          .filter((e) => e.sender === bot && e.content.msgtype === "m.notice")
-          .map((e) => e.content.body ?? "");
-        return bodies.some((b) => /available commands/.test(b)) ? bodies : undefined;
-      });
-      if (kind === "wechat") assert.ok(notices.includes("Use `help` for help or `login` to log in."), "the bot greets, as the real one does");
+      // The owner's first direct chat with the bot: their management room, where bare commands work.
+      const sent = await ownerSays(kind, "help");
+      const help = `This is your management room: prefixing commands with \`!${kind}\` is not required.`;
+      const notices = await botNotices(kind, sent, 60, (b) => b.some((x) => x.startsWith(help)));
+      assert.ok(notices.some((x) => x.startsWith(help)), `the management room's help (the real bot's first line): ${JSON.stringify(notices)}`);
     });
   }
+
+  test("double puppeting: Synapse accepts the kit's app service acting as the owner, and the QQ bridge confirms it with the owner's ping-matrix", async () => {
+    const sec = deriveSecrets(secrets["matrix:secretSeed"]);
+    const owner = `@${s.admin}:${s.domain}`;
+    const who = await matrix("GET", `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(owner)}`, sec.doublePuppet.asToken);
+    assert.equal(who.status, 200, who.body.toString());
+    assert.equal(json(who).user_id, owner);
+    // Another user is outside its namespace: refused.
+    const other = await matrix("GET", `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(`@kit-watchdog:${s.domain}`)}`, sec.doublePuppet.asToken);
+    assert.equal(other.status, 403, other.body.toString());
+    const sent = await ownerSays("qq", "ping-matrix");
+    const confirmed = `Confirmed valid access token for ${owner} (appservice double puppeting)`;
+    const notices = await botNotices("qq", sent, 30, (b) => b.includes(confirmed));
+    assert.ok(notices.includes(confirmed), JSON.stringify(notices));
+    summary.push(`double puppeting: QQ bot, asked ping-matrix by the owner: ${confirmed}`);
+  });
 
   test("/_wechat upgrades to a WebSocket through nginx with the listen secret; a wrong secret is refused", async () => {
     const secret = listenSecret();
@@ -330,7 +354,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     await other.text();
   });
 
-  watchdogTests({ s, token: () => token, summary, botAnswers, matrix, dailyQq: DAILY_QQ });
+  watchdogTests({ s, token: () => token, summary, botAnswers, ownerSays, matrix, dailyQq: DAILY_QQ });
 
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
     // The stack file as the owner keeps it: with this run's host key.
@@ -526,7 +550,7 @@ server {
       const { errors, deleted } = await destroyFromState(copy, { log });
       assert.deepEqual(deleted, [], "nothing was deleted");
       assert.equal(errors.length, 1, errors.join("\n"));
-      assert.match(errors[0], new RegExp(`^${s.namePrefix}-host-destroy-guard \\(delete\\) failed[\\s\\S]*matrix-kit: cannot reach the Docker engine on root@127\\.0\\.0\\.1 port 2222: ssh: connect to host 127\\.0\\.0\\.1 port 2222: Connection refused\\n  Nothing was removed`));
+      assert.match(errors[0], new RegExp(`^${s.namePrefix}-host-destroy-guard: ${s.namePrefix}-host-destroy-guard \\(delete\\) failed[\\s\\S]*matrix-kit: cannot reach the Docker engine on root@127\\.0\\.0\\.1 port 2222: ssh: connect to host 127\\.0\\.0\\.1 port 2222: Connection refused\\n  Nothing was removed`));
       summary.push("destroy with the VPS unreachable, what the user reads:", ...errors[0].split("\n").slice(1).filter(Boolean).map((l) => `  ${l}`));
     } finally {
       execFileSync("/usr/sbin/sshd", ["-f", `${E2E_DIR}/sshd_config`]);

@@ -1,8 +1,11 @@
 /**
- * The watchdog (issue 10) on the e2e deployment, registered inside the e2e suite's describe:
- * a wedged WeChat bridge healed (the stand-in's test-only SIGUSR1), a SIGKILLed one brought
- * back by docker, a lost login (SIGUSR2) restarted, the hourly bound (2 in this run), and the
- * daily restart of QQ set minutes ahead. The figures go to the e2e summary.
+ * The watchdog (issues 10 and 16) on the e2e deployment, registered inside the e2e suite's
+ * describe: a wedged WeChat bridge healed (the stand-in's test-only SIGUSR1), a SIGKILLed one
+ * brought back by docker, a lost login (SIGUSR2) restarted, the hourly bound (2 in this run), a
+ * bridge silent since its start reported and not restarted, WeChat's user table holding the
+ * owner alone, the daily restart of QQ set minutes ahead, and a QQ restart held back while the
+ * owner logs in. Checks read the watchdog's own log lines and the bridges' database, never a
+ * phrase only a stand-in says. The figures go to the e2e summary.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -10,12 +13,20 @@ import type { Settings } from "../../infra/settings";
 import { json, type Answer } from "../harness/http";
 import { docker, poll } from "../harness/wait";
 
+/** The Matrix users matrix-wechat 0.2.4 keeps in its database (one row at most while nobody is logged in). */
+function wechatUserRows(s: Settings): string[] {
+  const out = docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.user, "-d", "wechatbridge", "-Atc", 'SELECT mxid FROM "user" ORDER BY mxid');
+  return out.trim().split("\n").filter(Boolean);
+}
+
 export interface WatchdogContext {
   s: Settings;
   /** The owner's access token. */
   token: () => string;
   summary: string[];
   botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
+  /** The owner sends a text to the bot in their direct chat (the management room); resolves with its event id. */
+  ownerSays: (kind: "qq" | "wechat", body: string) => Promise<string>;
   /** A client-server API call through host nginx. */
   matrix: (method: string, path: string, token?: string, body?: unknown) => Promise<Answer>;
   /** "HH:MM" UTC of QQ's daily restart in this run. */
@@ -39,8 +50,11 @@ export function watchdogTests(ctx: WatchdogContext): void {
     const healed = (Date.now() - wedgedAt) / 1000;
     assert.notEqual(startedAt(), before, "the bridge's container was restarted");
     const logs = docker("logs", `${s.namePrefix}-watchdog`);
-    assert.match(logs, /check failed bridge="wechat" failure=1 of=2 why="no answer to `ping` within 20 s"/);
-    assert.match(logs, /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="no answer to `ping` within 20 s \(2 checks in a row\)"/);
+    assert.match(logs, /check failed bridge="wechat" failure=1 of=2 why="no answer to `!wechat ping` within 20 s"/);
+    assert.match(logs, /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="no answer to `!wechat ping` within 20 s \(2 checks in a row\)"/);
+    // The probe acts as the owner: the bridge keeps the owner as its one user, and the owner's bare
+    // commands in their own management room are answered after the restart (the poll above).
+    assert.deepEqual(wechatUserRows(s), [`@${s.admin}:${s.domain}`], "matrix-wechat's one user row is the owner's");
     // The owner is told, in a direct chat from the monitoring account.
     const alert = await poll("the watchdog's message to the owner", 60_000, async () => {
       // A filter of its own per request: Synapse answers an identical initial sync from its
@@ -78,7 +92,7 @@ export function watchdogTests(ctx: WatchdogContext): void {
     await poll("the watchdog to see the bridge logged in", 180_000, async () => (/bridge is logged in bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
     const lostAt = Date.now();
     docker("kill", "-s", "USR2", wechat);
-    const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said it was logged in and now says it is not \(2 checks in a row\)"/;
+    const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said you were logged in and now says you are not \(2 checks in a row\)"/;
     await poll("the watchdog to restart the bridge that lost its login", 240_000, async () => (lost.test(watchdogLogs()) ? true : undefined));
     ctx.summary.push(`watchdog: a lost login (logged in, then not) restarted the bridge after ${((Date.now() - lostAt) / 1000).toFixed(0)} s`);
 
@@ -91,6 +105,25 @@ export function watchdogTests(ctx: WatchdogContext): void {
     docker("restart", wechat);
     await poll("the bot to answer after a restart by hand", 120_000, answers);
     ctx.summary.push("watchdog: a third wedge within the hour was reported, not restarted (maxRestartsPerHour 2 in this run)");
+
+    // A bridge that has not answered since it started (it ignores the probe, or was stuck from its
+    // start) is not restarted: a restart would only repeat it (the real WeChat bridge was
+    // restart-looped so). Played by wedging it right after a restart by hand.
+    const restartsBefore = (watchdogLogs().match(/restarting bridge bridge="wechat"/g) ?? []).length;
+    const startedBefore = docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
+    docker("restart", wechat);
+    const startedNow = startedAt();
+    await poll("the restarted stand-in to start", 60_000, async () => (/Starting: this is a STAND-IN/.test(docker("logs", "--since", startedNow, wechat)) ? true : undefined));
+    docker("kill", "-s", "USR1", wechat);
+    const silent = /no answer since the bridge started: not a wedge a restart heals bridge="wechat" command="!wechat ping"/;
+    await poll("the watchdog to report a bridge silent since its start", 240_000, async () => (silent.test(watchdogLogs()) ? true : undefined));
+    assert.notEqual(startedNow, startedBefore);
+    assert.equal(startedAt(), startedNow, "the silent bridge was not restarted");
+    assert.equal((watchdogLogs().match(/restarting bridge bridge="wechat"/g) ?? []).length, restartsBefore, "no restart was attempted");
+    docker("restart", wechat);
+    await poll("the bot to answer after a restart by hand", 120_000, answers);
+    assert.deepEqual(wechatUserRows(s), [`@${s.admin}:${s.domain}`], "after every restart, still the owner's row alone");
+    ctx.summary.push("watchdog: a bridge silent since its start was reported, not restarted; matrix-wechat's user table holds the owner alone");
   });
 
   test("the watchdog's daily restart of a bridge happens at its time (QQ, set 3 to 4 minutes after the run began)", async () => {
@@ -98,5 +131,23 @@ export function watchdogTests(ctx: WatchdogContext): void {
     await poll(`the daily restart at ${ctx.dailyQq} UTC`, 360_000, async () => (daily.test(docker("logs", `${s.namePrefix}-watchdog`)) ? true : undefined));
     await poll("the QQ bot to answer after its daily restart", 120_000, () => ctx.botAnswers("qq"));
     ctx.summary.push(`watchdog: daily restart of QQ at ${ctx.dailyQq} UTC seen in its log; the bot answers after it`);
+  });
+
+  test("a QQ login in progress holds the watchdog's restart back (QQ waits for the QR scan inside its event handler), and it says why", async () => {
+    const qq = `${s.namePrefix}-qq`;
+    const logs = () => docker("logs", `${s.namePrefix}-watchdog`);
+    // The probe must have been answered since QQ's (daily) restart: a bridge silent since its start is not restarted anyway.
+    const started = docker("inspect", "-f", "{{.State.StartedAt}}", qq).trim();
+    await poll("the watchdog's probe of QQ to be answered", 120_000, async () => (/bridge answers the probe bridge="qq"/.test(docker("logs", "--since", started, `${s.namePrefix}-watchdog`)) ? true : undefined));
+    const sent = await ctx.ownerSays("qq", "login");
+    const held = /restart held back: the owner is logging in bridge="qq" why="no answer to `!qq list-logins` within 20 s \(2 checks in a row\)"/;
+    const t0 = Date.now();
+    await poll("the watchdog to hold QQ's restart back", 240_000, async () => (held.test(logs()) ? true : undefined));
+    assert.equal(docker("inspect", "-f", "{{.State.StartedAt}}", qq).trim(), started, "QQ was not restarted during the login");
+    assert.ok(sent, "the owner's login command was sent");
+    // The QR code scanned (the stand-in's test-only SIGUSR2): the login ends and QQ answers again.
+    docker("kill", "-s", "USR2", qq);
+    await poll("the QQ bot to answer after the login", 120_000, () => ctx.botAnswers("qq"));
+    ctx.summary.push(`watchdog: QQ's restart held back ${((Date.now() - t0) / 1000).toFixed(0)} s into the owner's login (no restart; the owner told why)`);
   });
 }

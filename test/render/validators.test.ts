@@ -232,8 +232,8 @@ for (const stack of STACKS) {
   describe(`stack ${stack}`, () => {
     test("every rendered YAML file parses with the yaml package to a mapping", () => {
       const yamlFiles = files.filter((f) => f.kind === "yaml");
-      // homeserver.yaml, log.config, then registration x2 and config per bridge.
-      assert.equal(yamlFiles.length, 2 + 3 * enabledBridges(s).length);
+      // homeserver.yaml, log.config, the double-puppet registration, then registration x2 and config per bridge.
+      assert.equal(yamlFiles.length, 3 + 3 * enabledBridges(s).length);
       for (const f of yamlFiles) {
         const doc: unknown = parseYaml(f.content);
         assert.ok(doc !== null && typeof doc === "object" && !Array.isArray(doc), `${f.path} is not a YAML mapping`);
@@ -266,7 +266,11 @@ for (const stack of STACKS) {
         local_media_lifetime_ms: null,
         remote_media_lifetime_ms: durationMs(s.synapse.mediaRetention.remoteMediaLifetime),
         signing_key_ids: [secrets.signingKey.split(" ").slice(0, 2).join(":")],
-        app_services: enabledBridges(s).map((b) => ({ id: b.kind, sender_localpart: b.botLocalpart, url: appserviceUrl(s, b) })),
+        app_services: [
+          ...enabledBridges(s).map((b) => ({ id: b.kind, sender_localpart: b.botLocalpart, url: appserviceUrl(s, b) })),
+          // The double-puppet app service receives nothing (no URL); Synapse loads it as such.
+          { id: "kit-doublepuppet", sender_localpart: "kit-doublepuppet", url: null },
+        ],
       });
     });
 

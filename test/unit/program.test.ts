@@ -64,9 +64,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
         { label: "kit.matrix/stack", value: stack },
         { label: "kit.matrix/service", value: "synapse" },
       ]);
-      // One digest per file Synapse reads: homeserver.yaml, log config, signing key, two registrations.
+      // One digest per file Synapse reads: homeserver.yaml, log config, signing key, two bridge registrations, the double-puppet one.
       assert.equal(labels[2].label, "kit.matrix/config-sha256");
-      assert.equal(labels[2].value.split(",").length, 5);
+      assert.equal(labels[2].value.split(",").length, 6);
       // A digest is no secret: the labels show in diffs instead of [secret] (issue 15).
       assert.deepEqual(c.secretPaths.filter((x) => x.startsWith("labels")), []);
       // PostgreSQL's container as an input: replacing PostgreSQL replaces (stops) Synapse first.
@@ -91,6 +91,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
         ports: [],
         volumes: [
           { containerPath: "/watchdog", hostPath: `/opt/matrix-kit/${stack}/watchdog`, readOnly: true },
+          // Its restart counts, read by npm run status.
+          { containerPath: "/state", hostPath: `/opt/matrix-kit/${stack}/watchdog-state`, readOnly: false },
           { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
         ],
         healthcheck: {
@@ -186,7 +188,25 @@ for (const stack of ["local", "dev", "prod"] as const) {
         assert.notEqual(inSynapse.as_token, inSynapse.hs_token);
       }
       const hs = parse(stdinOf(run, `${p}-synapse-config-write`));
-      assert.deepEqual(hs.app_service_config_files, ["/config/appservices/qq.yaml", "/config/appservices/wechat.yaml"]);
+      assert.deepEqual(hs.app_service_config_files, ["/config/appservices/qq.yaml", "/config/appservices/wechat.yaml", "/config/appservices/kit-doublepuppet.yaml"]);
+    });
+
+    test("double puppeting: one app service token, the owner's namespace (not exclusive, no URL), in both bridges' secrets and the watchdog's probe", () => {
+      const dp = parse(stdinOf(run, `${p}-synapse-double-puppet-registration-write`));
+      const domain = { local: "kit.localhost", dev: "dev.example.com", prod: "example.com" }[stack];
+      const owner = `@${parse(fs.readFileSync(`stacks/Pulumi.${stack}.yaml`, "utf8")).config["matrix:admin"] ?? "admin"}:${domain}`;
+      assert.deepEqual({ ...dp, as_token: "-", hs_token: "-" }, {
+        id: "kit-doublepuppet", url: null, as_token: "-", hs_token: "-", sender_localpart: "kit-doublepuppet", rate_limited: false,
+        namespaces: { users: [{ regex: `^${owner.replace(/[.]/g, "\\.")}$`, exclusive: false }], aliases: [], rooms: [] },
+      });
+      assert.notEqual(dp.as_token, dp.hs_token);
+      const qq = parse(stdinOf(run, `${p}-qq-config-write`));
+      const wc = parse(stdinOf(run, `${p}-wechat-config-write`));
+      // matrix-qq (mautrix-go v0.23.0): double_puppet.secrets; matrix-wechat 0.2.4: bridge.login_shared_secret_map.
+      assert.deepEqual(qq.double_puppet, { servers: {}, allow_discovery: false, secrets: { [domain]: `as_token:${dp.as_token}` } });
+      assert.deepEqual(wc.bridge.login_shared_secret_map, { [domain]: `as_token:${dp.as_token}` });
+      assert.equal(wc.bridge.double_puppet_allow_discovery, false);
+      assert.equal(JSON.parse(stdinOf(run, `${p}-watchdog-config-write`)).doublePuppetToken, dp.as_token);
     });
 
     test("every input carrying a secret is a Pulumi secret, and no secret appears elsewhere", () => {
@@ -197,6 +217,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
       const qq = parse(stdinOf(run, `${p}-qq-config-write`));
       const wc = parse(stdinOf(run, `${p}-wechat-config-write`));
       secretValues.push(qq.appservice.as_token, qq.appservice.hs_token, wc.appservice.as_token, wc.bridge.listen_secret);
+      const dp = parse(stdinOf(run, `${p}-synapse-double-puppet-registration-write`));
+      secretValues.push(dp.as_token, dp.hs_token);
       for (const r of run.resources) {
         for (const [key, value] of Object.entries(r.inputs)) {
           if (r.secretPaths.some((sp) => sp === key || sp.startsWith(`${key}.`) || sp.startsWith(`${key}[`))) continue;

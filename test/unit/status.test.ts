@@ -75,14 +75,14 @@ test("cgroup v2 records; unhealthy, OOM kills, a full disk are problems; restart
 
 test("the table names every container with memory now/peak/limit, the disk parts and the problems", () => {
   const out = formatStatus("e2e", parseStatus(V1));
-  assert.match(out, /^mx-base-synapse\s+running\s+healthy\s+0\s+0\s+95\.6\s+128\.9\s+none$/m);
+  assert.match(out, /^mx-base-synapse\s+running\s+healthy\s+0\s+-\s+0\s+95\.6\s+128\.9\s+none$/m);
   assert.match(out, /media store, local uploads\s+0 KiB/);
   assert.match(out, /database synapse\s+13\.9 MiB/);
   assert.match(out, /PROBLEM: mx-base-gone is missing/);
 });
 
 test("the script quotes every name it is given and carries docker's Go templates intact", () => {
-  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null });
+  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null });
   assert.ok(script.includes(`for c in 'mx-a-postgres' 'it'\\''s' ; do`), script);
   assert.match(script, /docker inspect --format '\{\{\.State\.Status\}\}\t\{\{if \.State\.Health\}\}/);
 });
@@ -101,5 +101,18 @@ test("the upkeep job's last run: shown with what it freed; a failed step is a wa
   assert.equal(statusExitCode(failed), 0);
   assert.match(formatStatus("a", parseStatus(`${healthy}upkeep\tnone\n`)), /^upkeep: no run yet$/m);
   assert.doesNotMatch(formatStatus("a", parseStatus(healthy)), /upkeep/);
-  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json" }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
+  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
+});
+
+test("the watchdog's restarts (not in docker's RestartCount): a column and a warning (exit 0); no record, no warning", () => {
+  const healthy = V1.replace(/^missing\t.*\n/m, "");
+  const record = '{"mx-base-wechat": {"restarts": 2, "last": "2026-11-30T05:40:00Z", "why": "no answer to `!wechat ping` within 20 s (2 checks in a row)"}}';
+  const r = parseStatus(`${healthy}watchdog-restarts\t${record}\n`);
+  assert.deepEqual(r.containers[3].watchdogRestarts, { count: 2, last: "2026-11-30T05:40:00Z", why: "no answer to `!wechat ping` within 20 s (2 checks in a row)" });
+  assert.deepEqual(findings(r), [{ level: "warning", what: "mx-base-wechat was restarted 2 time(s) by the watchdog (last 2026-11-30T05:40:00Z: no answer to `!wechat ping` within 20 s (2 checks in a row))" }]);
+  assert.equal(statusExitCode(r), 0);
+  assert.match(formatStatus("a", r), /^mx-base-wechat\s+running\s+none\s+0\s+2\s/m);
+  assert.deepEqual(findings(parseStatus(healthy)), []);
+  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json" });
+  assert.match(script, /if \[ -f '\/opt\/k\/watchdog-state\/restarts\.json' \]; then emit watchdog-restarts/);
 });

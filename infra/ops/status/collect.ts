@@ -4,6 +4,7 @@
  * stack's host key (the same check `pulumi up` makes, without writing the
  * kit's known_hosts), and its output as text for parse.ts.
  */
+import { watchdogStateDir } from "../../render/watchdog";
 import { renderTemplate } from "../../render/templates";
 import { HostError, runOnHost } from "../remote";
 import { containerName, enabledBridges, hostPath, volumeName, type Settings, type Target } from "../../settings";
@@ -17,6 +18,8 @@ export interface StatusSubject {
   postgresUser: string;
   /** The upkeep job's last-run.json on the host, or null when the stack has no upkeep job. */
   upkeepLastRun: string | null;
+  /** The watchdog's restart counts on the host, or null when the stack has no watchdog. */
+  watchdogRestarts: string | null;
 }
 
 export function subjectFromSettings(s: Settings): StatusSubject {
@@ -31,6 +34,7 @@ export function subjectFromSettings(s: Settings): StatusSubject {
     postgres: containerName(s, "postgres"),
     postgresUser: s.postgres.user,
     upkeepLastRun: s.upkeep.enabled ? hostPath(s, "upkeep", "cache/last-run.json") : null,
+    watchdogRestarts: s.watchdog.enabled && enabledBridges(s).length > 0 ? `${watchdogStateDir(s)}/restarts.json` : null,
   };
 }
 
@@ -43,7 +47,7 @@ const FORMATS = {
 };
 
 export function statusScript(subject: StatusSubject): string {
-  return renderTemplate("host/status.sh.hbs", { ...subject, upkeepLastRun: subject.upkeepLastRun ?? false, ...FORMATS });
+  return renderTemplate("host/status.sh.hbs", { ...subject, upkeepLastRun: subject.upkeepLastRun ?? false, watchdogRestarts: subject.watchdogRestarts ?? false, ...FORMATS });
 }
 
 /** A status script that could not run or did not finish. */

@@ -11,6 +11,8 @@ export interface ContainerStatus {
   /** "healthy", "unhealthy", "starting", or "none" when the image has no health check. */
   health: string;
   restarts: number;
+  /** Restarts the kit's watchdog made (through the Docker API: not in `restarts`), with the last one's time and reason. */
+  watchdogRestarts?: { count: number; last?: string; why?: string };
   /** docker's State.OOMKilled: the last exit was the kernel's OOM killer. */
   oomKilled: boolean;
   startedAt?: string;
@@ -51,6 +53,7 @@ export function parseStatus(text: string): StatusReport {
   const report: StatusReport = { containers: [], databases: [], disks: [] };
   const mem = new Map<string, Record<string, string>>();
   const media: Record<string, number> = {};
+  let watchdog: Record<string, { restarts: number; last?: string; why?: string }> = {};
   for (const line of text.split("\n")) {
     const f = line.split("\t");
     switch (f[0]) {
@@ -72,6 +75,13 @@ export function parseStatus(text: string): StatusReport {
       case "database-error":
         report.databaseError = f.slice(1).join(" ");
         break;
+      case "watchdog-restarts":
+        try {
+          watchdog = JSON.parse(f.slice(1).join("\t")) as typeof watchdog;
+        } catch {
+          /* a file being written: the next status reads it */
+        }
+        break;
       case "upkeep":
         if (f[1] === "none") report.upkeep = null;
         else {
@@ -89,6 +99,8 @@ export function parseStatus(text: string): StatusReport {
     }
   }
   for (const c of report.containers) {
+    const w = watchdog[c.name];
+    if (w) c.watchdogRestarts = { count: w.restarts, last: w.last, why: w.why };
     const m = mem.get(c.name);
     if (!m || m.current === undefined) continue;
     const limit = m.limit === "max" ? undefined : num(m.limit);
@@ -130,6 +142,8 @@ export function findings(r: StatusReport): Finding[] {
     if (c.oomKilled) out.push({ level: "problem", what: `${c.name} was last stopped by the OOM killer` });
     if (c.memory && c.memory.oomKills > 0) out.push({ level: "problem", what: `${c.name}: ${c.memory.oomKills} OOM kill(s) in the container since it started` });
     if (c.restarts > 0) out.push({ level: "warning", what: `${c.name} was restarted ${c.restarts} time(s) by docker` });
+    const w = c.watchdogRestarts;
+    if (w && w.count > 0) out.push({ level: "warning", what: `${c.name} was restarted ${w.count} time(s) by the watchdog (last ${w.last}: ${w.why})` });
     const m = c.memory;
     if (m?.limitBytes && m.workingSetBytes > m.limitBytes * MEMORY_WARN_FRACTION) {
       out.push({ level: "warning", what: `${c.name} uses ${Math.round((100 * m.workingSetBytes) / m.limitBytes)}% of its memory limit` });

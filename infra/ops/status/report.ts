@@ -23,12 +23,13 @@ export function formatStatus(stack: string, r: StatusReport): string {
   const lines = [`status of stack ${stack}`, ""];
   lines.push(
     ...table([
-      ["container", "state", "health", "restarts", "OOM kills", "mem MiB", "peak MiB", "limit MiB"],
+      ["container", "state", "health", "restarts", "by watchdog", "OOM kills", "mem MiB", "peak MiB", "limit MiB"],
       ...r.containers.map((c) => [
         c.name,
         c.state,
         c.health,
         String(c.restarts),
+        c.watchdogRestarts ? String(c.watchdogRestarts.count) : "-",
         String((c.memory?.oomKills ?? 0) + (c.oomKilled ? 1 : 0)),
         mib(c.memory?.workingSetBytes),
         mib(c.memory?.peakBytes),

@@ -75,7 +75,8 @@ func (a *AgentListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.conns[conn] = remote
 	a.mu.Unlock()
-	a.log.Info("agent connected", F{"remote": remote, "path": r.URL.Path})
+	// The real bridge's line (OBSERVED.md): "Agent connected from <addr>".
+	a.log.Info("Agent connected from "+remote, F{"path": r.URL.Path})
 	defer func() {
 		a.mu.Lock()
 		delete(a.conns, conn)

@@ -76,7 +76,7 @@ func TestAgentRightSecretUpgradesOnAnyPath(t *testing.T) {
 		waitFor(t, func() bool { return a.Count() == 0 })
 	}
 	waitFor(t, func() bool { return strings.Count(logs.String(), "agent disconnected") == 2 })
-	if strings.Count(logs.String(), "agent connected") != 2 {
+	if strings.Count(logs.String(), "Agent connected from ") != 2 {
 		t.Fatalf("logs:\n%s", logs.String())
 	}
 }

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -43,9 +42,14 @@ type Bridge struct {
 	// wedged (test only, SIGUSR1): the process lives and /_matrix/mau/live answers, but
 	// commands are ignored, as the real WeChat bridge was seen to do (issue 10).
 	wedged atomic.Bool
-	// fakeLogin (test only, SIGUSR2 toggles it): `ping` answers as if logged in, so a test can
-	// play a bridge that loses its login (the watchdog must notice the change).
+	// fakeLogin (test only, SIGUSR2 toggles it): the status command answers as if logged in, so
+	// a test can play a bridge that loses its login (the watchdog must notice the change).
 	fakeLogin atomic.Bool
+	// scanned (test only): SIGUSR2 during QQ's QR login plays the scan that ends it.
+	scanned chan struct{}
+	qrWaiting atomic.Bool
+
+	Users *Users
 
 	txnMu   sync.Mutex
 	seenTxn map[string]bool
@@ -54,13 +58,15 @@ type Bridge struct {
 	events chan Event
 }
 
-func NewBridge(cfg *Config, log *Logger) *Bridge {
+func NewBridge(cfg *Config, log *Logger, users *Users) *Bridge {
 	b := &Bridge{
 		Cfg:     cfg,
 		Log:     log,
 		HS:      NewHomeserver(cfg),
+		Users:   users,
 		seenTxn: map[string]bool{},
 		events:  make(chan Event, 1024),
+		scanned: make(chan struct{}, 1),
 	}
 	if cfg.Kind == KindWechat {
 		b.Agents = NewAgentListener(cfg.ListenSecret, log)
@@ -264,140 +270,48 @@ func (b *Bridge) isGhost(userID string) bool {
 	return strings.HasPrefix(userID, prefix) && strings.HasSuffix(userID, suffix)
 }
 
-// HandleEvent reacts to one event.
+// HandleEvent reacts to one event. As in the real bridges, any event from a user (a message,
+// an invite, a membership change) loads that user first, inserting its row on first sight.
 func (b *Bridge) HandleEvent(ctx context.Context, ev Event) {
 	bot := b.Cfg.BotUserID()
+	if ev.Sender == bot || b.isGhost(ev.Sender) {
+		return
+	}
+	if b.wedged.Load() {
+		b.Log.Info("Wedged (test): ignoring an event", F{"room_id": ev.RoomID, "sender": ev.Sender, "type": ev.Type})
+		return
+	}
+	user := b.Users.Get(ctx, ev.Sender)
 	switch ev.Type {
 	case "m.room.member":
-		if ev.StateKey == nil || *ev.StateKey != bot || ev.Sender == bot {
-			return
-		}
 		var c struct {
 			Membership string `json:"membership"`
 		}
 		_ = json.Unmarshal(ev.Content, &c)
-		if c.Membership != "invite" {
-			return
-		}
-		if b.PermissionLevel(ev.Sender) < levels["commands"] {
-			reason := "You don't have permission to send commands to this bridge"
-			b.Log.Warn("Rejecting invite from user without permission", F{"room_id": ev.RoomID, "sender": ev.Sender})
-			if err := b.HS.Leave(ctx, ev.RoomID, reason); err != nil {
-				b.Log.Error("Failed to reject invite", F{"room_id": ev.RoomID, "error": err})
-			}
-			return
-		}
-		if err := b.HS.Join(ctx, ev.RoomID); err != nil {
-			b.Log.Error("Failed to join room after invite", F{"room_id": ev.RoomID, "sender": ev.Sender, "error": err})
-			return
-		}
-		b.Log.Info("Joined room after invite", F{"room_id": ev.RoomID, "sender": ev.Sender})
-		if greeting := b.Greeting(); greeting != "" {
-			// Seen from the real matrix-wechat 0.2.4 in a new direct chat, before any command.
-			if _, err := b.HS.SendNotice(ctx, ev.RoomID, greeting); err != nil {
-				b.Log.Error("Failed to send the greeting", F{"room_id": ev.RoomID, "error": err})
-			}
+		if ev.StateKey != nil && *ev.StateKey == bot && c.Membership == "invite" {
+			b.handleInvite(ctx, ev, user)
 		}
 	case "m.room.message":
-		if ev.Sender == bot || b.isGhost(ev.Sender) {
-			return
-		}
-		if b.wedged.Load() {
-			b.Log.Info("Wedged (test): ignoring a message", F{"room_id": ev.RoomID, "sender": ev.Sender})
-			return
-		}
 		var c struct {
 			MsgType string `json:"msgtype"`
 			Body    string `json:"body"`
 		}
 		_ = json.Unmarshal(ev.Content, &c)
-		if c.MsgType == "m.notice" {
+		// WeChat's commands must be m.text; QQ's bridgev2 takes any text-like message.
+		if c.MsgType != "m.text" && (b.Cfg.Kind == KindWechat || c.MsgType == "m.notice") {
 			return
 		}
-		cmd, prefixed := b.parseCommand(c.Body)
-		if cmd == "" {
+		need := levels["commands"]
+		if b.Cfg.Kind == KindWechat {
+			need = levels["user"]
+		}
+		if b.PermissionLevel(ev.Sender) < need {
 			return
 		}
-		reply, known := b.commandReply(cmd)
-		if !known {
-			if !prefixed {
-				return
-			}
-			reply = "Unknown command, use the `help` command for help."
+		if text := b.command(c.Body, ev.RoomID, user); text != "" {
+			b.handleCommand(ctx, ev, user, text)
 		}
-		if b.PermissionLevel(ev.Sender) < levels["commands"] {
-			b.Log.Warn("Ignoring command from user without permission", F{"room_id": ev.RoomID, "sender": ev.Sender, "command": cmd})
-			return
-		}
-		b.Log.Info("Handling command", F{"room_id": ev.RoomID, "sender": ev.Sender, "command": cmd})
-		id, err := b.HS.SendNotice(ctx, ev.RoomID, reply)
-		if err != nil {
-			b.Log.Error("Failed to send command reply", F{"room_id": ev.RoomID, "command": cmd, "error": err})
-			return
-		}
-		b.Log.Info("Sent command reply", F{"room_id": ev.RoomID, "command": cmd, "event_id": id})
 	}
-}
-
-// parseCommand returns the lower-cased command word and whether the message
-// carried the command prefix ("!qq help" or just "help").
-func (b *Bridge) parseCommand(body string) (string, bool) {
-	body = strings.TrimSpace(body)
-	prefixed := false
-	if p := b.Cfg.CommandPrefix; p != "" && (body == p || strings.HasPrefix(body, p+" ")) {
-		body = strings.TrimSpace(body[len(p):])
-		prefixed = true
-	}
-	fields := strings.Fields(body)
-	if len(fields) == 0 {
-		return "", prefixed
-	}
-	return strings.ToLower(fields[0]), prefixed
-}
-
-// Greeting is what the bot says on joining a direct chat: the real WeChat bot (old
-// mautrix layout) greets, the real QQ bot (bridgev2) was not seen to.
-func (b *Bridge) Greeting() string {
-	if b.Cfg.Kind == KindWechat {
-		return "Use `help` for help or `login` to log in."
-	}
-	return ""
-}
-
-// HelpHeader starts every help answer, so nobody mistakes it for the real bridge's.
-func (b *Bridge) HelpHeader() string {
-	return fmt.Sprintf("matrix-%s stand-in bridge (not the real bridge): available commands:", b.Cfg.Kind)
-}
-
-func (b *Bridge) commandReply(cmd string) (string, bool) {
-	k, p := b.Cfg.Kind, b.Cfg.CommandPrefix
-	switch cmd {
-	case "help":
-		return b.HelpHeader() + "\n" +
-			fmt.Sprintf("* `help` (or `%s help`): show this list\n", p) +
-			fmt.Sprintf("* `login`: log in to %s (this stand-in cannot)\n", k.Network()) +
-			"* `logout`: log out\n" +
-			"* `ping`: show whether you are logged in\n" +
-			fmt.Sprintf("This is the matrix kit's end-to-end test stand-in for %s; it bridges no messages.", k.Upstream()), true
-	case "login":
-		msg := fmt.Sprintf("This is a stand-in for %s used by the kit's end-to-end test: it cannot log in to %s. Deploy the real bridge image to log in.", k.Upstream(), k.Network())
-		if k == KindWechat {
-			msg += fmt.Sprintf(" (The real bridge logs in through a matrix-wechat-agent connected to bridge.listen_address; agents connected to this stand-in: %d.)", b.Agents.Count())
-		}
-		return msg, true
-	case "logout":
-		return fmt.Sprintf("You're not logged in to %s (stand-in bridge: it never logs in).", k.Network()), true
-	case "ping":
-		if b.fakeLogin.Load() {
-			return fmt.Sprintf("You're logged in to %s as stand-in-user (a test's pretence: SIGUSR2; the stand-in never logs in).", k.Network()), true
-		}
-		msg := fmt.Sprintf("You're not logged in to %s (stand-in bridge: it never logs in).", k.Network())
-		if k == KindWechat {
-			msg += fmt.Sprintf(" Agents connected: %d.", b.Agents.Count())
-		}
-		return msg, true
-	}
-	return "", false
 }
 
 // wedgeOn makes the stand-in ignore every command from the first `sig` on (the e2e test's
@@ -421,6 +335,14 @@ func (b *Bridge) toggleLoginOn(ctx context.Context, ch <-chan os.Signal) {
 		for {
 			select {
 			case sig := <-ch:
+				if b.qrWaiting.Load() {
+					b.Log.Warn("Pretended QR scan by signal (test only)", F{"signal": sig.String()})
+					select {
+					case b.scanned <- struct{}{}:
+					default:
+					}
+					continue
+				}
 				now := !b.fakeLogin.Load()
 				b.fakeLogin.Store(now)
 				b.Log.Warn("Pretended login toggled by signal (test only)", F{"signal": sig.String(), "logged_in": now})

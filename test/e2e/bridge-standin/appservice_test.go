@@ -86,6 +86,13 @@ func newFakeHomeserver(t *testing.T) *fakeHomeserver {
 			io.WriteString(w, `{"duration_ms":3}`)
 		case strings.Contains(r.URL.Path, "/send/"):
 			io.WriteString(w, `{"event_id":"$reply"}`)
+		case strings.HasSuffix(r.URL.Path, "/joined_members"):
+			// "!group..." rooms have a third member; every other room is the user and the bot.
+			members := `"@owner:example.org":{},"@` + strings.Split(r.URL.Query().Get("user_id"), ":")[0][1:] + `:example.org":{}`
+			if strings.Contains(r.URL.Path, "group") {
+				members += `,"@kit-watchdog:example.org":{}`
+			}
+			io.WriteString(w, `{"joined":{`+members+`}}`)
 		default:
 			io.WriteString(w, `{}`)
 		}
@@ -119,7 +126,8 @@ func testBridge(t *testing.T, kind Kind) (*Bridge, *fakeHomeserver, *lockedWrite
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{w: &strings.Builder{}}
-	b := NewBridge(cfg, NewLogger(logs, kind))
+	log := NewLogger(logs, kind)
+	b := NewBridge(cfg, log, NewUsers(newMemRows(kind), log))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go b.RunWorker(ctx)
@@ -138,62 +146,155 @@ func putTxn(b *Bridge, path, auth string, events ...map[string]any) *httptest.Re
 }
 
 func message(sender, body string) map[string]any {
-	return map[string]any{"type": "m.room.message", "room_id": "!dm:example.org", "sender": sender, "event_id": "$" + body,
+	return messageIn("!dm:example.org", sender, body)
+}
+
+func messageIn(room, sender, body string) map[string]any {
+	return map[string]any{"type": "m.room.message", "room_id": room, "sender": sender, "event_id": "$" + body,
 		"content": map[string]any{"msgtype": "m.text", "body": body}}
 }
 
-func TestHelpSendsANotice(t *testing.T) {
+func invite(room, sender, bot string, direct bool) map[string]any {
+	return map[string]any{"type": "m.room.member", "room_id": room, "sender": sender, "state_key": bot,
+		"content": map[string]any{"membership": "invite", "is_direct": direct}}
+}
+
+// sentBodies is what the bot sent into a room, in order, as "msgtype: body".
+func sentBodies(hs *fakeHomeserver, room string) []string {
+	var out []string
+	for _, r := range hs.find("PUT", "/rooms/"+strings.ReplaceAll(room, "!", "%21")+"/send/m.room.message/") {
+		out = append(out, r.Body["msgtype"].(string)+": "+r.Body["body"].(string))
+	}
+	return out
+}
+
+func TestHelpSendsANoticeAsTheBot(t *testing.T) {
 	b, hs, _ := testBridge(t, KindQQ)
-	rec := putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-qq", message("@owner:example.org", "help"))
+	rec := putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-qq", message("@owner:example.org", "!qq help"))
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "{}" {
 		t.Fatalf("got %d %s", rec.Code, rec.Body)
 	}
 	waitFor(t, func() bool { return len(hs.find("PUT", "/send/m.room.message/")) == 1 })
 	sent := hs.find("PUT", "/send/m.room.message/")[0]
-	if !strings.HasPrefix(sent.Path, "/_matrix/client/v3/rooms/%21dm:example.org/send/m.room.message/") {
-		t.Fatalf("path %s", sent.Path)
-	}
 	if sent.Auth != "Bearer AS-qq" || sent.UserID != "@qqbot:example.org" {
 		t.Fatalf("sent as %q with %q", sent.UserID, sent.Auth)
 	}
-	body, _ := sent.Body["body"].(string)
-	if sent.Body["msgtype"] != "m.notice" || !strings.HasPrefix(body, "matrix-qq stand-in bridge (not the real bridge): available commands:\n") {
-		t.Fatalf("notice %v", sent.Body)
+	want := "m.notice: This is not your management room: prefixing commands with `!qq` is required.\n" + helpParameters
+	if got := sentBodies(hs, "!dm:example.org"); len(got) != 1 || !strings.HasPrefix(got[0], want) {
+		t.Fatalf("help: %q", got)
 	}
-	for _, cmd := range []string{"`help`", "`login`", "`logout`", "`ping`"} {
-		if !strings.Contains(body, cmd) {
-			t.Fatalf("help lacks %s: %s", cmd, body)
+}
+
+func TestPrefixedCommandsAnywhereBareOnesOnlyInTheManagementRoom(t *testing.T) {
+	for _, kind := range []Kind{KindWechat, KindQQ} {
+		b, hs, _ := testBridge(t, kind)
+		token, bot, prefix := "HS-wx", "@wechatbot:example.org", "!wechat"
+		if kind == KindQQ {
+			token, bot, prefix = "HS-qq", "@qqbot:example.org", "!qq"
+		}
+		status, loggedOut := b.statusCommand(), wechatNotLoggedIn
+		if kind == KindQQ {
+			loggedOut = qqNotLoggedIn
+		}
+		// No management room yet: a bare command is chat; the prefixed one is answered.
+		putTxn(b, "/_matrix/app/v1/transactions/a", "Bearer "+token, messageIn("!group:example.org", "@owner:example.org", status))
+		putTxn(b, "/_matrix/app/v1/transactions/b", "Bearer "+token, messageIn("!group:example.org", "@owner:example.org", prefix+" "+status))
+		waitFor(t, func() bool { return len(sentBodies(hs, "!group:example.org")) == 1 })
+		// A room of three is never the management room.
+		putTxn(b, "/_matrix/app/v1/transactions/c", "Bearer "+token, invite("!group:example.org", "@owner:example.org", bot, false))
+		putTxn(b, "/_matrix/app/v1/transactions/d", "Bearer "+token, messageIn("!group:example.org", "@owner:example.org", status))
+		// The direct chat becomes the management room: bare commands, chat included, are commands there.
+		putTxn(b, "/_matrix/app/v1/transactions/e", "Bearer "+token, invite("!dm:example.org", "@owner:example.org", bot, true))
+		putTxn(b, "/_matrix/app/v1/transactions/f", "Bearer "+token, messageIn("!dm:example.org", "@owner:example.org", status))
+		putTxn(b, "/_matrix/app/v1/transactions/g", "Bearer "+token, messageIn("!dm:example.org", "@owner:example.org", "ping"))
+		total := 7
+		if kind == KindQQ {
+			total = 4
+		}
+		waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) >= total })
+		time.Sleep(100 * time.Millisecond)
+		group := sentBodies(hs, "!group:example.org")
+		wantGroup := []string{"m.notice: " + loggedOut}
+		if kind == KindWechat {
+			wantGroup = append(wantGroup, "m.notice: "+wechatWelcome)
+		}
+		if strings.Join(group, "|") != strings.Join(wantGroup, "|") {
+			t.Fatalf("%s group room: %q", kind, group)
+		}
+		dm := sentBodies(hs, "!dm:example.org")
+		wantDM := []string{"m.notice: " + wechatWelcome, "m.notice: " + wechatManagementNote, "m.notice: " + wechatUseHelp, "m.notice: " + loggedOut, "m.notice: " + wechatNotLoggedIn}
+		if kind == KindQQ {
+			wantDM = []string{"m.text: " + qqGreetingFirst, "m.notice: " + loggedOut, "m.notice: " + unknownCommand}
+		}
+		if strings.Join(dm, "|") != strings.Join(wantDM, "|") {
+			t.Fatalf("%s direct chat: %q", kind, dm)
 		}
 	}
 }
 
-func TestPrefixedCommandsAndLogin(t *testing.T) {
-	b, hs, _ := testBridge(t, KindWechat)
-	putTxn(b, "/_matrix/app/v1/transactions/a", "Bearer HS-wx", message("@owner:example.org", "!wechat help"))
-	putTxn(b, "/_matrix/app/v1/transactions/b", "Bearer HS-wx", message("@owner:example.org", "login"))
-	putTxn(b, "/_matrix/app/v1/transactions/c", "Bearer HS-wx", message("@owner:example.org", "just chatting"))
-	putTxn(b, "/_matrix/app/v1/transactions/d", "Bearer HS-wx", message("@owner:example.org", "!wechat frobnicate"))
-	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 3 })
-	time.Sleep(50 * time.Millisecond)
-	sent := hs.find("PUT", "/send/")
-	if len(sent) != 3 {
-		t.Fatalf("want 3 replies (chat is ignored), got %d", len(sent))
+func TestQQSecondDirectChatIsNotAManagementRoom(t *testing.T) {
+	b, hs, _ := testBridge(t, KindQQ)
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-qq", invite("!dm:example.org", "@owner:example.org", "@qqbot:example.org", true))
+	putTxn(b, "/_matrix/app/v1/transactions/2", "Bearer HS-qq", invite("!dm2:example.org", "@owner:example.org", "@qqbot:example.org", true))
+	putTxn(b, "/_matrix/app/v1/transactions/3", "Bearer HS-qq", messageIn("!dm2:example.org", "@owner:example.org", "help"))
+	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if got := sentBodies(hs, "!dm2:example.org"); len(got) != 1 || got[0] != "m.text: "+qqGreetingOther {
+		t.Fatalf("second direct chat: %q", got)
 	}
-	if !strings.HasPrefix(sent[0].Body["body"].(string), "matrix-wechat stand-in bridge (not the real bridge): available commands:") {
-		t.Fatalf("%v", sent[0].Body)
+}
+
+func TestWechatKeepsOneUserRow(t *testing.T) {
+	b, hs, logs := testBridge(t, KindWechat)
+	rows := b.Users.rows
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-wx", invite("!dm:example.org", "@owner:example.org", "@wechatbot:example.org", true))
+	putTxn(b, "/_matrix/app/v1/transactions/2", "Bearer HS-wx", invite("!other:example.org", "@friend:example.org", "@wechatbot:example.org", true))
+	waitFor(t, func() bool { return len(hs.find("POST", "/join")) == 2 })
+	if !strings.Contains(logs.String(), `Failed to insert @friend:example.org: pq: duplicate key value violates unique constraint "user_uin_key"`) {
+		t.Fatalf("logs:\n%s", logs.String())
 	}
-	if !strings.Contains(sent[1].Body["body"].(string), "cannot log in to WeChat") {
-		t.Fatalf("%v", sent[1].Body)
+	// After a restart only the saved user keeps its management room.
+	log := NewLogger(logs, KindWechat)
+	after := NewUsers(rows, log)
+	if u := after.Get(context.Background(), "@owner:example.org"); !u.Saved || u.ManagementRoom != "!dm:example.org" {
+		t.Fatalf("owner after restart: %+v", u)
 	}
-	if !strings.HasPrefix(sent[2].Body["body"].(string), "Unknown command") {
-		t.Fatalf("%v", sent[2].Body)
+	if u := after.Get(context.Background(), "@friend:example.org"); u.Saved || u.ManagementRoom != "" {
+		t.Fatalf("second user after restart: %+v", u)
+	}
+}
+
+func TestQQLoginHoldsTheEventHandlerUntilScannedOrExpired(t *testing.T) {
+	b, hs, _ := testBridge(t, KindQQ)
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-qq", message("@owner:example.org", "!qq login"))
+	putTxn(b, "/_matrix/app/v1/transactions/2", "Bearer HS-qq", message("@owner:example.org", "!qq help"))
+	waitFor(t, func() bool { return b.qrWaiting.Load() })
+	time.Sleep(200 * time.Millisecond)
+	if got := sentBodies(hs, "!dm:example.org"); len(got) != 1 || got[0] != "m.notice: "+qqScanQR {
+		t.Fatalf("while waiting for the scan: %q", got)
+	}
+	b.scanned <- struct{}{}
+	// The wait is over: the queued command is handled next.
+	waitFor(t, func() bool { return len(sentBodies(hs, "!dm:example.org")) == 3 })
+}
+
+func TestDoublePuppetPingMatrix(t *testing.T) {
+	b, hs, _ := testBridge(t, KindQQ)
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-qq", message("@owner:example.org", "!qq ping-matrix"))
+	waitFor(t, func() bool { return len(sentBodies(hs, "!dm:example.org")) == 1 })
+	if got := sentBodies(hs, "!dm:example.org")[0]; got != "m.notice: Confirmed valid access token for @owner:example.org (appservice double puppeting)" {
+		t.Fatalf("%q", got)
+	}
+	who := hs.find("GET", "/account/whoami")
+	if len(who) != 1 || who[0].Auth != "Bearer DP-token" || who[0].UserID != "@owner:example.org" {
+		t.Fatalf("whoami %+v", who)
 	}
 }
 
 func TestWrongHSTokenIsRefused(t *testing.T) {
 	b, hs, _ := testBridge(t, KindQQ)
 	for _, auth := range []string{"Bearer HS-wrong", ""} {
-		rec := putTxn(b, "/_matrix/app/v1/transactions/x", auth, message("@owner:example.org", "help"))
+		rec := putTxn(b, "/_matrix/app/v1/transactions/x", auth, message("@owner:example.org", "!qq help"))
 		var e map[string]string
 		json.Unmarshal(rec.Body.Bytes(), &e)
 		if rec.Code != 403 || e["errcode"] != "M_UNKNOWN_TOKEN" {
@@ -201,12 +302,12 @@ func TestWrongHSTokenIsRefused(t *testing.T) {
 		}
 	}
 	// matrix-qq's mautrix v0.23 no longer takes ?access_token=.
-	rec := putTxn(b, "/_matrix/app/v1/transactions/y?access_token=HS-qq", "", message("@owner:example.org", "help"))
+	rec := putTxn(b, "/_matrix/app/v1/transactions/y?access_token=HS-qq", "", message("@owner:example.org", "!qq help"))
 	if rec.Code != 403 {
 		t.Fatalf("query token: got %d", rec.Code)
 	}
 	// The transaction refused above is accepted later with the right token: it was not recorded.
-	if rec := putTxn(b, "/_matrix/app/v1/transactions/x", "Bearer HS-qq", message("@owner:example.org", "help")); rec.Code != 200 {
+	if rec := putTxn(b, "/_matrix/app/v1/transactions/x", "Bearer HS-qq", message("@owner:example.org", "!qq help")); rec.Code != 200 {
 		t.Fatalf("got %d", rec.Code)
 	}
 	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 1 })
@@ -214,10 +315,10 @@ func TestWrongHSTokenIsRefused(t *testing.T) {
 
 func TestWechatLegacyPathAndQueryToken(t *testing.T) {
 	b, hs, _ := testBridge(t, KindWechat)
-	if rec := putTxn(b, "/transactions/1?access_token=HS-wx", "", message("@owner:example.org", "help")); rec.Code != 200 {
+	if rec := putTxn(b, "/transactions/1?access_token=HS-wx", "", message("@owner:example.org", "!wechat help")); rec.Code != 200 {
 		t.Fatalf("got %d %s", rec.Code, rec.Body)
 	}
-	if rec := putTxn(b, "/transactions/2?access_token=nope", "", message("@owner:example.org", "help")); rec.Code != 403 {
+	if rec := putTxn(b, "/transactions/2?access_token=nope", "", message("@owner:example.org", "!wechat help")); rec.Code != 403 {
 		t.Fatalf("got %d", rec.Code)
 	}
 	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 1 })
@@ -226,7 +327,7 @@ func TestWechatLegacyPathAndQueryToken(t *testing.T) {
 func TestDuplicateTransactionIsHandledOnce(t *testing.T) {
 	b, hs, logs := testBridge(t, KindQQ)
 	for i := 0; i < 2; i++ {
-		if rec := putTxn(b, "/_matrix/app/v1/transactions/same", "Bearer HS-qq", message("@owner:example.org", "help")); rec.Code != 200 {
+		if rec := putTxn(b, "/_matrix/app/v1/transactions/same", "Bearer HS-qq", message("@owner:example.org", "!qq help")); rec.Code != 200 {
 			t.Fatalf("got %d", rec.Code)
 		}
 	}
@@ -312,26 +413,6 @@ func TestQQRegistersOnForbiddenVersions(t *testing.T) {
 	}
 }
 
-func TestWechatGreetsANewDirectChatQQDoesNot(t *testing.T) {
-	for kind, token := range map[Kind]string{KindWechat: "HS-wx", KindQQ: "HS-qq"} {
-		b, hs, _ := testBridge(t, kind)
-		bot := "@" + string(kind) + "bot:example.org"
-		putTxn(b, "/_matrix/app/v1/transactions/g", "Bearer "+token,
-			map[string]any{"type": "m.room.member", "room_id": "!dm:example.org", "sender": "@owner:example.org", "state_key": bot,
-				"content": map[string]any{"membership": "invite", "is_direct": true}})
-		waitFor(t, func() bool { return len(hs.find("POST", "/join")) == 1 })
-		time.Sleep(100 * time.Millisecond)
-		sends := hs.find("PUT", "/send/m.room.message/")
-		if kind == KindWechat {
-			if len(sends) != 1 || sends[0].Body["body"] != "Use `help` for help or `login` to log in." || sends[0].Body["msgtype"] != "m.notice" {
-				t.Fatalf("wechat greeting: %+v", sends)
-			}
-		} else if len(sends) != 0 {
-			t.Fatalf("qq sent %+v", sends)
-		}
-	}
-}
-
 func TestWedgedBySignalStaysLiveButIgnoresCommands(t *testing.T) {
 	b, hs, _ := testBridge(t, KindWechat)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -339,13 +420,13 @@ func TestWedgedBySignalStaysLiveButIgnoresCommands(t *testing.T) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGUSR1)
 	b.wedgeOn(ctx, ch)
-	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-wx", message("@owner:example.org", "ping"))
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-wx", message("@owner:example.org", "!wechat ping"))
 	waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == 1 })
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return b.wedged.Load() })
-	putTxn(b, "/_matrix/app/v1/transactions/2", "Bearer HS-wx", message("@owner:example.org", "help"))
+	putTxn(b, "/_matrix/app/v1/transactions/2", "Bearer HS-wx", message("@owner:example.org", "!wechat help"))
 	req := httptest.NewRequest(http.MethodGet, "/_matrix/mau/live", nil)
 	rec := httptest.NewRecorder()
 	b.Handler().ServeHTTP(rec, req)
@@ -367,26 +448,26 @@ func TestPretendedLoginToggledBySignal(t *testing.T) {
 	b.toggleLoginOn(ctx, ch)
 	ping := func(txn string) string {
 		n := len(hs.find("PUT", "/send/"))
-		putTxn(b, "/_matrix/app/v1/transactions/"+txn, "Bearer HS-wx", message("@owner:example.org", "ping"))
+		putTxn(b, "/_matrix/app/v1/transactions/"+txn, "Bearer HS-wx", message("@owner:example.org", "!wechat ping"))
 		waitFor(t, func() bool { return len(hs.find("PUT", "/send/")) == n+1 })
 		body, _ := hs.find("PUT", "/send/")[n].Body["body"].(string)
 		return body
 	}
-	if got := ping("1"); !strings.HasPrefix(got, "You're not logged in") {
+	if got := ping("1"); got != wechatNotLoggedIn {
 		t.Fatalf("before: %q", got)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return b.fakeLogin.Load() })
-	if got := ping("2"); !strings.HasPrefix(got, "You're logged in to WeChat") {
+	if got := ping("2"); got != wechatLoggedIn(standinUin) {
 		t.Fatalf("after one USR2: %q", got)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return !b.fakeLogin.Load() })
-	if got := ping("3"); !strings.HasPrefix(got, "You're not logged in") {
+	if got := ping("3"); got != wechatNotLoggedIn {
 		t.Fatalf("after two: %q", got)
 	}
 }

@@ -93,6 +93,9 @@ type Config struct {
 
 	CommandPrefix string
 	Permissions   map[string]string
+	// Double puppeting secrets by server name: QQ's double_puppet.secrets, WeChat's
+	// bridge.login_shared_secret_map ("as_token:<token>" is the app service form).
+	DoublePuppetSecrets map[string]string
 
 	// WeChat only: the agent's WebSocket listener.
 	ListenAddress string
@@ -248,6 +251,19 @@ func ParseConfig(kind Kind, data []byte) (*Config, error) {
 		c.Permissions = map[string]string{}
 		for k, v := range m {
 			c.Permissions[k] = fmt.Sprint(v)
+		}
+	}
+
+	secretsPath := []string{"bridge", "login_shared_secret_map"}
+	if kind == KindQQ {
+		secretsPath = []string{"double_puppet", "secrets"}
+	}
+	c.DoublePuppetSecrets = map[string]string{}
+	if m, ok := t.node(secretsPath...); ok {
+		if mm, isMap := m.(map[string]any); isMap {
+			for k, v := range mm {
+				c.DoublePuppetSecrets[k] = fmt.Sprint(v)
+			}
 		}
 	}
 

@@ -20,6 +20,9 @@ bridge:
 database:
   type: postgres
   uri: postgres://synapse:pw@mx-postgres:5432/qqbridge?sslmode=disable
+double_puppet:
+  secrets:
+    example.org: as_token:DP-token
 homeserver:
   address: http://mx-synapse:8008
   domain: example.org
@@ -73,6 +76,8 @@ bridge:
   username_template: wechat_{{.}}
   listen_address: 0.0.0.0:20002
   listen_secret: s3cret
+  login_shared_secret_map:
+    example.org: as_token:DP-token
   command_prefix: "!wechat"
   permissions:
     example.org: user

@@ -24,39 +24,25 @@ func redactURI(uri string) string {
 	return u.String()
 }
 
-// OpenDatabase connects with retries for up to `patience`, then creates the
-// stand-in's table and records its start.
-func OpenDatabase(ctx context.Context, uri string, kind Kind, log *Logger, patience time.Duration) (*sql.DB, error) {
+// OpenDatabase connects once, as the real bridges do at start: an unreachable database ends
+// the process (the caller exits as each real bridge does), and the container's restart policy
+// starts it again. Then it creates the stand-in's tables and records its start.
+func OpenDatabase(ctx context.Context, uri string, kind Kind, log *Logger) (*sql.DB, error) {
 	db, err := sql.Open("postgres", uri)
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(2)
-	deadline := time.Now().Add(patience)
-	for attempt := 1; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = db.PingContext(pctx)
-		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			_ = db.Close()
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("gave up after %d attempts in %s: %w", attempt, patience, err)
-		}
-		log.Warn("Database not reachable yet, retrying in 2 seconds", F{"uri": redactURI(uri), "attempt": attempt, "error": err})
-		select {
-		case <-ctx.Done():
-			_ = db.Close()
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = db.PingContext(pctx)
+	cancel()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS standin_state (k text PRIMARY KEY, v text)`,
+		kind.userSchema(),
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {

@@ -214,15 +214,34 @@ func (h *Homeserver) Leave(ctx context.Context, roomID, reason string) error {
 	return h.DoRetry(ctx, http.MethodPost, "/_matrix/client/v3/rooms/"+pathEsc(roomID)+"/leave", map[string]any{"reason": reason}, nil)
 }
 
-// SendNotice sends an m.notice as the bot and returns its event id.
-func (h *Homeserver) SendNotice(ctx context.Context, roomID, body string) (string, error) {
+// Send sends a message of the given msgtype as the bot and returns its event id.
+func (h *Homeserver) Send(ctx context.Context, roomID, msgtype, body string) (string, error) {
 	var v struct {
 		EventID string `json:"event_id"`
 	}
 	err := h.DoRetry(ctx, http.MethodPut,
 		"/_matrix/client/v3/rooms/"+pathEsc(roomID)+"/send/m.room.message/"+pathEsc(h.TxnID()),
-		map[string]any{"msgtype": "m.notice", "body": body}, &v)
+		map[string]any{"msgtype": msgtype, "body": body}, &v)
 	return v.EventID, err
+}
+
+// JoinedMembers lists the room's joined members, as the bot.
+func (h *Homeserver) JoinedMembers(ctx context.Context, roomID string) ([]string, error) {
+	var v struct {
+		Joined map[string]any `json:"joined"`
+	}
+	err := h.DoRetry(ctx, http.MethodGet, "/_matrix/client/v3/rooms/"+pathEsc(roomID)+"/joined_members", nil, &v)
+	members := make([]string, 0, len(v.Joined))
+	for m := range v.Joined {
+		members = append(members, m)
+	}
+	return members, err
+}
+
+// WhoamiAs is whoami with another app service's token acting as `userID` (double puppeting).
+func (h *Homeserver) WhoamiAs(ctx context.Context, asToken, userID string) (string, error) {
+	other := &Homeserver{Base: h.Base, ASToken: asToken, UserID: userID, HTTP: h.HTTP}
+	return other.Whoami(ctx)
 }
 
 // supportsPing: the app service ping endpoint came with Matrix v1.7.

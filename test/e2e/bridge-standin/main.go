@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -125,19 +126,23 @@ func start(ctx context.Context, kind Kind, configPath, registrationPath string, 
 	log.Info("Config and registration read", F{"bot": cfg.BotUserID(), "homeserver": cfg.HomeserverAddress, "appservice_listen": cfg.ListenAddr()})
 	checkConfigWritable(configPath, log)
 
-	db, err := OpenDatabase(ctx, cfg.DatabaseURI, kind, log, 60*time.Second)
+	db, err := OpenDatabase(ctx, cfg.DatabaseURI, kind, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("Stopped before the database was reachable", nil)
 			return 0
 		}
-		log.Fatal("Failed to initialize database connection", F{"uri": redactURI(cfg.DatabaseURI), "error": err})
-		return 14
+		return databaseUnreachable(kind, cfg.DatabaseURI, err, log)
 	}
 	defer db.Close()
-	log.Info("Database ready: standin_state table written", F{"uri": redactURI(cfg.DatabaseURI)})
+	log.Info("Database ready: standin_state and user tables written", F{"uri": redactURI(cfg.DatabaseURI)})
+	dpServers := make([]string, 0, len(cfg.DoublePuppetSecrets))
+	for server, secret := range cfg.DoublePuppetSecrets {
+		dpServers = append(dpServers, fmt.Sprintf("%s (as_token form: %t)", server, strings.HasPrefix(secret, "as_token:")))
+	}
+	log.Info("Double puppeting secrets read", F{"servers": dpServers})
 
-	b := NewBridge(cfg, log)
+	b := NewBridge(cfg, log, NewUsers(sqlRows{db, kind}, log))
 	servers, err := b.listen()
 	if err != nil {
 		log.Fatal("Error in listener", F{"error": err})
@@ -342,4 +347,15 @@ func (b *Bridge) setupBot(ctx context.Context) {
 			b.Log.Warn("Failed to set the bot's avatar", F{"error": err})
 		}
 	}
+}
+
+// databaseUnreachable ends the start as each real bridge does when PostgreSQL does not answer:
+// matrix-qq (mautrix-go v0.23.0's LogDBUpgradeErrorAndExit) exits 15; matrix-wechat (mautrix-go
+// v0.16.2's upgrade) panics on the first failed query, which exits 2.
+func databaseUnreachable(kind Kind, uri string, err error, log *Logger) int {
+	if kind == KindWechat {
+		panic(fmt.Errorf("failed to check if table exists: %w", err))
+	}
+	log.Fatal("Failed to initialize database", F{"uri": redactURI(uri), "error": err})
+	return 15
 }
