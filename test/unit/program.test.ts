@@ -115,8 +115,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
         { label: "kit.matrix/stack", value: stack },
         { label: "kit.matrix/service", value: "watchdog" },
       ]);
-      // The script, the Matrix client it imports and its configuration: a change to any replaces the container.
-      assert.equal(labels[2].value.split(",").length, 3);
+      // The script, the two modules it imports and its configuration: a change to any replaces the container.
+      assert.equal(labels[2].value.split(",").length, 4);
+      assert.equal(one(run, `${p}-watchdog-probe-room-write`).inputs.stdin, fs.readFileSync("templates/watchdog/probe_room.py", "utf8"));
       assert.equal(one(run, `${p}-watchdog-lib-write`).inputs.stdin, fs.readFileSync("templates/python/kit_matrix.py", "utf8"));
       const config = one(run, `${p}-watchdog-config-write`);
       assert.ok(config.secretPaths.includes("stdin"), "the configuration (it holds the shared secret) is a Pulumi secret");

@@ -1,0 +1,90 @@
+"""matrix-kit watchdog: the Matrix side of a probe (watchdog.py's docstring says why it is so).
+
+The monitoring account's rooms, kept in its account data: its direct chat with the owner (for
+alerts) and one probe room per bridge, made as the owner; and reading the bot's answer there.
+Standard library only, beside watchdog.py and kit_matrix.py on the host.
+"""
+import re
+import time
+from typing import Callable, Optional
+
+from kit_matrix import Matrix, MatrixError, q
+
+
+ROOMS_KEY = "org.matrix-kit.watchdog.rooms"
+RETENTION_MS = 24 * 3600 * 1000
+RETENTION = {"type": "m.room.retention", "state_key": "", "content": {"max_lifetime": RETENTION_MS}}
+
+
+def wait_joined(m: Matrix, room: str, user: str, seconds: int = 30) -> None:
+    """A bot hears a room only once it has joined: the first probe must not be lost to that."""
+    for _ in range(seconds):
+        if user in m.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/joined_members").get("joined", {}):
+            return
+        time.sleep(1)
+
+
+class Rooms:
+    """The monitoring account's rooms (its direct chat with the owner, each probe room), kept in its account data."""
+
+    def __init__(self, m: Matrix, me: str, owner: Matrix, owner_id: str, log: Callable[..., None]):
+        self.m, self.me, self.owner, self.owner_id, self.log = m, me, owner, owner_id, log
+        try:
+            self.ids = m.call("GET", f"/_matrix/client/v3/user/{q(me)}/account_data/{ROOMS_KEY}")
+        except MatrixError:
+            self.ids = {}
+
+    def _keep(self, key: str, room: str) -> str:
+        self.ids[key] = room
+        self.m.call("PUT", f"/_matrix/client/v3/user/{q(self.me)}/account_data/{ROOMS_KEY}", self.ids)
+        return room
+
+    def owner_chat(self) -> str:
+        """The monitoring account's direct chat with the owner, for alerts (no bot is in it)."""
+        if self.owner_id in self.ids:
+            return self.ids[self.owner_id]
+        # Alerts add up to events nobody needs after a day: Synapse purges them (retention).
+        room = self.m.call("POST", "/_matrix/client/v3/createRoom", {"invite": [self.owner_id], "is_direct": True, "preset": "trusted_private_chat", "initial_state": [RETENTION]})["room_id"]
+        self.log("direct chat with the owner created", room=room)
+        return self._keep(self.owner_id, room)
+
+    def probe_room(self, b: dict) -> str:
+        """The owner's probe room with this bridge's bot, made once (see the module's docstring)."""
+        key = f"probe:{b['bot']}"
+        if key in self.ids:
+            return self.ids[key]
+        room = self.owner.call("POST", "/_matrix/client/v3/createRoom", {
+            "name": f"matrix-kit watchdog: {b['kind']} bridge probe (please leave it be)",
+            "topic": "The kit's watchdog checks the bridge here as you, every few seconds; your chat with the bot is elsewhere.",
+            "preset": "private_chat",
+            "invite": [self.me],
+            "initial_state": [RETENTION],
+        })["room_id"]
+        self.m.call("POST", f"/_matrix/client/v3/rooms/{q(room)}/join", {})
+        self.owner.call("PUT", f"/_matrix/client/v3/user/{q(self.owner_id)}/rooms/{q(room)}/tags/m.lowpriority", {"order": 1})
+        # The third member is in before the bot: neither bridge makes a room of three a management room.
+        self.owner.call("POST", f"/_matrix/client/v3/rooms/{q(room)}/invite", {"user_id": b["bot"]})
+        wait_joined(self.owner, room, b["bot"])
+        self.log("probe room created", bridge=b["kind"], room=room)
+        return self._keep(key, room)
+
+
+def wait_answer(owner: Matrix, room: str, b: dict, after: str, timeout: float) -> Optional[bool]:
+    """The login state in the bot's answer to our probe `after` (True: logged in), or None when none came in time."""
+    until = time.time() + timeout
+    token = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/context/{q(after)}?limit=0")["end"]
+    while time.time() < until:
+        page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit=20&from={q(token)}")
+        for ev in page.get("chunk", []):
+            c = ev.get("content", {})
+            if ev.get("sender") != b["bot"] or ev.get("type") != "m.room.message" or c.get("msgtype") != "m.notice":
+                continue
+            body = c.get("body", "")
+            # Only an answer to the status command counts: a greeting or any other notice is not one.
+            if re.search(b["loggedOutPattern"], body):
+                return False
+            if re.search(b["loggedInPattern"], body):
+                return True
+        token = page.get("end", token)
+        time.sleep(1)
+    return None
