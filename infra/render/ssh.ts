@@ -69,7 +69,8 @@ export function hostKeyCheckScript(t: SshTarget & { hostKey: string }): string {
 /**
  * The destroy guard's delete script: reaches the Docker engine the way the docker provider
  * does (its ssh options for an `ssh` target, the local socket otherwise), or fails naming the
- * target and saying that nothing was removed.
+ * target and saying that nothing was removed (ssh's CR LF taken out). No comments in it: the
+ * command provider prints a failed script whole before its output, so it is kept short.
  */
 export function reachDockerScript(t: Target): string {
   const reach = t.kind === "ssh" ? ["ssh", ...sshCommandArgs(t), "docker"].map(shellQuote).join(" ") : "docker";
