@@ -16,7 +16,13 @@ cleanup() {
     case $what in
       sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
       nginx) nginx -s quit 2>/dev/null ;;
-      dockerd) kill "$(cat "$E2E_DIR/dockerd.pid")" 2>/dev/null ;;
+      dockerd)
+        # Wait for it to exit: the next run, which may take the lock at once, cannot start its
+        # own while this one's pid file is there ("pid file found, ensure docker is not running").
+        pid=$(cat "$E2E_DIR/dockerd.pid")
+        kill "$pid" 2>/dev/null
+        for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+        ;;
       cron) kill "$(cat "$E2E_DIR/cron.pid")" 2>/dev/null ;;
     esac
     echo "vps: stopped $what"
@@ -43,6 +49,11 @@ fi
 mkdir -p "$E2E_DIR"
 
 if ! docker info >/dev/null 2>&1; then
+  # A dockerd still shutting down (its pid file there) would make the new one refuse to start.
+  for _ in $(seq 60); do
+    [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null || break
+    sleep 1
+  done
   echo "vps: starting dockerd"
   dockerd >"$E2E_DIR/dockerd.log" 2>&1 &
   echo $! >"$E2E_DIR/dockerd.pid"
