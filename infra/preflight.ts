@@ -24,8 +24,9 @@ export async function preflight(s: Settings): Promise<void> {
     );
     return;
   }
-  // An invoke, so that it runs on preview too; it compares, and writes nothing.
-  const check = await command.local.run({ command: hostKeyCheckScript({ ...t, hostKey: t.hostKey }), interpreter: ["/bin/sh", "-c"] });
+  // An invoke, so that it runs on preview too; it compares, and writes nothing. Not logged by the
+  // provider: its words reach the user once, as the run's error (the real engine printed them twice).
+  const check = await command.local.run({ command: hostKeyCheckScript({ ...t, hostKey: t.hostKey }), interpreter: ["/bin/sh", "-c"], logging: "none" });
   const lines = check.stdout.trim().split("\n");
   if (lines[lines.length - 1] !== HOST_KEY_OK) throw new pulumi.RunError(check.stdout.trim() || `matrix-kit: the host key check printed nothing: ${check.stderr}`);
 }

@@ -298,6 +298,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         assert.deepEqual(run.invokes.map((i) => i.token), ["command:local:run"]);
         const check = run.invokes[0].inputs;
         assert.deepEqual(check.interpreter, ["/bin/sh", "-c"]);
+        assert.equal(check.logging, "none", "its words reach the user once, as the run's error");
         assert.ok(check.command.includes(`ssh-keyscan -T 20 -p 22 -t ed25519 '${address}'`), check.command);
         assert.ok(check.command.includes(`elif [ "$seen" != '${hostKey}' ]`), check.command);
         assert.doesNotMatch(check.command, /mkdir|mv |>\s*"?\$/, "the check writes no file");
