@@ -69,6 +69,20 @@ class Rooms:
         return self._keep(key, room)
 
 
+def bot_joined(owner: Matrix, room: str, bot: str) -> bool:
+    return bot in owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/joined_members").get("joined", {})
+
+
+def invite_again(owner: Matrix, room: str, bot: str) -> None:
+    """A bot that never joined (its bridge was down or stuck at the invite) gets a fresh invite: a bridge handles an invite once."""
+    try:
+        owner.call("POST", f"/_matrix/client/v3/rooms/{q(room)}/kick", {"user_id": bot, "reason": "invited again"})
+    except MatrixError:
+        pass  # no invite left to take back
+    owner.call("POST", f"/_matrix/client/v3/rooms/{q(room)}/invite", {"user_id": bot})
+    wait_joined(owner, room, bot)
+
+
 def wait_answer(owner: Matrix, room: str, b: dict, after: str, timeout: float) -> Optional[bool]:
     """The login state in the bot's answer to our probe `after` (True: logged in), or None when none came in time."""
     until = time.time() + timeout

@@ -46,7 +46,7 @@ import urllib.request
 from typing import Any, Optional
 
 from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
-from probe_room import Rooms, wait_answer  # beside this script
+from probe_room import Rooms, bot_joined, invite_again, wait_answer  # beside this script
 
 
 def log(msg: str, **fields: Any) -> None:
@@ -213,6 +213,10 @@ class Watchdog:
         logged_in = wait_answer(self.owner, room, b, sent, cfg["answerTimeoutSeconds"])
         since = started_at(cfg["dockerSocket"], b["container"])
         if logged_in is None:
+            if not bot_joined(self.owner, room, b["bot"]):
+                log("the bot is not in the probe room: invited again", bridge=b["kind"], room=room)
+                invite_again(self.owner, room, b["bot"])
+                return None
             if w.last_answer < since:
                 log("no answer since the bridge started: not a wedge a restart heals", bridge=b["kind"], command=b["statusCommand"], started=time.strftime("%H:%M:%SZ", time.gmtime(since)))
                 self.tell_once(w, "silent", f"the {b['kind']} bridge is running but has not answered `{b['statusCommand']}` in the watchdog's probe room since it started; it may ignore the command there, or have been stuck since its start. The watchdog does not restart it for this (a restart would not change it): check the bridge's log (docker logs {b['container']}).")

@@ -42,6 +42,12 @@ export function watchdogTests(ctx: WatchdogContext): void {
     await poll("the bot to answer ping", 60_000, answers);
     const startedAt = () => docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
     const before = startedAt();
+    // The watchdog tells a wedge from a bridge silent since its start by an answer it saw since the
+    // bridge's start: before each wedge, wait for the watchdog's probe to be answered.
+    const probeAnswered = () =>
+      poll("the watchdog's probe of WeChat to be answered since the bridge started", 180_000, async () =>
+        /bridge answers the probe bridge="wechat"/.test(docker("logs", "--since", startedAt(), `${s.namePrefix}-watchdog`)) ? true : undefined);
+    await probeAnswered();
 
     const wedgedAt = Date.now();
     docker("kill", "-s", "USR1", wechat);
@@ -98,6 +104,7 @@ export function watchdogTests(ctx: WatchdogContext): void {
 
     // The bound (maxRestartsPerHour 2 in this run): a third wedge within the hour is only reported.
     await poll("the bot to answer after the restart for the lost login", 120_000, answers);
+    await probeAnswered();
     docker("kill", "-s", "USR1", wechat);
     await poll("the watchdog to stop restarting and only alert", 240_000, async () => (/restart limit reached, alerting only bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
     assert.equal(await answers(), undefined, "the bridge was left as it is");
