@@ -6,7 +6,7 @@ import type { Host } from "./host";
 import { HostFile } from "./host-file";
 import { DOUBLE_PUPPET, renderDoublePuppetRegistration, renderRegistration } from "../render/bridges";
 import { synapseSpec } from "../render/containers";
-import { renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
+import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
 import { adminAccountFile, adminTokenPath } from "../render/upkeep";
 import { chownVolumeScript, removeFileScript } from "../render/host";
 import type { Secrets } from "../secrets";
@@ -67,9 +67,9 @@ export class Homeserver extends pulumi.ComponentResource {
       // Derived from the seed, so it survives container and even volume replacement.
       file("signing-key", hostPath(s, "synapse", "signing.key"), args.secrets.apply((sec) => sec.signingKey)),
       ...enabledBridges(s).map((b) =>
-        file(`${b.kind}-registration`, hostPath(s, "synapse", `appservices/${b.kind}.yaml`), args.secrets.apply((sec) => renderRegistration(s, b, sec))),
+        file(`${b.kind}-registration`, appserviceHostPath(s, b.kind), args.secrets.apply((sec) => renderRegistration(s, b, sec))),
       ),
-      file("double-puppet-registration", hostPath(s, "synapse", `appservices/${DOUBLE_PUPPET.id}.yaml`), args.secrets.apply((sec) => renderDoublePuppetRegistration(s, sec))),
+      file("double-puppet-registration", appserviceHostPath(s, DOUBLE_PUPPET.id), args.secrets.apply((sec) => renderDoublePuppetRegistration(s, sec))),
     ];
   }
 }

@@ -9,7 +9,6 @@ import * as net from "node:net";
 import { sshCommandArgs } from "../render/ssh";
 import type { Target } from "../settings";
 
-
 export class HostError extends Error {}
 
 /** Runs `script` on the target (`what` names it in errors); resolves with its stdout. */

@@ -7,7 +7,7 @@ import { enabledBridges, hostPath, type Settings } from "../settings";
 import { DOUBLE_PUPPET, renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
 import { budgetTable } from "../config/budget";
 import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
-import { renderHomeserver, renderSynapseLogConfig } from "./homeserver";
+import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
 import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
 import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
@@ -31,12 +31,11 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
   for (const b of enabledBridges(s)) {
     // One registration, placed twice: Synapse loads it, the bridge reads its own copy.
     const registration = renderRegistration(s, b, sec);
-    files.push({ path: hostPath(s, "synapse", `appservices/${b.kind}.yaml`), kind: "yaml", content: registration });
+    files.push({ path: appserviceHostPath(s, b.kind), kind: "yaml", content: registration });
     files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
     files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: registration });
   }
-  const doublePuppet = hostPath(s, "synapse", `appservices/${DOUBLE_PUPPET.id}.yaml`);
-  files.push({ path: doublePuppet, kind: "yaml", content: renderDoublePuppetRegistration(s, sec) });
+  files.push({ path: appserviceHostPath(s, DOUBLE_PUPPET.id), kind: "yaml", content: renderDoublePuppetRegistration(s, sec) });
   if (s.watchdog.enabled && enabledBridges(s).length > 0) {
     files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });
   }

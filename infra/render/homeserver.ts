@@ -1,6 +1,6 @@
 /** Synapse's homeserver.yaml and log config, as data. */
 import type { Secrets } from "../secrets";
-import { containerName, enabledBridges, type Settings } from "../settings";
+import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
 import { DOUBLE_PUPPET } from "./bridges";
 import { publicBaseUrl } from "./discovery";
 import { POOLS, synapseCaches } from "./tuning";
@@ -16,6 +16,11 @@ export const SYNAPSE_PATHS = {
   dataDir: "/data",
   mediaStore: "/data/media_store",
 } as const;
+
+/** Where an app service registration Synapse loads (SYNAPSE_PATHS.appservice) lives on the host. */
+export function appserviceHostPath(s: Settings, id: string): string {
+  return hostPath(s, "synapse", `appservices/${id}.yaml`);
+}
 
 export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unknown> {
   const base: Record<string, unknown> = {

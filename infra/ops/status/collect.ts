@@ -1,8 +1,8 @@
 /**
  * Collects a deployment's status on its host: the read-only script
  * templates/host/status.sh.hbs, run with `sh -s` locally or over ssh with the
- * stack's host key (the same check `pulumi up` makes, without writing the
- * kit's known_hosts), and its output as text for parse.ts.
+ * docker provider's options (the stack's host key pinned in them), and its output
+ * as text for parse.ts.
  */
 import { watchdogStateDir } from "../../render/watchdog";
 import { renderTemplate } from "../../render/templates";
