@@ -1,5 +1,5 @@
 /** The typed, validated stack config: schema, validation, loading (nothing else reads stack configuration). */
 export * from "./load";
 export * from "./schema";
-export { sizeToBytes } from "./settings";
+export { sizeToBytes } from "./to-settings";
 export * from "./validate";

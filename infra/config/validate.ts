@@ -10,7 +10,7 @@
 import type { Settings } from "../settings";
 import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS, WATCHDOG_DEFAULTS } from "./schema";
 import { budgetProblems } from "./budget";
-import { memoryBudget, toSettings } from "./settings";
+import { memoryBudget, toSettings } from "./to-settings";
 
 /** A stack's configuration as read: values by full key, and which keys are Pulumi secrets. */
 export interface RawConfig {
