@@ -158,14 +158,16 @@ class Watchdog:
         return self.owner_seen
 
     def login_started(self, b: dict) -> Optional[float]:
-        """When the owner last sent the bot `login` within its login window (server-side search), or None."""
+        """When the owner last sent this bridge's bot `login` within its login window (server-side search), or None.
+
+        Only a room the bot is in counts: the owner's `login` to the other bridge holds nothing here."""
         since = (time.time() - b["loginWindowSeconds"]) * 1000
         body = {"search_categories": {"room_events": {"search_term": "login", "keys": ["content.body"], "order_by": "recent", "filter": {"senders": [self.cfg["owner"]], "limit": 10}}}}
         results = self.owner.call("POST", "/_matrix/client/v3/search", body)["search_categories"]["room_events"].get("results", [])
         for r in results:
             ev = r.get("result", {})
             text = str(ev.get("content", {}).get("body", "")).strip()
-            if ev.get("origin_server_ts", 0) >= since and re.fullmatch(rf"({re.escape(b['commandPrefix'])}\s+)?login(\s.*)?", text):
+            if ev.get("origin_server_ts", 0) >= since and re.fullmatch(rf"({re.escape(b['commandPrefix'])}\s+)?login(\s.*)?", text) and bot_joined(self.owner, ev.get("room_id", ""), b["bot"]):
                 return ev["origin_server_ts"] / 1000
         return None
 

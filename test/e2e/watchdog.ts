@@ -8,6 +8,7 @@
  * phrase only a stand-in says. The figures go to the e2e summary.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
 import { json, type Answer } from "../harness/http";
@@ -17,6 +18,31 @@ import { docker, poll } from "../harness/wait";
 function wechatUserRows(s: Settings): string[] {
   const out = docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.user, "-d", "wechatbridge", "-Atc", 'SELECT mxid FROM "user" ORDER BY mxid');
   return out.trim().split("\n").filter(Boolean);
+}
+
+/** The last lines of a container's log (stdout and stderr), for a failed check's message. */
+function logTail(container: string, lines: number): string {
+  try {
+    return execFileSync("sh", ["-c", `docker logs --timestamps --tail ${lines} "$1" 2>&1`, "sh", container], { encoding: "utf8", timeout: 30_000 });
+  } catch (e) {
+    return `(docker logs failed: ${(e as Error).message})`;
+  }
+}
+
+/**
+ * A watchdog test whose failure carries the watchdog's and the bridge's last log lines: CI
+ * shows only the failed check's message, and the containers are gone after the run.
+ */
+function watchdogTest(s: Settings, name: string, bridge: "qq" | "wechat", body: () => Promise<void>): void {
+  test(name, async () => {
+    try {
+      await body();
+    } catch (e) {
+      const err = e as Error;
+      err.message += `\n-- watchdog, last 30 lines:\n${logTail(`${s.namePrefix}-watchdog`, 30)}-- ${bridge} bridge, last 20 lines:\n${logTail(`${s.namePrefix}-${bridge}`, 20)}`;
+      throw err;
+    }
+  });
 }
 
 export interface WatchdogContext {
@@ -36,7 +62,7 @@ export interface WatchdogContext {
 export function watchdogTests(ctx: WatchdogContext): void {
   const { s } = ctx;
 
-  test("the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals)", async () => {
+  watchdogTest(s, "the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals)", "wechat", async () => {
     const wechat = `${s.namePrefix}-wechat`;
     const answers = () => ctx.botAnswers("wechat");
     await poll("the bot to answer ping", 60_000, answers);
@@ -133,14 +159,14 @@ export function watchdogTests(ctx: WatchdogContext): void {
     ctx.summary.push("watchdog: a bridge silent since its start was reported, not restarted; matrix-wechat's user table holds the owner alone");
   });
 
-  test("the watchdog's daily restart of a bridge happens at its time (QQ, set 3 to 4 minutes after the run began)", async () => {
+  watchdogTest(s, "the watchdog's daily restart of a bridge happens at its time (QQ, set 3 to 4 minutes after the run began)", "qq", async () => {
     const daily = new RegExp(`restarting bridge bridge="qq" container="${s.namePrefix}-qq" why="daily restart at ${ctx.dailyQq} UTC"`);
     await poll(`the daily restart at ${ctx.dailyQq} UTC`, 360_000, async () => (daily.test(docker("logs", `${s.namePrefix}-watchdog`)) ? true : undefined));
     await poll("the QQ bot to answer after its daily restart", 120_000, () => ctx.botAnswers("qq"));
     ctx.summary.push(`watchdog: daily restart of QQ at ${ctx.dailyQq} UTC seen in its log; the bot answers after it`);
   });
 
-  test("a QQ login in progress holds the watchdog's restart back (QQ waits for the QR scan inside its event handler), and it says why", async () => {
+  watchdogTest(s, "a QQ login in progress holds the watchdog's restart back (QQ waits for the QR scan inside its event handler), and it says why", "qq", async () => {
     const qq = `${s.namePrefix}-qq`;
     const logs = () => docker("logs", `${s.namePrefix}-watchdog`);
     // The probe must have been answered since QQ's (daily) restart: a bridge silent since its start is not restarted anyway.
