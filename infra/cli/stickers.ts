@@ -3,9 +3,10 @@
  *
  * add: uploads each png, gif, webp and jpg of <folder> as the owner (with its size, mimetype and
  * display dimensions), protects it from every expiry, merges it into the pack's file on the
- * host (a sticker already there with the same content is not uploaded again) and registers the
- * kit's picker in the owner's account data. list: the packs. remove: a pack out of the picker
- * (its media stay). Works over ssh with the stack's host key, or locally for a local target.
+ * host (a sticker already there with the same content is not uploaded again), publishes the pack
+ * as an MSC2545 image pack (a room of the owner's, for Cinny, FluffyChat and Nheko) and registers
+ * the kit's picker in the owner's account data. list: the packs. remove: a pack out of the picker
+ * and the image packs (its media stay). Works over ssh with the stack's host key, or locally for a local target.
  * Exit 0: done; 1: the work failed; 2: bad usage or a bad stack file. The work is in
  * infra/ops/stickers/.
  */
@@ -15,9 +16,11 @@ import { settingsForCommand } from "./stack";
 const USAGE = `usage: npm run stickers -- --stack <name> [--stack-dir <dir>] <command>
 commands:
   add <folder> [--pack <name>]  upload the folder's png, gif, webp and jpg images into a pack
-                                (default pack name: the folder's name) and protect them
+                                (default pack name: the folder's name), protect them, and
+                                publish the pack to the picker and as an image pack (MSC2545)
   list                          the packs and their sizes
-  remove <pack>                 take a pack out of the picker (its images stay on the server)
+  remove <pack>                 take a pack out of the picker and the image packs
+                                (its images stay on the server)
 options:
   --stack <name>     the stack (stacks/Pulumi.<name>.yaml) whose homeserver to use
   --stack-dir <dir>  read Pulumi.<name>.yaml from <dir> instead of stacks/`;

@@ -1,16 +1,19 @@
 /**
- * Stickers on the e2e deployment (issue 9), registered inside the e2e suite's describe:
+ * Stickers on the e2e deployment (issues 9 and 17), registered inside the e2e suite's describe:
  *   - `npm run stickers` over real ssh: a pack uploaded as the owner, protected, merged again
- *     without duplicates, listed, a second pack removed, a bad folder refused touching nothing;
- *   - the widget page in Debian's chromium (puppeteer-core), inside a test parent page that plays
- *     the client's side of the widget API: handshake, then a click sends m.sticker.
+ *     without duplicates, published as an MSC2545 image pack, listed, a second pack removed (from
+ *     the picker and the image packs), a bad folder refused touching nothing;
+ *   - the widget page in Debian's chromium (puppeteer-core), driven by Element's own widget code:
+ *     the real ClientWidgetApi from matrix-widget-api, bundled from npm (widget-host/element-host.ts).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { test } from "node:test";
-import { STICKER_WIDGET_ID, stickerWidgetUrl } from "../../infra/render/stickers";
+import { EMOTE_ROOMS, ROOM_EMOTES, roomEmotes, type EmoteRooms, type RoomEmotes } from "../../infra/ops/stickers/image-packs";
+import { packsRevision } from "../../infra/ops/stickers/packs";
+import { STICKER_WIDGET_ID, stickerWidgetTemplateUrl, stickerWidgetUrl } from "../../infra/render/stickers";
 import { adminTokenPath } from "../../infra/render/upkeep";
 import { freePort, json } from "../harness/http";
 import { FIXTURES, kitHelpers, type KitContext } from "./kit-context";
@@ -19,6 +22,17 @@ export function stickerTests(ctx: KitContext): void {
   const { s } = ctx;
   const { owner, packsDir, synapse, call, download, readPack } = kitHelpers(ctx);
   let stackDir = "";
+  /** The owner's image packs as a client reads them: the account data, and the room_emotes state of each room the owner is in. */
+  const readImagePacks = async (): Promise<{ emoteRooms: EmoteRooms; state: Map<string, RoomEmotes> }> => {
+    const emoteRooms = json(await call(ctx.nginx, "GET", `/_matrix/client/v3/user/${encodeURIComponent(owner)}/account_data/${EMOTE_ROOMS}`, ctx.token())) as EmoteRooms;
+    const state = new Map<string, RoomEmotes>();
+    for (const room of json(await call(ctx.nginx, "GET", "/_matrix/client/v3/joined_rooms", ctx.token())).joined_rooms as string[]) {
+      const events = json(await call(ctx.nginx, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state`, ctx.token())) as { type: string; content: RoomEmotes }[];
+      const packEvent = events.find((e) => e.type === ROOM_EMOTES && Object.keys(e.content).length > 0);
+      if (packEvent) state.set(room, packEvent.content);
+    }
+    return { emoteRooms, state };
+  };
   const stickers = (...args: string[]) =>
     spawnSync("node", ["--import", "tsx", "infra/cli/stickers.ts", "--stack", s.stack, "--stack-dir", stackDir, ...args], { encoding: "utf8", timeout: 300_000 });
 
@@ -51,9 +65,25 @@ export function stickerTests(ctx: KitContext): void {
       assert.ok(got.body.equals(fs.readFileSync(`${FIXTURES}/${st.id}`)), `${st.id} downloads byte-identical`);
       assert.ok(fs.readFileSync(`${packsDir}/${st.file}`).equals(fs.readFileSync(`${FIXTURES}/${st.id}`)), `${st.id} is beside the pack for the widget`);
     }
+    // The picker as Element's own writer registers it: creator and id in the content, the theme
+    // variable and the packs' revision in the URL.
     const widgets = json(await call(ctx.nginx, "GET", `/_matrix/client/v3/user/${encodeURIComponent(owner)}/account_data/m.widgets`, ctx.token()));
-    assert.equal(widgets[STICKER_WIDGET_ID].content.type, "m.stickerpicker");
-    assert.equal(widgets[STICKER_WIDGET_ID].content.url, stickerWidgetUrl(s));
+    assert.deepEqual(widgets[STICKER_WIDGET_ID].content, {
+      type: "m.stickerpicker",
+      url: stickerWidgetTemplateUrl(s, packsRevision({ packs: ["e2e-pack"] }, new Map([["e2e-pack", pack]]))),
+      name: "Stickers",
+      data: {},
+      waitForIframeLoad: true,
+      creatorUserId: owner,
+      id: STICKER_WIDGET_ID,
+    });
+    // The same pack as an MSC2545 image pack: a room of the owner's, listed in the account data.
+    const imagePacks = await readImagePacks();
+    assert.deepEqual(imagePacks.emoteRooms, { rooms: { [pack.imagePackRoom!]: { "e2e-pack": {} } } });
+    assert.deepEqual(imagePacks.state.get(pack.imagePackRoom!), roomEmotes(pack));
+    assert.deepEqual(Object.keys(roomEmotes(pack).images), ["blush", "cool", "frog", "happy"]);
+    assert.match(add.stdout, /image pack \(MSC2545, for Cinny, FluffyChat, Nheko\): room !\S+, listed in @owner:e2e\.localhost's im\.ponies\.emote_rooms/);
+    ctx.summary.push("image packs (MSC2545) as read back from Synapse:", `  im.ponies.emote_rooms: ${JSON.stringify(imagePacks.emoteRooms)}`, `  im.ponies.room_emotes/e2e-pack images: ${JSON.stringify(Object.keys(imagePacks.state.get(pack.imagePackRoom!)!.images))}`);
 
     // The admin account's token is kept on the host (root only) and reused: Synapse refuses a
     // fourth password login of an account within minutes, and the upkeep job runs every minute here.
@@ -73,17 +103,24 @@ export function stickerTests(ctx: KitContext): void {
     const repacked = readPack("e2e-pack");
     assert.notEqual(repacked.stickers.find((x) => x.id === "frog.gif")!.url, lost.url);
     assert.deepEqual(repacked.stickers.map((x) => x.id), pack.stickers.map((x) => x.id), "replaced in place");
+    assert.equal(repacked.imagePackRoom, pack.imagePackRoom, "the image pack stays in its room");
+    assert.deepEqual((await readImagePacks()).state.get(pack.imagePackRoom!), roomEmotes(repacked), "the image pack follows the new media");
     pack = repacked;
 
     const other = stickers("add", FIXTURES, "--pack", "second");
     assert.equal(other.status, 0, other.stderr);
+    const secondRoom = readPack("second").imagePackRoom!;
+    assert.deepEqual(Object.keys((await readImagePacks()).emoteRooms.rooms!), [pack.imagePackRoom, secondRoom]);
     const list = stickers("list");
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /^e2e-pack\s+4\s+[\d.]+ MiB  e2e-pack$/m);
     assert.match(list.stdout, /^second\s+4 /m);
     const removed = stickers("remove", "second");
     assert.equal(removed.status, 0, removed.stderr);
-    assert.match(removed.stdout, /pack "second" removed from the picker \(4 sticker\(s\)\)/);
+    assert.match(removed.stdout, /pack "second" removed from the picker and the image packs \(4 sticker\(s\)\)/);
+    const afterRemove = await readImagePacks();
+    assert.deepEqual(afterRemove.emoteRooms, { rooms: { [pack.imagePackRoom!]: { "e2e-pack": {} } } }, "the removed pack's room is off the owner's list, the other kept");
+    assert.equal(afterRemove.state.has(secondRoom), false, "the owner left the removed pack's room");
     assert.deepEqual(JSON.parse(fs.readFileSync(`${packsDir}/index.json`, "utf8")), { packs: ["e2e-pack"] });
     assert.equal(fs.existsSync(`${packsDir}/second.json`), false);
 
@@ -100,77 +137,90 @@ export function stickerTests(ctx: KitContext): void {
   });
 
 
-  test("the sticker picker in Debian's chromium: a test parent page plays the client's widget API; the handshake completes; a click sends m.sticker with the sticker's mxc URL and info", async () => {
+  test("the sticker picker driven by Element's own widget code (matrix-widget-api's ClientWidgetApi, bundled from npm) in Debian's chromium: no prompt, versions and theme answered, a pack added while the picker is open shows when it is shown again, a click sends m.sticker with a body, and an Element Desktop parentUrl (vector://) works", async () => {
     const { default: puppeteer } = await import("puppeteer-core");
+    const { build } = await import("esbuild");
+    const bundle = await build({ entryPoints: [`${__dirname}/widget-host/element-host.ts`], bundle: true, format: "iife", platform: "browser", write: false, logLevel: "silent" });
     const pack = readPack("e2e-pack");
     const happy = pack.stickers.find((x) => x.id === "happy.png")!;
+    // The widget as the owner's client reads it back from Synapse.
+    const entry = json(await call(ctx.nginx, "GET", `/_matrix/client/v3/user/${encodeURIComponent(owner)}/account_data/m.widgets`, ctx.token()))[STICKER_WIDGET_ID];
+    // As Element reads an m.widgets entry; the page the widget is served from, through the e2e's host nginx on its port.
+    assert.ok(entry.content.url.startsWith(stickerWidgetUrl(s)), entry.content.url);
+    const definition = { ...entry.content, id: entry.id, url: entry.content.url.replace(stickerWidgetUrl(s), `http://${s.matrixHost}:${ctx.nginx.port}/stickers/`) };
     const port = await freePort();
-    const parentUrl = `http://127.0.0.1:${port}/parent.html`;
-    const widgetUrl = `http://${s.matrixHost}:${ctx.nginx.port}/stickers/?widgetId=${STICKER_WIDGET_ID}&parentUrl=${encodeURIComponent(parentUrl)}`;
-    const server = http.createServer((_req, res) => {
-      res.setHeader("Content-Type", "text/html");
-      res.end(parentPage(widgetUrl, STICKER_WIDGET_ID, `http://${s.matrixHost}:${ctx.nginx.port}`));
+    const server = http.createServer((req, res) => {
+      const script = req.url === "/element-host.js";
+      res.setHeader("Content-Type", script ? "text/javascript" : "text/html");
+      res.end(script ? bundle.outputFiles[0].contents : `<!doctype html><html><head><title>Element (imitated around the real ClientWidgetApi)</title><style>body{margin:0}iframe{border:0;width:420px;height:460px}</style></head><body><script src="/element-host.js"></script></body></html>`);
     });
     await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
-    // *.localhost resolves to loopback in chromium: the page is served by the e2e's host nginx.
+    // *.localhost resolves to loopback in chromium.
     const browser = await puppeteer.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
-    try {
+    const open = async (theme: string, parentUrl?: string) => {
       const page = await browser.newPage();
-      await page.setViewport({ width: 420, height: 360 });
-      await page.goto(parentUrl);
-      const handshake = await page.waitForFunction("window.kit && window.kit.approved && window.kit.capabilities", { timeout: 30_000 }).then((h) => h.jsonValue());
-      assert.deepEqual(handshake, ["m.sticker"], "the widget asked for exactly m.sticker");
+      await page.setViewport({ width: 420, height: 460 });
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.evaluate((d, o) => void window.kitHost.start(d, o), definition, { userId: owner, theme, parentUrl });
+      await page.waitForFunction("window.kitHost.state.notified", { timeout: 30_000 });
       const frame = page.frames().find((f) => f.url().startsWith(`http://${s.matrixHost}`))!;
       assert.ok(frame, "the widget's frame");
-      await frame.waitForSelector(`button[data-mxc="${happy.url}"] img`, { timeout: 30_000 });
-      await frame.waitForFunction("[...document.images].every((i) => i.complete && i.naturalWidth > 0)", { timeout: 30_000 });
-      assert.equal(await frame.$$eval("button.sticker", (b) => b.length), 4);
-      await frame.click(`button[data-mxc="${happy.url}"]`);
-      const sent = await page.waitForFunction("window.kit.stickers.length > 0 && window.kit.stickers[0]", { timeout: 30_000 }).then((h) => h.jsonValue());
-      assert.deepEqual(sent, {
-        api: "fromWidget",
-        widgetId: STICKER_WIDGET_ID,
-        requestId: (sent as { requestId: string }).requestId,
-        action: "m.sticker",
-        data: { name: "happy", description: "happy", content: { url: happy.url, info: { w: 256, h: 256, size: fs.statSync(`${FIXTURES}/happy.png`).size, mimetype: "image/png" } } },
-      });
-      await frame.waitForFunction("document.getElementById('status').textContent === 'Sent happy.'", { timeout: 10_000 });
+      return { page, frame, state: () => page.evaluate("window.kitHost.state") as Promise<{ requested: string[]; wouldPrompt: string[]; stickers: { content: unknown }[]; warnings: string[]; frameUrl: string }> };
+    };
+    const clickSticker = async (p: Awaited<ReturnType<typeof open>>, mxc: string) => {
+      await p.frame.waitForSelector(`button[data-mxc="${mxc}"] img`, { timeout: 30_000 });
+      const before = (await p.state()).stickers.length;
+      await p.frame.click(`button[data-mxc="${mxc}"]`);
+      await p.page.waitForFunction(`window.kitHost.state.stickers.length > ${before}`, { timeout: 30_000 });
+      return (await p.state()).stickers[before];
+    };
+    try {
+      const element = await open("light");
+      const first = await element.state();
+      assert.deepEqual(first.requested, ["m.sticker"], "the widget asks for exactly m.sticker");
+      assert.deepEqual(first.wouldPrompt, [], "nothing Element would prompt the owner for");
+      assert.match(first.frameUrl, /\/stickers\/\?theme=light&packs=[0-9a-f]{12}&widgetId=matrix-kit-stickers&parentUrl=/, "Element's template filled the theme in");
+      assert.deepEqual(await element.page.evaluate("window.kitHost.api.getWidgetVersions()"), ["0.0.1", "0.0.2"]);
+      assert.deepEqual((await element.state()).warnings, [], "the client logged no widget API warning");
+      assert.equal(await element.frame.evaluate("document.documentElement.dataset.theme"), "light");
+
+      // Element's Stickerpicker opens the picker (visibility), the owner clicks a sticker.
+      await element.page.evaluate("window.kitHost.api.updateVisibility(true)");
+      await element.frame.waitForFunction("[...document.images].length === 4 && [...document.images].every((i) => i.complete && i.naturalWidth > 0)", { timeout: 30_000 });
+      const sent = await clickSticker(element, happy.url);
+      assert.deepEqual(sent, { name: "happy", description: "happy", content: { body: "happy", url: happy.url, info: { w: 256, h: 256, size: fs.statSync(`${FIXTURES}/happy.png`).size, mimetype: "image/png" } } });
+      await element.frame.waitForFunction("document.getElementById('status').textContent === 'Sent happy.'", { timeout: 10_000 });
+
+      // The owner switches Element to its dark theme.
+      await element.page.evaluate("window.kitHost.api.updateTheme({ name: 'dark' })");
+      assert.equal(await element.frame.evaluate("document.documentElement.dataset.theme"), "dark");
+      assert.equal(await element.frame.evaluate("getComputedStyle(document.body).colorScheme"), "dark");
+
+      // A pack added while Element is open: the picker is closed (its frame kept, as Element keeps
+      // it), the pack added, the picker opened again: the new pack is there without a reload.
+      await element.page.evaluate("window.kitHost.api.updateVisibility(false)");
+      const later = stickers("add", FIXTURES, "--pack", "later");
+      assert.equal(later.status, 0, later.stderr);
+      await element.page.evaluate("window.kitHost.api.updateVisibility(true)");
+      await element.frame.waitForSelector('section[data-pack="later"] button.sticker', { timeout: 30_000 });
+      assert.equal(await element.frame.$$eval('section[data-pack="later"] button.sticker', (b) => b.length), 4);
+      await element.frame.waitForFunction("[...document.images].every((i) => i.complete && i.naturalWidth > 0)", { timeout: 30_000 });
       const shot = `${ctx.e2eDir}/artifacts/sticker-picker.png`;
       fs.mkdirSync(`${ctx.e2eDir}/artifacts`, { recursive: true });
-      await page.screenshot({ path: shot });
-      ctx.summary.push("", `sticker picker in chromium: handshake ${JSON.stringify(handshake)}; click sent m.sticker ${happy.url} ${JSON.stringify((sent as { data: { content: { info: unknown } } }).data.content.info)}; screenshot ${shot}`);
+      await element.page.screenshot({ path: shot });
+      const laterHappy = readPack("later").stickers.find((x) => x.id === "happy.png")!;
+      assert.equal(((await clickSticker(element, laterHappy.url)) as { content: { url: string } }).content.url, laterHappy.url);
+      assert.equal(stickers("remove", "later").status, 0);
+
+      // Element Desktop: parentUrl on vector://, whose origin the browser gives as "null".
+      const desktop = await open("dark", "vector://vector/webapp/");
+      await desktop.page.evaluate("window.kitHost.api.updateVisibility(true)");
+      assert.equal(((await clickSticker(desktop, happy.url)) as { content: { url: string } }).content.url, happy.url);
+
+      ctx.summary.push("", `sticker picker driven by matrix-widget-api's ClientWidgetApi in chromium: requested ${JSON.stringify(first.requested)}, no prompt; versions answered; theme light -> dark followed; a pack added while open shown on the next open; click sent ${JSON.stringify(sent)}; vector:// parentUrl works; screenshot ${shot}`);
     } finally {
       await browser.close();
       server.close();
     }
   });
-
-}
-
-/** The client's side of the widget API, as Element plays it: capabilities, then notify_capabilities; m.sticker requests recorded and acknowledged. */
-function parentPage(widgetUrl: string, widgetId: string, widgetOrigin: string): string {
-  return `<!doctype html><html><head><title>widget host</title><style>body{margin:0}iframe{border:0;width:420px;height:360px}</style></head><body>
-<iframe id="w" src="${widgetUrl}"></iframe>
-<script>
-window.kit = { stickers: [], capabilities: null, approved: false };
-const frame = document.getElementById("w");
-const send = (msg) => frame.contentWindow.postMessage(msg, ${JSON.stringify(widgetOrigin)});
-window.addEventListener("message", (ev) => {
-  if (ev.origin !== ${JSON.stringify(widgetOrigin)}) return;
-  const msg = ev.data;
-  if (msg.api === "toWidget" && msg.response) {
-    if (msg.action === "capabilities") {
-      window.kit.capabilities = msg.response.capabilities;
-      send({ api: "toWidget", widgetId: ${JSON.stringify(widgetId)}, requestId: "notify-1", action: "notify_capabilities", data: { requested: msg.response.capabilities, approved: msg.response.capabilities } });
-    } else if (msg.action === "notify_capabilities") {
-      window.kit.approved = true;
-    }
-  } else if (msg.api === "fromWidget" && !msg.response) {
-    if (msg.action === "m.sticker") window.kit.stickers.push(msg);
-    frame.contentWindow.postMessage({ ...msg, response: {} }, ${JSON.stringify(widgetOrigin)});
-  }
-});
-// waitForIframeLoad: the client starts the handshake once the frame has loaded.
-frame.addEventListener("load", () => send({ api: "toWidget", widgetId: ${JSON.stringify(widgetId)}, requestId: "caps-1", action: "capabilities", data: {} }));
-</script></body></html>`;
 }

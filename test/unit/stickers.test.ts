@@ -79,14 +79,22 @@ test("the packs read back from the host's listing", () => {
   assert.deepEqual(parsePacks(""), { index: { packs: [] }, packs: new Map() });
 });
 
-test("the owner's m.widgets: the kit's picker added, another sticker picker replaced, other widgets kept", () => {
+test("the owner's m.widgets: the kit's picker added as Element writes it (creatorUserId, id, theme variable, packs revision), another sticker picker replaced, other widgets kept", () => {
   const s = settingsFromStackFile("prod");
   const other: WidgetEvent = { content: { type: "m.custom", url: "https://x/", name: "x", data: {} }, sender: "@a:b", state_key: "x", type: "m.widget", id: "x" };
   const oldPicker: WidgetEvent = { ...other, id: "old", state_key: "old", content: { ...other.content, type: "m.stickerpicker" } };
-  const merged = withStickerWidget(s, { x: other, old: oldPicker });
+  const merged = withStickerWidget(s, { x: other, old: oldPicker }, "0123abcd4567");
   assert.deepEqual(Object.keys(merged), ["x", STICKER_WIDGET_ID]);
   assert.deepEqual(merged[STICKER_WIDGET_ID], {
-    content: { type: "m.stickerpicker", url: "https://matrix.example.com/stickers/", name: "Stickers", data: {}, waitForIframeLoad: true },
+    content: {
+      type: "m.stickerpicker",
+      url: "https://matrix.example.com/stickers/?theme=$org.matrix.msc2873.client_theme&packs=0123abcd4567",
+      name: "Stickers",
+      data: {},
+      waitForIframeLoad: true,
+      creatorUserId: "@owner:example.com",
+      id: STICKER_WIDGET_ID,
+    },
     sender: "@owner:example.com",
     state_key: STICKER_WIDGET_ID,
     type: "m.widget",

@@ -4,11 +4,12 @@
  * they can be known in advance (a bad folder, a bad pack name).
  */
 import type { Settings } from "../../settings";
-import { withStickerWidget, stickerWidgetUrl, type WidgetEvent } from "../../render/stickers";
+import { STICKER_WIDGET_ID, withStickerWidget, stickerWidgetUrl, type WidgetEvent } from "../../render/stickers";
 import { openTunnel, runOnHost } from "../remote";
-import { packsDir, readPacks, writePacks, type PackWrite } from "./host";
+import { packsDir, readPacks, writePacks } from "./host";
 import { adminLogin, Client, getAccountData, logout, mediaIdsOf, ownerLogin, protect, putAccountData, upload, type AdminAccount } from "./matrix";
-import { mediaId, mergePack, packIdError, packIdFromFolder, planUploads, readStickerFolder, stickerFrom, withoutPack, withPack, type Sticker } from "./packs";
+import { publishImagePack, unpublishImagePack } from "./image-packs";
+import { mediaId, mergePack, packIdError, packIdFromFolder, packsRevision, planUploads, readStickerFolder, stickerFrom, withoutPack, withPack, type Pack, type PackIndex, type Sticker } from "./packs";
 import { hostPath } from "../../settings";
 import { shellQuote } from "../../render/templates";
 import { adminTokenPath } from "../../render/upkeep";
@@ -32,6 +33,42 @@ async function keepToken(s: Settings, token: string): Promise<void> {
 }
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
+const jsonFile = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
+
+interface OwnerSession {
+  admin: Client;
+  owner: Client;
+  ownerId: string;
+}
+
+/**
+ * Runs `work` with the kit's admin account and a token of the owner's, through a port forwarded
+ * to Synapse's loopback port; the owner's token is logged out and the tunnel closed after.
+ */
+async function asOwner<T>(s: Settings, work: (session: OwnerSession) => Promise<T>): Promise<T> {
+  const { account, token } = await adminAccount(s);
+  const tunnel = await openTunnel(s.target, Number(new URL(account.homeserver).port));
+  try {
+    const { admin, fresh } = await adminLogin(new Client(tunnel.url), account, token);
+    if (fresh) await keepToken(s, admin.token!);
+    const owner = await ownerLogin(admin, account.owner);
+    try {
+      return await work({ admin, owner, ownerId: account.owner });
+    } finally {
+      await logout(owner).catch(() => undefined);
+    }
+  } finally {
+    tunnel.close();
+  }
+}
+
+/** The owner's m.widgets names the kit's picker at the packs' revision (a client recreates an open picker on a new one). */
+async function registerPicker(s: Settings, { owner, ownerId }: OwnerSession, index: PackIndex, packs: Map<string, Pack>): Promise<string> {
+  const widgets = (await getAccountData<Record<string, WidgetEvent>>(owner, ownerId, "m.widgets")) ?? {};
+  const merged = withStickerWidget(s, widgets, packsRevision(index, packs));
+  await putAccountData(owner, ownerId, "m.widgets", merged);
+  return merged[STICKER_WIDGET_ID].content.url;
+}
 
 export async function addStickers(s: Settings, folder: string, packOption: string | undefined, out: Out): Promise<{ pack: string; uploaded: Sticker[]; unchanged: number }> {
   if (!s.stickers.enabled) throw new StickerError("matrix:stickers.enabled is false for this stack: the kit hosts no sticker picker");
@@ -44,44 +81,34 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
 
   const { index, packs } = await readPacks(s);
   const existing = packs.get(pack);
-
-  const { account, token } = await adminAccount(s);
-  const port = Number(new URL(account.homeserver).port);
-  const tunnel = await openTunnel(s.target, port);
   const uploaded: Sticker[] = [];
-  try {
-    const { admin, fresh } = await adminLogin(new Client(tunnel.url), account, token);
-    if (fresh) await keepToken(s, admin.token!);
-    const owner = await ownerLogin(admin, account.owner);
-    try {
-      // A sticker counts as there only while its media is (a volume removed and made anew loses it).
-      const todo = planUploads(images, existing, await mediaIdsOf(admin, account.owner));
-      out(`pack "${pack}": ${images.length} image(s) in ${folder}, ${images.length - todo.length} already in the pack unchanged, ${todo.length} to upload`);
-      for (const [i, img] of todo.entries()) {
-        const mxc = await upload(owner, img.bytes, img.mimetype, img.id);
-        await protect(admin, mediaId(mxc));
-        const sticker = stickerFrom(pack, img, mxc);
-        uploaded.push(sticker);
-        out(`  [${i + 1}/${todo.length}] ${img.id}: ${img.width}x${img.height} ${img.mimetype} ${img.bytes.length} bytes -> ${mxc} (protected)`);
-      }
-      const merged = mergePack(existing, pack, existing?.title ?? pack, uploaded);
-      const files: PackWrite[] = [
-        ...uploaded.map((st) => ({ path: st.file, content: todo.find((img) => img.id === st.id)!.bytes })),
-        { path: `${pack}.json`, content: Buffer.from(`${JSON.stringify(merged, null, 2)}\n`) },
-        { path: "index.json", content: Buffer.from(`${JSON.stringify(withPack(index, pack), null, 2)}\n`) },
-      ];
-      await writePacks(s, files);
-      // The owner's sticker picker: the kit's widget, so Element shows it with no manual step.
-      const widgets = (await getAccountData<Record<string, WidgetEvent>>(owner, account.owner, "m.widgets")) ?? {};
-      await putAccountData(owner, account.owner, "m.widgets", withStickerWidget(s, widgets));
-      out(`pack "${pack}": ${merged.stickers.length} sticker(s), ${uploaded.length} new (${mib(uploaded.reduce((n, x) => n + x.info.size, 0))}); written to ${packsDir(s)}`);
-      out(`sticker picker registered for ${account.owner}: ${stickerWidgetUrl(s)}`);
-    } finally {
-      await logout(owner).catch(() => undefined);
+  await asOwner(s, async (session) => {
+    const { admin, owner, ownerId } = session;
+    // A sticker counts as there only while its media is (a volume removed and made anew loses it).
+    const todo = planUploads(images, existing, await mediaIdsOf(admin, ownerId));
+    out(`pack "${pack}": ${images.length} image(s) in ${folder}, ${images.length - todo.length} already in the pack unchanged, ${todo.length} to upload`);
+    for (const [i, img] of todo.entries()) {
+      const mxc = await upload(owner, img.bytes, img.mimetype, img.id);
+      await protect(admin, mediaId(mxc));
+      const sticker = stickerFrom(pack, img, mxc);
+      uploaded.push(sticker);
+      out(`  [${i + 1}/${todo.length}] ${img.id}: ${img.width}x${img.height} ${img.mimetype} ${img.bytes.length} bytes -> ${mxc} (protected)`);
     }
-  } finally {
-    tunnel.close();
-  }
+    const merged = mergePack(existing, pack, existing?.title ?? pack, uploaded);
+    // The same pack for clients that read image packs (MSC2545) rather than a sticker widget.
+    merged.imagePackRoom = await publishImagePack(owner, ownerId, merged, existing?.imagePackRoom);
+    const newIndex = withPack(index, pack);
+    await writePacks(s, [
+      ...uploaded.map((st) => ({ path: st.file, content: todo.find((img) => img.id === st.id)!.bytes })),
+      { path: `${pack}.json`, content: jsonFile(merged) },
+      { path: "index.json", content: jsonFile(newIndex) },
+    ]);
+    // The owner's sticker picker: the kit's widget, so Element shows it with no manual step.
+    const url = await registerPicker(s, session, newIndex, new Map([...packs, [pack, merged]]));
+    out(`pack "${pack}": ${merged.stickers.length} sticker(s), ${uploaded.length} new (${mib(uploaded.reduce((n, x) => n + x.info.size, 0))}); written to ${packsDir(s)}`);
+    out(`image pack (MSC2545, for Cinny, FluffyChat, Nheko): room ${merged.imagePackRoom}, listed in ${ownerId}'s im.ponies.emote_rooms`);
+    out(`sticker picker registered for ${ownerId}: ${url}`);
+  });
   return { pack, uploaded, unchanged: images.length - uploaded.length };
 }
 
@@ -105,8 +132,13 @@ export async function removePack(s: Settings, pack: string, out: Out): Promise<v
   if (bad) throw new StickerError(bad);
   const { index, packs } = await readPacks(s);
   if (!index.packs.includes(pack)) throw new StickerError(`there is no pack "${pack}" (packs: ${index.packs.join(", ") || "none"})`);
-  const count = packs.get(pack)?.stickers.length ?? 0;
-  await writePacks(s, [{ path: "index.json", content: Buffer.from(`${JSON.stringify(withoutPack(index, pack), null, 2)}\n`) }], [`${pack}.json`, pack]);
+  const gone = packs.get(pack);
+  const newIndex = withoutPack(index, pack);
+  await asOwner(s, async (session) => {
+    if (gone?.imagePackRoom) await unpublishImagePack(session.owner, session.ownerId, pack, gone.imagePackRoom);
+    await writePacks(s, [{ path: "index.json", content: jsonFile(newIndex) }], [`${pack}.json`, pack]);
+    await registerPicker(s, session, newIndex, packs);
+  });
   // Messages that used these stickers still point at the media: they stay on the server, protected.
-  out(`pack "${pack}" removed from the picker (${count} sticker(s)); their images stay on the homeserver, protected, for the messages that used them`);
+  out(`pack "${pack}" removed from the picker${gone?.imagePackRoom ? " and the image packs" : ""} (${gone?.stickers.length ?? 0} sticker(s)); their images stay on the homeserver, protected, for the messages that used them`);
 }

@@ -30,6 +30,8 @@ export interface Pack {
   id: string;
   title: string;
   stickers: Sticker[];
+  /** The owner's room that publishes this pack as an MSC2545 image pack (image-packs.ts). */
+  imagePackRoom?: string;
 }
 
 export interface PackIndex {
@@ -130,7 +132,16 @@ export function mergePack(existing: Pack | undefined, id: string, title: string,
     if (at >= 0) stickers[at] = s;
     else stickers.push(s);
   }
-  return { id, title, stickers };
+  return { id, title, stickers, ...(existing?.imagePackRoom ? { imagePackRoom: existing.imagePackRoom } : {}) };
+}
+
+/**
+ * A short digest of what the picker shows (the index and every pack in it): part of the widget's
+ * URL, so that a client recreates an open picker when the packs change.
+ */
+export function packsRevision(index: PackIndex, packs: Map<string, Pack>): string {
+  const shown = index.packs.map((id) => packs.get(id) ?? null);
+  return createHash("sha256").update(JSON.stringify([index, shown])).digest("hex").slice(0, 12);
 }
 
 export function withPack(index: PackIndex, id: string): PackIndex {
