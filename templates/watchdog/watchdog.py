@@ -77,8 +77,14 @@ def docker(sock: str, method: str, path: str, ok: int) -> Any:
 
 def started_at(sock: str, name: str) -> float:
     """When the container last started (Docker's State.StartedAt, UTC), as a Unix time."""
-    iso = docker(sock, "GET", f"/containers/{urllib.parse.quote(name)}/json", 200)["State"]["StartedAt"]
-    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
+    return parse_started_at(docker(sock, "GET", f"/containers/{urllib.parse.quote(name)}/json", 200)["State"]["StartedAt"])
+
+
+def parse_started_at(iso: str) -> float:
+    """Docker's "2026-11-30T07:03:16.878276218Z", fraction kept: a bridge restarted in the second of its last answer
+    must still count as not answered since its start (truncated, the answer looked newer than the start)."""
+    fraction = re.match(r"\.(\d+)", iso[19:])
+    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + (float("0." + fraction.group(1)) if fraction else 0.0)
 
 
 def live(url: str) -> bool:
@@ -197,6 +203,7 @@ class Watchdog:
         w.restarts.append(now)
         w.failures = 0
         w.was_logged_in = False
+        w.last_answer = 0.0
         w.grace_until = time.time() + cfg["startGraceSeconds"]
         self._record_restart(b, why)
         log("bridge restarted", bridge=b["kind"], container=b["container"])
