@@ -5,6 +5,7 @@
  * stack or a wrong host key stops the run before the first resource is registered.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { Backup } from "./components/backup";
 import { Bridge } from "./components/bridge";
 import { loadStack } from "./config";
 import { Database } from "./components/database";
@@ -48,7 +49,13 @@ export = async (): Promise<Record<string, unknown>> => {
     if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
     extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
   }
-  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy]);
+  let backupFirst: { stack: string; script: string } | undefined;
+  if (s.backup.enabled) {
+    const backup = new Backup(`${prefix}-backup`, { settings: s, backup: s.backup, host, secrets, dependsOn: [homeserver.container, database.ready, ...bridges.map((b) => b.container)] });
+    extras.push(backup);
+    if (s.backup.beforeDestroy) backupFirst = { stack: s.stack, script: backup.script };
+  }
+  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backupFirst);
 
   const homeserverUrl = publicBaseUrl(s);
   const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;

@@ -16,6 +16,13 @@ export async function preflight(s: Settings): Promise<void> {
         `and other homeservers (and Element in a browser) only connect over TLS. Set matrix:nginx.tls to a certificate on the VPS, or enable matrix:cloudflare.`,
     );
   }
+  if (!s.backup.enabled) {
+    pulumi.log.warn(`nothing backs up ${s.domain}: matrix:backup.repository is not set, so a lost VPS or volume loses every conversation (README: Backup).`);
+  } else if (s.backup.repository.startsWith("/")) {
+    pulumi.log.warn(
+      `matrix:backup.repository ${s.backup.repository} is a folder on the VPS itself: a lost VPS loses its backups with it. Use a repository on another machine (sftp:, rest:, s3:, b2: ...).`,
+    );
+  }
   const t = s.target;
   if (t.kind !== "ssh") return;
   if (!t.hostKey) {

@@ -31,6 +31,8 @@ export interface Secrets {
   watchdogPassword: string;
   /** The kit's admin account (upkeep job, `npm run stickers`), registered with the shared secret. */
   adminPassword: string;
+  /** The restic repository's password (matrix:backup): the seed restores it on a new machine. */
+  backupPassword: string;
 }
 
 /** Version of the derivation labels: bump to rotate every derived secret. */
@@ -59,6 +61,7 @@ export function deriveSecrets(seed: string): Secrets {
     doublePuppet: { asToken: token(seed, "double-puppet/as"), hsToken: token(seed, "double-puppet/hs") },
     watchdogPassword: token(seed, "watchdog/password"),
     adminPassword: token(seed, "kit-admin/password"),
+    backupPassword: token(seed, "backup/restic-password"),
   };
 }
 
@@ -79,5 +82,6 @@ export function secretValues(s: Secrets): string[] {
     s.doublePuppet.hsToken,
     s.watchdogPassword,
     s.adminPassword,
+    s.backupPassword,
   ];
 }

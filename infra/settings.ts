@@ -139,6 +139,23 @@ export type UpkeepSettings =
       stateCompression: boolean;
     };
 
+export type BackupSettings =
+  | { enabled: false }
+  | {
+      enabled: true;
+      /** The restic repository (restic's -r), as the VPS reaches it. */
+      repository: string;
+      /** Cron schedule (five fields, host time) of the nightly backup. */
+      schedule: string;
+      /** Snapshots kept by `restic forget` after each scheduled backup. */
+      keep: { daily: number; weekly: number; monthly: number };
+      includeRemoteMedia: boolean;
+      /** `pulumi destroy` backs up first and stops, changing nothing, when that fails. */
+      beforeDestroy: boolean;
+      /** A changed Synapse, PostgreSQL or bridge image is backed up before its container is replaced. */
+      beforeUpgrade: boolean;
+    };
+
 export interface Settings {
   stack: string;
   /** server_name: the part after the colon in @user:domain. */
@@ -157,6 +174,7 @@ export interface Settings {
   cloudflare: CloudflareSettings;
   watchdog: WatchdogSettings;
   upkeep: UpkeepSettings;
+  backup: BackupSettings;
   /** The sticker picker widget the kit hosts at https://<matrixHost>/stickers/. */
   stickers: { enabled: boolean };
   volumes: { retainOnDestroy: boolean };
@@ -185,6 +203,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "upkeep" | "stickers" | "admin", file?: string): string {
+export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

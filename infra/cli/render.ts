@@ -29,6 +29,7 @@ export function redactedSecrets(): Secrets {
     doublePuppet: { asToken: r("doublePuppet.asToken"), hsToken: r("doublePuppet.hsToken") },
     watchdogPassword: r("watchdogPassword"),
     adminPassword: r("adminPassword"),
+    backupPassword: r("backupPassword"),
   };
 }
 

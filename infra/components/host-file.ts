@@ -26,7 +26,8 @@ export class HostFile extends pulumi.ComponentResource {
     args.host.script(
       `${name}-write`,
       { create: writeFileScript(args.path, args.owner), delete: removeFileScript(args.path, args.root), stdin: content },
-      { parent: this },
+      // A component's dependsOn does not hold back its children: the write itself waits for them.
+      { parent: this, dependsOn: opts?.dependsOn },
     );
     this.registerOutputs({ path: this.path, digest: this.digest });
   }

@@ -82,11 +82,13 @@ export class Host extends pulumi.ComponentResource {
    * it first; its delete reaches the Docker engine as the docker provider would, and when it
    * cannot, the destroy stops with nothing removed (a destroy that removed the cron entry and
    * the site and then failed on the first container left the containers running: issue 15).
+   * With `backupFirst` it then takes a backup (matrix:backup.beforeDestroy), and stops the
+   * destroy the same way when that fails.
    */
-  guardDestroy(name: string, after: pulumi.Resource[]): pulumi.CustomResource {
+  guardDestroy(name: string, after: pulumi.Resource[], backupFirst?: { stack: string; script: string }): pulumi.CustomResource {
     return new command.local.Command(
       name,
-      { interpreter: ["/bin/sh", "-c"], create: "true", delete: reachDockerScript(this.target), addPreviousOutputInEnv: false },
+      { interpreter: ["/bin/sh", "-c"], create: "true", delete: reachDockerScript(this.target, backupFirst), addPreviousOutputInEnv: false },
       { parent: this, dependsOn: after },
     );
   }

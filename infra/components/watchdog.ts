@@ -12,8 +12,9 @@ import type { Secrets } from "../secrets";
 import { hostPath, type Settings, type WatchdogSettings } from "../settings";
 
 const SCRIPT = path.resolve(__dirname, "../../templates/watchdog/watchdog.py");
-/** The Matrix side of a probe, imported by the script from beside it. */
+/** The Matrix side of a probe, and the watch over the backups, imported by the script from beside it. */
 const PROBE_ROOM_PY = path.resolve(__dirname, "../../templates/watchdog/probe_room.py");
+const BACKUP_WATCH_PY = path.resolve(__dirname, "../../templates/watchdog/backup_watch.py");
 /** The Matrix client the kit's Python jobs share, placed beside each script (it imports it from there). */
 export const KIT_MATRIX_PY = path.resolve(__dirname, "../../templates/python/kit_matrix.py");
 
@@ -40,6 +41,7 @@ export class Watchdog extends pulumi.ComponentResource {
       file("script", "watchdog.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
       file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
       file("probe-room", "probe_room.py", fs.readFileSync(PROBE_ROOM_PY, "utf8"), "0644"),
+      file("backup-watch", "backup_watch.py", fs.readFileSync(BACKUP_WATCH_PY, "utf8"), "0644"),
       file("config", "config.json", args.secrets.apply((sec) => renderWatchdogConfig(s, args.watchdog, sec)), "0600"),
     ];
     // Its restart counts (npm run status): made by docker's bind mount, removed on destroy after the container.

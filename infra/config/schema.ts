@@ -64,6 +64,14 @@ const image = z
   .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "an image reference like name:tag")
   .refine((v) => /@sha256:|:[^/]+$/.test(v), "a pinned tag or digest (a bare name means latest)")
   .refine((v) => !/:latest$/.test(v), 'a pinned tag, not "latest"');
+/**
+ * A restic repository the VPS reaches: an absolute path (on the VPS itself: warned about) or one
+ * of restic's backends, "<backend>:<location>". Quoted wherever it is rendered; no newlines.
+ */
+const resticRepository = z
+  .string()
+  .regex(/^(\/[^\n]*|(sftp|rest|s3|b2|azure|gs|swift|rclone):[^\s][^\n]*)$/, 'a restic repository: an absolute path, or "sftp:user@host:/path", "rest:https://...", "s3:...", "b2:...", "azure:...", "gs:...", "swift:..." or "rclone:..."');
+const keepCount = z.number().int().min(0).max(1000);
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
 
@@ -207,6 +215,23 @@ export const schema = z
         memoryLimit: memory.default("192m"),
         bridgedRoomHistoryLifetime: longDuration.nullable().default(null),
         stateCompression: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    backup: z
+      .object({
+        // Off until a repository is set: where it lives is the owner's choice (see the README).
+        repository: resticRepository.nullable().default(null),
+        // Nightly, after the upkeep job's 04:17 (expired media are not backed up), host time.
+        schedule: cronSchedule.default("47 4 * * *"),
+        keep: z
+          .object({ daily: keepCount.default(7), weekly: keepCount.default(4), monthly: keepCount.default(6) })
+          .strict()
+          .prefault({}),
+        // Federated media are other servers' copies: fetched again when needed.
+        includeRemoteMedia: z.boolean().default(false),
+        beforeDestroy: z.boolean().default(true),
+        beforeUpgrade: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

@@ -129,6 +129,17 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           stateCompression: r.upkeep.stateCompression,
         }
       : { enabled: false },
+    backup: r.backup.repository
+      ? {
+          enabled: true,
+          repository: r.backup.repository,
+          schedule: r.backup.schedule.trim().split(/\s+/).join(" "),
+          keep: r.backup.keep,
+          includeRemoteMedia: r.backup.includeRemoteMedia,
+          beforeDestroy: r.backup.beforeDestroy,
+          beforeUpgrade: r.backup.beforeUpgrade,
+        }
+      : { enabled: false },
     stickers: r.stickers,
     volumes: r.volumes,
     memoryBudget: budget,

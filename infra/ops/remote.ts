@@ -11,14 +11,24 @@ import type { Target } from "../settings";
 
 export class HostError extends Error {}
 
-/** Runs `script` on the target (`what` names it in errors); resolves with its stdout. */
-export async function runOnHost(target: Target, script: string, what: string, timeoutMs = 60_000): Promise<string> {
+/**
+ * Runs `script` on the target (`what` names it in errors); resolves with its stdout. `onLine`
+ * gets each stdout line as it comes (progress of long work).
+ */
+export async function runOnHost(target: Target, script: string, what: string, timeoutMs = 60_000, onLine?: (line: string) => void): Promise<string> {
   const run = (cmd: string, args: string[]) =>
     new Promise<string>((resolve, reject) => {
       const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout.on("data", (d: Buffer) => out.push(d));
+      let partial = "";
+      child.stdout.on("data", (d: Buffer) => {
+        out.push(d);
+        if (!onLine) return;
+        const lines = (partial + d.toString()).split("\n");
+        partial = lines.pop()!;
+        lines.forEach(onLine);
+      });
       child.stderr.on("data", (d: Buffer) => err.push(d));
       child.on("error", (e) => reject(new HostError(`${cmd}: ${e.message}`)));
       child.on("close", (code, signal) => {

@@ -6,6 +6,7 @@ import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, type Settings } from "../settings";
 import { DOUBLE_PUPPET, renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
 import { budgetTable } from "../config/budget";
+import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderRestoreScript } from "./backup";
 import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
@@ -44,6 +45,13 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     files.push({ path: hostPath(s, "upkeep", "config.json"), kind: "json", content: renderUpkeepConfig(s, s.upkeep, sec) });
     files.push({ path: hostPath(s, "upkeep", "run.sh"), kind: "shell", content: renderUpkeepRunScript(s, s.upkeep) });
     files.push({ path: upkeepCronPath(s), kind: "cron", content: renderUpkeepCron(s, s.upkeep) });
+  }
+  if (s.backup.enabled) {
+    const p = backupPaths(s);
+    files.push({ path: p.script, kind: "shell", content: renderBackupScript(s, s.backup) });
+    files.push({ path: p.restore, kind: "shell", content: renderRestoreScript(s, s.backup) });
+    files.push({ path: p.passwordFile, kind: "key", content: renderBackupPassword(sec.backupPassword) });
+    files.push({ path: backupCronPath(s), kind: "cron", content: renderBackupCron(s, s.backup) });
   }
   files.push({ path: nginxSitePath(s), kind: "nginx", content: renderNginxSite(s) });
   if (s.cloudflare.enabled) files.push({ path: `cloudflare/${WORKER_MODULE}`, kind: "worker", content: renderWorker(s) });

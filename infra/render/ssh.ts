@@ -72,8 +72,15 @@ export function hostKeyCheckScript(t: SshTarget & { hostKey: string }): string {
  * target and saying that nothing was removed (ssh's CR LF taken out). No comments in it: the
  * command provider prints a failed script whole before its output, so it is kept short.
  */
-export function reachDockerScript(t: Target): string {
-  const reach = t.kind === "ssh" ? ["ssh", ...sshCommandArgs(t), "docker"].map(shellQuote).join(" ") : "docker";
+export function reachDockerScript(t: Target, backupFirst?: { stack: string; script: string }): string {
+  const word = (w: string) => (/^[\w\/.-]+$/.test(w) ? w : shellQuote(w));
+  const onHost = (...cmd: string[]) => (t.kind === "ssh" ? ["ssh", ...sshCommandArgs(t), ...cmd].map(shellQuote) : cmd.map(word)).join(" ");
   const where = t.kind === "ssh" ? `${t.user}@${t.host} port ${t.port}` : "this machine";
-  return renderTemplate("host/reach-docker.sh.hbs", { reach, where, serverVersion: "{{.Server.Version}}" });
+  return renderTemplate("host/reach-docker.sh.hbs", {
+    reach: onHost("docker"),
+    where,
+    serverVersion: "{{.Server.Version}}",
+    backup: backupFirst ? onHost(backupFirst.script, "destroy") : null,
+    stack: backupFirst?.stack,
+  });
 }

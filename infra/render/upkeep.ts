@@ -118,7 +118,7 @@ export function renderUpkeepConfig(s: Settings, u: Enabled, sec: Secrets): strin
   return `${JSON.stringify(upkeepConfig(s, u, sec), null, 2)}\n`;
 }
 
-function upkeepLock(s: Settings): string {
+export function upkeepLock(s: Settings): string {
   return `/tmp/${s.namePrefix}-upkeep.lock`;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, type Bridge, type Settings, type WatchdogSettings } from "../settings";
+import { BACKUP_RESULT_FILE, backupLogPath, backupPaths } from "./backup";
 import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec, type ContainerSpec } from "./containers";
 import { goDuration } from "./duration";
@@ -20,6 +21,8 @@ export const WATCHDOG_PATHS = {
   /** Where it counts its restarts for `npm run status` (a host directory of its own, writable). */
   stateDir: "/state",
   stateFile: "/state/restarts.json",
+  /** The backup script's result directory (read-only), when the stack backs up. */
+  backupStateDir: "/backup-state",
 } as const;
 
 /** The host directory of the watchdog's restart counts (`npm run status` reads restarts.json there). */
@@ -65,6 +68,8 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
     dockerSocket: WATCHDOG_PATHS.dockerSocket,
     aliveFile: WATCHDOG_PATHS.alive,
     stateFile: WATCHDOG_PATHS.stateFile,
+    // A failed or stale backup is told to the owner like a bridge's trouble.
+    backup: s.backup.enabled ? { resultFile: `${WATCHDOG_PATHS.backupStateDir}/${BACKUP_RESULT_FILE}`, log: backupLogPath(s) } : null,
     bridges: enabledBridges(s).map((b) => ({
       kind: b.kind,
       container: containerName(s, b.kind),
@@ -94,6 +99,7 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
     volumes: [
       { containerPath: WATCHDOG_PATHS.dir, hostPath: hostPath(s, "watchdog"), readOnly: true },
       { containerPath: WATCHDOG_PATHS.stateDir, hostPath: watchdogStateDir(s), readOnly: false },
+      ...(s.backup.enabled ? [{ containerPath: WATCHDOG_PATHS.backupStateDir, hostPath: backupPaths(s).stateDir, readOnly: true }] : []),
       // Root on the host, in effect: the price of restarting a container from inside one (README).
       { containerPath: WATCHDOG_PATHS.dockerSocket, hostPath: w.dockerSocket, readOnly: false },
     ],

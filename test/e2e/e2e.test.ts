@@ -25,6 +25,7 @@ import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
 import { watchdogTests } from "./watchdog";
+import { backupTests } from "./backup";
 import { docker, poll } from "../harness/wait";
 import { stickerTests } from "./stickers";
 import { upkeepAfterFaultsTest, upkeepTests } from "./upkeep";
@@ -209,6 +210,8 @@ let token = "";
 describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency: false }, () => {
   before(async () => {
 
+    // The repository of an earlier run has that run's password (its seed).
+    fs.rmSync(s.backup.enabled ? s.backup.repository : `${E2E_DIR}/backup-repo`, { recursive: true, force: true });
     let t = Date.now();
     program = await runE2e();
     times["program (mock runtime)"] = Date.now() - t;
@@ -521,6 +524,24 @@ server {
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });
+  backupTests({
+    s,
+    e2eDir: E2E_DIR,
+    hostKey: HOST_KEY,
+    token: () => token,
+    summary,
+    matrix,
+    botAnswers,
+    destroy: async () => (await destroyFromState(STATE_FILE, { log })).errors,
+    redeploy: async () => {
+      program = await runE2e();
+      const again = await apply(program, { retainVolumes: s.volumes.retainOnDestroy, log });
+      if (applied) fs.rmSync(applied.tmp, { recursive: true, force: true });
+      applied = again;
+      saveState(applied.state, STATE_FILE);
+      applied.tunnel?.kill();
+    },
+  });
 
   test("a second apply of the same stack changes nothing (compared with the provider's normalised state)", async () => {
     const again = await runE2e();

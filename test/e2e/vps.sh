@@ -39,6 +39,8 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ss >/dev/null || need+=(iproute2)
 # The upkeep job is a cron entry; the sticker picker is checked in a real browser.
 command -v cron >/dev/null || [ -x /usr/sbin/cron ] || need+=(cron)
+# Backups run Debian's restic on the VPS (matrix:backup in the e2e stack).
+command -v restic >/dev/null || need+=(restic)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v flock >/dev/null || need+=(util-linux)
 command -v pgrep >/dev/null || need+=(procps)

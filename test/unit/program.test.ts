@@ -8,6 +8,8 @@ import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { byType, one, runProgram, TEST_SECRETS, type ProgramRun } from "../harness/program";
+import { settingsFromStackFile } from "../../infra/config";
+import { renderBackupScript, renderRestoreScript } from "../../infra/render/backup";
 
 const CONTAINER = "docker:index/container:Container";
 const REMOTE_CMD = "command:remote:Command";
@@ -93,6 +95,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
           { containerPath: "/watchdog", hostPath: `/opt/matrix-kit/${stack}/watchdog`, readOnly: true },
           // Its restart counts, read by npm run status.
           { containerPath: "/state", hostPath: `/opt/matrix-kit/${stack}/watchdog-state`, readOnly: false },
+          // The backup script's result (the prod stack backs up): a failed backup is told to the owner.
+          ...(stack === "prod" ? [{ containerPath: "/backup-state", hostPath: "/opt/matrix-kit/prod/backup-state", readOnly: true }] : []),
           { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
         ],
         healthcheck: {
@@ -115,8 +119,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
         { label: "kit.matrix/stack", value: stack },
         { label: "kit.matrix/service", value: "watchdog" },
       ]);
-      // The script, the two modules it imports and its configuration: a change to any replaces the container.
-      assert.equal(labels[2].value.split(",").length, 4);
+      // The script, the three modules it imports and its configuration: a change to any replaces the container.
+      assert.equal(labels[2].value.split(",").length, 5);
       assert.equal(one(run, `${p}-watchdog-probe-room-write`).inputs.stdin, fs.readFileSync("templates/watchdog/probe_room.py", "utf8"));
       assert.equal(one(run, `${p}-watchdog-lib-write`).inputs.stdin, fs.readFileSync("templates/python/kit_matrix.py", "utf8"));
       const config = one(run, `${p}-watchdog-config-write`);
@@ -254,6 +258,31 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.match(admin.inputs.create, /chown 0:0 "\$tmp"\nchmod 0600/);
       // The token the job and npm run stickers keep beside it goes on destroy, after the account file.
       assert.match(one(run, `${p}-synapse-admin-token`).inputs.delete, new RegExp(`rm -f '/opt/matrix-kit/${stack}/admin/token'`));
+    });
+
+    test("backups: the scripts and the nightly cron entry (root only) when the stack sets a repository, the password a secret after the restic check; nothing otherwise", () => {
+      const names = run.resources.filter((r) => r.name.startsWith(`${p}-backup`)).map((r) => r.name);
+      if (stack !== "prod") {
+        assert.deepEqual(names, []);
+        return;
+      }
+      const settings = settingsFromStackFile("prod");
+      assert.ok(settings.backup.enabled);
+      assert.equal(one(run, `${p}-backup-script-write`).inputs.stdin, renderBackupScript(settings, settings.backup));
+      assert.match(one(run, `${p}-backup-script-write`).inputs.create, /chmod 0700 "\$tmp"\nmv -f "\$tmp" '\/opt\/matrix-kit\/prod\/backup\/backup\.sh'/);
+      assert.equal(one(run, `${p}-backup-restore-write`).inputs.stdin, renderRestoreScript(settings, settings.backup));
+      const password = one(run, `${p}-backup-password-write`);
+      assert.ok(password.secretPaths.includes("stdin"), "the repository's password is a Pulumi secret");
+      assert.match(password.inputs.create, /chmod 0600/);
+      assert.ok(password.dependencies.includes(`${p}-backup-restic-check`), "written after restic is found on the VPS");
+      assert.match(one(run, `${p}-backup-restic-check`).inputs.create, /backups need restic on the VPS \(Debian\/Ubuntu: apt-get install restic\), or unset matrix:backup\.repository/);
+      assert.equal(
+        one(run, `${p}-backup-cron-write`).inputs.stdin,
+        "# Managed by matrix-kit (stack prod): the nightly backup (restic, then forget --prune and\n# check). Written by `pulumi up`, removed by `pulumi destroy`; edits are overwritten.\n" +
+          "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n47 4 * * * root /opt/matrix-kit/prod/backup/backup.sh nightly >>/var/log/mx-prod-backup.log 2>&1\n",
+      );
+      assert.match(one(run, `${p}-backup-work`).inputs.delete, /rm -rf '\/opt\/matrix-kit\/prod\/backup'/);
+      assert.match(one(run, `${p}-backup-state`).inputs.delete, /rm -rf '\/opt\/matrix-kit\/prod\/backup-state'/);
     });
 
     test("stickers: the widget's page, script and style, world-readable for nginx, and nginx's /stickers/ location", () => {
@@ -403,7 +432,12 @@ test("the destroy guard depends on every other resource of the stack, so destroy
       assert.ok(guard.inputs.delete.includes(["ssh", "-p", "22", "-l", "deploy", ...opts, "198.51.100.7", "docker"].map((a) => `'${a}'`).join(" ")), guard.inputs.delete);
     }
     assert.match(guard.inputs.delete, /Nothing was removed/);
+    // The prod stack backs up (matrix:backup.beforeDestroy defaults to true): after reaching Docker, before anything is removed.
+    if (stack === "prod") assert.ok(guard.inputs.delete.includes(`'198.51.100.7' '/opt/matrix-kit/prod/backup/backup.sh' 'destroy'`), guard.inputs.delete);
+    else assert.doesNotMatch(guard.inputs.delete, /backup/);
   }
+  const off = await runProgram({ stack: "prod", secrets: TEST_SECRETS, values: { "matrix:backup": { repository: "sftp:r@b:/x", beforeDestroy: false } } });
+  assert.doesNotMatch(one(off, "mx-prod-host-destroy-guard").inputs.delete, /backup/);
 });
 
 test("no Cloudflare and no TLS: a warning at preview and up that the server cannot federate", async () => {
@@ -418,4 +452,23 @@ test("no Cloudflare and no TLS: a warning at preview and up that the server cann
   }
   assert.deepEqual(warnings.filter((w) => /cannot federate/.test(w)).length, 1, warnings.join("\n"));
   assert.match(warnings.find((w) => /cannot federate/.test(w))!, /^kit\.localhost cannot federate: matrix:cloudflare\.enabled is false and matrix:nginx\.tls is not set/);
+});
+
+test("backups: a stack without a repository is warned about at preview and up; one on the VPS's own disk too; one elsewhere is not", async () => {
+  const warningsFor = async (backup: unknown) => {
+    const warnings: string[] = [];
+    const warn = pulumi.log.warn;
+    pulumi.log.warn = (async (msg: string) => void warnings.push(msg)) as unknown as typeof pulumi.log.warn;
+    try {
+      await runProgram({ stack: "prod", secrets: TEST_SECRETS, values: backup === undefined ? {} : { "matrix:backup": backup } });
+    } finally {
+      pulumi.log.warn = warn;
+    }
+    return warnings.filter((w) => /back/.test(w));
+  };
+  assert.deepEqual(await warningsFor(undefined), []);
+  assert.deepEqual(await warningsFor({ repository: null }), ["nothing backs up example.com: matrix:backup.repository is not set, so a lost VPS or volume loses every conversation (README: Backup)."]);
+  assert.deepEqual(await warningsFor({ repository: "/srv/restic" }), [
+    "matrix:backup.repository /srv/restic is a folder on the VPS itself: a lost VPS loses its backups with it. Use a repository on another machine (sftp:, rest:, s3:, b2: ...).",
+  ]);
 });

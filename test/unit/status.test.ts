@@ -82,7 +82,7 @@ test("the table names every container with memory now/peak/limit, the disk parts
 });
 
 test("the script quotes every name it is given and carries docker's Go templates intact", () => {
-  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null });
+  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null, backupResult: null });
   assert.ok(script.includes(`for c in 'mx-a-postgres' 'it'\\''s' ; do`), script);
   assert.match(script, /docker inspect --format '\{\{\.State\.Status\}\}\t\{\{if \.State\.Health\}\}/);
 });
@@ -101,7 +101,7 @@ test("the upkeep job's last run: shown with what it freed; a failed step is a wa
   assert.equal(statusExitCode(failed), 0);
   assert.match(formatStatus("a", parseStatus(`${healthy}upkeep\tnone\n`)), /^upkeep: no run yet$/m);
   assert.doesNotMatch(formatStatus("a", parseStatus(healthy)), /upkeep/);
-  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
+  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null, backupResult: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
 });
 
 test("the watchdog's restarts (not in docker's RestartCount): a column and a warning (exit 0); no record, no warning", () => {
@@ -113,6 +113,28 @@ test("the watchdog's restarts (not in docker's RestartCount): a column and a war
   assert.equal(statusExitCode(r), 0);
   assert.match(formatStatus("a", r), /^mx-base-wechat\s+running\s+none\s+0\s+2\s/m);
   assert.deepEqual(findings(parseStatus(healthy)), []);
-  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json" });
+  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json", backupResult: null });
   assert.match(script, /if \[ -f '\/opt\/k\/watchdog-state\/restarts\.json' \]; then emit watchdog-restarts/);
+});
+
+// A result file as backup.sh writes it (restic 0.14's summary line inside).
+const BACKUP_OK = `{"ok":true,"at":"2026-11-30T04:47:31Z","reason":"nightly","seconds":42,"snapshot":"0864b769","error":"","summary":{"message_type":"summary","files_new":12,"files_changed":1,"files_unmodified":300,"dirs_new":0,"dirs_changed":4,"dirs_unmodified":20,"data_blobs":9,"tree_blobs":5,"data_added":3145728,"total_files_processed":313,"total_bytes_processed":220200960,"total_duration":40.1,"snapshot_id":"0864b769"}}`;
+
+test("backups in status: the last one shown (age, size, result); a failed one, one older than two days, none yet, or no repository is a warning (exit 0)", () => {
+  const healthy = V1.replace(/^missing\t.*\n/m, "");
+  const at = (iso: string) => new Date(iso);
+  const ok = parseStatus(`${healthy}backup\t${BACKUP_OK}\n`);
+  assert.deepEqual(findings(ok, at("2026-11-30T12:00:00Z")), []);
+  assert.match(formatStatus("a", ok), /^backup: last 2026-11-30T04:47:31Z \(\d+ (min|h|d) ago, nightly\): snapshot 0864b769, 210\.0 MiB read, 3\.0 MiB added, 42 s$/m);
+  assert.deepEqual(findings(ok, at("2026-12-02T05:00:00Z")), [{ level: "warning", what: "the last backup is 2 d old (2026-11-30T04:47:31Z): the nightly backup is not running" }]);
+  const failed = parseStatus(`${healthy}backup\t{"ok":false,"at":"2026-11-30T04:47:31Z","reason":"nightly","seconds":3,"snapshot":"","error":"restic cannot open the repository: Fatal: wrong password or no key found","summary":null}\n`);
+  assert.deepEqual(findings(failed, at("2026-11-30T05:00:00Z")), [{ level: "warning", what: "the last backup (2026-11-30T04:47:31Z, nightly) FAILED: restic cannot open the repository: Fatal: wrong password or no key found" }]);
+  assert.equal(statusExitCode(failed), 0);
+  assert.deepEqual(findings(parseStatus(`${healthy}backup\tnone\n`)), [{ level: "warning", what: "no backup has run yet: run npm run backup" }]);
+  const none = parseStatus(`${healthy}backup\tunconfigured\n`);
+  assert.deepEqual(findings(none), [{ level: "warning", what: "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (README: Backup)" }]);
+  assert.match(formatStatus("a", none), /^backup: not configured \(matrix:backup\.repository\)$/m);
+  const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null };
+  assert.match(statusScript({ ...subject, backupResult: "/opt/k/backup/last.json" }), /if \[ -f '\/opt\/k\/backup\/last\.json' \]; then emit backup /);
+  assert.match(statusScript({ ...subject, backupResult: null }), /^emit backup unconfigured$/m);
 });

@@ -4,6 +4,7 @@
  * docker provider's options (the stack's host key pinned in them), and its output
  * as text for parse.ts.
  */
+import { backupPaths } from "../../render/backup";
 import { watchdogStateDir } from "../../render/watchdog";
 import { renderTemplate } from "../../render/templates";
 import { HostError, runOnHost } from "../remote";
@@ -20,6 +21,8 @@ export interface StatusSubject {
   upkeepLastRun: string | null;
   /** The watchdog's restart counts on the host, or null when the stack has no watchdog. */
   watchdogRestarts: string | null;
+  /** The last backup's result file on the host, or null when the stack has no backup repository. */
+  backupResult: string | null;
 }
 
 export function subjectFromSettings(s: Settings): StatusSubject {
@@ -35,6 +38,7 @@ export function subjectFromSettings(s: Settings): StatusSubject {
     postgresUser: s.postgres.user,
     upkeepLastRun: s.upkeep.enabled ? hostPath(s, "upkeep", "cache/last-run.json") : null,
     watchdogRestarts: s.watchdog.enabled && enabledBridges(s).length > 0 ? `${watchdogStateDir(s)}/restarts.json` : null,
+    backupResult: s.backup.enabled ? backupPaths(s).statusFile : null,
   };
 }
 
@@ -47,7 +51,13 @@ const FORMATS = {
 };
 
 export function statusScript(subject: StatusSubject): string {
-  return renderTemplate("host/status.sh.hbs", { ...subject, upkeepLastRun: subject.upkeepLastRun ?? false, watchdogRestarts: subject.watchdogRestarts ?? false, ...FORMATS });
+  return renderTemplate("host/status.sh.hbs", {
+    ...subject,
+    upkeepLastRun: subject.upkeepLastRun ?? false,
+    watchdogRestarts: subject.watchdogRestarts ?? false,
+    backupResult: subject.backupResult ?? false,
+    ...FORMATS,
+  });
 }
 
 /** A status script that could not run or did not finish. */

@@ -2,6 +2,7 @@
  * The status script's records (templates/host/status.sh.hbs) as a typed report,
  * and what in it is wrong. Pure: text in, data out.
  */
+import { backupWarning, parseBackupResult, type BackupResult } from "../backup/results";
 import type { UpkeepRun } from "../upkeep";
 
 export interface ContainerStatus {
@@ -39,6 +40,8 @@ export interface StatusReport {
   /** undefined: no upkeep job; null: it has not run yet (or its record is unreadable: upkeepError). */
   upkeep?: UpkeepRun | null;
   upkeepError?: string;
+  /** Whether the stack sets a backup repository, and the last backup's result (null: none yet). */
+  backup?: { configured: boolean; last: BackupResult | null };
 }
 
 /** cgroup v1 reports "no limit" as a huge number near 2^63, v2 as "max". */
@@ -93,6 +96,9 @@ export function parseStatus(text: string): StatusReport {
           }
         }
         break;
+      case "backup":
+        report.backup = f[1] === "unconfigured" ? { configured: false, last: null } : { configured: true, last: f[1] === "none" ? null : parseBackupResult(f.slice(1).join("\t")) };
+        break;
       case "disk":
         if (!report.disks.some((d) => d.mount === f[2])) report.disks.push({ path: f[1], mount: f[2], sizeBytes: num(f[3]), availableBytes: num(f[4]) });
         break;
@@ -134,7 +140,7 @@ export interface Finding {
 }
 
 /** Everything wrong (exit non-zero) or worth a look; empty when all is well. */
-export function findings(r: StatusReport): Finding[] {
+export function findings(r: StatusReport, now = new Date()): Finding[] {
   const out: Finding[] = [];
   for (const c of r.containers) {
     if (c.state !== "running") out.push({ level: "problem", what: `${c.name} is ${c.state}` });
@@ -151,6 +157,8 @@ export function findings(r: StatusReport): Finding[] {
   }
   if (r.upkeep?.failed.length) out.push({ level: "warning", what: `the upkeep job's last run (${r.upkeep.finished}) failed at: ${r.upkeep.failed.join(", ")} (see its log)` });
   if (r.upkeepError) out.push({ level: "warning", what: `upkeep: ${r.upkeepError}` });
+  const backup = r.backup && backupWarning(r.backup.last, r.backup.configured, now);
+  if (backup) out.push({ level: "warning", what: backup });
   if (r.databaseError) out.push({ level: "problem", what: `database sizes unreadable: ${r.databaseError}` });
   for (const d of r.disks) {
     if (d.availableBytes < DISK_MIN_FREE.bytes || d.availableBytes < d.sizeBytes * DISK_MIN_FREE.fraction) {

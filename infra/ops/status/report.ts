@@ -1,4 +1,5 @@
 /** `npm run status` output: a table for people, JSON for scripts. */
+import { backupStatusLine } from "../backup/results";
 import type { UpkeepRun } from "../upkeep";
 import { findings, type StatusReport } from "./parse";
 
@@ -47,6 +48,7 @@ export function formatStatus(stack: string, r: StatusReport): string {
   for (const d of r.disks) disk.push([`free on ${d.mount} (${d.path})`, `${size(d.availableBytes)} of ${size(d.sizeBytes)}`]);
   lines.push(...table(disk).map((l) => `  ${l}`));
   if (r.upkeep !== undefined) lines.push("", upkeepLine(r.upkeep));
+  if (r.backup) lines.push(backupStatusLine(r.backup.last, r.backup.configured, new Date()));
   const f = findings(r);
   lines.push("");
   if (f.length === 0) lines.push("all healthy");

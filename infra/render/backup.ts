@@ -1,0 +1,106 @@
+/**
+ * Backups (issue 18): restic on the VPS, into the repository the stack names. The kit writes a
+ * backup script and a restore script (templates/backup/), the repository's password file (a
+ * derived secret) and a nightly cron entry. What a backup holds: each database dumped inside the
+ * PostgreSQL container (and the roles), the Synapse volume without remote media and URL
+ * previews (unless the stack includes remote media), the bridges' volumes, the sticker packs and
+ * the watchdog's record. Pure: settings in, file texts out.
+ */
+import { containerName, enabledBridges, hostPath, volumeName, type BackupSettings, type Settings } from "../settings";
+import { renderTemplate } from "./templates";
+import { upkeepLock } from "./upkeep";
+
+type Enabled = Extract<BackupSettings, { enabled: true }>;
+
+/** The result file's name, in a directory of its own that the watchdog mounts read-only (the password stays out of it). */
+export const BACKUP_RESULT_FILE = "last.json";
+
+/** The kit's backup files on the host; the result file outlives a failed run for status and the watchdog. */
+export function backupPaths(s: Settings) {
+  const dir = hostPath(s, "backup");
+  const stateDir = hostPath(s, "backup-state");
+  return {
+    dir,
+    script: `${dir}/backup.sh`,
+    restore: `${dir}/restore.sh`,
+    passwordFile: `${dir}/password`,
+    stateDir,
+    statusFile: `${stateDir}/${BACKUP_RESULT_FILE}`,
+    cacheDir: `${dir}/cache`,
+    stage: `${dir}/stage`,
+    work: `${dir}/restore-work`,
+  };
+}
+
+/** cron ignores files in /etc/cron.d whose names contain a dot: the prefix has none. */
+export function backupCronPath(s: Settings): string {
+  return `/etc/cron.d/${s.namePrefix}-backup`;
+}
+
+export function backupLogPath(s: Settings): string {
+  return `/var/log/${s.namePrefix}-backup.log`;
+}
+
+/** What restic saves besides the dumps: volumes by name (found on the host at run time) and host folders. */
+function saved(s: Settings, b: Enabled) {
+  return {
+    volumes: [volumeName(s, "synapse"), ...enabledBridges(s).map((x) => volumeName(s, x.kind))],
+    hostDirs: [hostPath(s, "stickers", "packs"), hostPath(s, "watchdog-state")],
+    // restic matches a pattern without a leading / at any depth: these are in the Synapse volume.
+    excludes: [
+      ...(b.includeRemoteMedia ? [] : ["media_store/remote_content", "media_store/remote_thumbnail"]),
+      "media_store/url_cache",
+      "media_store/url_cache_thumbnails",
+    ],
+  };
+}
+
+function common(s: Settings, b: Enabled) {
+  const p = backupPaths(s);
+  return {
+    stack: s.stack,
+    repository: b.repository,
+    passwordFile: p.passwordFile,
+    cacheDir: p.cacheDir,
+    stage: p.stage,
+    lock: `/tmp/${s.namePrefix}-backup.lock`,
+    // restic's host name for the snapshots: the deployment, not the machine (a restore may run on another).
+    host: s.namePrefix,
+    postgres: containerName(s, "postgres"),
+    synapse: containerName(s, "synapse"),
+    user: s.postgres.user,
+  };
+}
+
+export function renderBackupScript(s: Settings, b: Enabled): string {
+  return renderTemplate("backup/backup.sh.hbs", {
+    ...common(s, b),
+    ...saved(s, b),
+    statusFile: backupPaths(s).statusFile,
+    databases: [s.postgres.synapseDatabase, ...enabledBridges(s).map((x) => x.database)],
+    keep: b.keep,
+  });
+}
+
+export function renderRestoreScript(s: Settings, b: Enabled): string {
+  const bridges = enabledBridges(s).map((x) => containerName(s, x.kind));
+  const watchdog = s.watchdog.enabled ? [containerName(s, "watchdog")] : [];
+  return renderTemplate("backup/restore.sh.hbs", {
+    ...common(s, b),
+    hostDirs: saved(s, b).hostDirs,
+    work: backupPaths(s).work,
+    upkeepLock: upkeepLock(s),
+    synapseDatabase: s.postgres.synapseDatabase,
+    stop: [...watchdog, ...bridges, containerName(s, "synapse")],
+    start: [...bridges, ...watchdog],
+  });
+}
+
+export function renderBackupCron(s: Settings, b: Enabled): string {
+  return renderTemplate("backup/cron.hbs", { stack: s.stack, schedule: b.schedule, run: backupPaths(s).script, log: backupLogPath(s) });
+}
+
+/** The repository's password: a derived secret, in a root-only file on the host, never printed. */
+export function renderBackupPassword(password: string): string {
+  return `${password}\n`;
+}

@@ -1,0 +1,112 @@
+#!/bin/bash
+# Managed by matrix-kit (stack prod): restores a backup (backup.sh beside it) onto this
+# deployment, typically a new VPS after `pulumi up`. Usage: restore.sh <snapshot id|latest> [--force],
+# or restore.sh --list (the snapshots).
+# Refuses (exit 3) when Synapse's database or the volumes already hold data, naming them, unless
+# --force. Stops the watchdog, the bridges and Synapse; loads each database (pg_restore --create,
+# so each keeps its encoding and collation) and the volumes and host folders; starts them again;
+# checks that Synapse is healthy and its server key is the one backed up. Written by `pulumi up`.
+set -euo pipefail
+snapshot=${1:-latest}
+force=${2:-}
+work='/opt/matrix-kit/prod/backup/restore-work'
+trap 'echo "restore: FAILED at line $LINENO" >&2' ERR
+
+command -v restic >/dev/null || { echo "restore: restic is not installed on the VPS (Debian/Ubuntu: apt-get install restic)" >&2; exit 1; }
+export RESTIC_REPOSITORY='sftp:restic@backup.example.net:/srv/restic/matrix-prod'
+export RESTIC_PASSWORD_FILE='/opt/matrix-kit/prod/backup/password'
+export RESTIC_CACHE_DIR='/opt/matrix-kit/prod/backup/cache'
+if [ "$snapshot" = --list ]; then
+  exec restic snapshots --host 'mx-prod' --compact
+fi
+
+exec 9>'/tmp/mx-prod-backup.lock'
+flock -w 3600 9
+# No upkeep run while the databases are replaced.
+exec 8>'/tmp/mx-prod-upkeep.lock'
+flock -w 3600 8
+
+rm -rf "$work"
+mkdir -p "$work"
+echo "restore: reading snapshot $snapshot from $RESTIC_REPOSITORY"
+restic restore "$snapshot" --host 'mx-prod' --target "$work" >/dev/null
+stage="$work"'/opt/matrix-kit/prod/backup/stage'
+[ -f "$stage/volumes.txt" ] || { echo "restore: snapshot $snapshot is not a matrix-kit backup (no $stage/volumes.txt)" >&2; exit 1; }
+
+# The same stack secret gives the same server key: checked before anything is changed (the
+# databases hold secrets derived from it, and the server key is the homeserver's identity).
+key() { sed -n 's/.*"verify_keys":{\([^}]*}\).*/\1/p'; }
+server_key() { docker exec 'mx-prod-synapse' python -c 'import urllib.request, sys; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8008/_matrix/key/v2/server", timeout=20).read().decode())' | key; }
+was=$(key <"$stage/server-key.json")
+now=$(server_key || true)
+if [ -z "$now" ] || [ "$now" != "$was" ]; then
+  echo "restore: refusing: this deployment's server key ($now) is not the backed-up one ($was): restore with the stack whose matrix:secretSeed made the backup, after pulumi up, with Synapse running" >&2
+  rm -rf "$work"
+  exit 3
+fi
+
+held=()
+events=$(docker exec 'mx-prod-postgres' psql -U 'synapse' -d 'synapse' -Atc "SELECT count(*) FROM events" 2>/dev/null || echo 0)
+[ "$events" = 0 ] || held+=("database synapse ($events events)")
+while read -r name _; do
+  mp=$(docker volume inspect -f '{{.Mountpoint}}' "$name")
+  files=$(find "$mp" -type f | head -n 1000 | wc -l)
+  [ "$files" = 0 ] || held+=("volume $name ($files files)")
+done <"$stage/volumes.txt"
+if [ ${#held[@]} -gt 0 ] && [ "$force" != --force ]; then
+  printf -v list '%s, ' "${held[@]}"
+  echo "restore: refusing to overwrite data: ${list%, }. Restore onto an empty deployment, or pass --force to replace it." >&2
+  rm -rf "$work"
+  exit 3
+fi
+
+echo "restore: stopping the watchdog, the bridges and Synapse"
+docker stop -t 60 'mx-prod-watchdog' 'mx-prod-qq' 'mx-prod-wechat' 'mx-prod-synapse' >/dev/null 2>&1 || true
+
+echo "restore: loading the databases"
+docker exec -i 'mx-prod-postgres' psql -q -U 'synapse' -d postgres <"$stage/databases/roles.sql" >/dev/null 2>&1 || true
+for dump in "$stage"/databases/*.dump; do
+  db=$(basename "$dump" .dump)
+  docker exec 'mx-prod-postgres' psql -q -v ON_ERROR_STOP=1 -U 'synapse' -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+  docker exec -i 'mx-prod-postgres' pg_restore -U 'synapse' --create --exit-on-error -d postgres <"$dump"
+  echo "restore:   $db"
+done
+
+echo "restore: loading the volumes and the kit's folders"
+while read -r name old; do
+  mp=$(docker volume inspect -f '{{.Mountpoint}}' "$name")
+  find "$mp" -mindepth 1 -delete
+  cp -a "$work$old/." "$mp/"
+  echo "restore:   volume $name: $(du -sh "$mp" | cut -f1)"
+done <"$stage/volumes.txt"
+if [ -d "$work"'/opt/matrix-kit/prod/stickers/packs' ]; then
+  rm -rf '/opt/matrix-kit/prod/stickers/packs'
+  mkdir -p "$(dirname '/opt/matrix-kit/prod/stickers/packs')"
+  cp -a "$work"'/opt/matrix-kit/prod/stickers/packs' '/opt/matrix-kit/prod/stickers/packs'
+  echo "restore:   /opt/matrix-kit/prod/stickers/packs"
+fi
+if [ -d "$work"'/opt/matrix-kit/prod/watchdog-state' ]; then
+  rm -rf '/opt/matrix-kit/prod/watchdog-state'
+  mkdir -p "$(dirname '/opt/matrix-kit/prod/watchdog-state')"
+  cp -a "$work"'/opt/matrix-kit/prod/watchdog-state' '/opt/matrix-kit/prod/watchdog-state'
+  echo "restore:   /opt/matrix-kit/prod/watchdog-state"
+fi
+
+echo "restore: starting Synapse"
+docker start 'mx-prod-synapse' >/dev/null
+for i in $(seq 150); do
+  [ "$(docker inspect -f '{{.State.Health.Status}}' 'mx-prod-synapse')" = healthy ] && break
+  [ "$i" -lt 150 ] || { echo "restore: Synapse is not healthy after 300 s: $(docker logs --tail 5 'mx-prod-synapse' 2>&1)" >&2; exit 1; }
+  sleep 2
+done
+now=$(server_key || true)
+if [ -z "$now" ] || [ "$now" != "$was" ]; then
+  echo "restore: Synapse's server key changed: backed up $was, now $now (is matrix:secretSeed the stack's own?)" >&2
+  exit 1
+fi
+echo "restore: Synapse is healthy; its server key is the one backed up"
+docker start 'mx-prod-qq' >/dev/null
+docker start 'mx-prod-wechat' >/dev/null
+docker start 'mx-prod-watchdog' >/dev/null
+rm -rf "$work"
+echo "restore: done: snapshot $snapshot restored; started mx-prod-qq mx-prod-wechat mx-prod-watchdog "
