@@ -31,12 +31,16 @@ export = async (): Promise<Record<string, unknown>> => {
 
   const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });
   const network = new PrivateNetwork(`${prefix}`, { settings: s, host });
-  const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network });
-  const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready, databaseContainer: database.container });
+  const backup = s.backup.enabled ? new Backup(`${prefix}-backup`, { settings: s, backup: s.backup, host, secrets }) : undefined;
+  // A changed image is backed up before the containers holding data are replaced.
+  const beforeReplace = backup?.beforeUpgrade ? [backup.beforeUpgrade] : [];
+  const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network, beforeReplace });
+  const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready, databaseContainer: database.container, beforeReplace });
   const bridges = enabledBridges(s).map(
-    (b) => new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready], databaseContainer: database.container }),
+    (b) =>
+      new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready, ...beforeReplace], databaseContainer: database.container }),
   );
-  const extras: pulumi.Resource[] = [];
+  const extras: pulumi.Resource[] = backup ? [backup] : [];
   if (s.watchdog.enabled && bridges.length > 0) {
     extras.push(new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] }));
   }
@@ -49,12 +53,7 @@ export = async (): Promise<Record<string, unknown>> => {
     if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
     extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
   }
-  let backupFirst: { stack: string; script: string } | undefined;
-  if (s.backup.enabled) {
-    const backup = new Backup(`${prefix}-backup`, { settings: s, backup: s.backup, host, secrets, dependsOn: [homeserver.container, database.ready, ...bridges.map((b) => b.container)] });
-    extras.push(backup);
-    if (s.backup.beforeDestroy) backupFirst = { stack: s.stack, script: backup.script };
-  }
+  const backupFirst = backup && s.backup.enabled && s.backup.beforeDestroy ? { stack: s.stack, script: backup.script } : undefined;
   host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backupFirst);
 
   const homeserverUrl = publicBaseUrl(s);

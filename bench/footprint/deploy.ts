@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { readStackFile, stackFilePath, validate } from "../../infra/config";
+import { backupPaths } from "../../infra/render/backup";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
 import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
@@ -39,6 +40,8 @@ export interface Deployment {
   registerOwner(localpart: string, password: string): void;
   /** The kit's upkeep job on the host (run.sh), run by hand after the workload; none for the baseline. */
   upkeepRun?: string;
+  /** The kit's backup and restore scripts and its repository (a folder of the deployment's own); none for the baseline. */
+  backup?: { script: string; restore: string; statusFile: string; repository: string };
   teardown(): Promise<void>;
 }
 
@@ -69,7 +72,10 @@ const synapseUp = (port: number) => async () => (await request({ host: "127.0.0.
 
 /** The kit: the program's resources, applied as `pulumi up` would; a variant replaces stack settings (full keys). */
 export async function deployKit(log: (l: string) => void, variant?: { name: string; values: Record<string, unknown> }): Promise<Deployment> {
-  const s = settingsFor(`mx-${STACK}`);
+  // A repository of this deployment's own, new each time: its password derives from this deployment's seed.
+  const repository = `${E2E_DIR}/bench/backup-repo-${variant?.name ?? "kit"}`;
+  fs.rmSync(repository, { recursive: true, force: true });
+  const s = settingsFor(`mx-${STACK}`, { "matrix:backup": { repository } });
   removeByPrefix(s.namePrefix);
   const seed = randomBytes(24).toString("hex");
   const hostKey = fs.readFileSync(`${E2E_DIR}/host_ed25519.pub`, "utf8").split(" ").slice(0, 2).join(" ");
@@ -81,7 +87,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
       "matrix:cloudflareApiToken": "bench-cloudflare-token-not-used-by-any-api",
     },
     // A variant's values are merged into the stack file's (its image settings stay).
-    values: deepMerge({ ...readStackFile(stackFilePath(STACK)).values, "matrix:target": { ...s.target, hostKey } }, variant?.values ?? {}),
+    values: deepMerge({ ...readStackFile(stackFilePath(STACK)).values, "matrix:target": { ...s.target, hostKey }, "matrix:backup": { repository } }, variant?.values ?? {}),
     invokes: "run",
   });
   const applied: Applied = await apply(program, { retainVolumes: false, log });
@@ -98,6 +104,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
       docker("exec", containerName(s, "synapse"), "register_new_matrix_user", "-u", u, "-p", p, "-a", "-c", "/config/homeserver.yaml", "http://localhost:8008");
     },
     upkeepRun: s.upkeep.enabled ? hostPath(s, "upkeep", "run.sh") : undefined,
+    backup: s.backup.enabled ? { ...backupPaths(s), repository } : undefined,
     teardown: async () => {
       const errors = await destroyApplied(applied, { log });
       if (errors.length) throw new Error(`destroy: ${errors.join("; ")}`);

@@ -12,6 +12,8 @@
  * to measure what one tuning choice is worth in the same run. After the workload each kit
  * deployment runs its upkeep job by hand with a 1 s bridged-media lifetime: what it frees
  * (the workload's ghost uploads), the sizes before and after, state compression, its time.
+ * Each kit deployment then backs up twice with restic (time, size read, size added: the second
+ * shows deduplication), measures its repository, and restores the last snapshot over itself.
  * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
  */
 import { execFileSync } from "node:child_process";
@@ -19,11 +21,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { collect, parseStatus, statusScript } from "../../infra/ops/status";
+import { parseBackupResult } from "../../infra/ops/backup/results";
 import { lastUpkeepSummary, type UpkeepSummary } from "../../infra/ops/upkeep";
 import { request } from "../../test/harness/http";
 import { deployBaseline, deployKit, type Deployment } from "./deploy";
 import { Sampler } from "./memory";
-import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type DeploymentResult } from "./report";
+import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type BackupFigures, type DeploymentResult } from "./report";
 import { FULL, runWorkload, SHORT } from "./workload";
 
 const log = (l: string) => console.log(`[bench] ${l}`);
@@ -67,6 +70,30 @@ function runUpkeep(runScript: string, label: string): UpkeepSummary {
   return summary;
 }
 
+/**
+ * The kit's backup after the workload: the first (everything), a second (what deduplication
+ * leaves), the repository's size, and a restore of the last one over the deployment (--force).
+ */
+function runBackups(b: NonNullable<Deployment["backup"]>, label: string): BackupFigures {
+  const backup = () => {
+    const t = Date.now();
+    execFileSync(b.script, ["manual"], { encoding: "utf8", timeout: 3_600_000, stdio: ["ignore", "pipe", "pipe"] });
+    const r = parseBackupResult(fs.readFileSync(b.statusFile, "utf8"));
+    if (!r?.ok || !r.summary) throw new Error(`${label}: the backup failed: ${r?.error ?? "no result"}`);
+    return { seconds: (Date.now() - t) / 1000, readBytes: r.summary.total_bytes_processed, addedBytes: r.summary.data_added };
+  };
+  log(`${label}: backup (restic)`);
+  const first = backup();
+  const second = backup();
+  const repositoryBytes = Number(execFileSync("du", ["-sb", b.repository], { encoding: "utf8" }).split("\t")[0]);
+  log(`${label}: restore of the last snapshot over the deployment`);
+  const t = Date.now();
+  execFileSync(b.restore, ["latest", "--force"], { encoding: "utf8", timeout: 3_600_000, stdio: ["ignore", "pipe", "pipe"] });
+  const figures = { first, second, repositoryBytes, restoreSeconds: (Date.now() - t) / 1000 };
+  log(`${label}: backup ${first.seconds.toFixed(0)} s, repository ${(repositoryBytes / 1024 ** 2).toFixed(1)} MiB, second backup +${(second.addedBytes / 1024 ** 2).toFixed(2)} MiB, restore ${figures.restoreSeconds.toFixed(0)} s`);
+  return figures;
+}
+
 async function measure({ label, deploy }: Run, short: boolean): Promise<DeploymentResult> {
   log(`${label}: deploying`);
   const t0 = Date.now();
@@ -102,6 +129,7 @@ async function measure({ label, deploy }: Run, short: boolean): Promise<Deployme
       series: seriesOf(samples),
     };
     if (d.upkeepRun) result.upkeep = runUpkeep(d.upkeepRun, label);
+    if (d.backup) result.backup = runBackups(d.backup, label);
     for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
     for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
     log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);

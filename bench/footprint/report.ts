@@ -16,6 +16,13 @@ export interface DiskFigures {
   databases: Record<string, number>;
 }
 
+export interface BackupFigures {
+  first: { seconds: number; readBytes: number; addedBytes: number };
+  second: { seconds: number; readBytes: number; addedBytes: number };
+  repositoryBytes: number;
+  restoreSeconds: number;
+}
+
 export interface DeploymentResult {
   label: string;
   deploySeconds: number;
@@ -36,6 +43,8 @@ export interface DeploymentResult {
    * workload's ghost uploads are what it expires): its summary line (templates/upkeep/upkeep.py).
    */
   upkeep?: UpkeepSummary;
+  /** The kit's backups after the upkeep run (main.ts runBackups). */
+  backup?: BackupFigures;
   /** MiB per service, and their total, over time: seconds since the workload started. */
   series: { t: number; service: Service | "total"; mib: number }[];
 }
@@ -147,6 +156,14 @@ export function formatReport(results: DeploymentResult[]): string {
     add("  media store before -> after, MiB", (r) => u(r, (x) => (x.before && x.after ? `${mib(x.before.media.total).toFixed(1)} -> ${mib(x.after.media.total).toFixed(1)}` : "-")));
     add("  database before -> after, MiB", (r) => u(r, (x) => (x.before && x.after ? `${mib(x.before.database).toFixed(1)} -> ${mib(x.after.database).toFixed(1)}` : "-")));
     add("  state_groups_state rows", (r) => u(r, (x) => (x.stateCompression ? `${x.stateCompression.rowsBefore} -> ${x.stateCompression.rowsAfter}` : "-")));
+  }
+  if (results.some((r) => r.backup)) {
+    const b = (r: DeploymentResult, f: (x: BackupFigures) => string) => (r.backup ? f(r.backup) : "-");
+    add("backup (restic), first: s", (r) => b(r, (x) => x.first.seconds.toFixed(1)));
+    add("  read, MiB; added to the repository, MiB", (r) => b(r, (x) => `${mib(x.first.readBytes).toFixed(1)}; ${mib(x.first.addedBytes).toFixed(1)}`));
+    add("  repository size, MiB", (r) => b(r, (x) => mib(x.repositoryBytes).toFixed(1)));
+    add("backup, second: s; added, MiB", (r) => b(r, (x) => `${x.second.seconds.toFixed(1)}; ${mib(x.second.addedBytes).toFixed(2)}`));
+    add("restore over the deployment: s", (r) => b(r, (x) => x.restoreSeconds.toFixed(1)));
   }
   lines.push(...grid(other));
   if (base && kit) {

@@ -8,6 +8,7 @@
  * 2: bad usage, a bad stack file or no repository configured. The work is in infra/ops/backup/.
  */
 import { parseArgs } from "node:util";
+import { runCommand, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run backup -- --stack <name> [--stack-dir <dir>] [--list]
@@ -22,8 +23,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { stack: { type: "string" }, "stack-dir": { type: "string" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" } } }));
   } catch (e) {
-    console.error(`backup: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError("backup", USAGE, (e as Error).message);
   }
   if (values.help) {
     console.log(USAGE);
@@ -31,8 +31,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const problem = !values.stack ? "give --stack <name>" : positionals.length > 0 ? `unexpected ${JSON.stringify(positionals[0])}` : null;
   if (problem) {
-    console.error(`backup: ${problem}\n${USAGE}`);
-    return 2;
+    return usageError("backup", USAGE, problem);
   }
   const settings = await settingsForCommand("backup", values.stack!, values["stack-dir"]);
   if (!settings) return 2;
@@ -48,12 +47,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    console.error(`backup: internal error: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 1;
-  },
-);
+runCommand("backup", main);

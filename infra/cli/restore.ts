@@ -10,6 +10,7 @@
  * or refused.
  */
 import { parseArgs } from "node:util";
+import { runCommand, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run restore -- --stack <name> [--stack-dir <dir>] [--snapshot <id>] [--force]
@@ -28,8 +29,7 @@ async function main(argv: string[]): Promise<number> {
       options: { stack: { type: "string" }, "stack-dir": { type: "string" }, snapshot: { type: "string" }, force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (e) {
-    console.error(`restore: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError("restore", USAGE, (e as Error).message);
   }
   if (values.help) {
     console.log(USAGE);
@@ -43,8 +43,7 @@ async function main(argv: string[]): Promise<number> {
         ? `--snapshot must be a snapshot id (8 to 64 hex digits) or "latest" (got ${JSON.stringify(values.snapshot)})`
         : null;
   if (problem) {
-    console.error(`restore: ${problem}\n${USAGE}`);
-    return 2;
+    return usageError("restore", USAGE, problem);
   }
   const settings = await settingsForCommand("restore", values.stack!, values["stack-dir"]);
   if (!settings) return 2;
@@ -58,12 +57,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    console.error(`restore: internal error: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 1;
-  },
-);
+runCommand("restore", main);

@@ -9,6 +9,7 @@
  * The work is in infra/ops/status/.
  */
 import { parseArgs } from "node:util";
+import { runCommand, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 import { collect, CollectError, parseStatus, statusExitCode, formatStatus, statusJson, statusScript, subjectFromSettings } from "../ops/status";
 
@@ -26,16 +27,14 @@ async function main(argv: string[]): Promise<number> {
       options: { stack: { type: "string" }, "stack-dir": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (e) {
-    console.error(`status: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError("status", USAGE, (e as Error).message);
   }
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (!values.stack) {
-    console.error(`status: give --stack <name>\n${USAGE}`);
-    return 2;
+    return usageError("status", USAGE, "give --stack <name>");
   }
   const settings = await settingsForCommand("status", values.stack, values["stack-dir"]);
   if (!settings) return 2;
@@ -52,12 +51,4 @@ async function main(argv: string[]): Promise<number> {
   return statusExitCode(report);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    console.error(`status: internal error: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 2;
-  },
-);
+runCommand("status", main);

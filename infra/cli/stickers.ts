@@ -11,6 +11,7 @@
  * infra/ops/stickers/.
  */
 import { parseArgs } from "node:util";
+import { runCommand, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run stickers -- --stack <name> [--stack-dir <dir>] <command>
@@ -35,8 +36,7 @@ async function main(argv: string[]): Promise<number> {
       options: { stack: { type: "string" }, "stack-dir": { type: "string" }, pack: { type: "string" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (e) {
-    console.error(`stickers: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError("stickers", USAGE, (e as Error).message);
   }
   if (values.help) {
     console.log(USAGE);
@@ -54,8 +54,7 @@ async function main(argv: string[]): Promise<number> {
           ? "--pack goes with add"
           : null;
   if (problem) {
-    console.error(`stickers: ${problem}\n${USAGE}`);
-    return 2;
+    return usageError("stickers", USAGE, problem);
   }
   const settings = await settingsForCommand("stickers", values.stack!, values["stack-dir"]);
   if (!settings) return 2;
@@ -76,12 +75,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    console.error(`stickers: internal error: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 1;
-  },
-);
+runCommand("stickers", main);

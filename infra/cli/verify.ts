@@ -10,6 +10,7 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
+import { runCommand, usageError } from "./command";
 import {
   exitCode,
   formatJson,
@@ -157,9 +158,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (!(e instanceof UsageError)) throw e;
-    console.error(`verify: ${e.message}`);
-    console.error(USAGE);
-    return 2;
+    return usageError("verify", USAGE, e.message);
   }
   if (p === "help") {
     console.log(USAGE);
@@ -170,13 +169,4 @@ async function main(argv: string[]): Promise<number> {
   return exitCode(report);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    // A bug of ours, not the server's: still one line, never a trace.
-    console.error(`verify: internal error: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 1;
-  },
-);
+runCommand("verify", main);

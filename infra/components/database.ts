@@ -14,6 +14,8 @@ export interface DatabaseArgs {
   host: Host;
   secrets: pulumi.Output<Secrets>;
   network: pulumi.Resource;
+  /** Taken before this container is replaced (matrix:backup.beforeUpgrade). */
+  beforeReplace?: pulumi.Resource[];
 }
 
 export class Database extends pulumi.ComponentResource {
@@ -31,7 +33,7 @@ export class Database extends pulumi.ComponentResource {
     this.container = new docker.Container(
       `${name}-container`,
       containerArgs(spec, { secrets: args.secrets, command: spec.command, stack: s.stack }),
-      { parent: this, provider, dependsOn: [volume, image, args.network] },
+      { parent: this, provider, dependsOn: [volume, image, args.network, ...(args.beforeReplace ?? [])] },
     );
     this.ready = args.host.script(
       `${name}-databases`,

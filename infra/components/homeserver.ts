@@ -19,6 +19,8 @@ export interface HomeserverArgs {
   /** The database is ready (databases created). */
   database: pulumi.Resource;
   databaseContainer: docker.Container;
+  /** Taken before this container is replaced (matrix:backup.beforeUpgrade). */
+  beforeReplace?: pulumi.Resource[];
 }
 
 export class Homeserver extends pulumi.ComponentResource {
@@ -50,7 +52,7 @@ export class Homeserver extends pulumi.ComponentResource {
     this.container = new docker.Container(
       `${name}-container`,
       containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
-      { parent: this, provider, dependsOn: [...files, owned, args.database] },
+      { parent: this, provider, dependsOn: [...files, owned, args.database, ...(args.beforeReplace ?? [])] },
     );
     this.registerOutputs({ container: this.container.name });
   }

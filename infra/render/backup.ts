@@ -3,7 +3,7 @@
  * backup script and a restore script (templates/backup/), the repository's password file (a
  * derived secret) and a nightly cron entry. What a backup holds: each database dumped inside the
  * PostgreSQL container (and the roles), the Synapse volume without remote media and URL
- * previews (unless the stack includes remote media), the bridges' volumes, the sticker packs and
+ * previews (unless the stack includes remote media), the bridges' files, the sticker packs and
  * the watchdog's record. Pure: settings in, file texts out.
  */
 import { containerName, enabledBridges, hostPath, volumeName, type BackupSettings, type Settings } from "../settings";
@@ -41,16 +41,24 @@ export function backupLogPath(s: Settings): string {
   return `/var/log/${s.namePrefix}-backup.log`;
 }
 
-/** What restic saves besides the dumps: volumes by name (found on the host at run time) and host folders. */
+/**
+ * What restic saves besides the dumps: the Synapse volume by name (found on the host at run
+ * time), host folders a restore replaces whole (the sticker packs, the watchdog's record), and
+ * the bridges' data folders, whose files a restore puts back beside the config and registration
+ * that `pulumi up` renders (those two are left out: the stack renders them again).
+ */
 function saved(s: Settings, b: Enabled) {
+  const bridgeDirs = enabledBridges(s).map((x) => hostPath(s, x.kind));
   return {
-    volumes: [volumeName(s, "synapse"), ...enabledBridges(s).map((x) => volumeName(s, x.kind))],
+    volumes: [volumeName(s, "synapse")],
     hostDirs: [hostPath(s, "stickers", "packs"), hostPath(s, "watchdog-state")],
-    // restic matches a pattern without a leading / at any depth: these are in the Synapse volume.
+    bridgeDirs,
     excludes: [
+      // A pattern without a leading / matches at any depth: these are in the Synapse volume.
       ...(b.includeRemoteMedia ? [] : ["media_store/remote_content", "media_store/remote_thumbnail"]),
       "media_store/url_cache",
       "media_store/url_cache_thumbnails",
+      ...bridgeDirs.flatMap((d) => [`${d}/config.yaml`, `${d}/registration.yaml`]),
     ],
   };
 }
@@ -85,9 +93,11 @@ export function renderBackupScript(s: Settings, b: Enabled): string {
 export function renderRestoreScript(s: Settings, b: Enabled): string {
   const bridges = enabledBridges(s).map((x) => containerName(s, x.kind));
   const watchdog = s.watchdog.enabled ? [containerName(s, "watchdog")] : [];
+  const { hostDirs, bridgeDirs } = saved(s, b);
   return renderTemplate("backup/restore.sh.hbs", {
     ...common(s, b),
-    hostDirs: saved(s, b).hostDirs,
+    hostDirs,
+    bridgeDirs,
     work: backupPaths(s).work,
     upkeepLock: upkeepLock(s),
     synapseDatabase: s.postgres.synapseDatabase,
@@ -103,4 +113,13 @@ export function renderBackupCron(s: Settings, b: Enabled): string {
 /** The repository's password: a derived secret, in a root-only file on the host, never printed. */
 export function renderBackupPassword(password: string): string {
   return `${password}\n`;
+}
+
+/** The images whose change replaces a container holding data: a new one is backed up before. */
+export function upgradeTriggers(s: Settings): string[] {
+  return [s.synapse.image, s.postgres.image, ...enabledBridges(s).map((x) => x.image)];
+}
+
+export function renderBeforeUpgradeScript(s: Settings): string {
+  return renderTemplate("backup/before-upgrade.sh.hbs", { stack: s.stack, synapse: containerName(s, "synapse"), script: backupPaths(s).script });
 }

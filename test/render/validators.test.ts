@@ -240,6 +240,16 @@ for (const stack of STACKS) {
       }
     });
 
+    test("real bash parses every rendered shell script (bash -n); a broken copy is refused", () => {
+      const scripts = files.filter((f) => f.kind === "shell");
+      assert.ok(scripts.length > 0 || (!s.upkeep.enabled && !s.backup.enabled), "the stack renders scripts");
+      for (const f of scripts) {
+        const r = spawnSync("bash", ["-n"], { input: f.content, encoding: "utf8" });
+        assert.equal(r.status, 0, `${f.path}: ${r.stderr}`);
+      }
+      assert.notEqual(spawnSync("bash", ["-n"], { input: "if then fi\n", encoding: "utf8" }).status, 0);
+    });
+
     test(`real \`nginx -t\` accepts the rendered site${s.nginx.tls ? " (TLS certificate in a mount namespace)" : ""}`, () => {
       const r = nginxTest(s, only(files, "nginx").content);
       assert.equal(r.status, 0, `nginx -t rejected ${only(files, "nginx").path}:\n${r.stderr}`);

@@ -260,7 +260,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.match(one(run, `${p}-synapse-admin-token`).inputs.delete, new RegExp(`rm -f '/opt/matrix-kit/${stack}/admin/token'`));
     });
 
-    test("backups: the scripts and the nightly cron entry (root only) when the stack sets a repository, the password a secret after the restic check; nothing otherwise", () => {
+    test("backups: the scripts and the nightly cron entry (root only) when the stack sets a repository, the password a secret after the restic check, a backup before an image upgrade; nothing otherwise", async () => {
       const names = run.resources.filter((r) => r.name.startsWith(`${p}-backup`)).map((r) => r.name);
       if (stack !== "prod") {
         assert.deepEqual(names, []);
@@ -283,6 +283,15 @@ for (const stack of ["local", "dev", "prod"] as const) {
       );
       assert.match(one(run, `${p}-backup-work`).inputs.delete, /rm -rf '\/opt\/matrix-kit\/prod\/backup'/);
       assert.match(one(run, `${p}-backup-state`).inputs.delete, /rm -rf '\/opt\/matrix-kit\/prod\/backup-state'/);
+      // Before an image upgrade: run again whenever an image changes, and every container holding data waits for it.
+      const upgrade = one(run, `${p}-backup-before-upgrade`);
+      assert.deepEqual(upgrade.inputs.triggers, ["matrixdotorg/synapse:v1.163.2", "postgres:16.10-bookworm", "lxduo/matrix-qq:0.2.1", "lxduo/matrix-wechat:0.2.4"]);
+      assert.match(upgrade.inputs.create, /if ! out=\$\('\/opt\/matrix-kit\/prod\/backup\/backup\.sh' upgrade 2>&1\); then/);
+      assert.match(upgrade.inputs.create, /no container was replaced/);
+      assert.ok(upgrade.dependencies.includes(`${p}-backup-script-write`), "after the script is on the host");
+      for (const c of ["postgres", "synapse", "qq", "wechat"]) assert.ok(one(run, `${p}-${c}-container`).dependencies.includes(`${p}-backup-before-upgrade`), `${c} is replaced after the backup`);
+      const off = await runProgram({ stack: "prod", secrets: TEST_SECRETS, values: { "matrix:backup": { repository: "sftp:r@b:/x", beforeUpgrade: false } } });
+      assert.equal(off.resources.some((r) => r.name === `${p}-backup-before-upgrade`), false);
     });
 
     test("stickers: the widget's page, script and style, world-readable for nginx, and nginx's /stickers/ location", () => {

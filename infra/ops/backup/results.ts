@@ -53,7 +53,7 @@ export function summaryLines(r: BackupResult, repository: string): string[] {
   if (!r.ok || !sm) return [`backup FAILED at ${r.at} (${r.reason}): ${r.error}`];
   return [
     `backup done: snapshot ${sm.snapshot_id} (${r.reason}) in ${r.seconds} s, into ${repository}`,
-    `  read:  ${sm.total_files_processed} files, ${mib(sm.total_bytes_processed)} (databases dumped, media store, bridges' volumes, sticker packs)`,
+    `  read:  ${sm.total_files_processed} files, ${mib(sm.total_bytes_processed)} (databases dumped, media store, bridges' files, sticker packs)`,
     `  files: ${sm.files_new} new, ${sm.files_changed} changed, ${sm.files_unmodified} unchanged since the last snapshot`,
     `  added to the repository: ${mib(sm.data_added)} (compressed; the rest was already there: deduplicated)`,
   ];

@@ -4,7 +4,7 @@
 # destroy and before an image upgrade. Usage: backup.sh <reason> (nightly, manual, destroy, upgrade).
 # What it saves: every database (pg_dump inside the PostgreSQL container, so it matches the
 # server's version; the roles), the media store (remote media only when the stack asks), the
-# bridges' volumes, the sticker packs and the watchdog's record; Synapse's server key is noted
+# bridges' data folders, the sticker packs and the watchdog's record; Synapse's server key is noted
 # for the restore's check. Output: "backup: ..." lines and restic's JSON lines; the result goes
 # to /opt/matrix-kit/prod/backup-state/last.json (read by npm run status and the watchdog).
 set -euo pipefail
@@ -71,19 +71,19 @@ paths=("$stage")
 mp=$(docker volume inspect -f '{{.Mountpoint}}' 'mx-prod-synapse-data') || fail "the volume mx-prod-synapse-data does not exist"
 echo "mx-prod-synapse-data $mp" >>"$stage/volumes.txt"
 paths+=("$mp")
-mp=$(docker volume inspect -f '{{.Mountpoint}}' 'mx-prod-qq-data') || fail "the volume mx-prod-qq-data does not exist"
-echo "mx-prod-qq-data $mp" >>"$stage/volumes.txt"
-paths+=("$mp")
-mp=$(docker volume inspect -f '{{.Mountpoint}}' 'mx-prod-wechat-data') || fail "the volume mx-prod-wechat-data does not exist"
-echo "mx-prod-wechat-data $mp" >>"$stage/volumes.txt"
-paths+=("$mp")
 if [ -d '/opt/matrix-kit/prod/stickers/packs' ]; then paths+=('/opt/matrix-kit/prod/stickers/packs'); fi
 if [ -d '/opt/matrix-kit/prod/watchdog-state' ]; then paths+=('/opt/matrix-kit/prod/watchdog-state'); fi
+if [ -d '/opt/matrix-kit/prod/qq' ]; then paths+=('/opt/matrix-kit/prod/qq'); fi
+if [ -d '/opt/matrix-kit/prod/wechat' ]; then paths+=('/opt/matrix-kit/prod/wechat'); fi
 excludes=()
 excludes+=(--exclude 'media_store/remote_content')
 excludes+=(--exclude 'media_store/remote_thumbnail')
 excludes+=(--exclude 'media_store/url_cache')
 excludes+=(--exclude 'media_store/url_cache_thumbnails')
+excludes+=(--exclude '/opt/matrix-kit/prod/qq/config.yaml')
+excludes+=(--exclude '/opt/matrix-kit/prod/qq/registration.yaml')
+excludes+=(--exclude '/opt/matrix-kit/prod/wechat/config.yaml')
+excludes+=(--exclude '/opt/matrix-kit/prod/wechat/registration.yaml')
 
 echo "backup: saving ${#paths[@]} paths with restic"
 restic backup --json --host 'mx-prod' --tag matrix-kit --tag "reason=$reason" "${excludes[@]}" "${paths[@]}" | tee "$stage/restic.jsonl" \

@@ -4,7 +4,8 @@
 # or restore.sh --list (the snapshots).
 # Refuses (exit 3) when Synapse's database or the volumes already hold data, naming them, unless
 # --force. Stops the watchdog, the bridges and Synapse; loads each database (pg_restore --create,
-# so each keeps its encoding and collation) and the volumes and host folders; starts them again;
+# so each keeps its encoding and collation), the Synapse volume, the bridges' files and the kit's
+# folders; starts them again;
 # checks that Synapse is healthy and its server key is the one backed up. Written by `pulumi up`.
 set -euo pipefail
 snapshot=${1:-latest}
@@ -79,6 +80,16 @@ while read -r name old; do
   cp -a "$work$old/." "$mp/"
   echo "restore:   volume $name: $(du -sh "$mp" | cut -f1)"
 done <"$stage/volumes.txt"
+# The bridge's own files, beside the config and registration pulumi up rendered.
+if [ -d "$work"'/opt/matrix-kit/prod/qq' ]; then
+  cp -a "$work"'/opt/matrix-kit/prod/qq'/. '/opt/matrix-kit/prod/qq'/
+  echo "restore:   /opt/matrix-kit/prod/qq"
+fi
+# The bridge's own files, beside the config and registration pulumi up rendered.
+if [ -d "$work"'/opt/matrix-kit/prod/wechat' ]; then
+  cp -a "$work"'/opt/matrix-kit/prod/wechat'/. '/opt/matrix-kit/prod/wechat'/
+  echo "restore:   /opt/matrix-kit/prod/wechat"
+fi
 if [ -d "$work"'/opt/matrix-kit/prod/stickers/packs' ]; then
   rm -rf '/opt/matrix-kit/prod/stickers/packs'
   mkdir -p "$(dirname '/opt/matrix-kit/prod/stickers/packs')"
