@@ -118,14 +118,15 @@ export function backupTests(ctx: BackupContext): void {
   test("disaster recovery: destroy (which backs up first), the volumes and the kit's folder removed, a new deployment of the same stack, npm run restore: every message, upload, sticker pack, bridge row and the server key are back, and the bridges answer", async () => {
     const errors = await ctx.destroy();
     assert.deepEqual(errors, []);
-    const list = cli("backup", "--list");
-    assert.match(list.stdout, /^3 snapshots$/m, "destroy took a backup first");
-    assert.match(list.stdout, /reason=destroy/);
     // Everything the VPS held is gone: as on a new VPS.
     for (const v of docker("volume", "ls", "-q", "--filter", `name=${s.namePrefix}-`).trim().split("\n").filter(Boolean)) docker("volume", "rm", v);
     fs.rmSync(s.hostDir, { recursive: true, force: true });
     await ctx.redeploy();
     assert.equal(fs.existsSync(`${s.hostDir}/stickers/packs/index.json`), false, "a new deployment: no sticker packs");
+    // The new deployment's scripts read the repository: the destroy backed up first.
+    const list = cli("backup", "--list");
+    assert.match(list.stdout, /^3 snapshots$/m, `destroy took a backup first: ${list.stdout}${list.stderr}`);
+    assert.match(list.stdout, /reason=destroy/);
 
     const t = Date.now();
     const restore = cli("restore");
