@@ -12,8 +12,8 @@
  * to measure what one tuning choice is worth in the same run. After the workload each kit
  * deployment runs its upkeep job by hand with a 1 s bridged-media lifetime: what it frees
  * (the workload's ghost uploads), the sizes before and after, state compression, its time.
- * Each kit deployment then backs up twice with restic (time, size read, size added: the second
- * shows deduplication), measures its repository, and restores the last snapshot over itself.
+ * Before that, each kit deployment backs up twice with restic (time, size read, size added: the
+ * second shows deduplication), measures its repository, and restores the last snapshot over itself.
  * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
  */
 import { execFileSync } from "node:child_process";
@@ -128,8 +128,9 @@ async function measure({ label, deploy }: Run, short: boolean): Promise<Deployme
       workload,
       series: seriesOf(samples),
     };
-    if (d.upkeepRun) result.upkeep = runUpkeep(d.upkeepRun, label);
+    // Before the upkeep job expires the workload's ghost uploads: the backup saves the whole data set.
     if (d.backup) result.backup = runBackups(d.backup, label);
+    if (d.upkeepRun) result.upkeep = runUpkeep(d.upkeepRun, label);
     for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
     for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
     log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);

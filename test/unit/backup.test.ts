@@ -28,6 +28,7 @@ test("npm run backup / restore (real CLI processes): bad usage, a bad snapshot i
 test("a run's progress and summary, as people read them; a failed run says why", () => {
   assert.equal(progressLine('{"message_type":"status","seconds_elapsed":12,"percent_done":0.4321,"total_files":300,"files_done":120,"total_bytes":220200960,"bytes_done":95000000}'), "backup: 43% of 210.0 MiB (120 of 300 files), 12 s");
   assert.equal(progressLine("backup: dumping the databases inside mx-prod-postgres"), null);
+  assert.equal(progressLine('{"message_type":"status","percent_done":0,"total_files":1,"total_bytes":0}'), null, "nothing counted yet");
   const ok: BackupResult = {
     ok: true,
     at: "2026-11-30T04:47:31Z",

@@ -43,6 +43,8 @@ export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 export function progressLine(line: string): string | null {
   if (!line.startsWith('{"message_type":"status"')) return null;
   const st = JSON.parse(line) as { percent_done?: number; total_bytes?: number; bytes_done?: number; files_done?: number; total_files?: number; seconds_elapsed?: number };
+  // restic's first status comes before it has counted anything: nothing to tell yet.
+  if (!st.total_bytes) return null;
   const pct = Math.floor((st.percent_done ?? 0) * 100);
   return `backup: ${pct}% of ${mib(st.total_bytes ?? 0)} (${st.files_done ?? 0} of ${st.total_files ?? 0} files), ${st.seconds_elapsed ?? 0} s`;
 }
