@@ -120,4 +120,4 @@ docker start 'mx-prod-qq' >/dev/null
 docker start 'mx-prod-wechat' >/dev/null
 docker start 'mx-prod-watchdog' >/dev/null
 rm -rf "$work"
-echo "restore: done: snapshot $snapshot restored; started mx-prod-qq mx-prod-wechat mx-prod-watchdog "
+echo "restore: snapshot $snapshot restored; started mx-prod-qq mx-prod-wechat mx-prod-watchdog "
