@@ -7,8 +7,7 @@
  * saved and what it added. --list: the repository's snapshots. Exit 0: done; 1: it failed;
  * 2: bad usage, a bad stack file or no repository configured. The work is in infra/ops/backup/.
  */
-import { parseArgs } from "node:util";
-import { runCommand, usageError } from "./command";
+import { runCommand, stackCommandArgs, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run backup -- --stack <name> [--stack-dir <dir>] [--list]
@@ -19,16 +18,9 @@ options:
   --stack-dir <dir>  read Pulumi.<name>.yaml from <dir> instead of stacks/`;
 
 async function main(argv: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { stack: { type: "string" }, "stack-dir": { type: "string" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" } } }));
-  } catch (e) {
-    return usageError("backup", USAGE, (e as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const args = stackCommandArgs("backup", USAGE, argv, { list: { type: "boolean" } });
+  if (typeof args === "number") return args;
+  const { values, positionals } = args;
   const problem = !values.stack ? "give --stack <name>" : positionals.length > 0 ? `unexpected ${JSON.stringify(positionals[0])}` : null;
   if (problem) {
     return usageError("backup", USAGE, problem);

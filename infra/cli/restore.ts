@@ -9,8 +9,7 @@
  * --force. Exit 0: done; 1: it failed; 2: bad usage, a bad stack file, no repository configured,
  * or refused.
  */
-import { parseArgs } from "node:util";
-import { runCommand, usageError } from "./command";
+import { runCommand, stackCommandArgs, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run restore -- --stack <name> [--stack-dir <dir>] [--snapshot <id>] [--force]
@@ -20,21 +19,9 @@ const USAGE = `usage: npm run restore -- --stack <name> [--stack-dir <dir>] [--s
   --stack-dir <dir>  read Pulumi.<name>.yaml from <dir> instead of stacks/`;
 
 async function main(argv: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { stack: { type: "string" }, "stack-dir": { type: "string" }, snapshot: { type: "string" }, force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (e) {
-    return usageError("restore", USAGE, (e as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const args = stackCommandArgs("restore", USAGE, argv, { snapshot: { type: "string" }, force: { type: "boolean" } });
+  if (typeof args === "number") return args;
+  const { values, positionals } = args;
   const problem = !values.stack
     ? "give --stack <name>"
     : positionals.length > 0

@@ -10,8 +10,7 @@
  * Exit 0: done; 1: the work failed; 2: bad usage or a bad stack file. The work is in
  * infra/ops/stickers/.
  */
-import { parseArgs } from "node:util";
-import { runCommand, usageError } from "./command";
+import { runCommand, stackCommandArgs, usageError } from "./command";
 import { settingsForCommand } from "./stack";
 
 const USAGE = `usage: npm run stickers -- --stack <name> [--stack-dir <dir>] <command>
@@ -27,21 +26,9 @@ options:
   --stack-dir <dir>  read Pulumi.<name>.yaml from <dir> instead of stacks/`;
 
 async function main(argv: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { stack: { type: "string" }, "stack-dir": { type: "string" }, pack: { type: "string" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (e) {
-    return usageError("stickers", USAGE, (e as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const args = stackCommandArgs("stickers", USAGE, argv, { pack: { type: "string" } });
+  if (typeof args === "number") return args;
+  const { values, positionals } = args;
   const [command, arg, ...rest] = positionals;
   const shape: Record<string, number> = { add: 1, list: 0, remove: 1 };
   const problem = !values.stack
