@@ -7,7 +7,7 @@
  * the watchdog's record. Pure: settings in, file texts out.
  */
 import { containerName, enabledBridges, hostPath, volumeName, type BackupSettings, type Settings } from "../settings";
-import { renderTemplate } from "./templates";
+import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
 
 type Enabled = Extract<BackupSettings, { enabled: true }>;
@@ -77,6 +77,11 @@ function common(s: Settings, b: Enabled) {
     postgres: containerName(s, "postgres"),
     synapse: containerName(s, "synapse"),
     user: s.postgres.user,
+    // Synapse's server key as servers see it, read inside its container (no curl on the host needed):
+    // the backup notes it, the restore compares it before and after.
+    serverKey: `docker exec ${shellQuote(containerName(s, "synapse"))} python -c ${shellQuote(
+      'import urllib.request, sys; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8008/_matrix/key/v2/server", timeout=20).read().decode())',
+    )}`,
   };
 }
 
