@@ -53,8 +53,7 @@ export = async (): Promise<Record<string, unknown>> => {
     if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
     extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
   }
-  const backupFirst = backup && s.backup.enabled && s.backup.beforeDestroy ? { stack: s.stack, script: backup.script } : undefined;
-  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backupFirst);
+  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backup?.beforeDestroy);
 
   const homeserverUrl = publicBaseUrl(s);
   const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;

@@ -19,19 +19,19 @@ export interface BackupArgs {
 }
 
 export class Backup extends pulumi.ComponentResource {
-  /** The script on the host: `backup.sh <reason>`. */
-  readonly script: string;
   /**
    * With matrix:backup.beforeUpgrade: a backup taken again whenever an image changes. The
    * containers holding data depend on it, so the engine replaces them only after it.
    */
   readonly beforeUpgrade?: pulumi.Resource;
+  /** With matrix:backup.beforeDestroy: what the destroy guard runs before anything is removed (Host.guardDestroy). */
+  readonly beforeDestroy?: { stack: string; script: string };
 
   constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kit:matrix:Backup", name, {}, opts);
     const s = args.settings;
     const p = backupPaths(s);
-    this.script = p.script;
+    if (args.backup.beforeDestroy) this.beforeDestroy = { stack: s.stack, script: p.script };
     const restic = args.host.script(`${name}-restic-check`, { create: checkResticScript() }, { parent: this });
     // Made by the runs (restic's cache, the last result); removed after the files above it.
     const workDir = args.host.script(`${name}-work`, { create: "true", delete: removeFileScript(p.dir, s.hostDir, { tree: true }) }, { parent: this });
@@ -52,6 +52,6 @@ export class Backup extends pulumi.ComponentResource {
     if (args.backup.beforeUpgrade) {
       this.beforeUpgrade = args.host.script(`${name}-before-upgrade`, { create: renderBeforeUpgradeScript(s), triggers: upgradeTriggers(s) }, { parent: this, dependsOn: files });
     }
-    this.registerOutputs({ script: this.script });
+    this.registerOutputs({ script: p.script });
   }
 }
