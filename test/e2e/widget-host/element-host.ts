@@ -16,7 +16,10 @@
  * What differs from Element: no room or Matrix client (the sticker is recorded, not sent to a
  * room); no prompt dialog (a capability that would need one is recorded and refused); the frame
  * is an ordinary iframe, not Element's persisted AppTile (hidden and shown here by the test
- * through visibility alone, the frame kept, as Element keeps it).
+ * through visibility alone, the frame kept, as Element keeps it); `getCompleteUrl` is given the
+ * user, client id, theme and language only (Element also fills in the display name, avatar,
+ * device id and base URL, none of which the kit's widget URL uses); no `m.widgets` watch (Element
+ * recreates the frame when the entry's URL changes: the test exercises the visibility path).
  */
 import { ClientWidgetApi, EventDirection, MatrixCapabilities, Widget, WidgetDriver, WidgetEventCapability, type Capability, type IWidget } from "matrix-widget-api";
 
