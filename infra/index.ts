@@ -15,6 +15,7 @@ import { Host } from "./components/host";
 import { PrivateNetwork } from "./components/network";
 import { Proxy } from "./components/proxy";
 import { Stickers } from "./components/stickers";
+import { Upgrade } from "./components/upgrade";
 import { Upkeep } from "./components/upkeep";
 import { Watchdog } from "./components/watchdog";
 import { clientWellKnown, publicBaseUrl } from "./render/discovery";
@@ -32,28 +33,29 @@ export = async (): Promise<Record<string, unknown>> => {
   const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });
   const network = new PrivateNetwork(`${prefix}`, { settings: s, host });
   const backup = s.backup.enabled ? new Backup(`${prefix}-backup`, { settings: s, backup: s.backup, host, secrets }) : undefined;
-  // A changed image is backed up before the containers holding data are replaced.
-  const beforeReplace = backup?.beforeUpgrade ? [backup.beforeUpgrade] : [];
+  // Before a changed image replaces a container holding data: its previous image noted, and a backup.
+  const upgrade = new Upgrade(`${prefix}-upgrade`, { settings: s, host, after: backup ? [backup] : [] });
+  const beforeReplace = [upgrade.before];
   const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network, beforeReplace });
   const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready, databaseContainer: database.container, beforeReplace });
   const bridges = enabledBridges(s).map(
     (b) =>
-      new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.container, database.ready, ...beforeReplace], databaseContainer: database.container }),
+      new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.ready, database.ready, ...beforeReplace], databaseContainer: database.container }),
   );
   const extras: pulumi.Resource[] = backup ? [backup] : [];
   if (s.watchdog.enabled && bridges.length > 0) {
-    extras.push(new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.container, ...bridges.map((b) => b.container)] }));
+    extras.push(new Watchdog(`${prefix}-watchdog`, { settings: s, watchdog: s.watchdog, host, secrets, dependsOn: [homeserver.ready, ...bridges.map((b) => b.container)] }));
   }
   if (s.upkeep.enabled) {
-    extras.push(new Upkeep(`${prefix}-upkeep`, { settings: s, upkeep: s.upkeep, host, secrets, dependsOn: [homeserver.container, database.ready] }));
+    extras.push(new Upkeep(`${prefix}-upkeep`, { settings: s, upkeep: s.upkeep, host, secrets, dependsOn: [homeserver.ready, database.ready] }));
   }
   const stickers = s.stickers.enabled ? [new Stickers(`${prefix}-stickers`, { settings: s, host })] : [];
-  const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.container, ...bridges.map((b) => b.container), ...stickers] });
+  const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.ready, ...bridges.map((b) => b.container), ...stickers] });
   if (s.cloudflare.enabled) {
     if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
     extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
   }
-  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backup?.beforeDestroy);
+  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, upgrade, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backup?.beforeDestroy);
 
   const homeserverUrl = publicBaseUrl(s);
   const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;

@@ -1,12 +1,13 @@
 /**
  * Backups (render/backup.ts): restic checked on the host, the backup and restore scripts, the
- * repository's password (root only), the nightly cron entry, and the backup before an image upgrade. Destroy removes the entry and
+ * repository's password (root only) and the nightly cron entry (the backup before an image upgrade
+ * is components/upgrade.ts's). Destroy removes the entry and
  * the scripts; the repository, wherever it is, is never touched by the kit.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderBeforeUpgradeScript, renderRestoreScript, upgradeTriggers } from "../render/backup";
+import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderRestoreScript } from "../render/backup";
 import { checkResticScript, removeFileScript } from "../render/host";
 import type { Secrets } from "../secrets";
 import type { BackupSettings, Settings } from "../settings";
@@ -19,11 +20,6 @@ export interface BackupArgs {
 }
 
 export class Backup extends pulumi.ComponentResource {
-  /**
-   * With matrix:backup.beforeUpgrade: a backup taken again whenever an image changes. The
-   * containers holding data depend on it, so the engine replaces them only after it.
-   */
-  readonly beforeUpgrade?: pulumi.Resource;
   /** With matrix:backup.beforeDestroy: what the destroy guard runs before anything is removed (Host.guardDestroy). */
   readonly beforeDestroy?: { stack: string; script: string };
 
@@ -49,9 +45,6 @@ export class Backup extends pulumi.ComponentResource {
       { host: args.host, root: null, path: backupCronPath(s), content: renderBackupCron(s, args.backup), owner: { uid: 0, gid: 0, mode: "0644" } },
       { parent: this, dependsOn: files },
     );
-    if (args.backup.beforeUpgrade) {
-      this.beforeUpgrade = args.host.script(`${name}-before-upgrade`, { create: renderBeforeUpgradeScript(s), triggers: upgradeTriggers(s) }, { parent: this, dependsOn: files });
-    }
     this.registerOutputs({ script: p.script });
   }
 }

@@ -63,8 +63,8 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
     // Engine side (`docker stop`, engine shutdown) and provider side (destroy, replacement).
     stopTimeout: spec.stop.graceSeconds,
     destroyGraceSeconds: spec.stop.graceSeconds,
-    wait: spec.waitHealthy,
-    ...(spec.waitHealthy ? { waitTimeout: 300 } : {}),
+    // Not the provider's `wait`: components/upgrade.ts's awaitHealthy waits and says why it failed.
+    wait: false,
     mustRun: true,
   };
 }

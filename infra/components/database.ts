@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
+import { awaitHealthy } from "./upgrade";
 import { postgresSpec } from "../render/containers";
 import { initDatabasesScript } from "../render/host";
 import { databasesSql } from "../render/postgres";
@@ -14,7 +15,7 @@ export interface DatabaseArgs {
   host: Host;
   secrets: pulumi.Output<Secrets>;
   network: pulumi.Resource;
-  /** Taken before this container is replaced (matrix:backup.beforeUpgrade). */
+  /** Done before this container is replaced (Upgrade.before). */
   beforeReplace?: pulumi.Resource[];
 }
 
@@ -35,11 +36,12 @@ export class Database extends pulumi.ComponentResource {
       containerArgs(spec, { secrets: args.secrets, command: spec.command, stack: s.stack }),
       { parent: this, provider, dependsOn: [volume, image, args.network, ...(args.beforeReplace ?? [])] },
     );
+    const healthy = awaitHealthy(`${name}-healthy`, { settings: s, host: args.host, container: this.container, service: "postgres" }, this);
     this.ready = args.host.script(
       `${name}-databases`,
       // Re-run when the container is replaced: the SQL is idempotent.
       { create: initDatabasesScript(spec.name, s.postgres.user), stdin: databasesSql(s), triggers: [this.container.id] },
-      { parent: this, dependsOn: [this.container] },
+      { parent: this, dependsOn: [healthy] },
     );
     this.registerOutputs({ container: this.container.name });
   }

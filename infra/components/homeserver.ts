@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
+import { awaitHealthy } from "./upgrade";
 import { DOUBLE_PUPPET, renderDoublePuppetRegistration, renderRegistration } from "../render/bridges";
 import { synapseSpec } from "../render/containers";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
@@ -19,12 +20,14 @@ export interface HomeserverArgs {
   /** The database is ready (databases created). */
   database: pulumi.Resource;
   databaseContainer: docker.Container;
-  /** Taken before this container is replaced (matrix:backup.beforeUpgrade). */
+  /** Done before this container is replaced (Upgrade.before). */
   beforeReplace?: pulumi.Resource[];
 }
 
 export class Homeserver extends pulumi.ComponentResource {
   readonly container: docker.Container;
+  /** Synapse answers: its health check passed after the container was (re)created. */
+  readonly ready: pulumi.Resource;
 
   constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kit:matrix:Homeserver", name, {}, opts);
@@ -54,6 +57,7 @@ export class Homeserver extends pulumi.ComponentResource {
       containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
       { parent: this, provider, dependsOn: [...files, owned, args.database, ...(args.beforeReplace ?? [])] },
     );
+    this.ready = awaitHealthy(`${name}-healthy`, { settings: s, host: args.host, container: this.container, service: "synapse" }, this);
     this.registerOutputs({ container: this.container.name });
   }
 

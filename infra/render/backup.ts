@@ -119,12 +119,3 @@ export function renderBackupCron(s: Settings, b: Enabled): string {
 export function renderBackupPassword(password: string): string {
   return `${password}\n`;
 }
-
-/** The images whose change replaces a container holding data: a new one is backed up before. */
-export function upgradeTriggers(s: Settings): string[] {
-  return [s.synapse.image, s.postgres.image, ...enabledBridges(s).map((x) => x.image)];
-}
-
-export function renderBeforeUpgradeScript(s: Settings): string {
-  return renderTemplate("backup/before-upgrade.sh.hbs", { stack: s.stack, synapse: containerName(s, "synapse"), script: backupPaths(s).script });
-}

@@ -42,8 +42,6 @@ export interface ContainerSpec {
    */
   stop: { signal: "SIGINT" | "SIGTERM"; graceSeconds: number };
   restart: "unless-stopped";
-  /** Wait for the health check before dependants start. */
-  waitHealthy: boolean;
 }
 
 const LOOPBACK = "127.0.0.1" as const;
@@ -77,7 +75,6 @@ export function postgresSpec(s: Settings): ContainerSpec {
     // The grace covers that checkpoint with shared_buffers full of dirty pages on a slow disk.
     stop: { signal: "SIGINT", graceSeconds: 60 },
     restart: "unless-stopped",
-    waitHealthy: true,
   };
 }
 
@@ -115,7 +112,6 @@ export function synapseSpec(s: Settings): ContainerSpec {
     // Synapse finishes in-flight requests and stops its background processes on SIGTERM.
     stop: { signal: "SIGTERM", graceSeconds: 30 },
     restart: "unless-stopped",
-    waitHealthy: true,
   };
 }
 
@@ -142,7 +138,6 @@ export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {
     // The mautrix bridges flush their state to PostgreSQL on SIGTERM.
     stop: { signal: "SIGTERM", graceSeconds: 15 },
     restart: "unless-stopped",
-    waitHealthy: false,
   };
 }
 

@@ -115,6 +115,5 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
     // Nothing to flush: a check cut short is repeated by the next start.
     stop: { signal: "SIGTERM", graceSeconds: 5 },
     restart: "unless-stopped",
-    waitHealthy: false,
   };
 }

@@ -58,8 +58,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
         destroyGraceSeconds: 30,
         logDriver: "json-file",
         logOpts: { "max-size": "10m", "max-file": "3" },
-        wait: true,
-        waitTimeout: 300,
+        // The kit waits for health itself (the next test), so a failure shows logs and the rollback.
+        wait: false,
         mustRun: true,
       });
       assert.deepEqual(labels.slice(0, 2), [
@@ -75,6 +75,20 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.deepEqual(labels[3], { label: "kit.matrix/database-container", value: `${p}-postgres-container-id` });
       for (const b of ["qq", "wechat"]) {
         assert.deepEqual(one(run, `${p}-${b}-container`).inputs.labels[3], { label: "kit.matrix/database-container", value: `${p}-postgres-container-id` });
+      }
+    });
+
+    test("the update waits for PostgreSQL and Synapse to report healthy with the kit's own command, run again whenever the container is replaced; what needs them waits for it", () => {
+      for (const service of ["postgres", "synapse"]) {
+        const healthy = one(run, `${p}-${service}-healthy`);
+        assert.deepEqual(healthy.inputs.triggers, [`${p}-${service}-container-id`]);
+        assert.ok(healthy.dependencies.includes(`${p}-${service}-container`));
+        assert.match(healthy.inputs.create, new RegExp(`^# matrix-kit: wait for ${p}-${service} to report healthy`));
+        assert.match(healthy.inputs.create, new RegExp(`--path matrix:${service}\\.image`));
+      }
+      assert.ok(one(run, `${p}-postgres-databases`).dependencies.includes(`${p}-postgres-healthy`));
+      for (const after of [`${p}-qq-container`, `${p}-wechat-container`, `${p}-watchdog-container`]) {
+        assert.ok(one(run, after).dependencies.includes(`${p}-synapse-healthy`), `${after} waits for Synapse`);
       }
     });
 
@@ -283,15 +297,15 @@ for (const stack of ["local", "dev", "prod"] as const) {
       );
       assert.match(one(run, `${p}-backup-work`).inputs.delete, /rm -rf '\/opt\/matrix-kit\/prod\/backup'/);
       assert.match(one(run, `${p}-backup-state`).inputs.delete, /rm -rf '\/opt\/matrix-kit\/prod\/backup-state'/);
-      // Before an image upgrade: run again whenever an image changes, and every container holding data waits for it.
-      const upgrade = one(run, `${p}-backup-before-upgrade`);
-      assert.deepEqual(upgrade.inputs.triggers, ["matrixdotorg/synapse:v1.163.2", "postgres:16.10-bookworm", "lxduo/matrix-qq:0.2.1", "lxduo/matrix-wechat:0.2.4"]);
+      // Before an image upgrade: run again whenever an image changes, after the backup's scripts, and every container holding data waits for it.
+      const upgrade = one(run, `${p}-upgrade-before`);
+      assert.deepEqual(upgrade.inputs.triggers, ["postgres:16.10-bookworm", "matrixdotorg/synapse:v1.163.2", "lxduo/matrix-qq:0.2.1", "lxduo/matrix-wechat:0.2.4"]);
       assert.match(upgrade.inputs.create, /if ! out=\$\('\/opt\/matrix-kit\/prod\/backup\/backup\.sh' upgrade 2>&1\); then/);
       assert.match(upgrade.inputs.create, /no container was replaced/);
       assert.ok(upgrade.dependencies.includes(`${p}-backup-script-write`), "after the script is on the host");
-      for (const c of ["postgres", "synapse", "qq", "wechat"]) assert.ok(one(run, `${p}-${c}-container`).dependencies.includes(`${p}-backup-before-upgrade`), `${c} is replaced after the backup`);
+      for (const c of ["postgres", "synapse", "qq", "wechat"]) assert.ok(one(run, `${p}-${c}-container`).dependencies.includes(`${p}-upgrade-before`), `${c} is replaced after the backup`);
       const off = await runProgram({ stack: "prod", secrets: TEST_SECRETS, values: { "matrix:backup": { repository: "sftp:r@b:/x", beforeUpgrade: false } } });
-      assert.equal(off.resources.some((r) => r.name === `${p}-backup-before-upgrade`), false);
+      assert.doesNotMatch(one(off, `${p}-upgrade-before`).inputs.create, /backup\.sh/, "without beforeUpgrade the step only notes the images");
     });
 
     test("stickers: the widget's page, script and style, world-readable for nginx, and nginx's /stickers/ location", () => {

@@ -1,0 +1,51 @@
+/**
+ * Image upgrades (issue 18): before a changed image replaces a container holding data, the host
+ * notes the image before and after (and takes a backup when the stack asks); after the new
+ * container starts, the update waits for its health check and, when it fails, stops with the
+ * container's last log lines and the one-line rollback built from that note. Pure.
+ */
+import { containerName, enabledBridges, type Settings } from "../settings";
+import { backupPaths } from "./backup";
+import { renderTemplate } from "./templates";
+
+/** How long the update waits for a new Synapse or PostgreSQL to report healthy (what the provider's wait allowed). */
+export const HEALTHY_TIMEOUT_SECONDS = 300;
+
+type DataService = "postgres" | "synapse" | "qq" | "wechat";
+
+/** The containers holding data, with the image the stack gives each and the setting that names it. */
+function dataContainers(s: Settings): { service: DataService; name: string; image: string }[] {
+  return [
+    { service: "postgres" as const, image: s.postgres.image },
+    { service: "synapse" as const, image: s.synapse.image },
+    ...enabledBridges(s).map((b) => ({ service: b.kind, image: b.image })),
+  ].map((c) => ({ ...c, name: containerName(s, c.service) }));
+}
+
+export function upgradeDir(s: Settings): string {
+  return `${s.hostDir}/upgrade`;
+}
+
+function recordPath(s: Settings): string {
+  return `${upgradeDir(s)}/last`;
+}
+
+/** Its change re-runs the step before the upgrade: the images of the containers holding data. */
+export function upgradeTriggers(s: Settings): string[] {
+  return dataContainers(s).map((c) => c.image);
+}
+
+export function renderBeforeUpgradeScript(s: Settings): string {
+  const backup = s.backup.enabled && s.backup.beforeUpgrade ? backupPaths(s).script : undefined;
+  return renderTemplate("host/before-upgrade.sh.hbs", { stack: s.stack, containers: dataContainers(s), backup, dir: upgradeDir(s), record: recordPath(s) });
+}
+
+export function renderAwaitHealthyScript(s: Settings, service: "postgres" | "synapse"): string {
+  return renderTemplate("host/await-healthy.sh.hbs", {
+    container: containerName(s, service),
+    timeout: HEALTHY_TIMEOUT_SECONDS,
+    record: recordPath(s),
+    stack: s.stack,
+    key: `matrix:${service}.image`,
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * The upgrade scripts (render/upgrade.ts) as real shell against a MOCK docker CLI: a script on
+ * PATH that answers `inspect -f` and `logs` from files, as the real CLI prints them (the e2e runs
+ * the same scripts against the real engine with a broken image). Differences: only the
+ * formats these scripts pass are understood; no engine, so states change only when a test says.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { validate } from "../../infra/config";
+import { renderAwaitHealthyScript, renderBeforeUpgradeScript } from "../../infra/render/upgrade";
+import type { Settings } from "../../infra/settings";
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-upgrade-"));
+const BIN = `${TMP}/bin`;
+const STATE = `${TMP}/docker`;
+fs.mkdirSync(BIN);
+fs.mkdirSync(STATE);
+// <container>.image, <container>.state ("health status restarts"), <container>.logs; a missing file: no such container.
+fs.writeFileSync(
+  `${BIN}/docker`,
+  `#!/bin/sh
+case "$1" in
+  inspect)
+    case "$3" in *Config.Image*) f=image ;; *) f=state ;; esac
+    [ -f "${STATE}/$4.$f" ] || { echo "Error: No such object: $4" >&2; exit 1; }
+    cat "${STATE}/$4.$f" ;;
+  logs) tail -n "$3" "${STATE}/$4.logs" ;; # logs --tail N name
+  *) echo "mock docker: unexpected $*" >&2; exit 3 ;;
+esac
+`,
+  { mode: 0o755 },
+);
+
+function settings(values: Record<string, unknown> = {}): Settings {
+  const v = validate("up", {
+    values: { "matrix:domain": "up.example.com", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, "matrix:hostDir": `${TMP}/kit`, ...values },
+    secretKeys: new Set(["matrix:secretSeed"]),
+  });
+  assert.ok(v.ok, v.ok ? "" : v.errors.join("\n"));
+  return v.settings;
+}
+
+function run(script: string) {
+  return spawnSync("/bin/sh", ["-c", script], { encoding: "utf8", env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
+}
+
+const container = (name: string, image: string, state: string, logs = "") => {
+  fs.writeFileSync(`${STATE}/${name}.image`, `${image}\n`);
+  fs.writeFileSync(`${STATE}/${name}.state`, `${state}\n`);
+  fs.writeFileSync(`${STATE}/${name}.logs`, logs);
+};
+
+test("before an upgrade (MOCK docker CLI): nothing deployed or nothing changed notes nothing; a changed image notes the previous and the new one", () => {
+  const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false } });
+  const record = `${TMP}/kit/upgrade/last`;
+  let r = run(renderBeforeUpgradeScript(s));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, "matrix-kit: no running container's image changes\n");
+  assert.equal(fs.existsSync(record), false);
+  container("mx-up-postgres", s.postgres.image, "healthy running 0");
+  container("mx-up-synapse", "matrixdotorg/synapse:v1.150.0", "healthy running 0");
+  r = run(renderBeforeUpgradeScript(s));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `matrix-kit: upgrading mx-up-synapse matrixdotorg/synapse:v1.150.0 ${s.synapse.image}\n`);
+  assert.match(fs.readFileSync(record, "utf8"), new RegExp(`^at \\S+Z\nchange mx-up-synapse matrixdotorg/synapse:v1\\.150\\.0 ${s.synapse.image.replace(/\./g, "\\.")}\n$`));
+});
+
+test("the health wait (MOCK docker CLI): healthy passes; a restart loop stops the update with the last log lines and the one-line rollback from the note", () => {
+  const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false } });
+  container("mx-up-synapse", s.synapse.image, "healthy running 0");
+  let r = run(renderAwaitHealthyScript(s, "synapse"));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^matrix-kit: mx-up-synapse is healthy after \d+ s\n$/);
+
+  const logs = Array.from({ length: 30 }, (_, i) => `line ${i + 1}\n`).join("") + "ImportError: no module named synapse\n";
+  container("mx-up-synapse", s.synapse.image, "starting restarting 3", logs);
+  fs.mkdirSync(`${TMP}/kit/upgrade`, { recursive: true });
+  fs.writeFileSync(`${TMP}/kit/upgrade/last`, `at 2026-11-30T10:00:00Z\nchange mx-up-synapse matrixdotorg/synapse:v1.150.0 ${s.synapse.image}\nsnapshot 0864b769\n`);
+  r = run(renderAwaitHealthyScript(s, "synapse"));
+  assert.equal(r.status, 1);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines[0], `matrix-kit: mx-up-synapse (image ${s.synapse.image}) did not become healthy: it exited and was restarted 3 times. Its last log lines:`);
+  assert.deepEqual(lines.slice(1, 21), [...Array.from({ length: 19 }, (_, i) => `  | line ${i + 12}`), "  | ImportError: no module named synapse"]);
+  assert.equal(lines[21], "  Roll back: pulumi config set --stack up --path matrix:synapse.image matrixdotorg/synapse:v1.150.0 && npm run up -- up --yes");
+  assert.equal(lines[22], `  If ${s.synapse.image} had already migrated the database, then also: npm run restore -- --stack up --snapshot 0864b769 --force`);
+  assert.equal(lines.length, 23);
+
+  // Not this update's image change (the note is older, about another image): no image rollback offered.
+  container("mx-up-synapse", "kit/synapse:patched", "unhealthy running 0", "boom\n");
+  r = run(renderAwaitHealthyScript(s, "synapse"));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /did not become healthy: its health check failed\. Its last log lines:\n {2}\| boom\n {2}Undo the stack's last change and run npm run up -- up again/);
+  fs.rmSync(`${STATE}/mx-up-synapse.image`);
+  fs.rmSync(`${STATE}/mx-up-synapse.state`);
+  r = run(renderAwaitHealthyScript(s, "synapse"));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /did not become healthy: the container does not exist/);
+});
