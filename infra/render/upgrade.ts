@@ -37,7 +37,15 @@ export function upgradeTriggers(s: Settings): string[] {
 
 export function renderBeforeUpgradeScript(s: Settings): string {
   const backup = s.backup.enabled && s.backup.beforeUpgrade ? backupPaths(s).script : undefined;
-  return renderTemplate("host/before-upgrade.sh.hbs", { stack: s.stack, containers: dataContainers(s), backup, dir: upgradeDir(s), record: recordPath(s) });
+  return renderTemplate("host/before-upgrade.sh.hbs", {
+    stack: s.stack,
+    containers: dataContainers(s),
+    backup,
+    synapse: containerName(s, "synapse"),
+    postgres: containerName(s, "postgres"),
+    dir: upgradeDir(s),
+    record: recordPath(s),
+  });
 }
 
 export function renderAwaitHealthyScript(s: Settings, service: "postgres" | "synapse"): string {

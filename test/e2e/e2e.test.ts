@@ -26,6 +26,9 @@ import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
 import { watchdogTests } from "./watchdog";
 import { backupTests } from "./backup";
+import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
+import { update } from "../harness/update";
+import { readStackFile, stackFilePath } from "../../infra/config/load";
 import { docker, poll } from "../harness/wait";
 import { stickerTests } from "./stickers";
 import { upkeepAfterFaultsTest, upkeepTests } from "./upkeep";
@@ -92,7 +95,9 @@ async function matrix(method: string, path: string, token?: string, body?: unkno
 
 let program: ProgramRun;
 /** The e2e stack as the harness runs it: invokes carried out on this machine, the run's host key. */
-const runE2e = (hostKey = HOST_KEY) => runProgram({ stack: STACK, secrets, values: stackTarget(hostKey), invokes: "run" });
+const runE2e = (hostKey = HOST_KEY, extra: Record<string, unknown> = {}) => runProgram({ stack: STACK, secrets, values: { ...stackTarget(hostKey), ...extra }, invokes: "run" });
+/** The stack's values with matrix:synapse.image set to `image`, as `pulumi config set --path` would. */
+const synapseImage = (image: string) => ({ "matrix:synapse": { ...(readStackFile(stackFilePath(STACK)).values["matrix:synapse"] as object), image } });
 
 function otherHostKey(): string {
   const file = `${E2E_DIR}/other_host_ed25519`;
@@ -213,7 +218,8 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     // The repository of an earlier run has that run's password (its seed).
     fs.rmSync(s.backup.enabled ? s.backup.repository : `${E2E_DIR}/backup-repo`, { recursive: true, force: true });
     let t = Date.now();
-    program = await runE2e();
+    // Synapse's previous release first: a test upgrades it to the stack's image (test/e2e/upgrade.ts).
+    program = await runE2e(HOST_KEY, synapseImage(PREVIOUS_SYNAPSE));
     times["program (mock runtime)"] = Date.now() - t;
     t = Date.now();
     try {
@@ -278,6 +284,23 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     const events = json(sync).rooms.join[roomId].timeline.events as { type: string; content: { body?: string } }[];
     assert.ok(events.some((e) => e.type === "m.room.message" && e.content.body === text), "the message comes back through /sync");
   });
+
+  const upgradeCtx: UpgradeContext = {
+    s,
+    summary,
+    token: () => token,
+    matrix,
+    updateSynapse: async (image) => {
+      program = await runE2e(HOST_KEY, image ? synapseImage(image) : {});
+      try {
+        return await update(applied!, program, { retainVolumes: s.volumes.retainOnDestroy, log });
+      } finally {
+        saveState(applied!.state, STATE_FILE);
+        applied!.tunnel?.kill();
+      }
+    },
+  };
+  upgradeFromPreviousTest(upgradeCtx);
 
   test("a 45 MB upload succeeds through nginx and downloads byte-identical", async () => {
     assert.ok(token, "needs the logged-in user");
@@ -542,6 +565,8 @@ server {
       applied.tunnel?.kill();
     },
   });
+
+  brokenUpgradeTest(upgradeCtx);
 
   test("a second apply of the same stack changes nothing (compared with the provider's normalised state)", async () => {
     const again = await runE2e();

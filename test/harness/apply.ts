@@ -34,7 +34,8 @@
  *   - resources are applied one at a time in registration order, not in parallel along
  *     the dependency graph; an apply that fails stops at once (the engine lets
  *     independent branches finish);
- *   - no updates or replacements: `diff()` reports what would change, a test asserts on it;
+ *   - updates and replacements only as update.ts does them (the changes the e2e makes);
+ *     `diff()` reports what a second run would change, a test asserts on it;
  *   - remote delete scripts get no PULUMI_COMMAND_STDOUT/STDERR: the provider sends them
  *     as ssh environment requests, which a default sshd (the e2e one too) refuses (the kit
  *     turns them off: addPreviousOutputInEnv false);
@@ -120,7 +121,7 @@ export async function apply(program: ProgramRun, opts: ApplyOptions): Promise<Ap
   return state;
 }
 
-async function applyOne(r: Recorded, entry: StateEntry, state: Applied, opts: ApplyOptions, log: (l: string) => void): Promise<void> {
+export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, opts: ApplyOptions, log: (l: string) => void): Promise<void> {
   const d = () => state.docker;
   switch (r.type) {
     case "pulumi:providers:docker": {
@@ -196,7 +197,7 @@ async function applyOne(r: Recorded, entry: StateEntry, state: Applied, opts: Ap
 }
 
 /** Creates and starts the container; resolves with its state (the provider's normalised inputs). */
-async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<Record<string, any>> {
+export async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<Record<string, any>> {
   only(r, [
     "name", "image", "entrypoints", "command", "restart", "memory", "memorySwap", "envs", "networksAdvanced", "ports", "volumes",
     "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun", "stopSignal", "stopTimeout", "destroyGraceSeconds",
@@ -273,7 +274,7 @@ export async function containerState(docker: DockerApi, id: string, inputs: Reco
   return { ...inputs, healthcheck };
 }
 
-function changes(before: unknown, after: unknown, at: string, out: string[]): void {
+export function changes(before: unknown, after: unknown, at: string, out: string[]): void {
   if (JSON.stringify(before) === JSON.stringify(after)) return;
   const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
   if (isObj(before) && isObj(after)) {

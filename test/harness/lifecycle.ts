@@ -113,7 +113,7 @@ export async function destroyFromState(file: string, opts: LifecycleOptions = {}
   return { errors, deleted: [...deleted] };
 }
 
-async function deleteOne(e: StateEntry, docker: () => Promise<DockerApi>, tmp: string): Promise<void> {
+export async function deleteOne(e: StateEntry, docker: () => Promise<DockerApi>, tmp: string): Promise<void> {
   const i = e.inputs;
   switch (e.type) {
     case "docker:index/container:Container": {

@@ -5,12 +5,13 @@
 #   kit-e2e/debian:bookworm       minbase debootstrap, `docker import`ed      (base/)
 #   kit-e2e/postgres:15-bookworm  Debian's postgresql-15, official-style entrypoint (postgres/)
 #   kit-e2e/synapse:v1.163.2      matrix-synapse from host-downloaded wheels   (synapse/)
+#   kit-e2e/synapse:v1.162.0      the same recipe, the release before: the e2e upgrades from it (synapse-previous)
 #
 # Each image carries the label kit.e2e.recipe=<sha256 of its recipe files, versions and parent>
 # and is rebuilt only when that changes, so a warm run takes seconds. Downloads are cached under
 # <repo>/.cache/e2e (git-ignored): the rootfs tarball and the Synapse wheels.
 #
-# Usage: test/e2e/images/build.sh [--force] [base|postgres|synapse ...]   (default: all)
+# Usage: test/e2e/images/build.sh [--force] [base|postgres|synapse|synapse-previous ...]   (default: all)
 #   --force  rebuild even when the labels match (cached downloads and docker layers are reused;
 #            delete <repo>/.cache/e2e for a build from nothing).
 set -Eeuo pipefail
@@ -24,6 +25,7 @@ DEBIAN_MIRROR=http://deb.debian.org/debian
 ARCH=amd64
 PG_MAJOR=15
 SYNAPSE_VERSION=1.163.2
+SYNAPSE_PREVIOUS_VERSION=1.162.0
 # The wheels are chosen for the container's interpreter, not the host's: bookworm's python3 is
 # 3.11 and its glibc 2.36, so any manylinux_2_5 .. manylinux_2_36 x86_64 wheel runs there.
 WHEEL_PYTHON=3.11
@@ -32,7 +34,6 @@ WHEEL_ARCH=x86_64
 
 BASE_IMAGE=kit-e2e/debian:$DEBIAN_SUITE
 POSTGRES_IMAGE=kit-e2e/postgres:$PG_MAJOR-$DEBIAN_SUITE
-SYNAPSE_IMAGE=kit-e2e/synapse:v$SYNAPSE_VERSION
 LABEL=kit.e2e.recipe
 
 # What `docker import` writes into the base image's config (part of its recipe hash).
@@ -48,12 +49,12 @@ targets=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    base | postgres | synapse) targets+=("$arg") ;;
+    base | postgres | synapse | synapse-previous) targets+=("$arg") ;;
     -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
-((${#targets[@]})) || targets=(base postgres synapse)
+((${#targets[@]})) || targets=(base postgres synapse synapse-previous)
 
 if [[ -t 2 ]]; then tag=$'\e[1m[e2e-images]\e[0m'; else tag='[e2e-images]'; fi
 log() { printf '%s %s\n' "$tag" "$*" >&2; }
@@ -149,9 +150,9 @@ build_postgres() {
 }
 
 # Wheels are downloaded on the host: pip inside a container does not trust the proxy's CA.
-fetch_wheels() {
-  local dir=$cache/synapse-wheels
-  local spec="matrix-synapse==$SYNAPSE_VERSION python=$WHEEL_PYTHON glibc=2.$WHEEL_GLIBC_MINOR arch=$WHEEL_ARCH"
+fetch_wheels() { # version
+  local version=$1 dir=$cache/synapse-wheels-$1
+  local spec="matrix-synapse==$version python=$WHEEL_PYTHON glibc=2.$WHEEL_GLIBC_MINOR arch=$WHEEL_ARCH"
   if [[ -f $dir/.spec && $(<"$dir/.spec") == "$spec" ]]; then
     log "synapse: using cached wheels in $dir"
     return
@@ -165,25 +166,25 @@ fetch_wheels() {
   rm -rf "$dir.part"
   python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
     --python-version "$WHEEL_PYTHON" --implementation cp --abi "cp${WHEEL_PYTHON/./}" \
-    "${platforms[@]}" -d "$dir.part" "matrix-synapse==$SYNAPSE_VERSION"
+    "${platforms[@]}" -d "$dir.part" "matrix-synapse==$version"
   printf '%s' "$spec" >"$dir.part/.spec"
   rm -rf "$dir" && mv "$dir.part" "$dir"
   log "synapse: $(find "$dir" -name '*.whl' | wc -l) wheels, $(du -sh "$dir" | cut -f1)"
 }
 
-build_synapse() {
-  local hash wheels_sum ca_sum
-  fetch_wheels
-  wheels_sum=$(cd "$cache/synapse-wheels" && sha256sum ./*.whl | sha256sum | cut -d' ' -f1)
+build_synapse() { # name version
+  local name=$1 version=$2 image=kit-e2e/synapse:v$2 hash wheels_sum ca_sum
+  fetch_wheels "$version"
+  wheels_sum=$(cd "$cache/synapse-wheels-$version" && sha256sum ./*.whl | sha256sum | cut -d' ' -f1)
   # This machine reaches PyPI through a TLS-intercepting proxy only the host's bundle trusts; the
   # image gets that bundle so pip in it (the upkeep job installs the state compressor) works as
   # the official image's pip does on a VPS with plain internet access.
   mkdir -p "$cache/host-ca" && cp /etc/ssl/certs/ca-certificates.crt "$cache/host-ca/ca-certificates.crt"
   ca_sum=$(sha256sum "$cache/host-ca/ca-certificates.crt" | cut -d' ' -f1)
-  hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$SYNAPSE_VERSION" "wheels=$wheels_sum" "ca=$ca_sum")
-  if up_to_date "$SYNAPSE_IMAGE" "$hash"; then status[synapse]="up to date ($SYNAPSE_IMAGE, recipe ${hash:0:12})"; return; fi
-  docker_build synapse "$SYNAPSE_IMAGE" "$hash" "$here/synapse" --extra "$cache" synapse-wheels --extra "$cache" host-ca \
-    --build-arg "SYNAPSE_VERSION=$SYNAPSE_VERSION" --build-arg "RECIPE=$hash"
+  hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$version" "wheels=$wheels_sum" "ca=$ca_sum")
+  if up_to_date "$image" "$hash"; then status[$name]="up to date ($image, recipe ${hash:0:12})"; return; fi
+  docker_build "$name" "$image" "$hash" "$here/synapse" --extra "$cache" "synapse-wheels-$version" --extra "$cache" host-ca \
+    --build-arg "SYNAPSE_VERSION=$version" --build-arg "WHEELS=synapse-wheels-$version" --build-arg "RECIPE=$hash"
 }
 
 docker info >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the default socket} (start dockerd?)"
@@ -194,7 +195,8 @@ timed base build_base
 for t in "${targets[@]}"; do
   case $t in
     postgres) timed postgres build_postgres ;;
-    synapse) timed synapse build_synapse ;;
+    synapse) timed synapse build_synapse synapse "$SYNAPSE_VERSION" ;;
+    synapse-previous) timed synapse-previous build_synapse synapse-previous "$SYNAPSE_PREVIOUS_VERSION" ;;
   esac
 done
 
