@@ -116,6 +116,30 @@ export function backupTests(ctx: BackupContext): void {
     assert.deepEqual(await facts(proofRoom, uploads), before, "the refused restore changed nothing");
   });
 
+  test("a repository that cannot be reached: npm run backup fails saying so, and a destroy behind it (which backs up first) stops with nothing removed", async () => {
+    assert.ok(s.backup.enabled);
+    const repo = s.backup.repository;
+    const running = () => docker("ps", "-q", "--filter", `label=kit.matrix/stack=${s.stack}`).trim().split("\n").filter(Boolean).length;
+    const containers = running();
+    // A regular file where the repository's folder was: restic can neither open nor create it.
+    fs.renameSync(repo, `${repo}.away`);
+    fs.writeFileSync(repo, "not a repository\n");
+    try {
+      const failed = cli("backup");
+      assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+      assert.match(failed.stdout + failed.stderr, /the backup failed: restic (cannot open|could not create) the repository/);
+      const errors = await ctx.destroy();
+      assert.equal(errors.length, 1, errors.join("\n"));
+      assert.match(errors[0], /matrix-kit: the backup before destroy failed: nothing was removed\./);
+      assert.equal(running(), containers, "every container still runs");
+      assert.equal(fs.existsSync(`${s.hostDir}/backup/backup.sh`), true, "the kit's files are still there");
+      ctx.summary.push("a backup into an unreachable repository, then a destroy behind it:", ...errors[0].split("\n").filter((l) => /^(backup|matrix-kit|  Make)/.test(l)).map((l) => `  ${l}`));
+    } finally {
+      fs.rmSync(repo, { force: true });
+      fs.renameSync(`${repo}.away`, repo);
+    }
+  });
+
   test("disaster recovery: destroy (which backs up first), the volumes and the kit's folder removed, a new deployment of the same stack, npm run restore: every message, upload, sticker pack, bridge row and the server key are back, and the bridges answer", async () => {
     const errors = await ctx.destroy();
     assert.deepEqual(errors, []);
