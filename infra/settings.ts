@@ -37,6 +37,14 @@ export interface NginxSettings {
   reloadCommand: string;
   /** Serve `/.well-known/matrix/*` from nginx (true when Cloudflare is off). */
   serveWellKnown: boolean;
+  /**
+   * Senders (CIDR ranges) whose CF-Connecting-IP nginx takes as the client's address; nobody
+   * else's is believed. Default: Cloudflare's published ranges (data/cloudflare-ips.json)
+   * when Cloudflare proxies the Matrix host, none otherwise.
+   */
+  trustedProxies: string[];
+  /** Client address ranges /_synapse/admin is proxied for (after realip); empty: never. */
+  adminApiFrom: string[];
 }
 
 export interface SynapseSettings {

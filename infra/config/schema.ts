@@ -2,6 +2,7 @@
  * The stack file's shape: every setting, its type, its default. Parsed by
  * validate.ts; documented in the README's Settings table.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 
 export const NS = "matrix";
@@ -72,6 +73,17 @@ const resticRepository = z
   .string()
   .regex(/^(\/[^\n]*|(sftp|rest|s3|b2|azure|gs|swift|rclone):[^\s][^\n]*)$/, 'a restic repository: an absolute path, or "sftp:user@host:/path", "rest:https://...", "s3:...", "b2:...", "azure:...", "gs:...", "swift:..." or "rclone:..."');
 const keepCount = z.number().int().min(0).max(1000);
+
+/** 4 or 6 for an address range "<address>/<prefix>" (CIDR), undefined for anything else. */
+export function cidrFamily(v: string): 4 | 6 | undefined {
+  const m = /^([0-9A-Fa-f.:]+)\/([0-9]{1,3})$/.exec(v);
+  if (!m) return undefined;
+  const family = isIPv4(m[1]) ? 4 : isIPv6(m[1]) ? 6 : undefined;
+  const prefix = Number(m[2]);
+  return family !== undefined && prefix <= (family === 4 ? 32 : 128) ? family : undefined;
+}
+/** An address range nginx reads (set_real_ip_from, allow); one address is /32 or /128. */
+const cidr = z.string().refine((v) => cidrFamily(v) !== undefined, 'an address range like "203.0.113.0/24" or "2001:db8::/32" (one address: /32 or /128)');
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
 
@@ -117,6 +129,10 @@ export const schema = z
         tls: z.object({ port: port.default(443), certificate: absPath, certificateKey: absPath }).strict().optional(),
         testCommand: z.string().min(1).default("nginx -t"),
         reloadCommand: z.string().min(1).default("nginx -s reload"),
+        // Issue 19: whose CF-Connecting-IP is believed (absent: Cloudflare's ranges when it proxies,
+        // none otherwise), and which client addresses may reach the admin API (none by default).
+        trustedProxies: z.array(cidr).optional(),
+        adminApiFrom: z.array(cidr).default([]),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,5 @@
 /** Validated raw values -> the typed Settings every renderer and component works from. */
+import cloudflareIps from "../data/cloudflare-ips.json";
 import type { Bridge, Settings } from "../settings";
 import { planBudget, type BudgetService, type MemoryBudget } from "./budget";
 import { INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
@@ -68,6 +69,9 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
       testCommand: r.nginx.testCommand,
       reloadCommand: r.nginx.reloadCommand,
       serveWellKnown: !cf.enabled,
+      // Behind Cloudflare's proxy every connection comes from its edge: only there is CF-Connecting-IP the client's.
+      trustedProxies: r.nginx.trustedProxies ?? (cf.enabled && cf.proxied ? [...cloudflareIps.ipv4, ...cloudflareIps.ipv6] : []),
+      adminApiFrom: r.nginx.adminApiFrom,
     },
     synapse: {
       image: r.synapse.image,

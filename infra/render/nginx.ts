@@ -13,6 +13,8 @@ export function renderNginxSite(s: Settings): string {
     tls: s.nginx.tls ?? false,
     maxUploadSize: s.synapse.maxUploadSize,
     synapsePort: s.synapse.hostPort,
+    trustedProxies: s.nginx.trustedProxies,
+    adminApiFrom: s.nginx.adminApiFrom,
     wechat: s.wechat ?? false,
     stickersDir: s.stickers.enabled ? hostPath(s, "stickers") : false,
     // One domain for both: discovery lives in the Matrix host's own block.

@@ -25,6 +25,7 @@ import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
 import { watchdogTests } from "./watchdog";
+import { realIpTests } from "./realip";
 import { backupTests } from "./backup";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
 import { update } from "../harness/update";
@@ -262,6 +263,8 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     const a = await matrix("GET", "/_synapse/admin/v1/server_version");
     assert.equal(a.status, 404);
   });
+
+  realIpTests({ s, nginx: NGINX, summary });
 
   test("a user registered with the shared secret logs in, creates a room, sends and reads back through /sync", async () => {
     const password = randomBytes(12).toString("hex");

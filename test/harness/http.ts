@@ -28,6 +28,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   body?: Buffer | string;
   timeoutMs?: number;
+  /** Source address of the connection (any 127.0.0.0/8 address on Linux): who nginx sees connecting. */
+  localAddress?: string;
 }
 
 export function request(o: RequestOptions): Promise<Answer> {
@@ -38,6 +40,7 @@ export function request(o: RequestOptions): Promise<Answer> {
       {
         host: "127.0.0.1",
         port: o.port,
+        localAddress: o.localAddress,
         method: o.method ?? "GET",
         path: o.path,
         headers: { Host: o.host, ...(body ? { "Content-Length": String(body.length) } : {}), ...(o.headers ?? {}) },

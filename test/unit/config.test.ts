@@ -76,3 +76,22 @@ describe("npm run render (real CLI process)", () => {
     });
   }
 });
+
+describe("matrix:nginx.trustedProxies (issue 19)", () => {
+  const prodWith = (change: (values: Record<string, any>) => void) => {
+    const raw = readStackFile(stackFilePath("prod"));
+    change(raw.values);
+    const v = validate("prod", raw, { requireSecrets: false });
+    assert.ok(v.ok, v.ok ? "" : v.errors.join("\n"));
+    return v.settings.nginx.trustedProxies;
+  };
+
+  test("Cloudflare on but not proxying (DNS only): clients connect directly, nobody's CF-Connecting-IP is believed", () => {
+    assert.deepEqual(prodWith((v) => (v["matrix:cloudflare"] = { ...v["matrix:cloudflare"], proxied: false })), []);
+  });
+
+  test("set, it replaces Cloudflare's ranges, also with an empty list", () => {
+    assert.deepEqual(prodWith((v) => (v["matrix:nginx"] = { ...v["matrix:nginx"], trustedProxies: ["192.0.2.0/24", "2001:db8::/32"] })), ["192.0.2.0/24", "2001:db8::/32"]);
+    assert.deepEqual(prodWith((v) => (v["matrix:nginx"] = { ...v["matrix:nginx"], trustedProxies: [] })), []);
+  });
+});

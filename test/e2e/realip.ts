@@ -1,0 +1,68 @@
+/**
+ * Real client addresses on the e2e deployment (issue 19 point 4), registered inside the e2e
+ * suite's describe. The stand-in for Cloudflare's edge is this test's own HTTP client connecting
+ * from 127.0.0.2 (Linux lets a socket bind any 127.0.0.0/8 address), the one sender the e2e stack
+ * trusts (matrix:nginx.trustedProxies), passing each client's address in CF-Connecting-IP as the
+ * edge does. Against the real Synapse: its per-address login limit (rc_login.address, Synapse's
+ * default burst of 5: the e2e stack sets none) counts each client separately, and a sender
+ * outside the trusted ranges cannot borrow another client's address.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomInt } from "node:crypto";
+import { test } from "node:test";
+import type { Settings } from "../../infra/settings";
+import { json, request } from "../harness/http";
+
+export interface RealIpContext {
+  s: Settings;
+  nginx: { host: string; port: number };
+  summary: string[];
+}
+
+const FRONT = "127.0.0.2";
+const FORGER = "127.0.0.3";
+
+export function realIpTests(ctx: RealIpContext): void {
+  const { s } = ctx;
+  /** A password login of a user that does not exist, sent from `from`, for `client` when given. */
+  const login = (from: string, user: string, client?: string) =>
+    request({
+      ...ctx.nginx,
+      method: "POST",
+      path: "/_matrix/client/v3/login",
+      localAddress: from,
+      headers: { "Content-Type": "application/json", ...(client ? { "CF-Connecting-IP": client } : {}) },
+      body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user }, password: "not-the-password" }),
+      timeoutMs: 30_000,
+    });
+
+  test("real client addresses: two clients behind the stand-in CDN front are rate-limited separately by Synapse; a forged CF-Connecting-IP from outside the front is not believed", async () => {
+    assert.deepEqual(s.nginx.trustedProxies, [`${FRONT}/32`], "the e2e stack trusts the stand-in front alone");
+    const since = new Date().toISOString();
+    // Documentation addresses, new each run; each attempt names another user, so only the
+    // per-address limit (not the per-account failed-attempts one) can answer 429.
+    const hammering = `198.51.100.${randomInt(1, 255)}`;
+    const other = `203.0.113.${randomInt(1, 255)}`;
+    let attempts = 0;
+    let status = 0;
+    while (status !== 429 && attempts < 10) status = (await login(FRONT, `nobody-a${++attempts}`, hammering)).status;
+    assert.equal(status, 429, `client ${hammering} was never limited in ${attempts} logins`);
+    assert.ok(attempts <= 6, `limited after ${attempts} logins: rc_login.address's burst is 5`);
+    // The other client, behind the same front at the same moment, has its own allowance.
+    const b = await login(FRONT, "nobody-b", other);
+    assert.equal(b.status, 403, b.body.toString());
+    assert.equal(json(b).errcode, "M_FORBIDDEN");
+    // A sender outside the trusted ranges claiming the limited client's address is itself (not limited).
+    const forged = await login(FORGER, "nobody-forged", hammering);
+    assert.equal(forged.status, 403, forged.body.toString());
+    // And the limited client still is: the limit was its own.
+    assert.equal((await login(FRONT, "nobody-a-again", hammering)).status, 429);
+    // Synapse's access log names each client, not the front (the addresses its logs and limits see).
+    const logs = spawnSync("docker", ["logs", "--since", since, `${s.namePrefix}-synapse`], { encoding: "utf8" });
+    const loggedFrom = (who: string) => new RegExp(`^\\S.* - ${who.replace(/\./g, "\\.")} - .*Processed request: .*"POST /_matrix/client/v3/login`, "m").test(logs.stdout + logs.stderr);
+    for (const who of [hammering, other, FORGER]) assert.ok(loggedFrom(who), `Synapse's access log has a login from ${who}`);
+    assert.ok(!loggedFrom(FRONT), "no login is logged as coming from the front");
+    ctx.summary.push(`real client addresses: ${hammering} limited (429) after ${attempts} logins through the front; ${other} through the same front: 403 (not limited); ${FORGER} forging ${hammering}: 403 (seen as itself)`);
+  });
+}
