@@ -6,6 +6,23 @@
  */
 import type { z } from "zod";
 
+export type Stack = Record<string, unknown>;
+
+/** Set a dotted setting path (`nginx.tls.port`) in a stack's nested values. */
+export function setAt(obj: Stack, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Stack;
+  cur[parts[parts.length - 1]] = value;
+}
+
+/** Whether the object holding a dotted path's last key exists. */
+export function hasParent(obj: Stack, key: string): boolean {
+  let cur: unknown = obj;
+  for (const p of key.split(".").slice(0, -1)) cur = (cur as Stack | undefined)?.[p];
+  return cur !== undefined;
+}
+
 /** Every setting path whose value is (or may be) a string: `nginx.tls.certificate`, ... */
 export function stringSettingPaths(schema: z.ZodType): string[] {
   const out = new Set<string>();

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parse as parseYaml, parseDocument } from "yaml";
+import { parse as parseYaml } from "yaml";
 import { validate } from "../../infra/config";
 import { schema } from "../../infra/config/schema";
 import { plan, renderFiles, type FileKind } from "../../infra/render/all";
@@ -27,7 +27,7 @@ import { hostKeyCheckScript, reachDockerScript } from "../../infra/render/ssh";
 import { upkeepDrainScript } from "../../infra/render/upkeep";
 import { deriveSecrets } from "../../infra/secrets";
 import { containerName, volumeName, type Settings } from "../../infra/settings";
-import { keyPaths, nginxSkeleton, stringSettingPaths, unquotedShellOccurrences } from "../harness/structure";
+import { hasParent, keyPaths, nginxSkeleton, setAt, stringSettingPaths, unquotedShellOccurrences, type Stack } from "../harness/structure";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-hostile-"));
 const SECRETS = deriveSecrets("hostile-values-seed");
@@ -94,21 +94,6 @@ function hostileValues(good: string): string[] {
     `../${good}`,
     `${good}/../../etc/passwd`,
   ];
-}
-
-type Stack = Record<string, unknown>;
-
-function setAt(obj: Stack, key: string, value: unknown): void {
-  const parts = key.split(".");
-  let cur = obj;
-  for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Stack;
-  cur[parts[parts.length - 1]] = value;
-}
-
-function hasParent(obj: Stack, key: string): boolean {
-  let cur: unknown = obj;
-  for (const p of key.split(".").slice(0, -1)) cur = (cur as Stack | undefined)?.[p];
-  return cur !== undefined;
 }
 
 /** Two stacks between them render every file: behind Cloudflare with TLS at the origin, and plain origin. */
@@ -194,18 +179,14 @@ function structureProblems(good: Rendered, hostile: Rendered, goodValue: string,
     }
     case "yaml":
     case "json": {
+      const parse = (text: string): unknown => (hostile.kind === "json" ? JSON.parse(text) : parseYaml(text));
       let doc: unknown;
       try {
-        if (hostile.kind === "json") doc = JSON.parse(c);
-        else {
-          const d = parseDocument(c);
-          if (d.errors.length > 0) return [`${hostile.name}: ${d.errors[0].message}`];
-          doc = d.toJS();
-        }
+        doc = parse(c); // the yaml package throws on any error, duplicate keys included
       } catch (e) {
         return [`${hostile.name} does not parse: ${(e as Error).message}`];
       }
-      const goodDoc = hostile.kind === "json" ? JSON.parse(good.content) : parseYaml(good.content);
+      const goodDoc = parse(good.content);
       const [want, got] = [keyPaths(goodDoc, goodValue), keyPaths(doc, value)];
       return JSON.stringify(want) === JSON.stringify(got) ? [] : [`${hostile.name}: keys changed: ${got.filter((k) => !want.includes(k)).join(", ")}`];
     }
