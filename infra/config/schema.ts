@@ -52,7 +52,15 @@ const hostname = z
     "a lower-case DNS name like example.com",
   );
 const port = z.number().int().min(1).max(65535);
-const absPath = z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of letters, digits and . _ - /");
+/** Text written into a file or a script line: a newline, NUL or other control character would end or cut it (issue 19). */
+const oneLine = (what: string) => z.string().regex(/^[^\x00-\x1f\x7f]+$/, `${what}, on one line without control characters`);
+const absPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of letters, digits and . _ - /")
+  // A "." or ".." name leaves the folder it names (the kit removes its folders on destroy); a longer
+  // path than this is not one Linux opens, nor one nginx reads ("too long parameter"): issue 19.
+  .refine((v) => !v.split("/").some((name) => name === "." || name === ".."), "an absolute path without . or .. in it")
+  .refine((v) => v.length <= 1024 && v.split("/").every((name) => name.length <= 255), "an absolute path of at most 1024 characters, each name at most 255");
 const size = z.string().regex(/^[1-9][0-9]*[KMG]$/, 'a size like "50M": digits then K, M or G');
 const memory = z.string().regex(/^[1-9][0-9]*[kmg]$/, 'a memory size like "512m": digits then k, m or g');
 const duration = z.string().regex(/^[1-9][0-9]*[smhdwy]$/, 'a duration like "90d" (s, m, h, d, w or y)');
@@ -67,11 +75,11 @@ const image = z
   .refine((v) => !/:latest$/.test(v), 'a pinned tag, not "latest"');
 /**
  * A restic repository the VPS reaches: an absolute path (on the VPS itself: warned about) or one
- * of restic's backends, "<backend>:<location>". Quoted wherever it is rendered; no newlines.
+ * of restic's backends, "<backend>:<location>". Quoted wherever it is rendered; no control characters.
  */
 const resticRepository = z
   .string()
-  .regex(/^(\/[^\n]*|(sftp|rest|s3|b2|azure|gs|swift|rclone):[^\s][^\n]*)$/, 'a restic repository: an absolute path, or "sftp:user@host:/path", "rest:https://...", "s3:...", "b2:...", "azure:...", "gs:...", "swift:..." or "rclone:..."');
+  .regex(/^(\/[^\x00-\x1f\x7f]*|(sftp|rest|s3|b2|azure|gs|swift|rclone):[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*)$/, 'a restic repository: an absolute path, or "sftp:user@host:/path", "rest:https://...", "s3:...", "b2:...", "azure:...", "gs:...", "swift:..." or "rclone:..."');
 const keepCount = z.number().int().min(0).max(1000);
 
 /** 4 or 6 for an address range "<address>/<prefix>" (CIDR), undefined for anything else. */
@@ -99,7 +107,7 @@ const targetSchema = z.discriminatedUnion("kind", [
       host: z.union([hostname, z.ipv4(), z.ipv6()]),
       port: port.default(22),
       user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "a Unix user name").default("root"),
-      identityFile: z.string().min(1).optional(),
+      identityFile: oneLine("a file path").optional(),
       hostKey: z.union([
         z.literal(INSECURE_ACCEPT_ANY_HOST_KEY),
         z
@@ -127,8 +135,9 @@ export const schema = z
         fileName: z.string().regex(/^[A-Za-z0-9._-]+\.conf$/, "a file name ending in .conf").optional(),
         httpPort: port.default(80),
         tls: z.object({ port: port.default(443), certificate: absPath, certificateKey: absPath }).strict().optional(),
-        testCommand: z.string().min(1).default("nginx -t"),
-        reloadCommand: z.string().min(1).default("nginx -s reload"),
+        // Run by the site scripts as `sh -c '<command>'`: any one-line command, never part of the script.
+        testCommand: oneLine("a shell command").default("nginx -t"),
+        reloadCommand: oneLine("a shell command").default("nginx -s reload"),
         // Issue 19: whose CF-Connecting-IP is believed (absent: Cloudflare's ranges when it proxies,
         // none otherwise), and which client addresses may reach the admin API (none by default).
         trustedProxies: z.array(cidr).optional(),

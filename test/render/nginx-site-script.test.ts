@@ -2,10 +2,11 @@
  * The host script that installs the nginx site, run for real against a private
  * nginx (its own prefix, pid and conf.d in a temp dir, on a free loopback port):
  * a good site goes live; a site that fails `nginx -t` fails the update with
- * nginx's message while the previous site keeps running; destroy removes it.
+ * nginx's message (file and line) while the previous site keeps serving every
+ * probe of a client; destroy removes it.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,6 +23,20 @@ function sh(script: string, stdin = ""): { status: number | null; stderr: string
   const r = spawnSync("/bin/sh", ["-c", script], { input: stdin, encoding: "utf8" });
   return { status: r.status, stderr: r.stderr };
 }
+
+/** As sh(), without blocking the event loop (a client probes meanwhile). */
+function shAsync(script: string, stdin: string): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/bin/sh", ["-c", script], { stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 describe("the nginx site script against a real nginx", () => {
   let s: Settings;
@@ -67,21 +82,55 @@ describe("the nginx site script against a real nginx", () => {
     const site = renderNginxSite(s).replace(/^\s*listen \[::\].*\n/gm, "").replace(/listen (\d+);/g, "listen 127.0.0.1:$1;");
     const r = sh(installNginxSiteScript(s), site);
     assert.equal(r.status, 0, r.stderr);
-    await new Promise((res) => setTimeout(res, 500));
+    await sleep(500);
     const wk = await request({ host: s.domain, port, path: "/.well-known/matrix/client" });
     assert.equal(wk.status, 200);
     assert.deepEqual(json(wk), { "m.homeserver": { base_url: `http://matrix.script.localhost:${port}` } });
   });
 
-  test("a site nginx rejects fails the update with nginx's message and the previous site keeps running", async () => {
+  test("a site nginx rejects fails the update with nginx's message naming file and line; a client probing every 100 ms sees no error", async (t) => {
+    // The broken site is given to the script directly, as the Proxy component gives it the
+    // rendered one on stdin: no setting exists only to break production sites (issue 19, point 6).
     const before = fs.readFileSync(nginxSitePath(s), "utf8");
-    const r = sh(installNginxSiteScript(s), `${before}\nserver { bogus_directive on; }\n`);
+    const broken = `${before}\nserver {\n    listen 127.0.0.1:${port};\n    bogus_directive on;\n}\n`;
+    const badLine = broken.split("\n").indexOf("    bogus_directive on;") + 1;
+    // A host with many sites tests slowly: the slow test keeps the broken file in place while the probes run.
+    const slow: Settings = { ...s, nginx: { ...s.nginx, testCommand: `sleep 1.5; ${nginx("-t")}` } };
+    const expected = JSON.stringify({ "m.homeserver": { base_url: `http://matrix.script.localhost:${port}` } });
+    const probes = { total: 0, duringUpdate: 0, failures: [] as string[] };
+    let updating = false;
+    let stop = false;
+    const prober = (async () => {
+      while (!stop) {
+        const started = Date.now();
+        const during = updating;
+        try {
+          const a = await request({ host: s.domain, port, path: "/.well-known/matrix/client", timeoutMs: 2000 });
+          if (a.status !== 200 || JSON.stringify(json(a)) !== expected) probes.failures.push(`${a.status} ${a.body.toString()}`);
+        } catch (e) {
+          probes.failures.push((e as Error).message);
+        }
+        probes.total++;
+        if (during && updating) probes.duringUpdate++;
+        await sleep(Math.max(0, 100 - (Date.now() - started)));
+      }
+    })();
+    await sleep(300);
+    updating = true;
+    const r = await shAsync(installNginxSiteScript(slow), broken);
+    updating = false;
+    await sleep(300);
+    stop = true;
+    await prober;
+
+    t.diagnostic(`${probes.total} probes, ${probes.duringUpdate} during the failed update; the update said: ${r.stderr.trim()}`);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /previous configuration keeps running/);
-    assert.match(r.stderr, /unknown directive "bogus_directive"/);
+    assert.ok(r.stderr.includes(`unknown directive "bogus_directive" in ${nginxSitePath(s)}:${badLine}`), r.stderr);
     assert.equal(fs.readFileSync(nginxSitePath(s), "utf8"), before, "the old file is back");
     assert.equal(fs.readdirSync(`${TMP}/conf.d`).filter((f) => f.includes("kit-previous")).length, 0);
-    assert.equal((await request({ host: s.domain, port, path: "/.well-known/matrix/client" })).status, 200);
+    assert.ok(probes.duringUpdate >= 10, `${probes.duringUpdate} probes during the update`);
+    assert.deepEqual(probes.failures, [], `${probes.total} probes`);
     assert.equal(sh(nginx("-t")).status, 0);
   });
 
@@ -89,7 +138,7 @@ describe("the nginx site script against a real nginx", () => {
     const r = sh(removeNginxSiteScript(s));
     assert.equal(r.status, 0, r.stderr);
     assert.equal(fs.existsSync(nginxSitePath(s)), false);
-    await new Promise((res) => setTimeout(res, 500));
+    await sleep(500);
     await assert.rejects(request({ host: s.domain, port, path: "/.well-known/matrix/client" }), /ECONNREFUSED/);
   });
 });

@@ -1,0 +1,309 @@
+/**
+ * Hostile values (issue 19, point 7). Every string setting of the schema (the list is read from
+ * infra/config/schema.ts, so a new one without a corpus entry fails here) is tried with values
+ * that break a file when pasted raw: newline, ; { } quotes $ ` # backslash, handlebars, YAML
+ * specials, NUL, very long, non-ASCII, spaces around, ../. Each one is either refused by
+ * validation with a problem naming that key, or every file the kit renders keeps its structure:
+ * - the nginx site: the same directive skeleton (server blocks, locations, directives) as the good
+ *   render, and the real `nginx -t` accepts it (all such sites in one batched run, last test);
+ * - YAML and JSON files parse to the same key paths (values may differ);
+ * - shell scripts: real sh/bash -n passes, and the value appears only inside single quotes;
+ * - cron files: the same lines with the same number of fields; the Worker: node --check.
+ * A render that throws is a failure too: validation should have refused the value.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { validate } from "../../infra/config";
+import { schema } from "../../infra/config/schema";
+import { plan, renderFiles, type FileKind } from "../../infra/render/all";
+import { backupPaths } from "../../infra/render/backup";
+import { renderAwaitHealthyScript, renderBeforeUpgradeScript } from "../../infra/render/upgrade";
+import { chownVolumeScript, initDatabasesScript, installNginxSiteScript, removeFileScript, removeNginxSiteScript, writeFileScript } from "../../infra/render/host";
+import { hostKeyCheckScript, reachDockerScript } from "../../infra/render/ssh";
+import { upkeepDrainScript } from "../../infra/render/upkeep";
+import { deriveSecrets } from "../../infra/secrets";
+import { containerName, volumeName, type Settings } from "../../infra/settings";
+import { hasParent, keyPaths, nginxSkeleton, setAt, stringSettingPaths, unquotedShellOccurrences, type Stack } from "../harness/structure";
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-hostile-"));
+const SECRETS = deriveSecrets("hostile-values-seed");
+
+/** A good value for every string setting: distinct words, so a value is found where it lands. */
+const GOOD: Record<string, string> = {
+  domain: "hostile.example",
+  matrixHost: "chat.hostile.example",
+  admin: "kitowner",
+  "target.kind": "ssh",
+  "target.host": "vps.hostile.example",
+  "target.user": "deployer",
+  "target.identityFile": "/root/.ssh/kit-identity",
+  "target.hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINshIjrr/oXPG3iQRJtKMa8/abEo7+RPp6VqKGN7MvQ0 owner@laptop",
+  hostDir: "/srv/kitdata",
+  namePrefix: "mxhostile",
+  "nginx.siteDir": "/etc/nginx/kit-sites",
+  "nginx.fileName": "kit-site.conf",
+  "nginx.tls.certificate": `${TMP}/cert.pem`,
+  "nginx.tls.certificateKey": `${TMP}/key.pem`,
+  "nginx.testCommand": "nginx -t",
+  "nginx.reloadCommand": "systemctl reload nginx",
+  "nginx.trustedProxies.0": "203.0.113.0/24",
+  "nginx.adminApiFrom.0": "198.51.100.0/24",
+  "synapse.image": "matrixdotorg/synapse:v1.163.2",
+  "synapse.maxUploadSize": "50M",
+  "synapse.mediaRetention.bridgedMediaLifetime": "30d",
+  "synapse.mediaRetention.localUserMediaLifetime": "90d",
+  "synapse.mediaRetention.remoteMediaLifetime": "14d",
+  "synapse.memoryLimit": "600m",
+  "postgres.image": "postgres:16.10-bookworm",
+  "postgres.memoryLimit": "256m",
+  "postgres.sharedBuffers": "64MB",
+  "qq.image": "lxduo/matrix-qq:0.2.1",
+  "qq.memoryLimit": "128m",
+  "qq.signServerUrl": "https://sign.hostile.example/api/sign/30366",
+  "wechat.image": "lxduo/matrix-wechat:0.2.4",
+  "wechat.memoryLimit": "129m",
+  "cloudflare.zoneId": "00112233445566778899aabbccddeeff",
+  "cloudflare.accountId": "ffeeddccbbaa99887766554433221100",
+  "cloudflare.originAddress": "198.51.100.7",
+  "cloudflare.workerName": "kit-well-known",
+  "memory.total": "2g",
+  "memory.reserve": "384m",
+  "watchdog.memoryLimit": "64m",
+  "watchdog.dailyRestart.qq": "04:30",
+  "watchdog.dailyRestart.wechat": "05:30",
+  "watchdog.dockerSocket": "/run/docker.sock",
+  "upkeep.schedule": "17 4 * * *",
+  "upkeep.memoryLimit": "192m",
+  "upkeep.bridgedRoomHistoryLifetime": "365d",
+  "backup.repository": "sftp:restic@backup.hostile.example:/srv/restic/kit",
+  "backup.schedule": "47 4 * * *",
+};
+
+const PAYLOADS = ["\n", "\r", "\0", ";", "{", "}", '"', "'", "`id`", "$HOME", "${x}", "#", "\\", "{{stack}}", "}}", ": x", "\n- x", "&a", "*a", "!x", "é漢✓", " "];
+
+/** The hostile versions of a good value. */
+function hostileValues(good: string): string[] {
+  return [
+    ...PAYLOADS.flatMap((p) => [`${good}${p}`, `${p}${good}`]),
+    `${good}\nserver { listen 1; }`,
+    `${good}'; rm -rf / #`,
+    `${good}${"x".repeat(5000)}`,
+    "x".repeat(5000),
+    `../${good}`,
+    `${good}/../../etc/passwd`,
+  ];
+}
+
+/** Two stacks between them render every file: behind Cloudflare with TLS at the origin, and plain origin. */
+const BASES: Record<string, Stack> = {};
+for (const [name, edge] of [["edge", true], ["origin", false]] as const) {
+  const stack: Stack = {};
+  for (const [k, v] of Object.entries(GOOD)) setAt(stack, k, v);
+  setAt(stack, "nginx.httpPort", 8080);
+  setAt(stack, "cloudflare.enabled", edge);
+  if (edge) setAt(stack, "nginx.tls.port", 8443);
+  else delete (stack.nginx as Stack).tls;
+  BASES[name] = stack;
+}
+
+function validateStack(stack: Stack) {
+  const values = Object.fromEntries(Object.entries(stack).map(([k, v]) => [`matrix:${k}`, v]));
+  return validate("hostile", { values, secretKeys: new Set() }, { requireSecrets: false });
+}
+
+interface Rendered {
+  name: string;
+  kind: FileKind;
+  content: string;
+}
+
+/** Every file and host script the kit renders from these settings, in a fixed order. */
+function renderAll(s: Settings): Rendered[] {
+  const files: Rendered[] = renderFiles(s, SECRETS).map((f) => ({ name: f.path, kind: f.kind, content: f.content }));
+  const t = s.target;
+  const scripts: [string, string][] = [
+    ["install nginx site", installNginxSiteScript(s)],
+    ["remove nginx site", removeNginxSiteScript(s)],
+    ["destroy guard", reachDockerScript(t, s.backup.enabled ? { stack: s.stack, script: backupPaths(s).script } : undefined)],
+    ["before upgrade", renderBeforeUpgradeScript(s)],
+    ["await Synapse healthy", renderAwaitHealthyScript(s, "synapse")],
+    ["await PostgreSQL healthy", renderAwaitHealthyScript(s, "postgres")],
+    ["upkeep drain", upkeepDrainScript(s)],
+    ["chown volume", chownVolumeScript(volumeName(s, "synapse"), s.synapse.image, s.synapse.uid, s.synapse.gid)],
+    ["init databases", initDatabasesScript(containerName(s, "postgres"), s.postgres.user)],
+    ...(t.kind === "ssh" && t.hostKey ? [["host key check", hostKeyCheckScript({ ...t, hostKey: t.hostKey })] as [string, string]] : []),
+    ...files.flatMap((f): [string, string][] => [
+      [`write ${f.name}`, writeFileScript(f.name, { uid: 0, gid: 0, mode: "0600" })],
+      [`remove ${f.name}`, removeFileScript(f.name, f.name.startsWith(`${s.hostDir}/`) ? s.hostDir : null)],
+    ]),
+  ];
+  return [
+    ...files,
+    ...scripts.map(([name, content]) => ({ name, kind: "shell" as const, content })),
+    { name: "plan.json", kind: "json", content: JSON.stringify(plan(s)) },
+  ];
+}
+
+function run(cmd: string, args: string[], input?: string) {
+  return spawnSync(cmd, args, { input, encoding: "utf8" });
+}
+
+/** Sites to put through the real `nginx -t` at the end (distinct texts, by what produced them). */
+const sites = new Map<string, string>();
+let tried = 0;
+let accepted = 0;
+
+/** Scripts to put through the real sh/bash -n, in one batch per setting. */
+let shellChecks: { label: string; content: string }[] = [];
+
+/** The syntax errors of the scripts in shellChecks (real sh, or bash for a bash script), one run for them all. */
+function shellSyntaxProblems(): string[] {
+  const dir = fs.mkdtempSync(path.join(TMP, "sh-"));
+  shellChecks.forEach((x, i) => fs.writeFileSync(path.join(dir, `${i}.${/^#!.*bash/.test(x.content) ? "bash" : "sh"}`), x.content));
+  const r = run("sh", ["-c", 'for f in "$1"/*; do "${f##*.}" -n "$f" 2>&1 || echo "::failed $f"; done', "-", dir]);
+  const failed = [...r.stdout.matchAll(/::failed .*\/(\d+)\.\w+$/gm)].map((m) => shellChecks[Number(m[1])].label);
+  return failed.length > 0 ? [...failed.map((l) => `${l}: syntax error`), r.stdout] : [];
+}
+
+/** Why `hostile` does not keep `good`'s structure (empty: it does). `value`s: as set, in each. */
+function structureProblems(good: Rendered, hostile: Rendered, goodValue: string, value: string, label: string): string[] {
+  if (good.kind !== hostile.kind) return [`${good.name} became a ${hostile.kind} file`];
+  if (good.content === hostile.content) return [];
+  const c = hostile.content;
+  switch (hostile.kind) {
+    case "nginx": {
+      const [want, got] = [nginxSkeleton(good.content), nginxSkeleton(c)];
+      if (JSON.stringify(want) !== JSON.stringify(got)) return [`${hostile.name}: nginx skeleton changed: ${got.filter((l) => !want.includes(l)).join(" | ")}`];
+      if (!sites.has(c)) sites.set(c, label);
+      return [];
+    }
+    case "yaml":
+    case "json": {
+      const parse = (text: string): unknown => (hostile.kind === "json" ? JSON.parse(text) : parseYaml(text));
+      let doc: unknown;
+      try {
+        doc = parse(c); // the yaml package throws on any error, duplicate keys included
+      } catch (e) {
+        return [`${hostile.name} does not parse: ${(e as Error).message}`];
+      }
+      const goodDoc = parse(good.content);
+      const [want, got] = [keyPaths(goodDoc, goodValue), keyPaths(doc, value)];
+      return JSON.stringify(want) === JSON.stringify(got) ? [] : [`${hostile.name}: keys changed: ${got.filter((k) => !want.includes(k)).join(", ")}`];
+    }
+    case "shell": {
+      // The command provider hands a script to sh -c as one argument: a NUL byte would cut it there.
+      if (c.includes("\0")) return [`${hostile.name}: a NUL byte in the script`];
+      shellChecks.push({ label: `${label}: ${hostile.name}`, content: c });
+      // A value of these characters is one shell word wherever it lands.
+      if (/^[A-Za-z0-9._\/:@%+=,-]*$/.test(value)) return [];
+      return unquotedShellOccurrences(c, value).map((o) => `${hostile.name}: value not quoted at ${o}`);
+    }
+    case "cron": {
+      const shape = (t: string) => t.split("\n").map((l) => (l.startsWith("#") ? "#" : String(l.trim().split(/\s+/).length)));
+      return JSON.stringify(shape(good.content)) === JSON.stringify(shape(c)) ? [] : [`${hostile.name}: cron lines changed`];
+    }
+    case "worker": {
+      const file = path.join(TMP, "worker.mjs");
+      fs.writeFileSync(file, c);
+      const r = run(process.execPath, ["--check", file]);
+      return r.status === 0 ? [] : [`${hostile.name}: node --check: ${r.stderr.trim()}`];
+    }
+    case "key":
+      return [`${hostile.name}: a key file changed with a setting`];
+  }
+}
+
+before(() => {
+  const r = run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=chat.hostile.example", "-keyout", `${TMP}/key.pem`, "-out", `${TMP}/cert.pem`]);
+  assert.equal(r.status, 0, r.stderr);
+});
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+test("the corpus has a good value for every string setting of the schema, and no other", () => {
+  assert.deepEqual(Object.keys(GOOD).sort(), stringSettingPaths(schema));
+});
+
+for (const [baseName, base] of Object.entries(BASES)) {
+  describe(`hostile values, ${baseName} stack`, () => {
+    const v = validateStack(base);
+    assert.ok(v.ok, v.ok ? "" : v.errors.join("\n"));
+    const goodFiles = renderAll(v.settings);
+    for (const f of goodFiles.filter((f) => f.kind === "nginx")) sites.set(f.content, `${baseName}: good`);
+
+    for (const key of Object.keys(GOOD).filter((k) => hasParent(base, k))) {
+      test(key, () => {
+        const problems: string[] = [];
+        for (const value of hostileValues(GOOD[key])) {
+          tried++;
+          const stack = structuredClone(base);
+          setAt(stack, key, value);
+          const label = `${baseName} ${key}=${JSON.stringify(value).slice(0, 60)}`;
+          const r = validateStack(stack);
+          if (!r.ok) {
+            if (!r.errors.some((e) => e.startsWith(`matrix:${key} `))) problems.push(`${label}: refused without naming the key: ${r.errors.join("; ")}`);
+            continue;
+          }
+          accepted++;
+          let files: Rendered[];
+          try {
+            files = renderAll(r.settings);
+          } catch (e) {
+            problems.push(`${label}: accepted, then the render threw: ${(e as Error).message}`);
+            continue;
+          }
+          if (files.length !== goodFiles.length) {
+            problems.push(`${label}: ${files.length} files rendered instead of ${goodFiles.length}`);
+            continue;
+          }
+          files.forEach((f, i) => problems.push(...structureProblems(goodFiles[i], f, GOOD[key], value, label).map((p) => `${label}: ${p}`)));
+        }
+        problems.push(...shellSyntaxProblems());
+        shellChecks = [];
+        assert.deepEqual(problems, []);
+      });
+    }
+  });
+}
+
+/** The real `nginx -t` on all `sites` at once (each its own included file); a failure names what made the site. */
+function nginxTestAll(sites: Map<string, string>, name: string): { status: number | null; stderr: string; culprit: string } {
+  const dir = path.join(TMP, name);
+  fs.mkdirSync(path.join(dir, "sites"), { recursive: true });
+  const labels = [...sites.values()];
+  [...sites.keys()].forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `${i}.conf`), site));
+  fs.writeFileSync(
+    path.join(dir, "nginx.conf"),
+    `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/sites/*.conf;\n}\n`,
+  );
+  const r = run("nginx", ["-t", "-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`]);
+  const failed = /sites\/(\d+)\.conf/.exec(r.stderr);
+  return { status: r.status, stderr: r.stderr, culprit: failed ? labels[Number(failed[1])] : "" };
+}
+
+test("the real nginx -t accepts every distinct site rendered from an accepted value (one batched run)", (t) => {
+  t.diagnostic(`${tried} hostile values tried, ${accepted} accepted and rendered; ${sites.size} distinct nginx sites`);
+  assert.ok(tried > 1000 && accepted > 100, `tried ${tried} values, ${accepted} accepted`);
+  const r = nginxTestAll(sites, "corpus");
+  assert.equal(r.status, 0, `${r.culprit}\n${r.stderr}`);
+  assert.match(r.stderr, /test is successful/);
+});
+
+test("the checks can fail: a broken site, a changed skeleton, an unquoted value", () => {
+  const good = [...sites.keys()][0];
+  // Before issue 19 a hostDir of 5000 characters reached nginx's alias: "too long parameter".
+  const long = good.replace(/alias \S+;/, `alias /${"x".repeat(5000)}/;`);
+  const r = nginxTestAll(new Map([[good, "good"], [long, "long alias"]]), "self-test");
+  assert.notEqual(r.status, 0);
+  assert.equal(r.culprit, "long alias");
+  assert.match(r.stderr, /too long parameter/);
+  const injected = good.replace("return 404;", "return 404; } location /leak { alias /;");
+  assert.notDeepEqual(nginxSkeleton(injected), nginxSkeleton(good));
+  assert.deepEqual(nginxSkeleton(`a 'x; }' "{";\nb # c; }\n;\n`), [" a", " b"]);
+  assert.deepEqual(unquotedShellOccurrences(`a 'v'\\''x'\n`, "v'x"), []);
+  assert.equal(unquotedShellOccurrences(`a "v'x" # v'x\n`, "v'x").length, 2);
+});
