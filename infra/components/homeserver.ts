@@ -51,7 +51,7 @@ export class Homeserver extends pulumi.ComponentResource {
     );
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
+      containerArgs(spec, { configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
       { parent: this, provider, dependsOn: [...files, owned, args.database, ...(args.beforeReplace ?? [])] },
     );
     this.registerOutputs({ container: this.container.name });
