@@ -28,6 +28,7 @@ import { watchdogTests } from "./watchdog";
 import { backupTests } from "./backup";
 import { docker, poll } from "../harness/wait";
 import { stickerTests } from "./stickers";
+import { secretsTests } from "./secrets";
 import { upkeepAfterFaultsTest, upkeepTests } from "./upkeep";
 import { deriveSecrets } from "../../infra/secrets";
 import { upkeepCronPath, upkeepLogPath } from "../../infra/render/upkeep";
@@ -521,6 +522,7 @@ server {
   const kit = { s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, botAnswers };
   stickerTests(kit);
   upkeepTests(kit);
+  secretsTests({ ...kit, stackSecrets: [secrets["matrix:sshPrivateKey"], secrets["matrix:cloudflareApiToken"]] });
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });
