@@ -14,7 +14,10 @@ export interface AppserviceTokens {
 }
 
 export interface Secrets {
+  /** The PostgreSQL superuser's: read by the server's entrypoint from a file, at initdb only. */
   postgresPassword: string;
+  /** Each service's own PostgreSQL role (issue 19): Synapse's, each bridge's, the upkeep job's. */
+  databasePasswords: { synapse: string; qq: string; wechat: string; upkeep: string };
   registrationSharedSecret: string;
   macaroonSecretKey: string;
   formSecret: string;
@@ -52,6 +55,12 @@ export function deriveSecrets(seed: string): Secrets {
   const signingSeed = derive(seed, "synapse/signing-key").toString("base64").replace(/=+$/, "");
   return {
     postgresPassword: token(seed, "postgres/password"),
+    databasePasswords: {
+      synapse: token(seed, "postgres/role/synapse"),
+      qq: token(seed, "postgres/role/qq"),
+      wechat: token(seed, "postgres/role/wechat"),
+      upkeep: token(seed, "postgres/role/upkeep"),
+    },
     registrationSharedSecret: token(seed, "synapse/registration-shared-secret"),
     macaroonSecretKey: token(seed, "synapse/macaroon"),
     formSecret: token(seed, "synapse/form"),
@@ -69,6 +78,7 @@ export function deriveSecrets(seed: string): Secrets {
 export function secretValues(s: Secrets): string[] {
   return [
     s.postgresPassword,
+    ...Object.values(s.databasePasswords),
     s.registrationSharedSecret,
     s.macaroonSecretKey,
     s.formSecret,

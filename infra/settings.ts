@@ -73,8 +73,20 @@ export interface PostgresSettings {
   image: string;
   memoryLimitBytes: number;
   sharedBuffers: string;
-  user: string;
+  /**
+   * The cluster's superuser (POSTGRES_USER), used only by the kit's own commands (database
+   * set-up, backup, restore) over the container's local socket; no service logs in as it.
+   * "synapse" because volumes made before issue 19 were initialised with it, and PostgreSQL
+   * can neither rename nor demote the role initdb made (the bootstrap superuser).
+   */
+  superuser: string;
+  /** The postgres user in the image (999 in the official image and the e2e stand-in): owns the password file. */
+  uid: number;
   synapseDatabase: string;
+  /** Synapse's own role: owns Synapse's database and nothing else. */
+  synapseRole: string;
+  /** The upkeep job's role: a member of Synapse's (it vacuums and compresses Synapse's tables, which takes their owner). */
+  upkeepRole: string;
 }
 
 export type BridgeKind = "qq" | "wechat";
@@ -90,6 +102,8 @@ export interface BridgeSettingsBase {
   /** Prefix of puppet localparts, e.g. "qq_" for @qq_12345:domain. */
   userPrefix: string;
   database: string;
+  /** The bridge's own PostgreSQL role: owns its database and nothing else (issue 19). */
+  databaseRole: string;
   uid: number;
   gid: number;
   extraConfig: Record<string, unknown>;
@@ -211,6 +225,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state", file?: string): string {
+export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

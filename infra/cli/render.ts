@@ -20,6 +20,7 @@ export function redactedSecrets(): Secrets {
   const r = (name: string) => `REDACTED-${name}`;
   return {
     postgresPassword: r("postgresPassword"),
+    databasePasswords: { synapse: r("databasePasswords.synapse"), qq: r("databasePasswords.qq"), wechat: r("databasePasswords.wechat"), upkeep: r("databasePasswords.upkeep") },
     registrationSharedSecret: r("registrationSharedSecret"),
     macaroonSecretKey: r("macaroonSecretKey"),
     formSecret: r("formSecret"),

@@ -39,7 +39,7 @@ export class Bridge extends pulumi.ComponentResource {
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
+      containerArgs(spec, { configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
       { parent: this, provider, dependsOn: [...files, image, ...args.dependsOn] },
     );
     this.registerOutputs({ container: this.container.name });

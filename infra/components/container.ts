@@ -1,14 +1,12 @@
 /** docker.Container inputs from a ContainerSpec: the one place those inputs are assembled. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { envValue, type ContainerSpec } from "../render/containers";
-import type { Secrets } from "../secrets";
+import type { ContainerSpec } from "../render/containers";
 import { volumeName, type Settings } from "../settings";
 
 const MB = 1024 * 1024;
 
 export interface ContainerExtras {
-  secrets: pulumi.Output<Secrets>;
   command?: string[];
   /** Digests of the files the container reads: a change replaces the container. */
   configDigests?: pulumi.Input<string>[];
@@ -23,11 +21,8 @@ export interface ContainerExtras {
 }
 
 export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.ContainerArgs {
-  const hasSecretEnv = spec.env.some((e) => e.secret);
-  // Only a container with a secret in its environment takes its env from the secrets.
-  const envs = hasSecretEnv
-    ? pulumi.secret(x.secrets.apply((sec) => spec.env.map((e) => `${e.name}=${envValue(e, sec)}`)))
-    : spec.env.map((e) => `${e.name}=${e.value ?? ""}`);
+  // Plain values only (EnvVar has no secret): secrets reach a container as files (issue 19).
+  const envs = spec.env.map((e) => `${e.name}=${e.value}`);
   return {
     name: spec.name,
     image: spec.image,

@@ -1,14 +1,18 @@
-/** PostgreSQL: one server, the Synapse database (UTF8, C) and one database per bridge. */
+/**
+ * PostgreSQL: one server; Synapse's database (UTF8, C) and one per bridge, each owned by its
+ * service's own role (issue 19). The superuser's password reaches the server as a file.
+ */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
+import { HostFile } from "./host-file";
+import { postgresSpec, renderPostgresPassword } from "../render/containers";
 import { awaitHealthy } from "./upgrade";
-import { postgresSpec } from "../render/containers";
 import { initDatabasesScript } from "../render/host";
 import { databasesSql } from "../render/postgres";
 import type { Secrets } from "../secrets";
-import type { Settings } from "../settings";
+import { hostPath, type Settings } from "../settings";
 
 export interface DatabaseArgs {
   settings: Settings;
@@ -31,16 +35,29 @@ export class Database extends pulumi.ComponentResource {
     const spec = postgresSpec(s);
     const volume = dataVolume(`${name}-data`, s, "postgres", { parent: this, provider });
     const image = remoteImage(`${name}-image`, spec.image, { parent: this, provider });
+    // Read by the entrypoint as the postgres user (it drops root first): its file alone.
+    const password = new HostFile(
+      `${name}-password`,
+      {
+        host: args.host,
+        root: s.hostDir,
+        path: hostPath(s, "postgres", "password"),
+        content: args.secrets.apply(renderPostgresPassword),
+        owner: { uid: s.postgres.uid, gid: s.postgres.uid, mode: "0600" },
+      },
+      { parent: this },
+    );
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, command: spec.command, stack: s.stack }),
-      { parent: this, provider, dependsOn: [volume, image, args.network, ...(args.beforeReplace ?? [])] },
+      containerArgs(spec, { command: spec.command, stack: s.stack }),
+      { parent: this, provider, dependsOn: [volume, image, password, args.network, ...(args.beforeReplace ?? [])] },
     );
     const healthy = awaitHealthy(`${name}-healthy`, { settings: s, host: args.host, container: this.container, service: "postgres" }, this);
     this.ready = args.host.script(
       `${name}-databases`,
-      // Re-run when the container is replaced: the SQL is idempotent.
-      { create: initDatabasesScript(spec.name, s.postgres.user), stdin: databasesSql(s), triggers: [this.container.id] },
+      // Re-run when the container is replaced: the SQL is idempotent. It holds no password, only
+      // each role's SCRAM verifier (render/postgres.ts).
+      { create: initDatabasesScript(spec.name, s.postgres.superuser), stdin: args.secrets.apply((sec) => databasesSql(s, sec)), triggers: [this.container.id] },
       { parent: this, dependsOn: [healthy] },
     );
     this.registerOutputs({ container: this.container.name });

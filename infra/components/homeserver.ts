@@ -54,7 +54,7 @@ export class Homeserver extends pulumi.ComponentResource {
     );
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
+      containerArgs(spec, { configDigests: files.map((f) => f.digest), databaseContainer: args.databaseContainer, stack: s.stack }),
       { parent: this, provider, dependsOn: [...files, owned, args.database, ...(args.beforeReplace ?? [])] },
     );
     this.ready = awaitHealthy(`${name}-healthy`, { settings: s, host: args.host, container: this.container, service: "synapse" }, this);

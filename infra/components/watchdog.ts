@@ -48,7 +48,7 @@ export class Watchdog extends pulumi.ComponentResource {
     const state = args.host.script(`${name}-state`, { create: "true", delete: removeFileScript(watchdogStateDir(s), s.hostDir, { tree: true }) }, { parent: this });
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { secrets: args.secrets, configDigests: files.map((f) => f.digest), stack: s.stack }),
+      containerArgs(spec, { configDigests: files.map((f) => f.digest), stack: s.stack }),
       { parent: this, provider: args.host.provider, dependsOn: [...files, state, ...args.dependsOn] },
     );
     this.registerOutputs({ container: this.container.name });

@@ -43,6 +43,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
     botLocalpart: `${kind}bot`,
     userPrefix: `${kind}_`,
     database: `${kind}bridge`,
+    databaseRole: `${kind}bridge`,
     extraConfig: b.extraConfig,
   });
   const cf = r.cloudflare;
@@ -91,8 +92,11 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
       image: r.postgres.image,
       memoryLimitBytes: limit("postgres"),
       sharedBuffers: r.postgres.sharedBuffers ?? defaultSharedBuffers(limit("postgres")),
-      user: "synapse",
+      superuser: "synapse",
+      uid: 999,
       synapseDatabase: "synapse",
+      synapseRole: "homeserver",
+      upkeepRole: "upkeep",
     },
     qq: r.qq.enabled
       ? // lxduo/matrix-qq's docker-run.sh chowns /data to 1337:1337 and drops to it (su-exec).

@@ -7,7 +7,7 @@ import { enabledBridges, hostPath, type Settings } from "../settings";
 import { DOUBLE_PUPPET, renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
 import { budgetTable } from "../config/budget";
 import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderRestoreScript } from "./backup";
-import { bridgeSpec, postgresSpec, synapseSpec, type ContainerSpec } from "./containers";
+import { bridgeSpec, postgresSpec, renderPostgresPassword, synapseSpec, type ContainerSpec } from "./containers";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
 import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
@@ -25,6 +25,7 @@ export interface RenderedFile {
 
 export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
   const files: RenderedFile[] = [
+    { path: hostPath(s, "postgres", "password"), kind: "key", content: renderPostgresPassword(sec) },
     { path: hostPath(s, "synapse", "homeserver.yaml"), kind: "yaml", content: renderHomeserver(s, sec) },
     { path: hostPath(s, "synapse", "log.config"), kind: "yaml", content: renderSynapseLogConfig(s) },
     { path: hostPath(s, "synapse", "signing.key"), kind: "key", content: sec.signingKey },
@@ -76,7 +77,7 @@ export function plan(s: Settings): Record<string, unknown> {
       image: c.image,
       network: c.network,
       ports: c.ports.map((p) => `${p.ip}:${p.external}->${p.internal}/tcp`),
-      env: c.env.map((e) => (e.secret ? `${e.name} (secret)` : e.name)),
+      env: c.env.map((e) => e.name),
       volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
       memoryLimitBytes: c.memoryBytes,
       ...(c.entrypoint ? { entrypoint: c.entrypoint } : {}),

@@ -9,6 +9,7 @@
 import { containerName, enabledBridges, hostPath, volumeName, type BackupSettings, type Settings } from "../settings";
 import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
+import { ownershipSql } from "./postgres";
 
 type Enabled = Extract<BackupSettings, { enabled: true }>;
 
@@ -76,7 +77,7 @@ function common(s: Settings, b: Enabled) {
     host: s.namePrefix,
     postgres: containerName(s, "postgres"),
     synapse: containerName(s, "synapse"),
-    user: s.postgres.user,
+    user: s.postgres.superuser,
     // Synapse's server key as servers see it, read inside its container (no curl on the host needed):
     // the backup notes it, the restore compares it before and after.
     serverKey: `docker exec ${shellQuote(containerName(s, "synapse"))} python -c ${shellQuote(
@@ -106,6 +107,7 @@ export function renderRestoreScript(s: Settings, b: Enabled): string {
     work: backupPaths(s).work,
     upkeepLock: upkeepLock(s),
     synapseDatabase: s.postgres.synapseDatabase,
+    ownershipSql: ownershipSql(s),
     stop: [...watchdog, ...bridges, containerName(s, "synapse")],
     start: [...bridges, ...watchdog],
   });

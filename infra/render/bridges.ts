@@ -25,8 +25,9 @@ function tokens(b: Bridge, sec: Secrets): AppserviceTokens {
 }
 
 function postgresUri(s: Settings, b: Bridge, sec: Secrets): string {
-  const password = encodeURIComponent(sec.postgresPassword);
-  return `postgres://${s.postgres.user}:${password}@${containerName(s, "postgres")}:5432/${b.database}?sslmode=disable`;
+  // The bridge's own role, which owns its database and nothing else (issue 19).
+  const password = encodeURIComponent(sec.databasePasswords[b.kind]);
+  return `postgres://${b.databaseRole}:${password}@${containerName(s, "postgres")}:5432/${b.database}?sslmode=disable`;
 }
 
 /** The address Synapse pushes transactions to: the bridge's container on the private network. */

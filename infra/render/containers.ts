@@ -12,11 +12,21 @@ import { postgresSettings } from "./tuning";
 
 export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog";
 
+/** No secret ever goes in a container's environment: `docker inspect` shows it (issue 19). */
 export interface EnvVar {
   name: string;
-  /** Plain value, or the name of the secret that fills it (never printed). */
-  value?: string;
-  secret?: "postgresPassword";
+  value: string;
+}
+
+/**
+ * The superuser's password, given to the server's entrypoint as a file (POSTGRES_PASSWORD_FILE,
+ * read at initdb only) from the host, where it is the postgres user's alone (0600).
+ */
+export const POSTGRES_PASSWORD_PATH = "/run/secrets/postgres-password";
+
+/** The password file's content (the entrypoint drops the trailing newline, as `$(< file)` does). */
+export function renderPostgresPassword(sec: Secrets): string {
+  return `${sec.postgresPassword}\n`;
 }
 
 export interface ContainerSpec {
@@ -54,17 +64,20 @@ export function postgresSpec(s: Settings): ContainerSpec {
     network: networkName(s),
     ports: [],
     env: [
-      { name: "POSTGRES_USER", value: s.postgres.user },
-      { name: "POSTGRES_PASSWORD", secret: "postgresPassword" },
+      { name: "POSTGRES_USER", value: s.postgres.superuser },
+      { name: "POSTGRES_PASSWORD_FILE", value: POSTGRES_PASSWORD_PATH },
       // The kit creates its databases itself (UTF8, C collation, template0).
       { name: "POSTGRES_DB", value: "postgres" },
       { name: "POSTGRES_INITDB_ARGS", value: "--encoding=UTF8 --locale=C" },
     ],
-    volumes: [{ containerPath: "/var/lib/postgresql/data", volumeName: volumeName(s, "postgres"), readOnly: false }],
+    volumes: [
+      { containerPath: "/var/lib/postgresql/data", volumeName: volumeName(s, "postgres"), readOnly: false },
+      { containerPath: POSTGRES_PASSWORD_PATH, hostPath: hostPath(s, "postgres", "password"), readOnly: true },
+    ],
     memoryBytes: s.postgres.memoryLimitBytes,
     command: postgresCommand(s),
     healthcheck: {
-      tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.user, "-d", "postgres"],
+      tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.superuser, "-d", "postgres"],
       interval: goDuration(10),
       timeout: goDuration(5),
       retries: 5,
@@ -139,9 +152,4 @@ export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {
     stop: { signal: "SIGTERM", graceSeconds: 15 },
     restart: "unless-stopped",
   };
-}
-
-export function envValue(e: EnvVar, sec: Secrets): string {
-  if (e.secret) return sec[e.secret];
-  return e.value ?? "";
 }

@@ -41,8 +41,8 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     database: {
       name: "psycopg2",
       args: {
-        user: s.postgres.user,
-        password: sec.postgresPassword,
+        user: s.postgres.synapseRole,
+        password: sec.databasePasswords.synapse,
         database: s.postgres.synapseDatabase,
         host: containerName(s, "postgres"),
         port: 5432,

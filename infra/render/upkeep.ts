@@ -96,8 +96,8 @@ export function upkeepConfig(s: Settings, u: Enabled, sec: Secrets): Record<stri
     database: {
       host: containerName(s, "postgres"),
       port: 5432,
-      user: s.postgres.user,
-      password: sec.postgresPassword,
+      user: s.postgres.upkeepRole,
+      password: sec.databasePasswords.upkeep,
       name: s.postgres.synapseDatabase,
     },
     mediaStore: SYNAPSE_PATHS.mediaStore,

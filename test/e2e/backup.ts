@@ -39,7 +39,7 @@ export function backupTests(ctx: BackupContext): void {
   const cli = (command: "backup" | "restore" | "stickers", ...args: string[]) =>
     spawnSync("node", ["--import", "tsx", `infra/cli/${command}.ts`, "--stack", s.stack, "--stack-dir", stackDir, ...args], { encoding: "utf8", timeout: 900_000 });
   const q = encodeURIComponent;
-  const psql = (db: string, sql: string) => docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.user, "-d", db, "-Atc", sql);
+  const psql = (db: string, sql: string) => docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.superuser, "-d", db, "-Atc", sql);
 
   /** What must survive: read the same way before the backup and after the restore. */
   async function facts(room: string, uploads: string[]) {

@@ -32,6 +32,7 @@ import { update } from "../harness/update";
 import { readStackFile, stackFilePath } from "../../infra/config/load";
 import { docker, poll } from "../harness/wait";
 import { stickerTests } from "./stickers";
+import { secretsTests } from "./secrets";
 import { upkeepAfterFaultsTest, upkeepTests } from "./upkeep";
 import { deriveSecrets } from "../../infra/secrets";
 import { upkeepCronPath, upkeepLogPath } from "../../infra/render/upkeep";
@@ -547,6 +548,7 @@ server {
   const kit = { s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, botAnswers };
   stickerTests(kit);
   upkeepTests(kit);
+  secretsTests({ ...kit, stackSecrets: [secrets["matrix:sshPrivateKey"], secrets["matrix:cloudflareApiToken"]] });
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });

@@ -16,7 +16,7 @@ import { docker, poll } from "../harness/wait";
 
 /** The Matrix users matrix-wechat 0.2.4 keeps in its database (one row at most while nobody is logged in). */
 function wechatUserRows(s: Settings): string[] {
-  const out = docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.user, "-d", "wechatbridge", "-Atc", 'SELECT mxid FROM "user" ORDER BY mxid');
+  const out = docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.superuser, "-d", "wechatbridge", "-Atc", 'SELECT mxid FROM "user" ORDER BY mxid');
   return out.trim().split("\n").filter(Boolean);
 }
 

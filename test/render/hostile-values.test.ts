@@ -135,7 +135,7 @@ function renderAll(s: Settings): Rendered[] {
     ["await PostgreSQL healthy", renderAwaitHealthyScript(s, "postgres")],
     ["upkeep drain", upkeepDrainScript(s)],
     ["chown volume", chownVolumeScript(volumeName(s, "synapse"), s.synapse.image, s.synapse.uid, s.synapse.gid)],
-    ["init databases", initDatabasesScript(containerName(s, "postgres"), s.postgres.user)],
+    ["init databases", initDatabasesScript(containerName(s, "postgres"), s.postgres.superuser)],
     ...(t.kind === "ssh" && t.hostKey ? [["host key check", hostKeyCheckScript({ ...t, hostKey: t.hostKey })] as [string, string]] : []),
     ...files.flatMap((f): [string, string][] => [
       [`write ${f.name}`, writeFileScript(f.name, { uid: 0, gid: 0, mode: "0600" })],

@@ -5,6 +5,8 @@
 #   - unshare and mount (util-linux), openssl: to show files at /config, /data and
 #     /etc/ssl/cloudflare inside a private mount namespace, never on the real disk
 #   - a virtualenv with Synapse from PyPI, whose own config loader reads homeserver.yaml
+#   - PostgreSQL 15's binaries (Debian's, the e2e image's version), for the private clusters
+#     test/unit/postgres-roles.test.ts runs under /tmp; no system cluster is created or run
 set -euo pipefail
 
 SYNAPSE_VERSION=1.163.2
@@ -48,5 +50,16 @@ else
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
 fi
+if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+  say "PostgreSQL 15's binaries are present"
+else
+  say "installing postgresql-15 without its system cluster (the tests run their own under /tmp)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends postgresql-common
+  sed -ri 's/#?(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf
+  apt-get install -y --no-install-recommends postgresql-15
+fi
+
 # Proves the install works: the import the test's helper makes.
 "$VENV/bin/python" -c 'import synapse.config.homeserver; from importlib.metadata import version; print("validators setup: matrix-synapse", version("matrix-synapse"), "imports")'

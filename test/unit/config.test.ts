@@ -67,7 +67,7 @@ describe("npm run render (real CLI process)", () => {
       const planned = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
       assert.deepEqual(planned.containers.map((c: { name: string }) => c.name), [`mx-${stack}-postgres`, `mx-${stack}-synapse`, `mx-${stack}-qq`, `mx-${stack}-wechat`, `mx-${stack}-watchdog`]);
       for (const c of planned.containers) for (const p of c.ports) assert.match(p, /^127\.0\.0\.1:/);
-      assert.deepEqual(planned.containers[0].env, ["POSTGRES_USER", "POSTGRES_PASSWORD (secret)", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"]);
+      assert.deepEqual(planned.containers[0].env, ["POSTGRES_USER", "POSTGRES_PASSWORD_FILE", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"]);
       assert.equal(planned.cloudflare.length, stack === "local" ? 0 : 3);
       const hs = fs.readFileSync(path.join(out, `opt/matrix-kit/${stack}/synapse/homeserver.yaml`), "utf8");
       assert.match(hs, /macaroon_secret_key: REDACTED-macaroonSecretKey/);

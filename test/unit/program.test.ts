@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { byType, one, runProgram, TEST_SECRETS, type ProgramRun } from "../harness/program";
 import { settingsFromStackFile } from "../../infra/config";
 import { renderBackupScript, renderRestoreScript } from "../../infra/render/backup";
+import { deriveSecrets } from "../../infra/secrets";
 
 const CONTAINER = "docker:index/container:Container";
 const REMOTE_CMD = "command:remote:Command";
@@ -154,22 +155,29 @@ for (const stack of ["local", "dev", "prod"] as const) {
       });
     });
 
-    test("PostgreSQL: password only from secrets, C-locale cluster, data on a named volume", () => {
+    test("PostgreSQL: password from a file the postgres user alone reads, C-locale cluster, data on a named volume", () => {
       const c = one(run, `${p}-postgres-container`);
-      assert.deepEqual(c.secretPaths, ["envs"]);
+      assert.deepEqual(c.secretPaths, []);
       assert.deepEqual(c.inputs.envs, [
         "POSTGRES_USER=synapse",
-        `POSTGRES_PASSWORD=${c.inputs.envs[1].slice("POSTGRES_PASSWORD=".length)}`,
+        "POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password",
         "POSTGRES_DB=postgres",
         "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C",
       ]);
-      assert.ok(c.inputs.envs[1].length > "POSTGRES_PASSWORD=".length + 30, "a long generated password");
       assert.deepEqual(c.inputs.ports, []);
-      assert.deepEqual(c.inputs.volumes, [{ containerPath: "/var/lib/postgresql/data", volumeName: `${p}-postgres-data`, readOnly: false }]);
+      assert.deepEqual(c.inputs.volumes, [
+        { containerPath: "/var/lib/postgresql/data", volumeName: `${p}-postgres-data`, readOnly: false },
+        { containerPath: "/run/secrets/postgres-password", hostPath: `/opt/matrix-kit/${stack}/postgres/password`, readOnly: true },
+      ]);
+      const write = one(run, `${p}-postgres-password-write`);
+      assert.match(write.inputs.create, /chown 999:999 "\$tmp"\nchmod 0600 "\$tmp"/);
+      assert.equal(write.inputs.stdin, `${deriveSecrets(TEST_SECRETS["matrix:secretSeed"]).postgresPassword}\n`);
+      assert.ok(c.dependencies.includes(`${p}-postgres-password-write`), "the file is there before the server starts");
       const sql = stdinOf(run, `${p}-postgres-databases`);
-      assert.match(sql, /CREATE DATABASE synapse OWNER synapse ENCODING ''UTF8'' LC_COLLATE ''C'' LC_CTYPE ''C'' TEMPLATE template0/);
-      assert.match(sql, /CREATE DATABASE qqbridge /);
-      assert.match(sql, /CREATE DATABASE wechatbridge /);
+      assert.match(sql, /CREATE DATABASE synapse OWNER homeserver ENCODING ''UTF8'' LC_COLLATE ''C'' LC_CTYPE ''C'' TEMPLATE template0/);
+      assert.match(sql, /CREATE DATABASE qqbridge OWNER qqbridge /);
+      assert.match(sql, /CREATE DATABASE wechatbridge OWNER wechatbridge /);
+      assert.match(sql, /ALTER ROLE qqbridge WITH LOGIN NOSUPERUSER .* PASSWORD 'SCRAM-SHA-256\$4096:/);
     });
 
     test("nginx body size equals Synapse's max_upload_size (one setting drives both)", () => {

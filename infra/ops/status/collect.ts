@@ -35,7 +35,7 @@ export function subjectFromSettings(s: Settings): StatusSubject {
     ],
     synapseData: volumeName(s, "synapse"),
     postgres: containerName(s, "postgres"),
-    postgresUser: s.postgres.user,
+    postgresUser: s.postgres.superuser,
     upkeepLastRun: s.upkeep.enabled ? hostPath(s, "upkeep", "cache/last-run.json") : null,
     watchdogRestarts: s.watchdog.enabled && enabledBridges(s).length > 0 ? `${watchdogStateDir(s)}/restarts.json` : null,
     backupResult: s.backup.enabled ? backupPaths(s).statusFile : null,

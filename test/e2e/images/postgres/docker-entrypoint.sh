@@ -4,6 +4,8 @@
 #   POSTGRES_DB (default: the user) is created unless it is "postgres";
 #   POSTGRES_INITDB_ARGS go to initdb; POSTGRES_HOST_AUTH_METHOD (default scram-sha-256) is the
 #   pg_hba method for TCP; /docker-entrypoint-initdb.d/*.sql|*.sh run once after initdb.
+#   Each of POSTGRES_PASSWORD, _USER, _DB, _INITDB_ARGS may come from a file named by <VAR>_FILE
+#   (the kit passes the password so: issue 19), read as upstream's file_env does.
 # Socket connections inside the container are trusted (initdb's default), so
 # `docker exec c psql -U <user>` works without a password, as with the official image.
 set -Eeuo pipefail
@@ -13,6 +15,27 @@ if [[ ${1:-} == -* ]]; then set -- postgres "$@"; fi
 # Any other command (bash, psql, ...) runs as given.
 if [[ ${1:-} != postgres ]]; then exec "$@"; fi
 
+# Upstream's file_env: VAR from the file named by VAR_FILE (both set is an error), exported for
+# what follows, VAR_FILE unset. Runs before gosu, so root reads a file only postgres may read.
+file_env() {
+  local var=$1 file_var="${1}_FILE" val=${2:-}
+  if [[ ${!var:-} && ${!file_var:-} ]]; then
+    echo "entrypoint: both $var and $file_var are set (but are exclusive)" >&2
+    exit 1
+  fi
+  if [[ ${!var:-} ]]; then
+    val=${!var}
+  elif [[ ${!file_var:-} ]]; then
+    val=$(<"${!file_var}")
+  fi
+  export "$var"="$val"
+  unset "$file_var"
+}
+file_env POSTGRES_PASSWORD
+file_env POSTGRES_USER postgres
+file_env POSTGRES_DB "$POSTGRES_USER"
+file_env POSTGRES_INITDB_ARGS
+
 if [[ $(id -u) == 0 ]]; then
   # A fresh named volume is root-owned: give it to postgres, then drop root.
   mkdir -p "$PGDATA"
@@ -21,9 +44,6 @@ if [[ $(id -u) == 0 ]]; then
   install -d -o postgres -g postgres -m 3777 /var/run/postgresql
   exec gosu postgres "${BASH_SOURCE[0]}" "$@"
 fi
-
-POSTGRES_USER=${POSTGRES_USER:-postgres}
-POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
 
 if [[ -s $PGDATA/PG_VERSION ]]; then
   echo "entrypoint: $PGDATA already holds a database; skipping initialization"

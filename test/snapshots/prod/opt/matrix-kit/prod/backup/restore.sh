@@ -4,8 +4,8 @@
 # or restore.sh --list (the snapshots).
 # Refuses (exit 3) when Synapse's database or the volumes already hold data, naming them, unless
 # --force. Stops the watchdog, the bridges and Synapse; loads each database (pg_restore --create,
-# so each keeps its encoding and collation), the Synapse volume, the bridges' files and the kit's
-# folders; starts them again;
+# so each keeps its encoding and collation; then owned by its service's role), the Synapse volume,
+# the bridges' files and the kit's folders; starts them again;
 # checks that Synapse is healthy and its server key is the one backed up. Written by `pulumi up`.
 set -euo pipefail
 snapshot=${1:-latest}
@@ -72,6 +72,36 @@ for dump in "$stage"/databases/*.dump; do
   docker exec -i 'mx-prod-postgres' pg_restore -U 'synapse' --create --exit-on-error -d postgres <"$dump"
   echo "restore:   $db"
 done
+# Each database and everything in it back to its service's role, PUBLIC kept out: a backup made
+# before issue 19 has the superuser owning all (render/postgres.ts; the roles exist since pulumi up).
+docker exec -i 'mx-prod-postgres' psql -q -v ON_ERROR_STOP=1 -U 'synapse' -d postgres >/dev/null <<'KIT_SQL'
+SELECT 'CREATE DATABASE synapse OWNER homeserver ENCODING ''UTF8'' LC_COLLATE ''C'' LC_CTYPE ''C'' TEMPLATE template0' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'synapse')\gexec
+ALTER DATABASE synapse OWNER TO homeserver;
+SELECT 'CREATE DATABASE qqbridge OWNER qqbridge ENCODING ''UTF8'' TEMPLATE template0' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'qqbridge')\gexec
+ALTER DATABASE qqbridge OWNER TO qqbridge;
+SELECT 'CREATE DATABASE wechatbridge OWNER wechatbridge ENCODING ''UTF8'' TEMPLATE template0' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'wechatbridge')\gexec
+ALTER DATABASE wechatbridge OWNER TO wechatbridge;
+REVOKE ALL ON DATABASE synapse FROM PUBLIC;
+REVOKE ALL ON DATABASE qqbridge FROM PUBLIC;
+REVOKE ALL ON DATABASE wechatbridge FROM PUBLIC;
+REVOKE ALL ON DATABASE postgres FROM PUBLIC;
+REVOKE ALL ON DATABASE template1 FROM PUBLIC;
+\connect synapse
+SELECT format('ALTER SCHEMA public OWNER TO %I', 'homeserver') FROM pg_namespace WHERE nspname = 'public' AND pg_get_userbyid(nspowner) NOT IN ('homeserver', 'pg_database_owner')\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass, 'homeserver') FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND c.relowner <> 'homeserver'::regrole AND NOT EXISTS (SELECT FROM pg_depend d WHERE c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure, 'homeserver') FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'homeserver'::regrole\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, 'homeserver') FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('c', 'd', 'e', 'r') AND t.typowner <> 'homeserver'::regrole AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')\gexec
+\connect qqbridge
+SELECT format('ALTER SCHEMA public OWNER TO %I', 'qqbridge') FROM pg_namespace WHERE nspname = 'public' AND pg_get_userbyid(nspowner) NOT IN ('qqbridge', 'pg_database_owner')\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass, 'qqbridge') FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND c.relowner <> 'qqbridge'::regrole AND NOT EXISTS (SELECT FROM pg_depend d WHERE c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure, 'qqbridge') FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'qqbridge'::regrole\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, 'qqbridge') FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('c', 'd', 'e', 'r') AND t.typowner <> 'qqbridge'::regrole AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')\gexec
+\connect wechatbridge
+SELECT format('ALTER SCHEMA public OWNER TO %I', 'wechatbridge') FROM pg_namespace WHERE nspname = 'public' AND pg_get_userbyid(nspowner) NOT IN ('wechatbridge', 'pg_database_owner')\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass, 'wechatbridge') FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND c.relowner <> 'wechatbridge'::regrole AND NOT EXISTS (SELECT FROM pg_depend d WHERE c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure, 'wechatbridge') FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'wechatbridge'::regrole\gexec
+SELECT format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, 'wechatbridge') FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('c', 'd', 'e', 'r') AND t.typowner <> 'wechatbridge'::regrole AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')\gexec
+KIT_SQL
 
 echo "restore: loading the volumes and the kit's folders"
 while read -r name old; do

@@ -1,0 +1,72 @@
+/**
+ * Issue 19, point 1 on the e2e's VPS (this machine): no secret's value in what `docker inspect`
+ * shows of any kit container (environment, command, entrypoint, labels) nor in the VPS's process
+ * list, and every file the kit places that holds a secret is its service's user's alone (0600 or
+ * 0640). Point 2 there: the QQ bridge's role is refused on Synapse's and the WeChat bridge's
+ * databases, while the bridges run (their bots answer) on their own roles.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import { test } from "node:test";
+import { renderFiles } from "../../infra/render/all";
+import { secretValues } from "../../infra/secrets";
+import { enabledBridges, type Settings } from "../../infra/settings";
+import { docker } from "../harness/wait";
+import type { KitContext } from "./kit-context";
+
+/** The user each service's files belong to: the one its container runs as. */
+function serviceUids(s: Settings): Record<string, number> {
+  const uids: Record<string, number> = { postgres: s.postgres.uid, synapse: s.synapse.uid, watchdog: 0, admin: 0, upkeep: 0, backup: 0 };
+  for (const b of enabledBridges(s)) uids[b.kind] = b.uid;
+  return uids;
+}
+
+export function secretsTests(ctx: KitContext & { stackSecrets: string[] }): void {
+  const { s } = ctx;
+  const values = () => [...secretValues(ctx.secrets()), ...ctx.stackSecrets.flatMap((v) => v.split("\n").filter((l) => l.length >= 16 && !l.startsWith("-----")))];
+  const leaks = (text: string) => values().filter((v) => text.includes(v)).length;
+
+  test("no secret in docker inspect of any kit container (Env, Cmd, Entrypoint, Labels) nor in the VPS's process list", () => {
+    const names = docker("ps", "-a", "--filter", `name=^${s.namePrefix}-`, "--format", "{{.Names}}").split("\n").filter(Boolean);
+    assert.ok(names.includes(`${s.namePrefix}-postgres`) && names.includes(`${s.namePrefix}-synapse`), names.join(" "));
+    for (const name of names) {
+      const shown = docker("inspect", "-f", "{{json .Config.Env}} {{json .Config.Cmd}} {{json .Config.Entrypoint}} {{json .Config.Labels}} {{json .Path}} {{json .Args}}", name);
+      assert.equal(leaks(shown), 0, `${name} shows a secret`);
+    }
+    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    assert.equal(leaks(ps), 0, "a process's command line holds a secret");
+    ctx.summary.push(`secrets: none in docker inspect of ${names.length} containers nor in ${ps.split("\n").length} processes' command lines`);
+  });
+
+  test("every secret-bearing file on the VPS is its service's user's alone (0600 or 0640)", () => {
+    const uids = serviceUids(s);
+    const files = renderFiles(s, ctx.secrets()).filter((f) => f.path.startsWith(`${s.hostDir}/`) && leaks(f.content) > 0);
+    assert.ok(files.length >= 10, files.map((f) => f.path).join(" "));
+    for (const f of files) {
+      const service = f.path.slice(s.hostDir.length + 1).split("/")[0];
+      const st = fs.statSync(f.path);
+      assert.ok([0o600, 0o640].includes(st.mode & 0o777), `${f.path}: mode ${(st.mode & 0o777).toString(8)}`);
+      assert.equal(st.uid, uids[service], `${f.path}: owner ${st.uid}, not ${service}'s`);
+    }
+    ctx.summary.push(`secrets: ${files.length} secret-bearing files, each 0600/0640 and its service's user's`);
+  });
+
+  test("PostgreSQL: the QQ bridge's role is refused on Synapse's and WeChat's databases; the bridges run on their own roles, none a superuser", async () => {
+    const pg = `${s.namePrefix}-postgres`;
+    for (const db of [s.postgres.synapseDatabase, s.wechat!.database]) {
+      // Over TCP with the role's password, given on stdin (a command line would show it).
+      const r = execFileSync("docker", ["exec", "-i", pg, "sh", "-c", `read -r PGPASSWORD; export PGPASSWORD; psql -h 127.0.0.1 -U ${s.qq!.databaseRole} -d ${db} -c 'SELECT 1' 2>&1 || true`], {
+        input: `${ctx.secrets().databasePasswords.qq}\n`,
+        encoding: "utf8",
+      });
+      assert.match(r, /permission denied for database/, db);
+    }
+    for (const b of enabledBridges(s)) assert.equal(await ctx.botAnswers(b.kind), true, `the ${b.kind} bridge answers`);
+    const who = docker("exec", pg, "psql", "-U", s.postgres.superuser, "-d", "postgres", "-Atc", "SELECT DISTINCT usename || ' ' || rolsuper FROM pg_stat_activity JOIN pg_roles ON rolname = usename WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").split("\n");
+    const services = [s.postgres.synapseRole, s.postgres.upkeepRole, ...enabledBridges(s).map((b) => b.databaseRole)];
+    assert.ok(who.includes(`${s.postgres.synapseRole} false`), who.join(", "));
+    for (const row of who) assert.ok(services.map((r) => `${r} false`).includes(row), `connected: ${row}`);
+    ctx.summary.push(`postgres: QQ's role refused on 2 databases; connected: ${who.join(", ")}`);
+  });
+}
