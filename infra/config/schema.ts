@@ -277,7 +277,7 @@ export const schema = z
     // ---- federation and heavy rooms (issue 20) ----
     federation: z
       .object({
-        mode: z.enum(FEDERATION_MODES).default("open"),
+        mode: z.enum(FEDERATION_MODES, `one of "open", "allow-list" or "off"`).default("open"),
         allowedServers: z.array(serverName).default([]),
         // Synapse's own default for limit_remote_rooms (500 current state events); null: no limit.
         roomComplexityLimit: z.number().positive("more than 0").max(1000, "at most 1000").nullable().default(1),
