@@ -10,7 +10,8 @@ import { HOST_KEY_OK, hostKeyCheckScript } from "./render/ssh";
 import type { Settings } from "./settings";
 
 export async function preflight(s: Settings): Promise<void> {
-  if (!s.cloudflare.enabled && !s.nginx.tls) {
+  // With federation off (matrix:federation.mode) there is no other server to reach us.
+  if (!s.cloudflare.enabled && !s.nginx.tls && s.federation.mode !== "off") {
     pulumi.log.warn(
       `${s.domain} cannot federate: matrix:cloudflare.enabled is false and matrix:nginx.tls is not set, so nothing serves HTTPS, ` +
         `and other homeservers (and Element in a browser) only connect over TLS. Set matrix:nginx.tls to a certificate on the VPS, or enable matrix:cloudflare.`,

@@ -5,6 +5,7 @@
  * a plain `Settings` value can be logged, snapshotted and written to plan.json.
  */
 import type { MemoryBudget } from "./config/budget";
+import type { CpuBudget } from "./config/cpu-budget";
 
 /** Where Docker and host commands run. */
 export type Target =
@@ -178,6 +179,16 @@ export type BackupSettings =
       beforeUpgrade: boolean;
     };
 
+/** Who Synapse federates with, and which remote rooms are too heavy to join (issue 20). */
+export interface FederationSettings {
+  /** open: anyone; allow-list: `allowedServers` only; off: no one (no listener, route or m.server). */
+  mode: "open" | "allow-list" | "off";
+  /** Server names for allow-list (Synapse's federation_domain_whitelist); empty in the other modes. */
+  allowedServers: string[];
+  /** Synapse's limit_remote_rooms complexity (current state events / 500); null: no limit. */
+  roomComplexityLimit: number | null;
+}
+
 export interface Settings {
   stack: string;
   /** server_name: the part after the colon in @user:domain. */
@@ -202,6 +213,9 @@ export interface Settings {
   volumes: { retainOnDestroy: boolean };
   /** Every container's memory limit and where it came from; they fit in memory.total - memory.reserve. */
   memoryBudget: MemoryBudget;
+  /** Every container's CPU cap and weight, each cap within cpu.total - cpu.reserve. */
+  cpuBudget: CpuBudget;
+  federation: FederationSettings;
 }
 
 export type Bridge = QqSettings | WechatSettings;

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { readStackFile, stackFilePath, validate } from "../config";
 import { formatBudget } from "../config/budget";
+import { formatCpuBudget } from "../config/cpu-budget";
 import { plan, renderFiles } from "../render/all";
 import type { Secrets } from "../secrets";
 
@@ -65,6 +66,7 @@ function main(argv: string[]): number {
   console.log(`stack ${values.stack}: wrote ${files.length} files and plan.json to ${out}`);
   for (const f of files) console.log(`  ${f.path}`);
   console.log(`memory budget (MiB):\n${formatBudget(result.settings.memoryBudget)}`);
+  console.log(`CPU budget (caps and weights):\n${formatCpuBudget(result.settings.cpuBudget)}`);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /** docker.Container inputs from a ContainerSpec: the one place those inputs are assembled. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerCpus } from "../config/cpu-budget";
 import type { ContainerSpec } from "../render/containers";
 import { volumeName, type Settings } from "../settings";
 
@@ -32,6 +33,9 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
     // docker.Container's memory is in MB; no swap on top of it (memorySwap = memory).
     memory: Math.round(spec.memoryBytes / MB),
     memorySwap: Math.round(spec.memoryBytes / MB),
+    // A cap (throttled above it, never killed) and a weight for when the CPU is contended (issue 20).
+    cpus: dockerCpus(spec.cpu.cpus),
+    cpuShares: spec.cpu.shares,
     envs,
     networksAdvanced: [{ name: spec.network, aliases: [spec.name] }],
     ports: spec.ports.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: "tcp" })),

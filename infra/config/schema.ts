@@ -4,6 +4,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
+import { MAX_CPUS, MIN_CPUS } from "./cpu-budget";
 
 export const NS = "matrix";
 
@@ -31,6 +32,9 @@ export const DEFAULT_IMAGES = {
   qq: "lxduo/matrix-qq:0.2.1",
   wechat: "lxduo/matrix-wechat:0.2.4",
 } as const;
+
+/** Who Synapse federates with: anyone, the listed servers only, or no one (README: Federation). */
+export const FEDERATION_MODES = ["open", "allow-list", "off"] as const;
 
 /** The documented opt-out of host-key checking (warned about on every run). */
 export const INSECURE_ACCEPT_ANY_HOST_KEY = "insecure-accept-any";
@@ -94,6 +98,26 @@ export function cidrFamily(v: string): 4 | 6 | undefined {
 const cidr = z.string().refine((v) => cidrFamily(v) !== undefined, 'an address range like "203.0.113.0/24" or "2001:db8::/32" (one address: /32 or /128)');
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
+
+/** A number of CPUs in hundredths ("0.25"), as Docker's --cpus takes it (config/cpu-budget.ts). */
+const cpuCount = z
+  .number()
+  .min(0, "a number of CPUs, not negative")
+  .max(MAX_CPUS, `at most ${MAX_CPUS} CPUs`)
+  .refine((v) => Math.abs(v * 100 - Math.round(v * 100)) < 1e-9, "a number of CPUs in hundredths, like 0.25");
+/** A per-service cap and weight; unset, they come from the budget and the kit (CPU_DEFAULTS). */
+const cpuOverride = z
+  .object({
+    limit: cpuCount.refine((v) => v >= MIN_CPUS, `at least ${MIN_CPUS} CPUs`).optional(),
+    // Docker's own bounds for --cpu-shares.
+    shares: z.number().int("a whole number").min(2, "at least 2 (Docker's minimum)").max(262144, "at most 262144 (Docker's maximum)").optional(),
+  })
+  .strict()
+  .optional();
+/** A Matrix server name as Synapse's federation_domain_whitelist lists it: a DNS name, optionally with a port. */
+const serverName = z
+  .string()
+  .regex(/^(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$/, "a server name like matrix.org or example.com:8448");
 
 const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day "HH:MM" (UTC)');
 const localpart = z.string().regex(/^[a-z0-9._=\-\/]+$/, "a Matrix localpart (a-z 0-9 . _ = - /)");
@@ -257,6 +281,31 @@ export const schema = z
         includeRemoteMedia: z.boolean().default(false),
         beforeDestroy: z.boolean().default(true),
         beforeUpgrade: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    // ---- CPU budget (issue 20) ----
+    cpu: z
+      .object({
+        // A 1-CPU VPS; the reserve is a quarter of it for sshd, nginx and the owner's other services.
+        total: cpuCount.refine((v) => v > 0, "more than 0 CPUs").default(1),
+        reserve: cpuCount.default(0.25),
+        synapse: cpuOverride,
+        postgres: cpuOverride,
+        qq: cpuOverride,
+        wechat: cpuOverride,
+        watchdog: cpuOverride,
+        upkeep: cpuOverride,
+      })
+      .strict()
+      .prefault({}),
+    // ---- federation and heavy rooms (issue 20) ----
+    federation: z
+      .object({
+        mode: z.enum(FEDERATION_MODES, `one of "open", "allow-list" or "off"`).default("open"),
+        allowedServers: z.array(serverName).default([]),
+        // Synapse's own default for limit_remote_rooms (500 current state events); null: no limit.
+        roomComplexityLimit: z.number().positive("more than 0").max(1000, "at most 1000").nullable().default(1),
       })
       .strict()
       .prefault({}),

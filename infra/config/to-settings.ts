@@ -2,6 +2,7 @@
 import cloudflareIps from "../data/cloudflare-ips.json";
 import type { Bridge, Settings } from "../settings";
 import { planBudget, type BudgetService, type MemoryBudget } from "./budget";
+import { planCpuBudget, type CpuBudget, type CpuService } from "./cpu-budget";
 import { INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
 
 const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -33,8 +34,23 @@ export function memoryBudget(r: Raw): MemoryBudget {
   );
 }
 
-/** `budget` is memoryBudget(r), already checked by the caller. */
-export function toSettings(stack: string, r: Raw, matrixHost: string, budget: MemoryBudget): Settings {
+/** The CPU budget of a parsed stack: one row per container the stack runs (config/cpu-budget.ts). */
+export function cpuBudget(r: Raw): CpuBudget {
+  const bridges = (["qq", "wechat"] as const).filter((b) => r[b].enabled);
+  const services: CpuService[] = [
+    "synapse",
+    "postgres",
+    ...bridges,
+    // The watchdog's container exists only with a bridge to watch (render/all.ts).
+    ...(r.watchdog.enabled && bridges.length > 0 ? ["watchdog" as const] : []),
+    ...(r.upkeep.enabled ? ["upkeep" as const] : []),
+  ];
+  const { total, reserve, ...overrides } = r.cpu;
+  return planCpuBudget(total, reserve, overrides, services);
+}
+
+/** `budget` and `cpu` are memoryBudget(r) and cpuBudget(r), already checked by the caller. */
+export function toSettings(stack: string, r: Raw, matrixHost: string, budget: MemoryBudget, cpu: CpuBudget): Settings {
   const limit = (service: BudgetService) => budget.rows.find((row) => row.service === service)?.limitBytes ?? 0;
   const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; extraConfig: Record<string, unknown> }) => ({
     kind,
@@ -151,5 +167,11 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
     stickers: r.stickers,
     volumes: r.volumes,
     memoryBudget: budget,
+    cpuBudget: cpu,
+    federation: {
+      mode: r.federation.mode,
+      allowedServers: r.federation.allowedServers,
+      roomComplexityLimit: r.federation.roomComplexityLimit,
+    },
   };
 }

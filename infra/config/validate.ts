@@ -10,7 +10,8 @@
 import type { Settings } from "../settings";
 import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS, WATCHDOG_DEFAULTS } from "./schema";
 import { budgetProblems } from "./budget";
-import { memoryBudget, toSettings } from "./to-settings";
+import { cpuBudgetProblems } from "./cpu-budget";
+import { cpuBudget, memoryBudget, toSettings } from "./to-settings";
 
 /** A stack's configuration as read: values by full key, and which keys are Pulumi secrets. */
 export interface RawConfig {
@@ -140,7 +141,21 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   }
   const budget = memoryBudget(r);
   errors.push(...budgetProblems(budget, NS));
+  const cpu = cpuBudget(r);
+  errors.push(...cpuBudgetProblems(cpu, NS));
+  errors.push(...federationProblems(r.federation));
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, settings: toSettings(stack, r, matrixHost, budget) };
+  return { ok: true, settings: toSettings(stack, r, matrixHost, budget, cpu) };
+}
+
+/** The allow-list is the mode's whole meaning: required with it, refused without it (it would restrict nothing). */
+function federationProblems(f: { mode: string; allowedServers: string[] }): string[] {
+  if (f.mode === "allow-list" && f.allowedServers.length === 0) {
+    return [`${NS}:federation.allowedServers must name at least one server when ${NS}:federation.mode is "allow-list" (an empty list would federate with no one: use mode "off")`];
+  }
+  if (f.mode !== "allow-list" && f.allowedServers.length > 0) {
+    return [`${NS}:federation.allowedServers is only used when ${NS}:federation.mode is "allow-list" (it is "${f.mode}"): set the mode, or remove the list`];
+  }
+  return [];
 }
 

@@ -6,6 +6,7 @@ import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, type Settings } from "../settings";
 import { DOUBLE_PUPPET, renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
 import { budgetTable } from "../config/budget";
+import { cpuBudgetTable } from "../config/cpu-budget";
 import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderRestoreScript } from "./backup";
 import { bridgeSpec, postgresSpec, renderPostgresPassword, synapseSpec, type ContainerSpec } from "./containers";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./homeserver";
@@ -80,6 +81,8 @@ export function plan(s: Settings): Record<string, unknown> {
       env: c.env.map((e) => e.name),
       volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
       memoryLimitBytes: c.memoryBytes,
+      cpus: c.cpu.cpus,
+      cpuShares: c.cpu.shares,
       ...(c.entrypoint ? { entrypoint: c.entrypoint } : {}),
       ...(c.command ? { command: c.command } : {}),
       healthcheck: c.healthcheck.tests,
@@ -94,5 +97,6 @@ export function plan(s: Settings): Record<string, unknown> {
       : [],
     volumesKeptOnDestroy: s.volumes.retainOnDestroy,
     memoryBudget: budgetTable(s.memoryBudget),
+    cpuBudget: cpuBudgetTable(s.cpuBudget),
   };
 }

@@ -3,6 +3,7 @@
  * docker.Container inputs and `npm run render` prints them in plan.json, so the
  * plan a user reads is the one that is applied.
  */
+import { cpuOf, type CpuService } from "../config/cpu-budget";
 import type { Secrets } from "../secrets";
 import { containerName, hostPath, networkName, volumeName, type Bridge, type Settings } from "../settings";
 import { BRIDGE_PATHS } from "./bridges";
@@ -39,6 +40,8 @@ export interface ContainerSpec {
   env: EnvVar[];
   volumes: { containerPath: string; volumeName?: string; hostPath?: string; readOnly: boolean }[];
   memoryBytes: number;
+  /** CPU cap (CPUs) and weight (docker cpu shares), from the CPU budget (config/cpu-budget.ts). */
+  cpu: { cpus: number; shares: number };
   /** The image's entrypoint replaced (the watchdog runs its own script in the Synapse image). */
   entrypoint?: string[];
   /** The image's command replaced (PostgreSQL's server settings); unset: the image's own. */
@@ -55,6 +58,12 @@ export interface ContainerSpec {
 }
 
 const LOOPBACK = "127.0.0.1" as const;
+
+/** A container's CPU cap and weight, as the budget set them. */
+export function cpuSpec(s: Settings, service: CpuService): ContainerSpec["cpu"] {
+  const { cpus, shares } = cpuOf(s.cpuBudget, service);
+  return { cpus, shares };
+}
 
 export function postgresSpec(s: Settings): ContainerSpec {
   return {
@@ -75,6 +84,7 @@ export function postgresSpec(s: Settings): ContainerSpec {
       { containerPath: POSTGRES_PASSWORD_PATH, hostPath: hostPath(s, "postgres", "password"), readOnly: true },
     ],
     memoryBytes: s.postgres.memoryLimitBytes,
+    cpu: cpuSpec(s, "postgres"),
     command: postgresCommand(s),
     healthcheck: {
       tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.superuser, "-d", "postgres"],
@@ -115,6 +125,7 @@ export function synapseSpec(s: Settings): ContainerSpec {
       { containerPath: SYNAPSE_PATHS.configDir, hostPath: hostPath(s, "synapse"), readOnly: true },
     ],
     memoryBytes: s.synapse.memoryLimitBytes,
+    cpu: cpuSpec(s, "synapse"),
     healthcheck: {
       tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"],
       interval: goDuration(15),
@@ -140,6 +151,7 @@ export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {
     // which the bridge rewrites on start (so it is writable, owned by the bridge's user).
     volumes: [{ containerPath: BRIDGE_PATHS.dataDir, hostPath: hostPath(s, b.kind), readOnly: false }],
     memoryBytes: b.memoryLimitBytes,
+    cpu: cpuSpec(s, b.kind),
     healthcheck: {
       // mautrix app services answer /_matrix/mau/live; the alpine images have busybox wget, not curl.
       tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${b.appservicePort}/_matrix/mau/live`],

@@ -3,6 +3,7 @@ import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
 import { DOUBLE_PUPPET } from "./bridges";
 import { publicBaseUrl } from "./discovery";
+import { federationConfig, listenerResources } from "./federation";
 import { POOLS, synapseCaches } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
@@ -35,7 +36,7 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
         // Behind host nginx: take the client address and scheme from X-Forwarded-*.
         x_forwarded: true,
         bind_addresses: ["0.0.0.0"],
-        resources: [{ names: ["client", "federation"], compress: false }],
+        resources: [{ names: listenerResources(s), compress: false }],
       },
     ],
     database: {
@@ -65,7 +66,6 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     form_secret: sec.formSecret,
     enable_registration: s.synapse.enableRegistration,
     report_stats: false,
-    trusted_key_servers: [{ server_name: "matrix.org" }],
     suppress_key_server_warning: true,
     // Small-host tuning: caches bounded by memory (render/tuning.ts), no presence fan-out,
     // no URL previews fetching pages.
@@ -76,6 +76,8 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     retention: { enabled: true, purge_jobs: [{ interval: "12h" }] },
     url_preview_enabled: false,
     app_service_config_files: [...enabledBridges(s).map((b) => SYNAPSE_PATHS.appservice(b.kind)), SYNAPSE_PATHS.appservice(DOUBLE_PUPPET.id)],
+    // Who federates, the key servers, and remote rooms too heavy to join (render/federation.ts).
+    ...federationConfig(s),
   };
   return deepMerge(base, s.synapse.extraConfig);
 }

@@ -1,6 +1,7 @@
 /** Host nginx server blocks for the Matrix host (and the domain's discovery when Cloudflare is off). */
 import { hostPath, type Settings } from "../settings";
 import { clientWellKnown, serverWellKnown } from "./discovery";
+import { federates } from "./federation";
 import { renderTemplate } from "./templates";
 
 export function renderNginxSite(s: Settings): string {
@@ -12,6 +13,7 @@ export function renderNginxSite(s: Settings): string {
     httpPort: s.nginx.httpPort,
     tls: s.nginx.tls ?? false,
     maxUploadSize: s.synapse.maxUploadSize,
+    federates: federates(s),
     synapsePort: s.synapse.hostPort,
     trustedProxies: s.nginx.trustedProxies,
     adminApiFrom: s.nginx.adminApiFrom,

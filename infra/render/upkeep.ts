@@ -10,6 +10,7 @@
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, volumeName, type Settings, type UpkeepSettings } from "../settings";
 import { bridgeUserRegexes } from "./bridges";
+import { cpuSpec } from "./containers";
 import { SYNAPSE_PATHS } from "./homeserver";
 import { renderTemplate } from "./templates";
 import { MONITOR_LOCALPART } from "./watchdog";
@@ -136,6 +137,7 @@ export function renderUpkeepRunScript(s: Settings, u: Enabled): string {
     container: containerName(s, "upkeep"),
     network: networkName(s),
     memory: `${Math.floor(u.memoryLimitBytes / 1024 ** 2)}m`,
+    cpu: cpuSpec(s, "upkeep"),
     dir: hostPath(s, "upkeep"),
     cache: hostPath(s, "upkeep", "cache"),
     adminDir: hostPath(s, "admin"),

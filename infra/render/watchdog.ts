@@ -7,7 +7,7 @@ import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, type Bridge, type Settings, type WatchdogSettings } from "../settings";
 import { BACKUP_RESULT_FILE, backupLogPath, backupPaths } from "./backup";
 import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
-import { bridgeSpec, type ContainerSpec } from "./containers";
+import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
 import { goDuration } from "./duration";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
@@ -104,6 +104,7 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
       { containerPath: WATCHDOG_PATHS.dockerSocket, hostPath: w.dockerSocket, readOnly: false },
     ],
     memoryBytes: w.memoryLimitBytes,
+    cpu: cpuSpec(s, "watchdog"),
     entrypoint: ["python", "-u", WATCHDOG_PATHS.script, WATCHDOG_PATHS.config],
     healthcheck: {
       tests: ["CMD", "python", "-c", `import os, sys, time; sys.exit(time.time() - os.path.getmtime("${WATCHDOG_PATHS.alive}") > ${staleSeconds})`],

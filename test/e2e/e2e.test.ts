@@ -420,6 +420,13 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     }
   });
 
+  test("every container runs with the CPU budget's cap and weight, as the engine reports them", () => {
+    for (const row of s.cpuBudget.rows.filter((r) => r.service !== "upkeep")) {
+      const [nano, shares] = docker("inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}}", `${s.namePrefix}-${row.service}`).trim().split(" ").map(Number);
+      assert.deepEqual([nano, shares], [Math.round(row.cpus * 1e9), row.shares], row.service);
+    }
+  });
+
   test("no container port answers on anything but 127.0.0.1 (every listening socket on the host)", () => {
     const lines = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).trim().split("\n");
     const published = new Set([String(s.synapse.hostPort), String(s.wechat!.hostPort)]);

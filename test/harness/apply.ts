@@ -199,7 +199,7 @@ export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, o
 /** Creates and starts the container; resolves with its state (the provider's normalised inputs). */
 export async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<Record<string, any>> {
   only(r, [
-    "name", "image", "entrypoints", "command", "restart", "memory", "memorySwap", "envs", "networksAdvanced", "ports", "volumes",
+    "name", "image", "entrypoints", "command", "restart", "memory", "memorySwap", "cpus", "cpuShares", "envs", "networksAdvanced", "ports", "volumes",
     "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun", "stopSignal", "stopTimeout", "destroyGraceSeconds",
   ]);
   const i = r.inputs;
@@ -228,6 +228,9 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
       RestartPolicy: { Name: i.restart },
       Memory: i.memory * MB,
       MemorySwap: i.memorySwap * MB,
+      // The provider parses `cpus` as a decimal into NanoCPUs (Docker's --cpus).
+      ...(i.cpus !== undefined ? { NanoCpus: nanoCpus(i.cpus) } : {}),
+      ...(i.cpuShares !== undefined ? { CpuShares: i.cpuShares } : {}),
       LogConfig: { Type: i.logDriver, Config: i.logOpts ?? {} },
       // As the provider does: the default bridge, then each networksAdvanced network connected.
       NetworkMode: "bridge",
@@ -260,18 +263,48 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
 /**
  * A container's inputs as the provider keeps them in its state: what it reads back
  * from the engine. The health check's durations come back in ns and are stored in
- * Go's canonical spelling, so "60s" in a program is "1m0s" in the state.
+ * Go's canonical spelling, so "60s" in a program is "1m0s" in the state; the CPU cap
+ * comes back as NanoCPUs and is stored as the provider spells it ("1.0", "0.75").
  */
 export async function containerState(docker: DockerApi, id: string, inputs: Record<string, any>): Promise<Record<string, any>> {
-  const { data } = await docker.request<{ Config: { Healthcheck?: Record<string, number> } }>("GET", `/containers/${id}/json`);
-  if (!inputs.healthcheck) return inputs;
+  const { data } = await docker.request<{ Config: { Healthcheck?: Record<string, number> }; HostConfig: { NanoCpus?: number; CpuShares?: number } }>(
+    "GET",
+    `/containers/${id}/json`,
+  );
+  const cpu = {
+    ...(data.HostConfig.NanoCpus ? { cpus: providerCpus(data.HostConfig.NanoCpus) } : {}),
+    ...(inputs.cpuShares !== undefined ? { cpuShares: data.HostConfig.CpuShares } : {}),
+  };
+  if (!inputs.healthcheck) return { ...inputs, ...cpu };
   const back = data.Config.Healthcheck ?? {};
   const canonical = (ns: number | undefined) => (ns === undefined || ns === 0 ? undefined : goDuration(ns / 1e9));
   const healthcheck = { ...inputs.healthcheck };
   for (const [key, engineKey] of [["interval", "Interval"], ["timeout", "Timeout"], ["startPeriod", "StartPeriod"]] as const) {
     if (healthcheck[key] !== undefined) healthcheck[key] = canonical(back[engineKey]);
   }
-  return { ...inputs, healthcheck };
+  return { ...inputs, ...cpu, healthcheck };
+}
+
+/** `cpus` as the provider parses it (a decimal of CPUs, to whole nanoCPUs); refused like the provider when not whole. */
+export function nanoCpus(cpus: string): number {
+  const m = /^([0-9]+)(?:\.([0-9]{0,9}))?$/.exec(cpus);
+  if (!m) throw new Error(`harness: cpus ${JSON.stringify(cpus)} is not a decimal number of CPUs`);
+  return Number(m[1]) * 1e9 + Number((m[2] ?? "").padEnd(9, "0"));
+}
+
+/**
+ * NanoCPUs as the docker provider writes them into its state on read (kreuzwerker
+ * terraform-provider-docker, its decimal-string helper): the value with nine decimals; when
+ * that text holds exactly nine "0" characters it is rounded to one decimal ("1.0", "0.1",
+ * but 0.05 reads back as "0.1"), otherwise its trailing zeros go ("0.75", "10.").
+ */
+export function providerCpus(nano: number): string {
+  const text = `${Math.floor(nano / 1e9)}.${String(nano % 1e9).padStart(9, "0")}`;
+  if ((text.match(/0/g) ?? []).length === 9) {
+    const tenths = Math.round(nano / 1e8);
+    return `${Math.floor(tenths / 10)}.${tenths % 10}`;
+  }
+  return text.replace(/0+$/, "");
 }
 
 export function changes(before: unknown, after: unknown, at: string, out: string[]): void {

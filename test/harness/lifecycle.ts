@@ -19,13 +19,13 @@
  *   the state is reported, one line each.
  * Remaining differences: deletes run one at a time (the engine runs independent ones in
  * parallel); refresh compares what the harness reads back from the Engine API (image,
- * memory, restart policy, stop signal and timeout, the stored labels and environment), not
+ * memory, CPU cap and shares, restart policy, stop signal and timeout, the stored labels and environment), not
  * every attribute the provider reads.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { Applied, StateEntry } from "./apply";
+import { providerCpus, type Applied, type StateEntry } from "./apply";
 import { DockerApi } from "./docker-api";
 import { commandSsh, openTunnel, run, type Connection } from "./provider-io";
 
@@ -193,6 +193,8 @@ function containerChanges(info: any, i: Record<string, any>): string[] {
   same("image", c.Image, i.image);
   same("memory", h.Memory / MB, i.memory);
   same("memorySwap", h.MemorySwap / MB, i.memorySwap);
+  if (i.cpus !== undefined) same("cpus", h.NanoCpus ? providerCpus(h.NanoCpus) : undefined, i.cpus);
+  same("cpuShares", h.CpuShares, i.cpuShares);
   same("restart", h.RestartPolicy.Name, i.restart);
   same("stopSignal", c.StopSignal, i.stopSignal);
   same("stopTimeout", c.StopTimeout, i.stopTimeout);

@@ -43,6 +43,7 @@ export function stringSettingPaths(schema: z.ZodType): string[] {
       case "array":
         return walk(def.element as z.ZodType, [...path, "0"]);
       case "string":
+      case "enum":
         out.add(path.join("."));
         return;
       case "literal":

@@ -82,6 +82,8 @@ const GOOD: Record<string, string> = {
   "upkeep.bridgedRoomHistoryLifetime": "365d",
   "backup.repository": "sftp:restic@backup.hostile.example:/srv/restic/kit",
   "backup.schedule": "47 4 * * *",
+  "federation.mode": "allow-list",
+  "federation.allowedServers.0": "matrix.org",
 };
 
 const PAYLOADS = ["\n", "\r", "\0", ";", "{", "}", '"', "'", "`id`", "$HOME", "${x}", "#", "\\", "{{stack}}", "}}", ": x", "\n- x", "&a", "*a", "!x", "é漢✓", " "];

@@ -21,6 +21,30 @@ from synapse.config.homeserver import HomeServerConfig
 from synapse.config.logger import _load_logging_config
 
 
+def federation_summary(config: HomeServerConfig) -> dict:
+    """Who Synapse federates with and which remote rooms it joins, as its loader understood it."""
+    whitelist = config.federation.federation_domain_whitelist
+    limit = config.server.limit_remote_rooms
+    return {
+        "listener_resources": sorted(
+            name
+            for listener in config.server.listeners
+            for resource in listener.http_options.resources
+            for name in resource.names
+        ),
+        # None: every server; a list (maybe empty): only those.
+        "domain_whitelist": None if whitelist is None else sorted(whitelist),
+        "send_federation": config.worker.send_federation,
+        "trusted_key_servers": [k.server_name for k in config.key.key_servers],
+        "limit_remote_rooms": {
+            "enabled": limit.enabled,
+            "complexity": limit.complexity,
+            "complexity_error": limit.complexity_error,
+            "admins_can_join": limit.admins_can_join,
+        },
+    }
+
+
 def main(path: str) -> None:
     config = HomeServerConfig.load_config("synapse", ["-c", path])
     services = load_appservices(config.server.server_name, config.appservice.app_service_config_files)
@@ -37,6 +61,7 @@ def main(path: str) -> None:
         "app_services": [
             {"id": s.id, "sender_localpart": s.sender.localpart, "url": s.url} for s in services
         ],
+        "federation": federation_summary(config),
     }
     print(json.dumps(summary))
 

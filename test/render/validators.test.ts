@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -25,11 +26,12 @@ import { renderFiles, type RenderedFile } from "../../infra/render/all";
 import { appserviceUrl } from "../../infra/render/bridges";
 import { clientWellKnown, publicBaseUrl, serverWellKnown } from "../../infra/render/discovery";
 import { SYNAPSE_PATHS } from "../../infra/render/homeserver";
+import { complexityError } from "../../infra/render/federation";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { enabledBridges, hostPath, type Settings } from "../../infra/settings";
 import { freePort, json, request } from "../harness/http";
-import { stackSettings } from "../harness/stacks";
+import { FEDERATION_VARIANTS, stackSettings } from "../harness/stacks";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SETUP = "bash test/setup/validators.sh";
@@ -72,8 +74,30 @@ function requireTool(file: string, args: string[]): void {
   assert.equal(r.status, 0, `\`${file} ${args.join(" ")}\` failed: run \`${SETUP}\` as root from the repository root\n${r.stderr}`);
 }
 
-function loadStack(stack: string): { settings: Settings; secrets: Secrets; files: RenderedFile[] } {
-  const settings = stackSettings(stack);
+/** Every shipped stack, then the federation modes other than "open" on a stack behind Cloudflare and one whose nginx serves discovery. */
+const CASES = [
+  ...STACKS.map((stack) => ({ stack, label: `stack ${stack}`, values: {} })),
+  ...Object.entries(FEDERATION_VARIANTS).flatMap(([mode, values]) => ["dev", "local"].map((stack) => ({ stack, label: `stack ${stack} with federation ${mode}`, values }))),
+];
+
+/** What Synapse's loader must understand from each federation mode (Synapse's config documentation). */
+function expectedFederation(s: Settings): Record<string, unknown> {
+  const f = s.federation;
+  return {
+    listener_resources: f.mode === "off" ? ["client"] : ["client", "federation"],
+    domain_whitelist: f.mode === "open" ? null : f.mode === "off" ? [] : [...f.allowedServers].sort(),
+    send_federation: f.mode !== "off",
+    trusted_key_servers: f.mode === "open" ? ["matrix.org"] : [],
+    limit_remote_rooms:
+      f.roomComplexityLimit === null
+        ? // Synapse's defaults, unused while disabled.
+          { enabled: false, complexity: 1, complexity_error: "Your homeserver is unable to join rooms this large or complex. Please speak to your server administrator, or upgrade your instance to join this room.", admins_can_join: false }
+        : { enabled: true, complexity: f.roomComplexityLimit, complexity_error: complexityError(f.roomComplexityLimit), admins_can_join: false },
+  };
+}
+
+function loadStack(stack: string, values: Record<string, unknown>): { settings: Settings; secrets: Secrets; files: RenderedFile[] } {
+  const settings = stackSettings(stack, values);
   const secrets = deriveSecrets(SEED);
   return { settings, secrets, files: renderFiles(settings, secrets) };
 }
@@ -226,10 +250,10 @@ test("stacks/ holds the stacks these validators cover", () => {
   for (const s of ["local", "dev", "prod"]) assert.ok(STACKS.includes(s), `stacks/Pulumi.${s}.yaml is missing`);
 });
 
-for (const stack of STACKS) {
-  const { settings: s, secrets, files } = loadStack(stack);
+for (const { stack, label, values } of CASES) {
+  const { settings: s, secrets, files } = loadStack(stack, values);
 
-  describe(`stack ${stack}`, () => {
+  describe(label, () => {
     test("every rendered YAML file parses with the yaml package to a mapping", () => {
       const yamlFiles = files.filter((f) => f.kind === "yaml");
       // homeserver.yaml, log.config, the double-puppet registration, then registration x2 and config per bridge.
@@ -281,6 +305,7 @@ for (const stack of STACKS) {
           // The double-puppet app service receives nothing (no URL); Synapse loads it as such.
           { id: "kit-doublepuppet", sender_localpart: "kit-doublepuppet", url: null },
         ],
+        federation: expectedFederation(s),
       });
     });
 
@@ -299,6 +324,12 @@ for (const stack of STACKS) {
           const url = (p: string) => `https://${s.domain}${p}`;
           for (const [name, body] of [["server", serverWellKnown(s)], ["client", clientWellKnown(s)]] as const) {
             const res = await mf.dispatchFetch(url(`/.well-known/matrix/${name}`));
+            if (body === null) {
+              // Federation off: no m.server anywhere.
+              assert.equal(res.status, 404, name);
+              await res.arrayBuffer();
+              continue;
+            }
             assert.equal(res.status, 200);
             assert.equal(res.headers.get("content-type"), "application/json");
             assert.equal(res.headers.get("access-control-allow-origin"), "*");
@@ -329,12 +360,19 @@ for (const stack of STACKS) {
         const port = await freePort();
         const dir = tempDir("nginx-serve");
         const site = path.join(dir, "site.conf");
-        // The one change to the rendered site: its listen lines (the stack's HTTP port on
-        // every address) become one free port on 127.0.0.1, so the test needs no privileged
-        // port and touches no other interface; IPv6 lines go, as a test machine may lack [::].
+        // The changes to the rendered site: its listen lines (the stack's HTTP port on every
+        // address) become one free port on 127.0.0.1, so the test needs no privileged port and
+        // touches no other interface; IPv6 lines go, as a test machine may lack [::]. Synapse's
+        // port becomes a stand-in's here, which names each path it was given (nginx's routing shows).
         const listen = new RegExp(`^(\\s*)listen (\\[::\\]:)?${s.nginx.httpPort};$`, "gm");
         const original = only(files, "nginx").content;
-        const text = original.replace(listen, (_, indent: string, v6?: string) => (v6 ? "" : `${indent}listen 127.0.0.1:${port};`));
+        const standIn = http.createServer((req, res) => res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ proxied: req.url })));
+        await new Promise<void>((resolve) => standIn.listen(0, "127.0.0.1", resolve));
+        const synapse = `proxy_pass http://127.0.0.1:${s.synapse.hostPort};`;
+        assert.ok(original.includes(synapse), `no \`${synapse}\` line to substitute`);
+        const text = original
+          .replace(listen, (_, indent: string, v6?: string) => (v6 ? "" : `${indent}listen 127.0.0.1:${port};`))
+          .replaceAll(synapse, `proxy_pass http://127.0.0.1:${(standIn.address() as net.AddressInfo).port};`);
         assert.ok(original.match(listen), `no \`listen ${s.nginx.httpPort};\` line to substitute`);
         assert.deepEqual([...new Set(text.match(/^\s*listen .*$/gm)?.map((l) => l.trim()))], [`listen 127.0.0.1:${port};`]);
         fs.writeFileSync(site, text);
@@ -348,6 +386,10 @@ for (const stack of STACKS) {
           await waitForPort(port, () => nginx.exitCode !== null || nginx.signalCode !== null, () => `${stderr}${readIfExists(`${dir}/error.log`)}`);
           for (const [name, body] of [["server", serverWellKnown(s)], ["client", clientWellKnown(s)]] as const) {
             const res = await request({ host: s.domain, port, path: `/.well-known/matrix/${name}` });
+            if (body === null) {
+              assert.equal(res.status, 404, `federation off: no ${name} well-known`);
+              continue;
+            }
             assert.equal(res.status, 200);
             assert.equal(res.headers["content-type"], "application/json");
             assert.equal(res.headers["access-control-allow-origin"], "*");
@@ -356,6 +398,15 @@ for (const stack of STACKS) {
           const preflight = await request({ host: s.domain, port, path: "/.well-known/matrix/client", method: "OPTIONS" });
           assert.equal(preflight.status, 204);
           assert.equal(preflight.headers["access-control-allow-origin"], "*");
+          // Federation's paths reach Synapse when it federates and get nginx's own 404 when it is
+          // off; the client API reaches Synapse either way.
+          const matrix = async (p: string) => {
+            const res = await request({ host: s.matrixHost, port, path: p });
+            return res.status === 200 ? json(res) : res.status;
+          };
+          const off = s.federation.mode === "off";
+          for (const p of ["/_matrix/federation/v1/version", "/_matrix/key/v2/server"]) assert.deepEqual(await matrix(p), off ? 404 : { proxied: p }, p);
+          assert.deepEqual(await matrix("/_matrix/client/versions"), { proxied: "/_matrix/client/versions" });
           if (s.matrixHost !== s.domain) {
             // Routing by Host is real: the Matrix host's block answers 404 outside the APIs.
             assert.equal((await request({ host: s.matrixHost, port, path: "/.well-known/matrix/client" })).status, 404);
@@ -363,6 +414,7 @@ for (const stack of STACKS) {
         } finally {
           nginx.kill("SIGTERM");
           await exited;
+          standIn.close();
         }
       });
     }

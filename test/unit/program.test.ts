@@ -46,6 +46,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
         // prod sets 1024m; local and dev take the 1 GB budget's Synapse share (4/8 of 768 MiB).
         memory: stack === "prod" ? 1024 : 368,
         memorySwap: stack === "prod" ? 1024 : 368,
+        // The CPU budget of a 1-CPU VPS (cpu.total 1 - cpu.reserve 0.25): Synapse may use all of it, with the top weight.
+        cpus: "0.75",
+        cpuShares: 1024,
         envs: ["SYNAPSE_CONFIG_PATH=/config/homeserver.yaml", "SYNAPSE_CONFIG_DIR=/config", "SYNAPSE_DATA_DIR=/data", "UID=991", "GID=991"],
         networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-synapse`] }],
         ports: [{ internal: 8008, external: 8082, ip: "127.0.0.1", protocol: "tcp" }],
@@ -103,6 +106,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
         restart: "unless-stopped",
         memory: 32,
         memorySwap: 32,
+        // A fifth of the CPU budget, a small weight.
+        cpus: "0.15",
+        cpuShares: 128,
         envs: [],
         networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-watchdog`] }],
         ports: [],
@@ -153,6 +159,19 @@ for (const stack of ["local", "dev", "prod"] as const) {
         [`${p}-wechat`]: ["SIGTERM", 15, 15],
         [`${p}-watchdog`]: ["SIGTERM", 5, 5],
       });
+    });
+
+    test("every container has a CPU cap within cpu.total - cpu.reserve and its weight: Synapse and PostgreSQL first, bridges and watchdog small, upkeep lowest", () => {
+      const cpu = Object.fromEntries(byType(run, CONTAINER).map((c) => [c.inputs.name, [c.inputs.cpus, c.inputs.cpuShares]]));
+      assert.deepEqual(cpu, {
+        [`${p}-postgres`]: ["0.75", 1024],
+        [`${p}-synapse`]: ["0.75", 1024],
+        [`${p}-qq`]: ["0.37", 256],
+        [`${p}-wechat`]: ["0.37", 256],
+        [`${p}-watchdog`]: ["0.15", 128],
+      });
+      // The upkeep job is a `docker run` from cron, not a docker.Container: its flags are in its script.
+      assert.match(stdinOf(run, `${p}-upkeep-run-write`), /^ {4}--cpus 0\.37 --cpu-shares 32 \\$/m);
     });
 
     test("PostgreSQL: password from a file the postgres user alone reads, C-locale cluster, data on a named volume", () => {
@@ -478,6 +497,8 @@ test("no Cloudflare and no TLS: a warning at preview and up that the server cann
   try {
     await runProgram({ stack: "local", secrets: TEST_SECRETS });
     await runProgram({ stack: "prod", secrets: TEST_SECRETS });
+    // With federation off there is no other server to reach it: nothing to warn about.
+    await runProgram({ stack: "local", secrets: TEST_SECRETS, values: { "matrix:federation": { mode: "off" } } });
   } finally {
     pulumi.log.warn = warn;
   }

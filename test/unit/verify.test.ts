@@ -19,7 +19,7 @@ import { parseResolve } from "../../infra/ops/verify/client";
 import { exitCode, formatJson, formatTable, runVerify, type CheckResult, type Report } from "../../infra/ops/verify/index";
 import { summarize } from "../../infra/ops/verify/report";
 import { parseServerName, parseSize, targetFromNames, targetFromSettings } from "../../infra/ops/verify/target";
-import { stackSettings } from "../harness/stacks";
+import { FEDERATION_VARIANTS, stackSettings } from "../harness/stacks";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -169,6 +169,9 @@ describe("arguments and sizes", () => {
     const local = targetFromSettings(stackSettings("local"));
     assert.equal(local.wellKnownOrigin, "http://kit.localhost");
     assert.equal(local.wellKnownServedBy, "nginx");
+    // Federation off: verify expects no m.server (and checks that federation is closed); an allow-list still federates.
+    assert.equal(targetFromSettings(stackSettings("prod", FEDERATION_VARIANTS.off)).expectedServer, null);
+    assert.deepEqual(targetFromSettings(stackSettings("prod", FEDERATION_VARIANTS["allow-list"])).expectedServer, { "m.server": "matrix.example.com:443" });
   });
 });
 
@@ -271,6 +274,8 @@ interface Behaviour {
   wechatChecksSecret: boolean;
   /** Headers the sticker picker page is served with (a frame ban breaks it in Element). */
   stickerHeaders: Record<string, string>;
+  /** Whether /_matrix/federation and /_matrix/key answer (matrix:federation.mode off: nginx's 404). */
+  federation: boolean;
 }
 
 const good = (base: string): Behaviour => ({
@@ -284,6 +289,7 @@ const good = (base: string): Behaviour => ({
   tamperKeys: false,
   wechatChecksSecret: true,
   stickerHeaders: {},
+  federation: true,
 });
 
 const BEHAVIOURS: Record<string, Behaviour> = {
@@ -303,6 +309,8 @@ const BEHAVIOURS: Record<string, Behaviour> = {
     stickerHeaders: { "X-Frame-Options": "SAMEORIGIN" },
   },
   "lax.test": { ...good("lax.test"), proxyLimit: undefined, contentType: "application/json; charset=utf-8" },
+  // What the kit deploys with matrix:federation.mode off: no m.server, no federation route.
+  "closed.test": { ...good("closed.test"), server: undefined, federation: false },
 };
 
 function makeCa(dir: string): { caPem: string; key: string; cert: string } {
@@ -340,6 +348,10 @@ function standInServer(tlsFiles: { key: string; cert: string }): https.Server {
       }
       res.writeHead(200, { "Content-Type": b.contentType, ...cors });
       return res.end(JSON.stringify(doc));
+    }
+    if (!b.federation && /^\/_matrix\/(federation|key)\//.test(url.pathname)) {
+      res.writeHead(404, { "Content-Type": "text/html" });
+      return res.end("<html><head><title>404 Not Found</title></head></html>");
     }
     switch (url.pathname) {
       case "/_matrix/federation/v1/version":
@@ -494,6 +506,24 @@ describe("against a TLS stand-in deployment", () => {
     expectFail("admin.hidden", /^HTTP 200 .*\/_synapse\/admin answers the internet$/, /^don't proxy \/_synapse\/admin/);
     expectFail("stickers.page", /^X-Frame-Options: SAMEORIGIN: clients cannot embed it$/, /Element shows the picker in an iframe/);
     assert.equal(exitCode(report), 1);
+  });
+
+  test("federation off: no m.server and no federation answer pass; a deployment that still federates fails both, naming the setting", async () => {
+    const off = (base: string) => ({ ...targetFromNames(base, `matrix.${base}`, LIMIT), expectedServer: null });
+    const closed = await runVerify({ target: off("closed.test"), resolve: resolveFor("closed.test"), caPem, wechatSecret: SECRET, timeoutMs: 3000, uploadGraceMs: 300 });
+    assert.deepEqual(closed.checks.filter((c) => c.status !== "pass"), [], formatTable(closed));
+    const c = byId(closed);
+    assert.equal(c["well-known.server"].observed, "HTTP 404: no m.server (federation is off)");
+    assert.equal(c["federation.closed"].observed, '/_matrix/federation/v1/version HTTP 404, /_matrix/key/v2/server HTTP 404 at matrix.closed.test (matrix:federation.mode is "off")');
+    // The server document's type and CORS are not judged: there is no document.
+    assert.deepEqual(closed.checks.map((x) => x.id).filter((id) => /^(well-known\.server|federation)/.test(id)), ["well-known.server", "federation.closed"]);
+
+    const leaky = byId(await runVerify({ target: off("good.test"), resolve: resolveFor("good.test"), caPem, wechatSecret: SECRET, timeoutMs: 3000, uploadGraceMs: 300 }));
+    assert.equal(leaky["well-known.server"].status, "fail");
+    assert.equal(leaky["well-known.server"].observed, 'm.server "matrix.good.test:443" is published, but matrix:federation.mode is "off"');
+    assert.equal(leaky["federation.closed"].status, "fail");
+    assert.match(leaky["federation.closed"].observed, /^\/_matrix\/federation\/v1\/version answers HTTP 200: .*; \/_matrix\/key\/v2\/server answers HTTP 200: .*, but matrix:federation\.mode is "off"$/);
+    assert.match(leaky["federation.closed"].fix ?? "", /no route for \/_matrix\/federation and \/_matrix\/key/);
   });
 
   test("a proxy that lets any size through fails the over-limit probe", async () => {

@@ -19,7 +19,8 @@ export interface VerifyTarget {
   matrixOrigin: string;
   /** Who answers /.well-known/matrix/*, so a fix names the right thing to change. */
   wellKnownServedBy: "cloudflare-worker" | "nginx" | "unknown";
-  expectedServer: { "m.server": string };
+  /** null: federation is off (matrix:federation.mode), so no m.server, and no federation endpoint may answer. */
+  expectedServer: { "m.server": string } | null;
   expectedClient: { "m.homeserver": { base_url: string } };
   /** Synapse's max_upload_size as the stack sets it (or --upload-limit). */
   uploadLimitBytes?: number;

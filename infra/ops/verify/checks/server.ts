@@ -76,8 +76,31 @@ export function judgeServerKeys(t: VerifyTarget, addr: ServerAddress, a: Outcome
   return pass(id, name, seen.join(", "));
 }
 
+/**
+ * Federation off: its endpoints must not answer through the site (the kit's nginx gives them no
+ * route, and Synapse has no federation listener). Any answer but a 200 counts as closed.
+ */
+export function judgeFederationClosed(t: VerifyTarget, answers: { url: string; outcome: Outcome }[]): CheckResult {
+  const id = "federation.closed";
+  const name = "federation closed";
+  const seen = answers.map(({ url, outcome }) => `${new URL(url).pathname} ${outcome.ok ? `HTTP ${outcome.status}` : outcome.message}`);
+  const open = answers.filter(({ outcome }) => outcome.ok && outcome.status === 200);
+  if (open.length === 0) return pass(id, name, `${seen.join(", ")} at ${t.matrixHost} (matrix:federation.mode is "off")`);
+  return fail(
+    id,
+    name,
+    `${open.map(({ url, outcome }) => `${new URL(url).pathname} answers HTTP 200: ${snippet(outcome.ok ? outcome.body : "")}`).join("; ")}, but matrix:federation.mode is "off"`,
+    `\`pulumi up\` re-writes nginx (no route for /_matrix/federation and /_matrix/key) and homeserver.yaml (no federation listener); check that nothing else proxies ${t.matrixHost} to Synapse`,
+  );
+}
+
 export async function checkFederation(ctx: CheckContext, delegated: ServerAddress | undefined): Promise<CheckResult[]> {
   const t = ctx.target;
+  if (t.expectedServer === null) {
+    const urls = [`${t.matrixOrigin}/_matrix/federation/v1/version`, `${t.matrixOrigin}/_matrix/key/v2/server`];
+    const outcomes = await Promise.all(urls.map((url) => request({ url }, ctx.client)));
+    return [judgeFederationClosed(t, urls.map((url, i) => ({ url, outcome: outcomes[i] })))];
+  }
   // With no usable answer from the well-known, look where it should have sent us, and say so.
   const expected = parseServerName(t.expectedServer["m.server"]);
   const addr = delegated ?? expected ?? { host: t.domain };

@@ -47,11 +47,16 @@ export function judgeWellKnownBody(t: VerifyTarget, which: Which, a: Outcome, ur
   if (a.status >= 300 && a.status < 400) {
     return { row: fail(id, name, `HTTP ${a.status} redirect to ${header(a, "location") ?? "(no Location)"}`, `answer directly, without a redirect: ${wellKnownOwner(t, which)}`) };
   }
-  if (a.status !== 200) return { row: fail(id, name, `HTTP ${a.status} ${snippet(a.body)}`, wellKnownOwner(t, which)) };
+  if (a.status !== 200) {
+    // Federation off: no document is what the kit serves.
+    if (which === "server" && t.expectedServer === null) return { row: pass(id, name, `HTTP ${a.status}: no m.server (federation is off)`) };
+    return { row: fail(id, name, `HTTP ${a.status} ${snippet(a.body)}`, wellKnownOwner(t, which)) };
+  }
   const doc = parseJson(a.body);
   if (!isObject(doc)) return { row: fail(id, name, `HTTP 200 but not a JSON object: ${snippet(a.body)}`, wellKnownOwner(t, which)) };
   const shown = JSON.stringify(doc);
   if (which === "server") {
+    if (t.expectedServer === null) return { row: judgeNoDelegation(t, shown, doc), doc };
     const want = t.expectedServer["m.server"];
     const got = doc["m.server"];
     if (typeof got !== "string") return { row: fail(id, name, `no "m.server" string in ${shown}`, `answer ${JSON.stringify(t.expectedServer)}: ${wellKnownOwner(t, which)}`), doc };
@@ -77,6 +82,17 @@ export function judgeWellKnownBody(t: VerifyTarget, which: Which, a: Outcome, ur
     return { row: fail(id, name, `base_url is "${got}", expected "${want}"`, `answer ${JSON.stringify(t.expectedClient)}: ${wellKnownOwner(t, which)}`), doc };
   }
   return { row: pass(id, name, `HTTP 200 ${shown}`), doc };
+}
+
+/** Federation off: a document without m.server tells no server where to go; one with it invites them. */
+function judgeNoDelegation(t: VerifyTarget, shown: string, doc: Record<string, unknown>): CheckResult {
+  if (doc["m.server"] === undefined) return pass("well-known.server", "well-known server", `HTTP 200 ${shown}: no m.server (federation is off)`);
+  return fail(
+    "well-known.server",
+    "well-known server",
+    `m.server ${JSON.stringify(doc["m.server"])} is published, but matrix:federation.mode is "off"`,
+    `other servers are told where to federate: ${wellKnownOwner(t, "server")}`,
+  );
 }
 
 /** The media type without parameters: "application/json; charset=utf-8" is fine. */
@@ -143,6 +159,8 @@ export async function checkWellKnown(ctx: CheckContext, which: Which): Promise<W
     ),
   ]);
   const body = judgeWellKnownBody(t, which, get, url);
+  // Federation off: there is no document whose type and CORS could matter.
+  if (which === "server" && t.expectedServer === null) return { rows: [body.row] };
   const rows = [body.row, judgeContentType(t, which, get, url), judgeCors(t, which, get, url), judgePreflight(t, which, options, url)];
   let delegated: ServerAddress | undefined;
   if (which === "server" && body.doc && typeof body.doc["m.server"] === "string") delegated = parseServerName(body.doc["m.server"]);

@@ -15,6 +15,7 @@ mkdir -p '/opt/matrix-kit/local/upkeep/cache'
   # mounted read-only (the media store is measured, never written: deletions go through Synapse).
   docker run --rm --name 'mx-local-upkeep' --network 'mx-local-net' \
     --memory 192m --memory-swap 192m \
+    --cpus 0.37 --cpu-shares 32 \
     --entrypoint python \
     -v '/opt/matrix-kit/local/upkeep':/upkeep:ro -v '/opt/matrix-kit/local/upkeep/cache':/upkeep-cache \
     -v 'mx-local-synapse-data':/data:ro -v '/opt/matrix-kit/local/admin':/kit-admin \

@@ -15,6 +15,7 @@ mkdir -p '/opt/matrix-kit/prod/upkeep/cache'
   # mounted read-only (the media store is measured, never written: deletions go through Synapse).
   docker run --rm --name 'mx-prod-upkeep' --network 'mx-prod-net' \
     --memory 192m --memory-swap 192m \
+    --cpus 0.37 --cpu-shares 32 \
     --entrypoint python \
     -v '/opt/matrix-kit/prod/upkeep':/upkeep:ro -v '/opt/matrix-kit/prod/upkeep/cache':/upkeep-cache \
     -v 'mx-prod-synapse-data':/data:ro -v '/opt/matrix-kit/prod/admin':/kit-admin \
