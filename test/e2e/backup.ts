@@ -88,6 +88,7 @@ export function backupTests(ctx: BackupContext): void {
     }
     assert.ok(await ctx.botAnswers("wechat"), "the owner's chat with the WeChat bot works before the backup");
     before = await facts(proofRoom, uploads);
+    assert.equal(psql("postgres", "SHOW server_version").split(".")[0], "15", "the run started on the previous major version");
     assert.equal(before.messages.filter((m) => / before the backup$/.test(m)).length, 20);
     assert.match(before.wechatUsers, new RegExp(`^@${s.admin}:${s.domain}\\|!`), "the owner's WeChat row with its management room");
 
@@ -154,6 +155,9 @@ export function backupTests(ctx: BackupContext): void {
     assert.match(list.stdout, /reason=destroy/);
 
     const t = Date.now();
+    // The new deployment runs the stack's PostgreSQL, a major version above the one backed up.
+    const pgMajor = () => psql("postgres", "SHOW server_version").split(".")[0];
+    assert.equal(pgMajor(), "17");
     const restore = cli("restore");
     const seconds = (Date.now() - t) / 1000;
     assert.equal(restore.status, 0, restore.stdout + restore.stderr);
@@ -162,11 +166,12 @@ export function backupTests(ctx: BackupContext): void {
     assert.match(restore.stdout, /^restore:   the wechat bridge answers its bot's status command$/m);
     const after = await facts(proofRoom, uploads);
     assert.deepEqual(after, before, "everything reads back the same");
+    assert.equal(pgMajor(), "17", "dumps of PostgreSQL 15 loaded into 17");
     assert.ok(await ctx.botAnswers("wechat"), "the owner's chat with the WeChat bot works after the restore");
     // Stickers still send: the packs are served and their media are the server's (nothing to upload again).
     const again = cli("stickers", "add", "test/fixtures/stickers/e2e-pack", "--pack", "e2e-pack");
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /4 already in the pack unchanged, 0 to upload/);
-    ctx.summary.push("", `npm run restore -- --stack e2e onto a new deployment (${seconds.toFixed(0)} s):`, ...restore.stdout.trimEnd().split("\n").map((l) => `  ${l}`), `  then: ${after.messages.length} events in the proof room, ${uploads.length} uploads byte-identical, sticker packs, both bridges' user rows and the server key as before`);
+    ctx.summary.push("", `npm run restore -- --stack e2e onto a new deployment (${seconds.toFixed(0)} s):`, ...restore.stdout.trimEnd().split("\n").map((l) => `  ${l}`), `  then: PostgreSQL 15 -> 17 by this backup and restore; ${after.messages.length} events in the proof room, ${uploads.length} uploads byte-identical, sticker packs, both bridges' user rows and the server key as before`);
   });
 }

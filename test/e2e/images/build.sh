@@ -4,6 +4,8 @@
 #
 #   kit-e2e/debian:bookworm       minbase debootstrap, `docker import`ed      (base/)
 #   kit-e2e/postgres:15-bookworm  Debian's postgresql-15, official-style entrypoint (postgres/)
+#   kit-e2e/debian:trixie         the same for Debian 13, the base of:
+#   kit-e2e/postgres:17-trixie    Debian 13's postgresql-17: the e2e moves to it by backup and restore (postgres-next)
 #   kit-e2e/synapse:v1.163.2      matrix-synapse from host-downloaded wheels   (synapse/)
 #   kit-e2e/synapse:v1.162.0      the same recipe, the release before: the e2e upgrades from it (synapse-previous)
 #
@@ -11,7 +13,7 @@
 # and is rebuilt only when that changes, so a warm run takes seconds. Downloads are cached under
 # <repo>/.cache/e2e (git-ignored): the rootfs tarball and the Synapse wheels.
 #
-# Usage: test/e2e/images/build.sh [--force] [base|postgres|synapse|synapse-previous ...]   (default: all)
+# Usage: test/e2e/images/build.sh [--force] [base|postgres|postgres-next|synapse|synapse-previous ...]   (default: all)
 #   --force  rebuild even when the labels match (cached downloads and docker layers are reused;
 #            delete <repo>/.cache/e2e for a build from nothing).
 set -Eeuo pipefail
@@ -21,6 +23,9 @@ mkdir -p "$here/../../../.cache/e2e"
 cache=$(cd "$here/../../../.cache/e2e" && pwd)
 
 DEBIAN_SUITE=bookworm
+# PostgreSQL's next major version comes from the next Debian release (bookworm has 15 only).
+NEXT_SUITE=trixie
+NEXT_PG_MAJOR=17
 DEBIAN_MIRROR=http://deb.debian.org/debian
 ARCH=amd64
 PG_MAJOR=15
@@ -33,7 +38,6 @@ WHEEL_GLIBC_MINOR=36
 WHEEL_ARCH=x86_64
 
 BASE_IMAGE=kit-e2e/debian:$DEBIAN_SUITE
-POSTGRES_IMAGE=kit-e2e/postgres:$PG_MAJOR-$DEBIAN_SUITE
 LABEL=kit.e2e.recipe
 
 # What `docker import` writes into the base image's config (part of its recipe hash).
@@ -49,12 +53,12 @@ targets=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    base | postgres | synapse | synapse-previous) targets+=("$arg") ;;
+    base | postgres | postgres-next | synapse | synapse-previous) targets+=("$arg") ;;
     -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
-((${#targets[@]})) || targets=(base postgres synapse synapse-previous)
+((${#targets[@]})) || targets=(base postgres postgres-next synapse synapse-previous)
 
 if [[ -t 2 ]]; then tag=$'\e[1m[e2e-images]\e[0m'; else tag='[e2e-images]'; fi
 log() { printf '%s %s\n' "$tag" "$*" >&2; }
@@ -91,35 +95,36 @@ timed() { # name command...
   log "$name: ${status[$name]} in ${took[$name]}s"
 }
 
-build_base() {
-  local rootfs_hash hash tarball old
-  rootfs_hash=$(recipe_hash "$here/base" "suite=$DEBIAN_SUITE" "mirror=$DEBIAN_MIRROR" "arch=$ARCH")
+declare -A base_hash
+build_base() { # name suite
+  local name=$1 suite=$2 image=kit-e2e/debian:$2 rootfs_hash hash tarball old
+  rootfs_hash=$(recipe_hash "$here/base" "suite=$suite" "mirror=$DEBIAN_MIRROR" "arch=$ARCH")
   hash=$(printf '%s\n' "$rootfs_hash" "${BASE_CHANGES[@]}" | sha256sum | cut -d' ' -f1)
-  BASE_HASH=$hash
-  if up_to_date "$BASE_IMAGE" "$hash"; then status[base]="up to date ($BASE_IMAGE, recipe ${hash:0:12})"; return; fi
+  base_hash[$suite]=$hash
+  if up_to_date "$image" "$hash"; then status[$name]="up to date ($image, recipe ${hash:0:12})"; return; fi
 
-  tarball=$cache/debian-$DEBIAN_SUITE-$ARCH-minbase-${rootfs_hash:0:12}.tar
+  tarball=$cache/debian-$suite-$ARCH-minbase-${rootfs_hash:0:12}.tar
   if [[ -s $tarball ]]; then
-    log "base: using cached rootfs $tarball"
+    log "$name: using cached rootfs $tarball"
   else
     if ! command -v debootstrap >/dev/null; then
-      log "base: installing debootstrap"
+      log "$name: installing debootstrap"
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap
     fi
-    log "base: debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR -> $tarball"
-    "$here/base/mkrootfs.sh" "$DEBIAN_SUITE" "$DEBIAN_MIRROR" "$ARCH" "$tarball"
+    log "$name: debootstrap --variant=minbase $suite from $DEBIAN_MIRROR -> $tarball"
+    "$here/base/mkrootfs.sh" "$suite" "$DEBIAN_MIRROR" "$ARCH" "$tarball"
     # Tarballs of older recipes are never used again.
-    find "$cache" -maxdepth 1 -name "debian-$DEBIAN_SUITE-$ARCH-minbase-*.tar" ! -path "$tarball" -print -delete |
+    find "$cache" -maxdepth 1 -name "debian-$suite-$ARCH-minbase-*.tar" ! -path "$tarball" -print -delete |
       sed 's/^/[e2e-images] removed stale /' >&2
   fi
 
-  old=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
+  old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   local changes=() c
   for c in "${BASE_CHANGES[@]}" "LABEL $LABEL=$hash"; do changes+=(--change "$c"); done
-  log "base: docker import $tarball -> $BASE_IMAGE"
-  docker import "${changes[@]}" --message "kit e2e: debootstrap minbase $DEBIAN_SUITE" "$tarball" "$BASE_IMAGE" >/dev/null
+  log "$name: docker import $tarball -> $image"
+  docker import "${changes[@]}" --message "kit e2e: debootstrap minbase $suite" "$tarball" "$image" >/dev/null
   drop_if_dangling "$old"
-  status[base]="built $BASE_IMAGE (recipe ${hash:0:12})"
+  status[$name]="built $image (recipe ${hash:0:12})"
 }
 
 # docker build of one recipe directory; extra tar members (wheels) are appended to its context.
@@ -142,11 +147,13 @@ docker_build() { # name image hash dir [--extra dir-containing member] -- build-
   status[$name]="built $image (recipe ${hash:0:12})"
 }
 
-build_postgres() {
-  local hash
-  hash=$(recipe_hash "$here/postgres" "base=$BASE_HASH" "pg_major=$PG_MAJOR")
-  if up_to_date "$POSTGRES_IMAGE" "$hash"; then status[postgres]="up to date ($POSTGRES_IMAGE, recipe ${hash:0:12})"; return; fi
-  docker_build postgres "$POSTGRES_IMAGE" "$hash" "$here/postgres" --build-arg "PG_MAJOR=$PG_MAJOR"
+build_postgres() { # name major suite
+  local name=$1 major=$2 suite=$3 image=kit-e2e/postgres:$2-$3 hash
+  # docker_build builds FROM $BASE_IMAGE: this suite's.
+  local BASE_IMAGE=kit-e2e/debian:$suite
+  hash=$(recipe_hash "$here/postgres" "base=${base_hash[$suite]}" "pg_major=$major")
+  if up_to_date "$image" "$hash"; then status[$name]="up to date ($image, recipe ${hash:0:12})"; return; fi
+  docker_build "$name" "$image" "$hash" "$here/postgres" --build-arg "PG_MAJOR=$major"
 }
 
 # Wheels are downloaded on the host: pip inside a container does not trust the proxy's CA.
@@ -181,7 +188,7 @@ build_synapse() { # name version
   # the official image's pip does on a VPS with plain internet access.
   mkdir -p "$cache/host-ca" && cp /etc/ssl/certs/ca-certificates.crt "$cache/host-ca/ca-certificates.crt"
   ca_sum=$(sha256sum "$cache/host-ca/ca-certificates.crt" | cut -d' ' -f1)
-  hash=$(recipe_hash "$here/synapse" "base=$BASE_HASH" "synapse=$version" "wheels=$wheels_sum" "ca=$ca_sum")
+  hash=$(recipe_hash "$here/synapse" "base=${base_hash[$DEBIAN_SUITE]}" "synapse=$version" "wheels=$wheels_sum" "ca=$ca_sum")
   if up_to_date "$image" "$hash"; then status[$name]="up to date ($image, recipe ${hash:0:12})"; return; fi
   docker_build "$name" "$image" "$hash" "$here/synapse" --extra "$cache" "synapse-wheels-$version" --extra "$cache" host-ca \
     --build-arg "SYNAPSE_VERSION=$version" --build-arg "WHEELS=synapse-wheels-$version" --build-arg "RECIPE=$hash"
@@ -191,19 +198,23 @@ docker info >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the defau
 
 total_start=$EPOCHREALTIME
 # The other images are built FROM the base, so it is always brought up to date first.
-timed base build_base
+timed base build_base base "$DEBIAN_SUITE"
 for t in "${targets[@]}"; do
   case $t in
-    postgres) timed postgres build_postgres ;;
+    postgres) timed postgres build_postgres postgres "$PG_MAJOR" "$DEBIAN_SUITE" ;;
+    postgres-next)
+      timed base-next build_base base-next "$NEXT_SUITE"
+      timed postgres-next build_postgres postgres-next "$NEXT_PG_MAJOR" "$NEXT_SUITE"
+      ;;
     synapse) timed synapse build_synapse synapse "$SYNAPSE_VERSION" ;;
     synapse-previous) timed synapse-previous build_synapse synapse-previous "$SYNAPSE_PREVIOUS_VERSION" ;;
   esac
 done
 
 log "summary:"
-for t in base "${targets[@]}"; do
+for t in base base-next "${targets[@]}"; do
   [[ -n ${took[$t]:-} ]] || continue
-  printf '  %-9s %7ss  %s\n' "$t" "${took[$t]}" "${status[$t]}" >&2
+  printf '  %-16s %7ss  %s\n' "$t" "${took[$t]}" "${status[$t]}" >&2
   took[$t]=
 done
 log "total $(awk -v a="$total_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s"
