@@ -27,7 +27,10 @@ case "$1" in
   inspect)
     case "$3" in *Config.Image*) f=image ;; *) f=state ;; esac
     [ -f "${STATE}/$4.$f" ] || { echo "Error: No such object: $4" >&2; exit 1; }
-    cat "${STATE}/$4.$f" ;;
+    case "$3" in
+      *RestartCount*|*Config.Image*) cat "${STATE}/$4.$f" ;;
+      *) cut -d" " -f1 "${STATE}/$4.$f" ;; # the health status alone
+    esac ;;
   logs) tail -n "$3" "${STATE}/$4.logs" ;; # logs --tail N name
   *) echo "mock docker: unexpected $*" >&2; exit 3 ;;
 esac
@@ -99,4 +102,17 @@ test("the health wait (MOCK docker CLI): healthy passes; a restart loop stops th
   r = run(renderAwaitHealthyScript(s, "synapse"));
   assert.equal(r.status, 1);
   assert.match(r.stderr, /did not become healthy: the container does not exist/);
+});
+
+test("before an upgrade with backups (MOCK docker CLI): while Synapse is not healthy (rolling back a failed upgrade) no backup is tried, and the last pre-upgrade snapshot is kept in the note", () => {
+  const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false }, "matrix:backup": { repository: "sftp:r@b:/x" } });
+  const record = `${TMP}/kit/upgrade/last`;
+  fs.mkdirSync(path.dirname(record), { recursive: true });
+  fs.writeFileSync(record, `at 2026-11-30T10:00:00Z\nchange mx-up-synapse ${s.synapse.image} kit/synapse:broken\nsnapshot 0864b769\n`);
+  container("mx-up-postgres", s.postgres.image, "healthy running 0");
+  container("mx-up-synapse", "kit/synapse:broken", "starting restarting 4");
+  const r = run(renderBeforeUpgradeScript(s));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `matrix-kit: mx-up-synapse or mx-up-postgres is not healthy: no backup before this change (the last one before an upgrade: 0864b769)\nmatrix-kit: upgrading mx-up-synapse kit/synapse:broken ${s.synapse.image}\n`);
+  assert.match(fs.readFileSync(record, "utf8"), new RegExp(`\nchange mx-up-synapse kit/synapse:broken ${s.synapse.image.replace(/\./g, "\\.")}\nsnapshot 0864b769\n$`));
 });
