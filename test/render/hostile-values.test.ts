@@ -237,6 +237,14 @@ for (const [baseName, base] of Object.entries(BASES)) {
     const goodFiles = renderAll(v.settings);
     for (const f of goodFiles.filter((f) => f.kind === "nginx")) sites.set(f.content, `${baseName}: good`);
 
+    // The good renders themselves first: a hostile value is judged against them, so they must parse.
+    test("every script of the good render passes the real sh/bash -n", () => {
+      shellChecks = goodFiles.filter((f) => f.kind === "shell").map((f) => ({ label: `${baseName}: good ${f.name}`, content: f.content }));
+      const problems = shellSyntaxProblems();
+      shellChecks = [];
+      assert.deepEqual(problems, []);
+    });
+
     for (const key of Object.keys(GOOD).filter((k) => hasParent(base, k))) {
       test(key, () => {
         const problems: string[] = [];
