@@ -115,6 +115,15 @@ function otherHostKey(): string {
   return publicKey(`${file}.pub`);
 }
 
+/** Listening TCP sockets on addresses other than loopback ("address:port"). */
+const publicListeners = () =>
+  new Set(
+    execFileSync("ss", ["-ltnH"], { encoding: "utf8" }).trim().split("\n").filter(Boolean)
+      .map((l) => l.split(/\s+/)[3])
+      .filter((a) => !/^(127\.|\[::1\]|\[::ffff:127\.)/.test(a)),
+  );
+let listenersBefore = new Set<string>();
+
 before(() => {
   // Leftovers of an aborted earlier run would make names collide (and fail "nothing was created").
   for (const id of docker("ps", "-aq", "--filter", `label=kit.matrix/stack=${STACK}`).split(/\s+/).filter(Boolean)) docker("rm", "-f", id);
@@ -126,6 +135,7 @@ before(() => {
   // An operator's machine that never ran the program: nothing of the kit's under ~/.ssh.
   fs.rmSync(OLD_KNOWN_HOSTS_DIR, { recursive: true, force: true });
   fs.rmSync(STATE_FILE, { force: true });
+  listenersBefore = publicListeners();
 });
 
 test("e2e: the VPS presents another host key than matrix:target.hostKey: the run stops with the kit's message alone, before anything is registered", async () => {
@@ -445,6 +455,9 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     });
     assert.deepEqual(offenders, []);
     assert.ok(lines.some((l) => l.includes(`127.0.0.1:${s.synapse.hostPort}`)), "Synapse is published on loopback");
+    // A scan of the other addresses: the deployment opened nothing there but nginx's port.
+    const opened = [...publicListeners()].filter((a) => !listenersBefore.has(a));
+    assert.deepEqual(opened.filter((a) => !a.endsWith(`:${s.nginx.httpPort}`)), [], `new listeners off loopback: ${opened.join(", ")}`);
     times.checks = Date.now() - times.checksStart;
   });
 
