@@ -43,7 +43,10 @@ const SUMMARY = process.env.E2E_SUMMARY ?? `${E2E_DIR}/summary.txt`;
 
 const times: Record<string, number> = {};
 const summary: string[] = [];
+/** Everything the run printed through log(): scanned for secrets (test/e2e/secrets.ts). */
+const logged: string[] = [];
 function log(line: string): void {
+  logged.push(line);
   console.log(`# ${line}`);
 }
 
@@ -575,7 +578,12 @@ server {
   const kit = { s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, botAnswers };
   stickerTests(kit);
   upkeepTests(kit);
-  secretsTests({ ...kit, stackSecrets: [secrets["matrix:sshPrivateKey"], secrets["matrix:cloudflareApiToken"]] });
+  secretsTests({
+    ...kit,
+    stackSecrets: [secrets["matrix:sshPrivateKey"], secrets["matrix:cloudflareApiToken"]],
+    // What the run printed and each command resource's output as the state keeps it.
+    runOutput: () => [...logged, ...summary, ...[...(applied?.state.values() ?? [])].flatMap((e) => (e.outputs ? [e.outputs.stdout, e.outputs.stderr] : []))].join("\n"),
+  });
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });

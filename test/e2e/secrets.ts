@@ -1,7 +1,7 @@
 /**
  * Issue 19, point 1 on the e2e's VPS (this machine): no secret's value in what `docker inspect`
- * shows of any kit container (environment, command, entrypoint, labels) nor in the VPS's process
- * list, and every file the kit places that holds a secret is its service's user's alone (0600 or
+ * shows of any kit container (environment, command, entrypoint, labels), in the VPS's process
+ * list, in the containers' and the kit's logs, or in the run's own output, and every file the kit places that holds a secret is its service's user's alone (0600 or
  * 0640). Point 2 there: the QQ bridge's role is refused on Synapse's and the WeChat bridge's
  * databases, while the bridges run (their bots answer) on their own roles.
  */
@@ -10,6 +10,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { test } from "node:test";
 import { renderFiles } from "../../infra/render/all";
+import { backupLogPath } from "../../infra/render/backup";
+import { upkeepLogPath } from "../../infra/render/upkeep";
 import { secretValues } from "../../infra/secrets";
 import { enabledBridges, type Settings } from "../../infra/settings";
 import { docker } from "../harness/wait";
@@ -22,7 +24,7 @@ function serviceUids(s: Settings): Record<string, number> {
   return uids;
 }
 
-export function secretsTests(ctx: KitContext & { stackSecrets: string[] }): void {
+export function secretsTests(ctx: KitContext & { stackSecrets: string[]; runOutput: () => string }): void {
   const { s } = ctx;
   const values = () => [...secretValues(ctx.secrets()), ...ctx.stackSecrets.flatMap((v) => v.split("\n").filter((l) => l.length >= 16 && !l.startsWith("-----")))];
   const leaks = (text: string) => values().filter((v) => text.includes(v)).length;
@@ -37,6 +39,21 @@ export function secretsTests(ctx: KitContext & { stackSecrets: string[] }): void
     const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
     assert.equal(leaks(ps), 0, "a process's command line holds a secret");
     ctx.summary.push(`secrets: none in docker inspect of ${names.length} containers nor in ${ps.split("\n").length} processes' command lines`);
+  });
+
+  test("no secret in the logs: every kit container's docker logs, the upkeep and backup logs on the VPS, the run's own output and each command's output", () => {
+    const names = docker("ps", "-a", "--filter", `name=^${s.namePrefix}-`, "--format", "{{.Names}}").split("\n").filter(Boolean);
+    for (const name of names) {
+      const out = execFileSync("docker", ["logs", name], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, stdio: ["ignore", "pipe", "pipe"] });
+      assert.equal(leaks(out), 0, `docker logs ${name} shows a secret`);
+    }
+    for (const file of [upkeepLogPath(s), backupLogPath(s)].filter((f) => fs.existsSync(f))) {
+      assert.equal(leaks(fs.readFileSync(file, "utf8")), 0, `${file} shows a secret`);
+    }
+    const own = ctx.runOutput();
+    assert.ok(own.length > 1000, "the run's output is there to scan");
+    assert.equal(leaks(own), 0, "the run's output or a command's output shows a secret");
+    ctx.summary.push(`secrets: none in the docker logs of ${names.length} containers, the VPS's kit logs, ${own.length} characters of the run's and the commands' output`);
   });
 
   test("every secret-bearing file on the VPS is its service's user's alone (0600 or 0640)", () => {
