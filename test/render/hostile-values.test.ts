@@ -28,6 +28,7 @@ import { hostKeyCheckScript, reachDockerScript } from "../../infra/render/ssh";
 import { upkeepDrainScript } from "../../infra/render/upkeep";
 import { deriveSecrets } from "../../infra/secrets";
 import { containerName, volumeName, type Settings } from "../../infra/settings";
+import { privateNginxConf } from "../harness/private-nginx";
 import { hasParent, keyPaths, nginxSkeleton, setAt, stringSettingPaths, unquotedShellOccurrences, type Stack } from "../harness/structure";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-hostile-"));
@@ -286,11 +287,7 @@ function nginxTestAll(sites: Map<string, string>, name: string): { status: numbe
   fs.mkdirSync(path.join(dir, "sites"), { recursive: true });
   const labels = [...sites.values()];
   [...sites.keys()].forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `${i}.conf`), site));
-  fs.writeFileSync(
-    path.join(dir, "nginx.conf"),
-    `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/sites/*.conf;\n}\n`,
-  );
-  const r = run("nginx", ["-t", "-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`]);
+  const r = run("nginx", ["-t", "-p", dir, "-e", `${dir}/error.log`, "-c", privateNginxConf(dir, `${dir}/sites/*.conf`)]);
   const failed = /sites\/(\d+)\.conf/.exec(r.stderr);
   return { status: r.status, stderr: r.stderr, culprit: failed ? labels[Number(failed[1])] : "" };
 }

@@ -17,6 +17,7 @@ import { validate } from "../../infra/config";
 import { nginxSitePath, renderNginxSite } from "../../infra/render/nginx";
 import type { Settings } from "../../infra/settings";
 import { freePort, json, request } from "../harness/http";
+import { privateNginxConf } from "../harness/private-nginx";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-nginx-realip-"));
 const FRONT = "127.0.0.2";
@@ -64,10 +65,7 @@ describe("client addresses and the admin API through a real nginx (issue 19)", (
     plain = settings("plain", "plain.localhost", upstreamPort, {});
     fs.mkdirSync(`${TMP}/conf.d`);
     fs.mkdirSync(`${TMP}/logs`);
-    fs.writeFileSync(
-      `${TMP}/nginx.conf`,
-      `pid ${TMP}/nginx.pid;\nerror_log ${TMP}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  client_body_temp_path ${TMP}/body;\n  include ${TMP}/conf.d/*.conf;\n}\n`,
-    );
+    privateNginxConf(TMP, `${TMP}/conf.d/*.conf`);
     for (const s of [behind, plain]) {
       // Only the loopback port is ours here: the IPv6 and any-address listen lines are narrowed.
       const site = renderNginxSite(s).replace(/^\s*listen \[::\].*\n/gm, "").replace(/listen (\d+);/g, "listen 127.0.0.1:$1;");

@@ -16,6 +16,7 @@ import { installNginxSiteScript, removeNginxSiteScript } from "../../infra/rende
 import { nginxSitePath, renderNginxSite } from "../../infra/render/nginx";
 import type { Settings } from "../../infra/settings";
 import { freePort, json, request } from "../harness/http";
+import { privateNginxConf } from "../harness/private-nginx";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-nginx-script-"));
 
@@ -47,10 +48,7 @@ describe("the nginx site script against a real nginx", () => {
     port = await freePort();
     fs.mkdirSync(`${TMP}/conf.d`);
     fs.mkdirSync(`${TMP}/logs`);
-    fs.writeFileSync(
-      `${TMP}/nginx.conf`,
-      `pid ${TMP}/nginx.pid;\nerror_log ${TMP}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  client_body_temp_path ${TMP}/body;\n  include ${TMP}/conf.d/*.conf;\n}\n`,
-    );
+    privateNginxConf(TMP, `${TMP}/conf.d/*.conf`);
     const v = validate(
       "script",
       {

@@ -31,6 +31,7 @@ import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { enabledBridges, hostPath, type Settings } from "../../infra/settings";
 import { freePort, json, request } from "../harness/http";
+import { privateNginxConf } from "../harness/private-nginx";
 import { FEDERATION_VARIANTS, stackSettings } from "../harness/stacks";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -165,26 +166,6 @@ function inFakeRoot(dirs: Record<string, string>, argv: string[]): Run {
 
 // ---- nginx --------------------------------------------------------------------------
 
-/** A minimal main config around the rendered site; logs, pid and temp files stay in `dir`. */
-function nginxConf(dir: string, site: string): string {
-  const conf = path.join(dir, "nginx.conf");
-  fs.writeFileSync(
-    conf,
-    [
-      `pid ${dir}/nginx.pid;`,
-      `error_log ${dir}/error.log;`,
-      "events {}",
-      "http {",
-      `    access_log ${dir}/access.log;`,
-      ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `    ${t}_temp_path ${dir}/${t}_temp;`),
-      `    include ${site};`,
-      "}",
-      "",
-    ].join("\n"),
-  );
-  return conf;
-}
-
 /** `nginx -t` on `siteText`, with the site's TLS certificate files present (namespace only). */
 function nginxTest(s: Settings, siteText: string): Run {
   requireTool("nginx", ["-v"]);
@@ -193,7 +174,7 @@ function nginxTest(s: Settings, siteText: string): Run {
   const site = path.join(dir, "site.conf");
   fs.writeFileSync(site, siteText);
   // -e: the startup error log before the config is read (Debian's default is under /var/log).
-  const argv = ["nginx", "-t", "-p", dir, "-e", `${dir}/error.log`, "-c", nginxConf(dir, site)];
+  const argv = ["nginx", "-t", "-p", dir, "-e", `${dir}/error.log`, "-c", privateNginxConf(dir, site)];
   if (!s.nginx.tls) return run(argv[0], argv.slice(1));
   const tls = s.nginx.tls;
   const [cert, key] = selfSignedCert(s.matrixHost);
@@ -376,7 +357,7 @@ for (const { stack, label, values } of CASES) {
         assert.ok(original.match(listen), `no \`listen ${s.nginx.httpPort};\` line to substitute`);
         assert.deepEqual([...new Set(text.match(/^\s*listen .*$/gm)?.map((l) => l.trim()))], [`listen 127.0.0.1:${port};`]);
         fs.writeFileSync(site, text);
-        const nginx = spawn("nginx", ["-p", dir, "-e", `${dir}/error.log`, "-c", nginxConf(dir, site), "-g", "daemon off;"], {
+        const nginx = spawn("nginx", ["-p", dir, "-e", `${dir}/error.log`, "-c", privateNginxConf(dir, site), "-g", "daemon off;"], {
           stdio: ["ignore", "ignore", "pipe"],
         });
         let stderr = "";
