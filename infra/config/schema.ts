@@ -252,6 +252,8 @@ export const schema = z
           .strict()
           .prefault({}),
         dockerSocket: absPath.default("/var/run/docker.sock"),
+        // The official image, LTS branch, pinned (docker-library/official-images library/haproxy).
+        filterImage: image.default("haproxy:3.0.5"),
       })
       .strict()
       .prefault({}),
