@@ -79,6 +79,8 @@ export function plan(s: Settings): Record<string, unknown> {
       name: c.name,
       image: c.image,
       network: c.network,
+      ...(c.extraNetworks ? { extraNetworks: c.extraNetworks } : {}),
+      ...(c.user ? { user: c.user } : {}),
       ports: c.ports.map((p) => `${p.ip}:${p.external}->${p.internal}/tcp`),
       env: c.env.map((e) => e.name),
       volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
