@@ -25,6 +25,7 @@ import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
 import { watchdogTests } from "./watchdog";
+import { dockerFilterTests } from "./docker-filter";
 import { realIpTests } from "./realip";
 import { backupTests } from "./backup";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
@@ -392,6 +393,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
   });
 
   watchdogTests({ s, token: () => token, summary, botAnswers, ownerSays, matrix, dailyQq: DAILY_QQ });
+  dockerFilterTests(s);
 
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
     // The stack file as the owner keeps it: with this run's host key.
