@@ -60,7 +60,8 @@ const HOST_KEY = publicKey(`${E2E_DIR}/host_ed25519.pub`);
 const DAILY_QQ = new Date(Date.now() + 4 * 60_000).toISOString().slice(11, 16);
 const stackTarget = (hostKey: string) => ({
   "matrix:target": { ...s.target, hostKey },
-  "matrix:watchdog": { maxRestartsPerHour: 2, dailyRestart: { qq: DAILY_QQ } },
+  // The stack file's filter image kept: a value here replaces the file's whole matrix:watchdog.
+  "matrix:watchdog": { maxRestartsPerHour: 2, dailyRestart: { qq: DAILY_QQ }, filterImage: s.watchdog.enabled ? s.watchdog.filterImage : undefined },
   // Every minute, so that the run sees cron start the job (the default is nightly).
   "matrix:upkeep": { schedule: "* * * * *" },
 });
