@@ -297,6 +297,7 @@ export const schema = z
         qq: cpuOverride,
         wechat: cpuOverride,
         watchdog: cpuOverride,
+        "docker-filter": cpuOverride,
         upkeep: cpuOverride,
       })
       .strict()
