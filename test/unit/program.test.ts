@@ -96,6 +96,21 @@ for (const stack of ["local", "dev", "prod"] as const) {
       }
     });
 
+    /** The inputs the watchdog and the Docker filter share: SIGTERM with 5 s, bounded logs, no wait. */
+    const smallServiceTail = {
+      stopSignal: "SIGTERM",
+      stopTimeout: 5,
+      destroyGraceSeconds: 5,
+      logDriver: "json-file",
+      logOpts: { "max-size": "10m", "max-file": "3" },
+      wait: false,
+      mustRun: true,
+    };
+    const kitLabels = (service: string) => [
+      { label: "kit.matrix/stack", value: stack },
+      { label: "kit.matrix/service", value: service },
+    ];
+
     test("the watchdog container has exactly the expected inputs: the Synapse image running the kit's script, no Docker socket, the filter's network", () => {
       const c = one(run, `${p}-watchdog-container`);
       const { labels, ...rest } = c.inputs;
@@ -130,18 +145,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
           retries: 3,
           startPeriod: "1m0s",
         },
-        stopSignal: "SIGTERM",
-        stopTimeout: 5,
-        destroyGraceSeconds: 5,
-        logDriver: "json-file",
-        logOpts: { "max-size": "10m", "max-file": "3" },
-        wait: false,
-        mustRun: true,
+        ...smallServiceTail,
       });
-      assert.deepEqual(labels.slice(0, 2), [
-        { label: "kit.matrix/stack", value: stack },
-        { label: "kit.matrix/service", value: "watchdog" },
-      ]);
+      assert.deepEqual(labels.slice(0, 2), kitLabels("watchdog"));
       // The script, the three modules it imports and its configuration: a change to any replaces the container.
       assert.equal(labels[2].value.split(",").length, 5);
       assert.equal(one(run, `${p}-watchdog-probe-room-write`).inputs.stdin, fs.readFileSync("templates/watchdog/probe_room.py", "utf8"));
@@ -173,18 +179,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
           { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
         ],
         healthcheck: { tests: ["CMD", "haproxy", "-c", "-q", "-f", "/usr/local/etc/haproxy/haproxy.cfg"], interval: "1m0s", timeout: "5s", retries: 3, startPeriod: "10s" },
-        stopSignal: "SIGTERM",
-        stopTimeout: 5,
-        destroyGraceSeconds: 5,
-        logDriver: "json-file",
-        logOpts: { "max-size": "10m", "max-file": "3" },
-        wait: false,
-        mustRun: true,
+        ...smallServiceTail,
       });
-      assert.deepEqual(labels.slice(0, 2), [
-        { label: "kit.matrix/stack", value: stack },
-        { label: "kit.matrix/service", value: "docker-filter" },
-      ]);
+      assert.deepEqual(labels.slice(0, 2), kitLabels("docker-filter"));
       assert.equal(labels[2].value.split(",").length, 1, "a change of haproxy.cfg replaces the container");
       const net = one(run, `${p}-docker-filter-network`);
       assert.deepEqual(net.inputs, { name: `${p}-docker-filter-net`, driver: "bridge", internal: true, labels: [{ label: "kit.matrix/stack", value: stack }] });
