@@ -146,8 +146,11 @@ export type WatchdogSettings =
       maxRestartsPerHour: number;
       /** "HH:MM" UTC per bridge, or null: no daily restart. */
       dailyRestart: Record<BridgeKind, string | null>;
-      /** The Docker Engine's socket on the host, mounted into the watchdog to restart bridges. */
+      /** The Docker Engine's socket on the host, mounted into the Docker filter (render/docker-filter.ts). */
       dockerSocket: string;
+      /** The Docker filter's HAProxy image, and its container's fixed memory limit. */
+      filterImage: string;
+      filterMemoryLimitBytes: number;
     };
 
 export type UpkeepSettings =
@@ -239,6 +242,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state", file?: string): string {
+export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

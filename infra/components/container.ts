@@ -37,7 +37,8 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
     cpus: dockerCpus(spec.cpu.cpus),
     cpuShares: spec.cpu.shares,
     envs,
-    networksAdvanced: [{ name: spec.network, aliases: [spec.name] }],
+    ...(spec.user ? { user: spec.user } : {}),
+    networksAdvanced: [spec.network, ...(spec.extraNetworks ?? [])].map((name) => ({ name, aliases: [spec.name] })),
     ports: spec.ports.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: "tcp" })),
     volumes: spec.volumes.map((v) => ({
       containerPath: v.containerPath,

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerArgs } from "./container";
+import { DockerFilter } from "./docker-filter";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
 import { removeFileScript } from "../render/host";
@@ -46,10 +47,12 @@ export class Watchdog extends pulumi.ComponentResource {
     ];
     // Its restart counts (npm run status): made by docker's bind mount, removed on destroy after the container.
     const state = args.host.script(`${name}-state`, { create: "true", delete: removeFileScript(watchdogStateDir(s), s.hostDir, { tree: true }) }, { parent: this });
+    // Its only way to Docker (issue 19): the filter, on a network of their own.
+    const filter = new DockerFilter(`${name.replace(/-watchdog$/, "")}-docker-filter`, { settings: s, watchdog: args.watchdog, host: args.host }, { parent: this });
     this.container = new docker.Container(
       `${name}-container`,
       containerArgs(spec, { configDigests: files.map((f) => f.digest), stack: s.stack }),
-      { parent: this, provider: args.host.provider, dependsOn: [...files, state, ...args.dependsOn] },
+      { parent: this, provider: args.host.provider, dependsOn: [...files, state, filter, ...args.dependsOn] },
     );
     this.registerOutputs({ container: this.container.name });
   }

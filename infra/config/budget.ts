@@ -7,18 +7,18 @@
  * Limits set in the stack are kept; the rest of the budget is shared among the
  * services without one, by weight. Pure: raw values in, the table or problems out.
  */
-export type BudgetService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog";
+export type BudgetService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter";
 
 const MiB = 1024 * 1024;
 
 /** Shares of what explicit limits leave: Synapse's caches and media handling need the most. */
-export const WEIGHTS: Record<Exclude<BudgetService, "watchdog">, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
+export const WEIGHTS: Record<Exclude<BudgetService, "watchdog" | "docker-filter">, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
 
 /** Services with a fixed limit of the kit's unless the stack sets one: a small Python loop needs no share. */
-export const FIXED: Partial<Record<BudgetService, number>> = { watchdog: 32 * MiB };
+export const FIXED: Partial<Record<BudgetService, number>> = { watchdog: 32 * MiB, "docker-filter": 24 * MiB };
 
 /** Below these a service does not start reliably: a derived limit under its floor is refused. */
-export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB, watchdog: 24 * MiB };
+export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB, watchdog: 24 * MiB, "docker-filter": 16 * MiB };
 
 export interface BudgetRow {
   service: BudgetService;
@@ -79,7 +79,7 @@ function mib(bytes: number): number {
 
 /** The table printed on refusal and by `npm run render`. */
 export function formatBudget(b: MemoryBudget): string {
-  const line = (a: string, n: number | string, c = "") => `    ${a.padEnd(10)}${String(n).padStart(7)}  ${c}`.trimEnd();
+  const line = (a: string, n: number | string, c = "") => `    ${a.padEnd(14)}${String(n).padStart(7)}  ${c}`.trimEnd();
   return [
     line("container", "MiB", "limit from"),
     ...b.rows.map((r) => line(r.service, mib(r.limitBytes), r.from === "stack" ? `${r.service}.memoryLimit` : r.from === "kit" ? "kit default" : "budget share")),

@@ -15,7 +15,7 @@
  * Amounts are handled in hundredths of a CPU (integers), so no float rounding reaches the
  * table or the containers. Pure: raw values in, the table or problems out.
  */
-export type CpuService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "upkeep";
+export type CpuService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter" | "upkeep";
 
 /** Each service's cap as a share of the budget, and its weight, unless the stack sets them. */
 export const CPU_DEFAULTS: Record<CpuService, { budgetShare: number; shares: number }> = {
@@ -25,6 +25,8 @@ export const CPU_DEFAULTS: Record<CpuService, { budgetShare: number; shares: num
   qq: { budgetShare: 0.5, shares: 256 },
   wechat: { budgetShare: 0.5, shares: 256 },
   watchdog: { budgetShare: 0.2, shares: 128 },
+  // A few requests a minute, passed on to the engine.
+  "docker-filter": { budgetShare: 0.2, shares: 128 },
   // At night; it yields to everything (Docker's minimum is 2).
   upkeep: { budgetShare: 0.5, shares: 32 },
 };
@@ -109,7 +111,7 @@ export function cpuOf(b: CpuBudget, service: CpuService): CpuRow {
 
 /** The table printed on refusal and by `npm run render`. */
 export function formatCpuBudget(b: CpuBudget): string {
-  const line = (a: string, n: string, w: string, c = "") => `    ${a.padEnd(10)}${n.padStart(5)}${w.padStart(8)}  ${c}`.trimEnd();
+  const line = (a: string, n: string, w: string, c = "") => `    ${a.padEnd(14)}${n.padStart(5)}${w.padStart(8)}  ${c}`.trimEnd();
   const from = (r: CpuRow) =>
     `${r.limitFrom === "stack" ? `cpu.${r.service}.limit` : `${CPU_DEFAULTS[r.service].budgetShare * 100}% of the budget`}, ${r.sharesFrom === "stack" ? `cpu.${r.service}.shares` : "kit shares"}`;
   return [

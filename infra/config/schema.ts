@@ -252,6 +252,8 @@ export const schema = z
           .strict()
           .prefault({}),
         dockerSocket: absPath.default("/var/run/docker.sock"),
+        // The official image, LTS branch, pinned (docker-library/official-images library/haproxy).
+        filterImage: image.default("haproxy:3.0.5"),
       })
       .strict()
       .prefault({}),
@@ -295,6 +297,7 @@ export const schema = z
         qq: cpuOverride,
         wechat: cpuOverride,
         watchdog: cpuOverride,
+        "docker-filter": cpuOverride,
         upkeep: cpuOverride,
       })
       .strict()

@@ -25,7 +25,7 @@ export function defaultSharedBuffers(postgresLimitBytes: number): string {
 /** The memory budget of a parsed stack: explicit limits kept, the rest derived (budget.ts). */
 export function memoryBudget(r: Raw): MemoryBudget {
   const mem = (v: string | undefined) => (v === undefined ? undefined : memToBytes(v));
-  const services: BudgetService[] = ["synapse", "postgres", ...(r.qq.enabled ? ["qq" as const] : []), ...(r.wechat.enabled ? ["wechat" as const] : []), ...(r.watchdog.enabled ? ["watchdog" as const] : [])];
+  const services: BudgetService[] = ["synapse", "postgres", ...(r.qq.enabled ? ["qq" as const] : []), ...(r.wechat.enabled ? ["wechat" as const] : []), ...(r.watchdog.enabled ? ["watchdog" as const, "docker-filter" as const] : [])];
   return planBudget(
     memToBytes(r.memory.total),
     memToBytes(r.memory.reserve),
@@ -42,7 +42,7 @@ export function cpuBudget(r: Raw): CpuBudget {
     "postgres",
     ...bridges,
     // The watchdog's container exists only with a bridge to watch (render/all.ts).
-    ...(r.watchdog.enabled && bridges.length > 0 ? ["watchdog" as const] : []),
+    ...(r.watchdog.enabled && bridges.length > 0 ? ["watchdog" as const, "docker-filter" as const] : []),
     ...(r.upkeep.enabled ? ["upkeep" as const] : []),
   ];
   const { total, reserve, ...overrides } = r.cpu;
@@ -142,6 +142,8 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           maxRestartsPerHour: r.watchdog.maxRestartsPerHour,
           dailyRestart: r.watchdog.dailyRestart,
           dockerSocket: r.watchdog.dockerSocket,
+          filterImage: r.watchdog.filterImage,
+          filterMemoryLimitBytes: limit("docker-filter"),
         }
       : { enabled: false },
     upkeep: r.upkeep.enabled

@@ -13,9 +13,10 @@ import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./
 import { nginxSitePath, renderNginxSite } from "./nginx";
 import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
 import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
+import { dockerFilterSpec, renderDockerFilterConfig } from "./docker-filter";
 import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
 
-export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron";
+export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron" | "haproxy";
 
 export interface RenderedFile {
   /** Absolute path on the host, or cloudflare/<name> for what goes to Cloudflare. */
@@ -41,6 +42,7 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
   files.push({ path: appserviceHostPath(s, DOUBLE_PUPPET.id), kind: "yaml", content: renderDoublePuppetRegistration(s, sec) });
   if (s.watchdog.enabled && enabledBridges(s).length > 0) {
     files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });
+    files.push({ path: hostPath(s, "docker-filter", "haproxy.cfg"), kind: "haproxy", content: renderDockerFilterConfig(s) });
   }
   files.push({ path: hostPath(s, "admin", "account.json"), kind: "json", content: adminAccountFile(s, sec) });
   if (s.upkeep.enabled) {
@@ -62,7 +64,7 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
 
 export function containerSpecs(s: Settings): ContainerSpec[] {
   const bridges = enabledBridges(s);
-  const watchdog = s.watchdog.enabled && bridges.length > 0 ? [watchdogSpec(s, s.watchdog)] : [];
+  const watchdog = s.watchdog.enabled && bridges.length > 0 ? [dockerFilterSpec(s, s.watchdog), watchdogSpec(s, s.watchdog)] : [];
   return [postgresSpec(s), synapseSpec(s), ...bridges.map((b) => bridgeSpec(s, b)), ...watchdog];
 }
 
@@ -77,6 +79,8 @@ export function plan(s: Settings): Record<string, unknown> {
       name: c.name,
       image: c.image,
       network: c.network,
+      ...(c.extraNetworks ? { extraNetworks: c.extraNetworks } : {}),
+      ...(c.user ? { user: c.user } : {}),
       ports: c.ports.map((p) => `${p.ip}:${p.external}->${p.internal}/tcp`),
       env: c.env.map((e) => e.name),
       volumes: c.volumes.map((v) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),

@@ -11,7 +11,7 @@ import { goDuration } from "./duration";
 import { SYNAPSE_PATHS } from "./homeserver";
 import { postgresSettings } from "./tuning";
 
-export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog";
+export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog" | "docker-filter";
 
 /** No secret ever goes in a container's environment: `docker inspect` shows it (issue 19). */
 export interface EnvVar {
@@ -35,6 +35,10 @@ export interface ContainerSpec {
   name: string;
   image: string;
   network: string;
+  /** Further networks it joins (the watchdog: the Docker filter's). */
+  extraNetworks?: string[];
+  /** The image's user replaced (the Docker filter runs as root: render/docker-filter.ts). */
+  user?: string;
   /** Published ports: always bound to 127.0.0.1 (host nginx is the only way in). */
   ports: { internal: number; external: number; ip: "127.0.0.1" }[];
   env: EnvVar[];

@@ -1,13 +1,15 @@
 /**
  * The watchdog (issue 10): its configuration and its container. It runs
  * templates/watchdog/watchdog.py in the Synapse image (Python, nothing to pull)
- * on the private network, with the Docker socket to restart a bridge.
+ * on the private network; it restarts a bridge through the Docker filter (render/docker-filter.ts),
+ * on a network only the two share, never with the socket itself.
  */
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, type Bridge, type Settings, type WatchdogSettings } from "../settings";
 import { BACKUP_RESULT_FILE, backupLogPath, backupPaths } from "./backup";
 import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
+import { dockerFilterHost, dockerFilterNetworkName } from "./docker-filter";
 import { goDuration } from "./duration";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
@@ -17,7 +19,6 @@ export const WATCHDOG_PATHS = {
   script: "/watchdog/watchdog.py",
   config: "/watchdog/config.json",
   alive: "/tmp/watchdog.alive",
-  dockerSocket: "/var/run/docker.sock",
   /** Where it counts its restarts for `npm run status` (a host directory of its own, writable). */
   stateDir: "/state",
   stateFile: "/state/restarts.json",
@@ -65,7 +66,8 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
     failuresBeforeRestart: w.failuresBeforeRestart,
     maxRestartsPerHour: w.maxRestartsPerHour,
     startGraceSeconds: START_GRACE_SECONDS,
-    dockerSocket: WATCHDOG_PATHS.dockerSocket,
+    // Docker's DOCKER_HOST form: the filter, which passes only inspect and restart of these bridges.
+    dockerHost: dockerFilterHost(s),
     aliveFile: WATCHDOG_PATHS.alive,
     stateFile: WATCHDOG_PATHS.stateFile,
     // A failed or stale backup is told to the owner like a bridge's trouble.
@@ -94,14 +96,13 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
     name: containerName(s, "watchdog"),
     image: s.synapse.image,
     network: networkName(s),
+    extraNetworks: [dockerFilterNetworkName(s)],
     ports: [],
     env: [],
     volumes: [
       { containerPath: WATCHDOG_PATHS.dir, hostPath: hostPath(s, "watchdog"), readOnly: true },
       { containerPath: WATCHDOG_PATHS.stateDir, hostPath: watchdogStateDir(s), readOnly: false },
       ...(s.backup.enabled ? [{ containerPath: WATCHDOG_PATHS.backupStateDir, hostPath: backupPaths(s).stateDir, readOnly: true }] : []),
-      // Root on the host, in effect: the price of restarting a container from inside one (README).
-      { containerPath: WATCHDOG_PATHS.dockerSocket, hostPath: w.dockerSocket, readOnly: false },
     ],
     memoryBytes: w.memoryLimitBytes,
     cpu: cpuSpec(s, "watchdog"),

@@ -1,7 +1,8 @@
 """matrix-kit watchdog: heals a wedged bridge without the owner (issues 10 and 16).
 
 Runs in its own container (the Synapse image: Python, no extra packages) on the kit's private
-network, with the Docker socket to restart bridge containers. Configuration: the JSON file named
+network; it restarts bridge containers through the kit's Docker filter (an HAProxy that passes only
+inspect and restart of the bridges), reached over TCP at `dockerHost` (tcp://host:port). Configuration: the JSON file named
 on the command line (written by the kit, mode 0600: it holds the registration shared secret and
 the double-puppet app service's token).
 
@@ -37,7 +38,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 import time
 import urllib.error
@@ -55,19 +55,10 @@ def log(msg: str, **fields: Any) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} watchdog: {msg} {extra}".rstrip(), flush=True)
 
 
-class DockerSocket(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 120):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-def docker(sock: str, method: str, path: str, ok: int) -> Any:
-    conn = DockerSocket(sock)
+def docker(host: str, method: str, path: str, ok: int) -> Any:
+    """One Engine API call to `host` ("tcp://name:port", DOCKER_HOST's form)."""
+    where = urllib.parse.urlsplit(host.replace("tcp://", "http://", 1))
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
     conn.request(method, path)
     res = conn.getresponse()
     body = res.read().decode(errors="replace")
@@ -76,9 +67,9 @@ def docker(sock: str, method: str, path: str, ok: int) -> Any:
     return json.loads(body) if body else None
 
 
-def started_at(sock: str, name: str) -> float:
+def started_at(host: str, name: str) -> float:
     """When the container last started (Docker's State.StartedAt, UTC), as a Unix time."""
-    return parse_started_at(docker(sock, "GET", f"/containers/{urllib.parse.quote(name)}/json", 200)["State"]["StartedAt"])
+    return parse_started_at(docker(host, "GET", f"/containers/{urllib.parse.quote(name)}/json", 200)["State"]["StartedAt"])
 
 
 def parse_started_at(iso: str) -> float:
@@ -196,7 +187,7 @@ class Watchdog:
             return True
         log("restarting bridge", bridge=b["kind"], container=b["container"], why=why)
         try:
-            docker(cfg["dockerSocket"], "POST", f"/containers/{urllib.parse.quote(b['container'])}/restart?t={b['stopGraceSeconds']}", 204)
+            docker(cfg["dockerHost"], "POST", f"/containers/{urllib.parse.quote(b['container'])}/restart?t={b['stopGraceSeconds']}", 204)
         except (RuntimeError, OSError) as e:
             log("restart failed", bridge=b["kind"], error=str(e))
             self.alert(f"the {b['kind']} bridge needs attention ({why}) and could not be restarted: {e}")
@@ -221,7 +212,7 @@ class Watchdog:
         room = self.rooms.probe_room(b)
         sent = self.owner.send(room, b["statusCommand"])
         logged_in = wait_answer(self.owner, room, b, sent, cfg["answerTimeoutSeconds"])
-        since = started_at(cfg["dockerSocket"], b["container"])
+        since = started_at(cfg["dockerHost"], b["container"])
         if logged_in is None:
             if not bot_joined(self.owner, room, b["bot"]):
                 log("the bot is not in the probe room: invited again", bridge=b["kind"], room=room)

@@ -25,6 +25,7 @@ import { stackSettings } from "../harness/stacks";
 import { json, request, upgrade, type Answer } from "../harness/http";
 import { faultTests } from "./faults";
 import { watchdogTests } from "./watchdog";
+import { dockerFilterTests } from "./docker-filter";
 import { realIpTests } from "./realip";
 import { backupTests } from "./backup";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
@@ -62,7 +63,8 @@ const HOST_KEY = publicKey(`${E2E_DIR}/host_ed25519.pub`);
 const DAILY_QQ = new Date(Date.now() + 4 * 60_000).toISOString().slice(11, 16);
 const stackTarget = (hostKey: string) => ({
   "matrix:target": { ...s.target, hostKey },
-  "matrix:watchdog": { maxRestartsPerHour: 2, dailyRestart: { qq: DAILY_QQ } },
+  // The stack file's filter image kept: a value here replaces the file's whole matrix:watchdog.
+  "matrix:watchdog": { maxRestartsPerHour: 2, dailyRestart: { qq: DAILY_QQ }, filterImage: s.watchdog.enabled ? s.watchdog.filterImage : undefined },
   // Every minute, so that the run sees cron start the job (the default is nightly).
   "matrix:upkeep": { schedule: "* * * * *" },
 });
@@ -405,6 +407,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
   });
 
   watchdogTests({ s, token: () => token, summary, botAnswers, ownerSays, matrix, dailyQq: DAILY_QQ });
+  dockerFilterTests(s);
 
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
     // The stack file as the owner keeps it: with this run's host key.

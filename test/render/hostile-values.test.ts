@@ -78,6 +78,7 @@ const GOOD: Record<string, string> = {
   "watchdog.dailyRestart.qq": "04:30",
   "watchdog.dailyRestart.wechat": "05:30",
   "watchdog.dockerSocket": "/run/docker.sock",
+  "watchdog.filterImage": "haproxy:3.0.5",
   "upkeep.schedule": "17 4 * * *",
   "upkeep.memoryLimit": "192m",
   "upkeep.bridgedRoomHistoryLifetime": "365d",
@@ -215,6 +216,11 @@ function structureProblems(good: Rendered, hostile: Rendered, goodValue: string,
       fs.writeFileSync(file, c);
       const r = run(process.execPath, ["--check", file]);
       return r.status === 0 ? [] : [`${hostile.name}: node --check: ${r.stderr.trim()}`];
+    }
+    case "haproxy": {
+      // Each line's keyword (and word count) unchanged: a value cannot add a directive or an ACL term.
+      const shape = (t: string) => t.split("\n").map((l) => l.trim().split(/\s+/).length + " " + l.trim().split(/\s+/)[0]);
+      return JSON.stringify(shape(good.content)) === JSON.stringify(shape(c)) ? [] : [`${hostile.name}: haproxy.cfg lines changed`];
     }
     case "key":
       return [`${hostile.name}: a key file changed with a setting`];

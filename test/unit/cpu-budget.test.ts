@@ -5,7 +5,7 @@ import { cpuBudgetProblems, dockerCpus, formatCpuBudget, planCpuBudget, type Cpu
 import { validate } from "../../infra/config";
 import { nanoCpus, providerCpus } from "../harness/apply";
 
-const ALL = ["synapse", "postgres", "qq", "wechat", "watchdog", "upkeep"] as const;
+const ALL = ["synapse", "postgres", "qq", "wechat", "watchdog", "docker-filter", "upkeep"] as const;
 const table = (b: CpuBudget) => Object.fromEntries(b.rows.map((r) => [r.service, [r.cpus, r.shares]]));
 
 test("a 1-CPU VPS with the default reserve: Synapse and PostgreSQL may use the whole 0.75, the bridges half, the watchdog a fifth", () => {
@@ -17,6 +17,7 @@ test("a 1-CPU VPS with the default reserve: Synapse and PostgreSQL may use the w
     qq: [0.37, 256],
     wechat: [0.37, 256],
     watchdog: [0.15, 128],
+    "docker-filter": [0.15, 128],
     upkeep: [0.37, 32],
   });
   assert.deepEqual(cpuBudgetProblems(b, "matrix"), []);
@@ -41,11 +42,11 @@ test("a stack's limit and shares are kept; the others still come from the budget
     [["stack", "kit"], ["budget", "kit"], ["budget", "stack"]],
   );
   assert.deepEqual(formatCpuBudget(b).split("\n"), [
-    "    container  CPUs  shares  from",
-    "    synapse    1.20    1024  cpu.synapse.limit, kit shares",
-    "    postgres   1.50    1024  100% of the budget, kit shares",
-    "    qq         0.75      64  50% of the budget, cpu.qq.shares",
-    "    budget     1.50          cpu.total 2 - cpu.reserve 0.5",
+    "    container      CPUs  shares  from",
+    "    synapse        1.20    1024  cpu.synapse.limit, kit shares",
+    "    postgres       1.50    1024  100% of the budget, kit shares",
+    "    qq             0.75      64  50% of the budget, cpu.qq.shares",
+    "    budget         1.50          cpu.total 2 - cpu.reserve 0.5",
   ]);
 });
 
@@ -57,9 +58,10 @@ test("refused, naming the key: a limit above total - reserve, a reserve as large
   const small = cpuBudgetProblems(planCpuBudget(0.5, 0.25, {}, [...ALL]), "matrix");
   assert.deepEqual(small.map((p) => p.split("\n")[0]), [
     "the CPU budget leaves 0.05 CPUs for watchdog, below the 0.1 it needs: raise matrix:cpu.total, lower matrix:cpu.reserve or set matrix:cpu.watchdog.limit",
+    "the CPU budget leaves 0.05 CPUs for docker-filter, below the 0.1 it needs: raise matrix:cpu.total, lower matrix:cpu.reserve or set matrix:cpu.docker-filter.limit",
   ]);
-  // Setting the watchdog's limit is the way out the message names.
-  assert.deepEqual(cpuBudgetProblems(planCpuBudget(0.5, 0.25, { watchdog: { limit: 0.1 } }, [...ALL]), "matrix"), []);
+  // Setting their limits is the way out the messages name.
+  assert.deepEqual(cpuBudgetProblems(planCpuBudget(0.5, 0.25, { watchdog: { limit: 0.1 }, "docker-filter": { limit: 0.1 } }, [...ALL]), "matrix"), []);
 });
 
 test("the stack file's cpu block: negative, unknown and over-budget values are each named", () => {

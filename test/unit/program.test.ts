@@ -44,8 +44,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
         image: "matrixdotorg/synapse:v1.163.2",
         restart: "unless-stopped",
         // prod sets 1024m; local and dev take the 1 GB budget's Synapse share (4/8 of 768 MiB).
-        memory: stack === "prod" ? 1024 : 368,
-        memorySwap: stack === "prod" ? 1024 : 368,
+        memory: stack === "prod" ? 1024 : 356,
+        memorySwap: stack === "prod" ? 1024 : 356,
         // The CPU budget of a 1-CPU VPS (cpu.total 1 - cpu.reserve 0.25): Synapse may use all of it, with the top weight.
         cpus: "0.75",
         cpuShares: 1024,
@@ -96,7 +96,22 @@ for (const stack of ["local", "dev", "prod"] as const) {
       }
     });
 
-    test("the watchdog container has exactly the expected inputs: the Synapse image running the kit's script, the Docker socket", () => {
+    /** The inputs the watchdog and the Docker filter share: SIGTERM with 5 s, bounded logs, no wait. */
+    const smallServiceTail = {
+      stopSignal: "SIGTERM",
+      stopTimeout: 5,
+      destroyGraceSeconds: 5,
+      logDriver: "json-file",
+      logOpts: { "max-size": "10m", "max-file": "3" },
+      wait: false,
+      mustRun: true,
+    };
+    const kitLabels = (service: string) => [
+      { label: "kit.matrix/stack", value: stack },
+      { label: "kit.matrix/service", value: service },
+    ];
+
+    test("the watchdog container has exactly the expected inputs: the Synapse image running the kit's script, no Docker socket, the filter's network", () => {
       const c = one(run, `${p}-watchdog-container`);
       const { labels, ...rest } = c.inputs;
       assert.deepEqual(rest, {
@@ -110,7 +125,10 @@ for (const stack of ["local", "dev", "prod"] as const) {
         cpus: "0.15",
         cpuShares: 128,
         envs: [],
-        networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-watchdog`] }],
+        networksAdvanced: [
+          { name: `${p}-net`, aliases: [`${p}-watchdog`] },
+          { name: `${p}-docker-filter-net`, aliases: [`${p}-watchdog`] },
+        ],
         ports: [],
         volumes: [
           { containerPath: "/watchdog", hostPath: `/opt/matrix-kit/${stack}/watchdog`, readOnly: true },
@@ -118,7 +136,6 @@ for (const stack of ["local", "dev", "prod"] as const) {
           { containerPath: "/state", hostPath: `/opt/matrix-kit/${stack}/watchdog-state`, readOnly: false },
           // The backup script's result (the prod stack backs up): a failed backup is told to the owner.
           ...(stack === "prod" ? [{ containerPath: "/backup-state", hostPath: "/opt/matrix-kit/prod/backup-state", readOnly: true }] : []),
-          { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
         ],
         healthcheck: {
           // Stale after a round of every bridge timing out (30 + 2 x 20 s) and a minute more.
@@ -128,24 +145,50 @@ for (const stack of ["local", "dev", "prod"] as const) {
           retries: 3,
           startPeriod: "1m0s",
         },
-        stopSignal: "SIGTERM",
-        stopTimeout: 5,
-        destroyGraceSeconds: 5,
-        logDriver: "json-file",
-        logOpts: { "max-size": "10m", "max-file": "3" },
-        wait: false,
-        mustRun: true,
+        ...smallServiceTail,
       });
-      assert.deepEqual(labels.slice(0, 2), [
-        { label: "kit.matrix/stack", value: stack },
-        { label: "kit.matrix/service", value: "watchdog" },
-      ]);
+      assert.deepEqual(labels.slice(0, 2), kitLabels("watchdog"));
       // The script, the three modules it imports and its configuration: a change to any replaces the container.
       assert.equal(labels[2].value.split(",").length, 5);
       assert.equal(one(run, `${p}-watchdog-probe-room-write`).inputs.stdin, fs.readFileSync("templates/watchdog/probe_room.py", "utf8"));
       assert.equal(one(run, `${p}-watchdog-lib-write`).inputs.stdin, fs.readFileSync("templates/python/kit_matrix.py", "utf8"));
       const config = one(run, `${p}-watchdog-config-write`);
       assert.ok(config.secretPaths.includes("stdin"), "the configuration (it holds the shared secret) is a Pulumi secret");
+      assert.equal(JSON.parse(stdinOf(run, `${p}-watchdog-config-write`)).dockerHost, `tcp://${p}-docker-filter:2375`);
+      assert.ok(one(run, `${p}-watchdog-container`).dependencies.includes(`${p}-docker-filter-container`), "the filter is up before the watchdog");
+    });
+
+    test("the Docker filter: HAProxy holding the socket, as root, on an internal network of its own, with the kit's haproxy.cfg", () => {
+      const c = one(run, `${p}-docker-filter-container`);
+      const { labels, ...rest } = c.inputs;
+      assert.deepEqual(rest, {
+        name: `${p}-docker-filter`,
+        image: "haproxy:3.0.5",
+        command: ["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+        user: "0",
+        restart: "unless-stopped",
+        memory: 24,
+        memorySwap: 24,
+        cpus: "0.15",
+        cpuShares: 128,
+        envs: [],
+        networksAdvanced: [{ name: `${p}-docker-filter-net`, aliases: [`${p}-docker-filter`] }],
+        ports: [],
+        volumes: [
+          { containerPath: "/usr/local/etc/haproxy", hostPath: `/opt/matrix-kit/${stack}/docker-filter`, readOnly: true },
+          { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
+        ],
+        healthcheck: { tests: ["CMD", "haproxy", "-c", "-q", "-f", "/usr/local/etc/haproxy/haproxy.cfg"], interval: "1m0s", timeout: "5s", retries: 3, startPeriod: "10s" },
+        ...smallServiceTail,
+      });
+      assert.deepEqual(labels.slice(0, 2), kitLabels("docker-filter"));
+      assert.equal(labels[2].value.split(",").length, 1, "a change of haproxy.cfg replaces the container");
+      const net = one(run, `${p}-docker-filter-network`);
+      assert.deepEqual(net.inputs, { name: `${p}-docker-filter-net`, driver: "bridge", internal: true, labels: [{ label: "kit.matrix/stack", value: stack }] });
+      // Only the filter and the watchdog join it.
+      const onIt = byType(run, CONTAINER).filter((x) => x.inputs.networksAdvanced.some((n: { name: string }) => n.name === `${p}-docker-filter-net`));
+      assert.deepEqual(onIt.map((x) => x.inputs.name).sort(), [`${p}-docker-filter`, `${p}-watchdog`]);
+      assert.match(stdinOf(run, `${p}-docker-filter-config-write`), new RegExp(`/containers/\\(${p}-qq\\|${p}-wechat\\)/restart`));
     });
 
     test("every container stops gracefully (destroy, replacement, engine shutdown): PostgreSQL with its fast shutdown", () => {
@@ -157,6 +200,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         [`${p}-synapse`]: ["SIGTERM", 30, 30],
         [`${p}-qq`]: ["SIGTERM", 15, 15],
         [`${p}-wechat`]: ["SIGTERM", 15, 15],
+        [`${p}-docker-filter`]: ["SIGTERM", 5, 5],
         [`${p}-watchdog`]: ["SIGTERM", 5, 5],
       });
     });
@@ -168,6 +212,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         [`${p}-synapse`]: ["0.75", 1024],
         [`${p}-qq`]: ["0.37", 256],
         [`${p}-wechat`]: ["0.37", 256],
+        [`${p}-docker-filter`]: ["0.15", 128],
         [`${p}-watchdog`]: ["0.15", 128],
       });
       // The upkeep job is a `docker run` from cron, not a docker.Container: its flags are in its script.

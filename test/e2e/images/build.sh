@@ -8,12 +8,13 @@
 #   kit-e2e/postgres:17-trixie    Debian 13's postgresql-17: the e2e moves to it by backup and restore (postgres-next)
 #   kit-e2e/synapse:v1.163.2      matrix-synapse from host-downloaded wheels   (synapse/)
 #   kit-e2e/synapse:v1.162.0      the same recipe, the release before: the e2e upgrades from it (synapse-previous)
+#   kit-e2e/haproxy:2.6           Debian's haproxy, the official image's config path (haproxy/): the Docker filter
 #
 # Each image carries the label kit.e2e.recipe=<sha256 of its recipe files, versions and parent>
 # and is rebuilt only when that changes, so a warm run takes seconds. Downloads are cached under
 # <repo>/.cache/e2e (git-ignored): the rootfs tarball and the Synapse wheels.
 #
-# Usage: test/e2e/images/build.sh [--force] [base|postgres|postgres-next|synapse|synapse-previous ...]   (default: all)
+# Usage: test/e2e/images/build.sh [--force] [base|postgres|postgres-next|synapse|synapse-previous|haproxy ...]   (default: all)
 #   --force  rebuild even when the labels match (cached downloads and docker layers are reused;
 #            delete <repo>/.cache/e2e for a build from nothing).
 set -Eeuo pipefail
@@ -31,6 +32,8 @@ ARCH=amd64
 PG_MAJOR=15
 SYNAPSE_VERSION=1.163.2
 SYNAPSE_PREVIOUS_VERSION=1.162.0
+# bookworm's haproxy package is 2.6.x.
+HAPROXY_VERSION=2.6
 # The wheels are chosen for the container's interpreter, not the host's: bookworm's python3 is
 # 3.11 and its glibc 2.36, so any manylinux_2_5 .. manylinux_2_36 x86_64 wheel runs there.
 WHEEL_PYTHON=3.11
@@ -53,12 +56,12 @@ targets=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    base | postgres | postgres-next | synapse | synapse-previous) targets+=("$arg") ;;
+    base | postgres | postgres-next | synapse | synapse-previous | haproxy) targets+=("$arg") ;;
     -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
-((${#targets[@]})) || targets=(base postgres postgres-next synapse synapse-previous)
+((${#targets[@]})) || targets=(base postgres postgres-next synapse synapse-previous haproxy)
 
 if [[ -t 2 ]]; then tag=$'\e[1m[e2e-images]\e[0m'; else tag='[e2e-images]'; fi
 log() { printf '%s %s\n' "$tag" "$*" >&2; }
@@ -156,6 +159,13 @@ build_postgres() { # name major suite
   docker_build "$name" "$image" "$hash" "$here/postgres" --build-arg "PG_MAJOR=$major"
 }
 
+build_haproxy() { # name
+  local name=$1 image=kit-e2e/haproxy:$HAPROXY_VERSION hash
+  hash=$(recipe_hash "$here/haproxy" "base=${base_hash[$DEBIAN_SUITE]}" "haproxy=$HAPROXY_VERSION")
+  if up_to_date "$image" "$hash"; then status[$name]="up to date ($image, recipe ${hash:0:12})"; return; fi
+  docker_build "$name" "$image" "$hash" "$here/haproxy"
+}
+
 # Wheels are downloaded on the host: pip inside a container does not trust the proxy's CA.
 fetch_wheels() { # version
   local version=$1 dir=$cache/synapse-wheels-$1
@@ -208,6 +218,7 @@ for t in "${targets[@]}"; do
       ;;
     synapse) timed synapse build_synapse synapse "$SYNAPSE_VERSION" ;;
     synapse-previous) timed synapse-previous build_synapse synapse-previous "$SYNAPSE_PREVIOUS_VERSION" ;;
+    haproxy) timed haproxy build_haproxy haproxy ;;
   esac
 done
 
