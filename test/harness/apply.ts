@@ -10,7 +10,7 @@
  *     and ONLY the provider's sshOpts, nothing of the harness's own, so host-key
  *     checking is exactly what the kit configures; every docker resource then goes
  *     through the Docker Engine API over that ssh connection;
- *   - docker Network, Volume, RemoteImage (must already be on the host: there
+ *   - docker Network (with `internal`), Volume, RemoteImage (must already be on the host: there
  *     is no registry here), Container: created with NetworkMode `bridge`, then
  *     connected to each `networksAdvanced` network with its aliases; started; waited
  *     healthy when `wait` is set;
@@ -153,10 +153,12 @@ export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, o
       return;
     }
     case "docker:index/network:Network": {
-      only(r, ["name", "driver", "labels"]);
+      only(r, ["name", "driver", "labels", "internal"]);
       await d().request("POST", "/networks/create", {
         Name: r.inputs.name,
         Driver: r.inputs.driver,
+        // No route out of the network (and none in from the host's ports).
+        Internal: r.inputs.internal ?? false,
         CheckDuplicate: true,
         Labels: labelMap(r.inputs.labels),
       });
@@ -199,7 +201,7 @@ export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, o
 /** Creates and starts the container; resolves with its state (the provider's normalised inputs). */
 export async function createContainer(r: Recorded, state: Applied, log: (l: string) => void): Promise<Record<string, any>> {
   only(r, [
-    "name", "image", "entrypoints", "command", "restart", "memory", "memorySwap", "cpus", "cpuShares", "envs", "networksAdvanced", "ports", "volumes",
+    "name", "image", "entrypoints", "command", "user", "restart", "memory", "memorySwap", "cpus", "cpuShares", "envs", "networksAdvanced", "ports", "volumes",
     "healthcheck", "logDriver", "logOpts", "labels", "wait", "waitTimeout", "mustRun", "stopSignal", "stopTimeout", "destroyGraceSeconds",
   ]);
   const i = r.inputs;
@@ -211,6 +213,7 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
     Image: i.image,
     ...(i.entrypoints ? { Entrypoint: i.entrypoints } : {}),
     ...(i.command ? { Cmd: i.command } : {}),
+    ...(i.user ? { User: i.user } : {}),
     Env: i.envs ?? [],
     Labels: labelMap(i.labels),
     ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, {}])),
