@@ -144,9 +144,12 @@ export function watchdogTests(ctx: WatchdogContext): void {
     // restart-looped so). Played by wedging it right after a restart by hand.
     const restartsBefore = (watchdogLogs().match(/restarting bridge bridge="wechat"/g) ?? []).length;
     const startedBefore = docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
+    // Logs from before the restart command: the engine records StartedAt only after the process
+    // runs, so its first line can be older than StartedAt (a run missed it so).
+    const restartedFrom = new Date().toISOString();
     docker("restart", wechat);
     const startedNow = startedAt();
-    await poll("the restarted stand-in to start", 60_000, async () => (/Starting: this is a STAND-IN/.test(docker("logs", "--since", startedNow, wechat)) ? true : undefined));
+    await poll("the restarted stand-in to start", 60_000, async () => (/Starting: this is a STAND-IN/.test(docker("logs", "--since", restartedFrom, wechat)) ? true : undefined));
     docker("kill", "-s", "USR1", wechat);
     const silent = /no answer since the bridge started: not a wedge a restart heals bridge="wechat" command="!wechat ping"/;
     await poll("the watchdog to report a bridge silent since its start", 240_000, async () => (silent.test(watchdogLogs()) ? true : undefined));
