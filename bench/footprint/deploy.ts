@@ -162,7 +162,9 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
     const registration = renderRegistration(s, b, sec);
     fs.writeFileSync(`${dir}/synapse/appservices/${b.kind}.yaml`, registration);
     fs.writeFileSync(`${dir}/${b.kind}/registration.yaml`, registration);
-    fs.writeFileSync(`${dir}/${b.kind}/config.yaml`, renderBridgeConfig(s, b, sec));
+    // As the hand-made setup had it: the bridges connect as the superuser (the kit gives each its own role).
+    const asSuperuser = { ...b, databaseRole: s.postgres.superuser };
+    fs.writeFileSync(`${dir}/${b.kind}/config.yaml`, renderBridgeConfig(s, asSuperuser, { ...sec, databasePasswords: { ...sec.databasePasswords, [b.kind]: sec.postgresPassword } }));
   }
   execFileSync("chown", ["-R", "991:991", `${dir}/synapse`]);
   docker("run", "-d", "--name", containerName(s, "synapse"), "--network", net, "-p", `127.0.0.1:${s.synapse.hostPort}:8008`,

@@ -32,7 +32,15 @@ export class Sampler {
   constructor(private readonly containers: string[]) {}
 
   begin(): void {
-    this.readers = this.containers.map((c) => [c, cgroupReader(docker("inspect", "--format", "{{.Id}}", c).trim())]);
+    this.readers = this.containers.map((c) => {
+      const [id, state] = docker("inspect", "--format", "{{.Id}} {{.State.Status}}", c).trim().split(" ");
+      try {
+        return [c, cgroupReader(id)];
+      } catch (e) {
+        // A container that is not running has no cgroup: say which one, and its last words.
+        throw new Error(`${(e as Error).message} (${c}, ${state}): ${docker("logs", "--tail", "5", c).trim()}`);
+      }
+    });
     this.start = Date.now();
     this.sample();
     this.timer = setInterval(() => this.sample(), 1000);
