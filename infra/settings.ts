@@ -219,6 +219,12 @@ export interface Settings {
   /** Every container's CPU cap and weight, each cap within cpu.total - cpu.reserve. */
   cpuBudget: CpuBudget;
   federation: FederationSettings;
+  /**
+   * Settings that exist for the kit's own tests, never for a real stack: failNginxTest puts a
+   * directive nginx does not know into the site, so the update's `nginx -t` fails (the e2e's
+   * proof that a rejected site keeps the previous one serving).
+   */
+  testOnly: { failNginxTest: boolean };
 }
 
 export type Bridge = QqSettings | WechatSettings;
@@ -229,7 +235,7 @@ export function enabledBridges(s: Settings): Bridge[] {
 }
 
 /** Docker names derived once, so components and renders agree. */
-export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "upkeep"): string {
+export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "docker-filter" | "upkeep"): string {
   return `${s.namePrefix}-${service}`;
 }
 

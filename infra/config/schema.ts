@@ -314,6 +314,8 @@ export const schema = z
       .prefault({}),
     stickers: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
+    // Issue 19 point 6: only for the e2e's failed-reload test (an update whose site nginx rejects).
+    testOnly: z.object({ failNginxTest: z.boolean().default(false) }).strict().prefault({}),
   })
   .strict();
 

@@ -168,6 +168,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
       : { enabled: false },
     stickers: r.stickers,
     volumes: r.volumes,
+    testOnly: r.testOnly,
     memoryBudget: budget,
     cpuBudget: cpu,
     federation: {

@@ -17,6 +17,7 @@ export function renderNginxSite(s: Settings): string {
     synapsePort: s.synapse.hostPort,
     trustedProxies: s.nginx.trustedProxies,
     adminApiFrom: s.nginx.adminApiFrom,
+    failNginxTest: s.testOnly.failNginxTest,
     wechat: s.wechat ?? false,
     stickersDir: s.stickers.enabled ? hostPath(s, "stickers") : false,
     // One domain for both: discovery lives in the Matrix host's own block.

@@ -17,6 +17,7 @@ import { nginxSitePath, renderNginxSite } from "../../infra/render/nginx";
 import type { Settings } from "../../infra/settings";
 import { freePort, json, request } from "../harness/http";
 import { privateNginxConf } from "../harness/private-nginx";
+import { startProber } from "../harness/prober";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-nginx-script-"));
 
@@ -36,6 +37,9 @@ function shAsync(script: string, stdin: string): Promise<{ status: number | null
     child.stdin.end(stdin);
   });
 }
+
+/** The rendered site without its IPv6 listen lines and on loopback: only the loopback port is ours here. */
+const localSite = (s: Settings) => renderNginxSite(s).replace(/^\s*listen \[::\].*\n/gm, "").replace(/listen (\d+);/g, "listen 127.0.0.1:$1;");
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
@@ -76,9 +80,7 @@ describe("the nginx site script against a real nginx", () => {
   });
 
   test("a good site is tested, installed and served after the reload", async () => {
-    // The IPv6 listen lines are dropped: only the loopback port is ours here.
-    const site = renderNginxSite(s).replace(/^\s*listen \[::\].*\n/gm, "").replace(/listen (\d+);/g, "listen 127.0.0.1:$1;");
-    const r = sh(installNginxSiteScript(s), site);
+    const r = sh(installNginxSiteScript(s), localSite(s));
     assert.equal(r.status, 0, r.stderr);
     await sleep(500);
     const wk = await request({ host: s.domain, port, path: "/.well-known/matrix/client" });
@@ -87,47 +89,28 @@ describe("the nginx site script against a real nginx", () => {
   });
 
   test("a site nginx rejects fails the update with nginx's message naming file and line; a client probing every 100 ms sees no error", async (t) => {
-    // The broken site is given to the script directly, as the Proxy component gives it the
-    // rendered one on stdin: no setting exists only to break production sites (issue 19, point 6).
+    // The site as the e2e's matrix:testOnly.failNginxTest renders it (the same in the e2e, issue 19 point 6).
     const before = fs.readFileSync(nginxSitePath(s), "utf8");
-    const broken = `${before}\nserver {\n    listen 127.0.0.1:${port};\n    bogus_directive on;\n}\n`;
-    const badLine = broken.split("\n").indexOf("    bogus_directive on;") + 1;
+    const broken = localSite({ ...s, testOnly: { failNginxTest: true } });
+    const badLine = broken.split("\n").indexOf("    kit_test_only_unknown_directive on;") + 1;
+    assert.ok(badLine > 0);
     // A host with many sites tests slowly: the slow test keeps the broken file in place while the probes run.
     const slow: Settings = { ...s, nginx: { ...s.nginx, testCommand: `sleep 1.5; ${nginx("-t")}` } };
     const expected = JSON.stringify({ "m.homeserver": { base_url: `http://matrix.script.localhost:${port}` } });
-    const probes = { total: 0, duringUpdate: 0, failures: [] as string[] };
-    let updating = false;
-    let stop = false;
-    const prober = (async () => {
-      while (!stop) {
-        const started = Date.now();
-        const during = updating;
-        try {
-          const a = await request({ host: s.domain, port, path: "/.well-known/matrix/client", timeoutMs: 2000 });
-          if (a.status !== 200 || JSON.stringify(json(a)) !== expected) probes.failures.push(`${a.status} ${a.body.toString()}`);
-        } catch (e) {
-          probes.failures.push((e as Error).message);
-        }
-        probes.total++;
-        if (during && updating) probes.duringUpdate++;
-        await sleep(Math.max(0, 100 - (Date.now() - started)));
-      }
-    })();
-    await sleep(300);
-    updating = true;
-    const r = await shAsync(installNginxSiteScript(slow), broken);
-    updating = false;
-    await sleep(300);
-    stop = true;
-    await prober;
+    const prober = startProber(async () => {
+      const a = await request({ host: s.domain, port, path: "/.well-known/matrix/client", timeoutMs: 2000 });
+      return a.status === 200 && JSON.stringify(json(a)) === expected ? undefined : `${a.status} ${a.body.toString()}`;
+    });
+    const r = await prober.watch(() => shAsync(installNginxSiteScript(slow), broken));
+    const probes = await prober.stop();
 
-    t.diagnostic(`${probes.total} probes, ${probes.duringUpdate} during the failed update; the update said: ${r.stderr.trim()}`);
+    t.diagnostic(`${probes.total} probes, ${probes.duringWork} during the failed update; the update said: ${r.stderr.trim()}`);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /previous configuration keeps running/);
-    assert.ok(r.stderr.includes(`unknown directive "bogus_directive" in ${nginxSitePath(s)}:${badLine}`), r.stderr);
+    assert.ok(r.stderr.includes(`unknown directive "kit_test_only_unknown_directive" in ${nginxSitePath(s)}:${badLine}`), r.stderr);
     assert.equal(fs.readFileSync(nginxSitePath(s), "utf8"), before, "the old file is back");
     assert.equal(fs.readdirSync(`${TMP}/conf.d`).filter((f) => f.includes("kit-previous")).length, 0);
-    assert.ok(probes.duringUpdate >= 10, `${probes.duringUpdate} probes during the update`);
+    assert.ok(probes.duringWork >= 10, `${probes.duringWork} probes during the update`);
     assert.deepEqual(probes.failures, [], `${probes.total} probes`);
     assert.equal(sh(nginx("-t")).status, 0);
   });
