@@ -5,7 +5,8 @@
  * trusts (matrix:nginx.trustedProxies), passing each client's address in CF-Connecting-IP as the
  * edge does. Against the real Synapse: its per-address login limit (rc_login.address, Synapse's
  * default burst of 5: the e2e stack sets none) counts each client separately, and a sender
- * outside the trusted ranges cannot borrow another client's address.
+ * outside the trusted ranges cannot borrow another client's address. The admin API (point 5) is
+ * proxied for matrix:nginx.adminApiFrom's clients alone, judged by that same real address.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -64,5 +65,25 @@ export function realIpTests(ctx: RealIpContext): void {
     for (const who of [hammering, other, FORGER]) assert.ok(loggedFrom(who), `Synapse's access log has a login from ${who}`);
     assert.ok(!loggedFrom(FRONT), "no login is logged as coming from the front");
     ctx.summary.push(`real client addresses: ${hammering} limited (429) after ${attempts} logins through the front; ${other} through the same front: 403 (not limited); ${FORGER} forging ${hammering}: 403 (seen as itself)`);
+  });
+
+  test("the admin API through the site: answered for a client in matrix:nginx.adminApiFrom behind the front; 403 for a client outside it, for one forging a listed address, and for a direct connection", async () => {
+    assert.deepEqual(s.nginx.adminApiFrom, ["192.0.2.0/24"], "the e2e stack lists one documentation range");
+    const listed = `192.0.2.${randomInt(1, 255)}`;
+    const admin = (from: string, client?: string) =>
+      request({ ...ctx.nginx, path: "/_synapse/admin/v1/server_version", localAddress: from, headers: client ? { "CF-Connecting-IP": client } : {}, timeoutMs: 30_000 });
+    const allowed = await admin(FRONT, listed);
+    assert.equal(allowed.status, 200, allowed.body.toString());
+    assert.equal(typeof json(allowed).server_version, "string", "Synapse itself answered");
+    const refused = {
+      [`${FRONT} for 203.0.113.7`]: await admin(FRONT, "203.0.113.7"),
+      [`${FORGER} forging ${listed}`]: await admin(FORGER, listed),
+      "127.0.0.1 (no front)": await admin("127.0.0.1"),
+    };
+    for (const [who, a] of Object.entries(refused)) {
+      assert.equal(a.status, 403, `${who}: ${a.status} ${a.body.toString()}`);
+      assert.match(a.body.toString(), /<center>nginx<\/center>/, `${who}: nginx's own 403, Synapse never asked`);
+    }
+    ctx.summary.push(`admin API through the site: ${listed} behind the front 200 (Synapse's server_version); ${Object.keys(refused).join(", ")}: 403 from nginx`);
   });
 }
