@@ -7,7 +7,7 @@ import type { StatusReport } from "../../infra/ops/status";
 import type { Sample } from "./memory";
 import type { WorkloadResult } from "./workload";
 
-export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog"] as const;
+export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter"] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface DiskFigures {
@@ -54,9 +54,9 @@ const mib = (n: number) => n / MiB;
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
 export function serviceOf(container: string): Service {
-  const s = container.slice(container.lastIndexOf("-") + 1);
-  if (!(SERVICES as readonly string[]).includes(s)) throw new Error(`not a service container: ${container}`);
-  return s as Service;
+  const s = SERVICES.find((service) => container.endsWith(`-${service}`));
+  if (!s) throw new Error(`not a service container: ${container}`);
+  return s;
 }
 
 export function byService(perContainer: Record<string, number>): Record<Service, number> {

@@ -19,7 +19,7 @@ export const DOCKER_FILTER_PATHS = { dir: "/usr/local/etc/haproxy", config: "/us
 const TIMEOUT_SECONDS = 130;
 
 export function dockerFilterName(s: Settings): string {
-  return `${s.namePrefix}-docker-filter`;
+  return containerName(s, "docker-filter");
 }
 
 /** The network only the filter and the watchdog are on. */

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { test } from "node:test";
-import { findings, formatStatus, parseStatus, statusExitCode, statusJson, statusScript } from "../../infra/ops/status";
+import { findings, formatStatus, parseStatus, statusExitCode, statusJson, statusScript, subjectFromSettings } from "../../infra/ops/status";
+import { stackSettings } from "../harness/stacks";
 
 const V1 = fs.readFileSync(`${__dirname}/../fixtures/status/cgroup-v1.txt`, "utf8");
 const MiB = 1024 * 1024;
@@ -137,4 +138,11 @@ test("backups in status: the last one shown (age, size, result); a failed one, o
   const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null };
   assert.match(statusScript({ ...subject, backupResult: "/opt/k/backup/last.json" }), /if \[ -f '\/opt\/k\/backup\/last\.json' \]; then emit backup /);
   assert.match(statusScript({ ...subject, backupResult: null }), /^emit backup unconfigured$/m);
+});
+
+test("status looks at every container the stack runs: the Docker filter beside the watchdog, neither without it", () => {
+  const dev = stackSettings("dev");
+  assert.deepEqual(subjectFromSettings(dev).containers, ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter"].map((c) => `${dev.namePrefix}-${c}`));
+  const noWatchdog = { ...dev, watchdog: { ...dev.watchdog, enabled: false } } as typeof dev;
+  assert.deepEqual(subjectFromSettings(noWatchdog).containers, ["postgres", "synapse", "qq", "wechat"].map((c) => `${dev.namePrefix}-${c}`));
 });

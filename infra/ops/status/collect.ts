@@ -31,7 +31,8 @@ export function subjectFromSettings(s: Settings): StatusSubject {
       containerName(s, "postgres"),
       containerName(s, "synapse"),
       ...enabledBridges(s).map((b) => containerName(s, b.kind)),
-      ...(s.watchdog.enabled && enabledBridges(s).length > 0 ? [containerName(s, "watchdog")] : []),
+      // The watchdog reaches Docker only through its filter: both run, or neither.
+      ...(s.watchdog.enabled && enabledBridges(s).length > 0 ? [containerName(s, "watchdog"), containerName(s, "docker-filter")] : []),
     ],
     synapseData: volumeName(s, "synapse"),
     postgres: containerName(s, "postgres"),
