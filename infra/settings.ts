@@ -248,6 +248,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state", file?: string): string {
+export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state" | "upgrade", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

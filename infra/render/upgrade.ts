@@ -4,7 +4,7 @@
  * container starts, the update waits for its health check and, when it fails, stops with the
  * container's last log lines and the one-line rollback built from that note. Pure.
  */
-import { containerName, enabledBridges, type Settings } from "../settings";
+import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
 import { backupPaths } from "./backup";
 import { renderTemplate } from "./templates";
 
@@ -13,7 +13,10 @@ export const HEALTHY_TIMEOUT_SECONDS = 300;
 
 type DataService = "postgres" | "synapse" | "qq" | "wechat";
 
-/** The containers holding data, with the image the stack gives each and the setting that names it. */
+/** The stack setting that names a data container's image (the rollback line sets it). */
+const imageSetting = (service: DataService) => `matrix:${service}.image`;
+
+/** The containers holding data, with the image the stack gives each. */
 function dataContainers(s: Settings): { service: DataService; name: string; image: string }[] {
   return [
     { service: "postgres" as const, image: s.postgres.image },
@@ -23,7 +26,7 @@ function dataContainers(s: Settings): { service: DataService; name: string; imag
 }
 
 export function upgradeDir(s: Settings): string {
-  return `${s.hostDir}/upgrade`;
+  return hostPath(s, "upgrade");
 }
 
 function recordPath(s: Settings): string {
@@ -54,6 +57,6 @@ export function renderAwaitHealthyScript(s: Settings, service: "postgres" | "syn
     timeout: HEALTHY_TIMEOUT_SECONDS,
     record: recordPath(s),
     stack: s.stack,
-    key: `matrix:${service}.image`,
+    key: imageSetting(service),
   });
 }
