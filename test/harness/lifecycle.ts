@@ -25,7 +25,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { providerCpus, type Applied, type StateEntry } from "./apply";
+import type { Applied, StateEntry } from "./apply";
+import { providerCpus } from "./container";
 import { DockerApi } from "./docker-api";
 import { commandSsh, openTunnel, run, type Connection } from "./provider-io";
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { cpuBudgetProblems, dockerCpus, formatCpuBudget, planCpuBudget, type CpuBudget } from "../../infra/config/cpu-budget";
 import { validate } from "../../infra/config";
-import { nanoCpus, providerCpus } from "../harness/apply";
+import { nanoCpus, providerCpus } from "../harness/container";
 
 const ALL = ["synapse", "postgres", "qq", "wechat", "watchdog", "docker-filter", "upkeep"] as const;
 const table = (b: CpuBudget) => Object.fromEntries(b.rows.map((r) => [r.service, [r.cpus, r.shares]]));
