@@ -112,7 +112,10 @@ mkdir -p "$E2E_DIR/tls"
   openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
 )
 
-# Host nginx, with another site on it that must survive the kit's destroy.
+# Host nginx, with another site on it that must survive the kit's destroy. Server blocks a killed
+# earlier run left (the benchmark's baseline front on 127.0.0.1:<port>) go first: nginx could not
+# bind the kit's <port> on every address beside them, and every reload of the run would fail.
+rm -f /etc/nginx/conf.d/zz-matrix-kit-bench-*.conf /etc/nginx/conf.d/zz-matrix-kit-e2e-*.conf
 cat >"$OTHER_SITE" <<'CONF'
 server {
     listen 127.0.0.1:8481;
