@@ -28,6 +28,7 @@ import { watchdogTests } from "./watchdog";
 import { dockerFilterTests } from "./docker-filter";
 import { realIpTests } from "./realip";
 import { backupTests } from "./backup";
+import { federationTests } from "./federation";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
 import { update } from "../harness/update";
 import { readStackFile, stackFilePath } from "../../infra/config/load";
@@ -311,20 +312,22 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     assert.ok(events.some((e) => e.type === "m.room.message" && e.content.body === text), "the message comes back through /sync");
   });
 
+  /** A second `pulumi up` of the run's stack with `values` over it (the harness's update): what it replaced or updated. */
+  const updateWith = async (values: Record<string, unknown>) => {
+    program = await runE2e(HOST_KEY, values);
+    try {
+      return await update(applied!, program, { retainVolumes: s.volumes.retainOnDestroy, log });
+    } finally {
+      saveState(applied!.state, STATE_FILE);
+      applied!.tunnel?.kill();
+    }
+  };
   const upgradeCtx: UpgradeContext = {
     s,
     summary,
     token: () => token,
     matrix,
-    updateSynapse: async (image) => {
-      program = await runE2e(HOST_KEY, image ? synapseImage(image) : {});
-      try {
-        return await update(applied!, program, { retainVolumes: s.volumes.retainOnDestroy, log });
-      } finally {
-        saveState(applied!.state, STATE_FILE);
-        applied!.tunnel?.kill();
-      }
-    },
+    updateSynapse: (image) => updateWith(image ? synapseImage(image) : {}),
   };
   upgradeFromPreviousTest(upgradeCtx);
 
@@ -590,6 +593,8 @@ server {
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });
+  // Before the backup tests, which destroy and redeploy: it puts the stack's settings back itself.
+  federationTests({ s, e2eDir: E2E_DIR, summary, token: () => token, matrix, workerScript: () => applied!.workerScript!, update: updateWith });
   backupTests({
     s,
     e2eDir: E2E_DIR,

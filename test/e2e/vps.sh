@@ -11,7 +11,9 @@ started=()
 
 cleanup() {
   set +e
-  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf
+  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf /etc/nginx/conf.d/zz-matrix-kit-e2e-federation-front.conf
+  # The second homeserver of test/e2e/federation.ts, if a run stopped before removing it.
+  docker rm -f kit-e2e-federation-peer >/dev/null 2>&1
   for what in "${started[@]}"; do
     case $what in
       sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
