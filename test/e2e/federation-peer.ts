@@ -47,31 +47,35 @@ const RETRY = { destination_min_retry_interval: "2s", destination_max_retry_inte
  * addresses, retry quickly, and no key server (the kit's default, matrix.org, cannot be reached
  * from here: Synapse would ask it first for every key, crypto/keyring.py).
  */
-export function kitFederationExtraConfig(subnet: string): Record<string, unknown> {
-  return { federation_custom_ca_list: [KIT_CA_PATH], ip_range_whitelist: [subnet], trusted_key_servers: [], federation: RETRY };
+export function kitFederationExtraConfig(subnet: string, caPath: string = KIT_CA_PATH): Record<string, unknown> {
+  return { federation_custom_ca_list: [caPath], ip_range_whitelist: [subnet], trusted_key_servers: [], federation: RETRY };
 }
 
 /** The e2e's roomComplexityLimit while federating: a fresh room (~6 state events) is under it, one with 40 more is over. */
 export const TEST_LIMIT = 0.05;
 
 /** One step's stack values: the federation settings, the test's limit, the test-only keys in matrix:synapse.extraConfig. */
-export function federationStepValues(stackSynapse: object, subnet: string, federation: Record<string, unknown>): Record<string, unknown> {
+export function federationStepValues(stackSynapse: object, subnet: string, federation: Record<string, unknown>, caPath?: string): Record<string, unknown> {
   return {
     "matrix:federation": { roomComplexityLimit: TEST_LIMIT, ...federation },
-    "matrix:synapse": { ...stackSynapse, extraConfig: kitFederationExtraConfig(subnet) },
+    "matrix:synapse": { ...stackSynapse, extraConfig: kitFederationExtraConfig(subnet, caPath) },
   };
 }
 
-/** The peer's homeserver.yaml: SQLite, federation over TLS on 8448 with the run's CA, the client API on 8008. */
-export function peerHomeserver(o: { dataDir: string; subnet: string; registrationSecret: string }): Record<string, unknown> {
+/**
+ * The peer's homeserver.yaml: SQLite, federation over TLS on 8448 with the run's CA, the client
+ * API on 8008 (other names, ports and address: the render test's peer on loopback).
+ */
+export function peerHomeserver(o: { dataDir: string; subnet: string; registrationSecret: string; serverName?: string; federationPort?: number; clientPort?: number; bind?: string }): Record<string, unknown> {
   const d = o.dataDir;
+  const bind = [o.bind ?? "0.0.0.0"];
   return {
-    server_name: PEER.serverName,
+    server_name: o.serverName ?? PEER.serverName,
     pid_file: `${d}/homeserver.pid`,
     listeners: [
-      { port: PEER.federationPort, tls: true, type: "http", bind_addresses: ["0.0.0.0"], resources: [{ names: ["federation"], compress: false }] },
+      { port: o.federationPort ?? PEER.federationPort, tls: true, type: "http", bind_addresses: bind, resources: [{ names: ["federation"], compress: false }] },
       // The test's client calls (published on 127.0.0.1 only) and the image's health check.
-      { port: PEER.clientPort, tls: false, type: "http", bind_addresses: ["0.0.0.0"], resources: [{ names: ["client"], compress: false }] },
+      { port: o.clientPort ?? PEER.clientPort, tls: false, type: "http", bind_addresses: bind, resources: [{ names: ["client"], compress: false }] },
     ],
     tls_certificate_path: `${d}/tls.pem`,
     tls_private_key_path: `${d}/tls.key`,

@@ -9,22 +9,23 @@
  *   open (limit 0.05): both ways, and a room above the limit refused with the kit's text;
  *   allow-list without the peer: refused both ways; with it: both ways;
  *   off: nginx gives the federation paths no route, and both ways are refused.
- * The peer's settings and Synapse's behaviours relied on: test/e2e/federation-peer.ts.
+ * The steps and Synapse's answers: test/e2e/federation-scenario.ts (also run now, without Docker, by
+ * test/render/federation-two-servers.test.ts); the peer's settings: test/e2e/federation-peer.ts.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { Miniflare } from "miniflare";
 import { stringify } from "yaml";
 import { readStackFile, stackFilePath } from "../../infra/config/load";
-import { complexityError } from "../../infra/render/federation";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { containerName, networkName, type Settings } from "../../infra/settings";
 import { json, request, type Answer } from "../harness/http";
 import { docker, poll } from "../harness/wait";
 import { federationStepValues, FRONT_PORT, KIT_CA_PATH, PEER, peerFrontConf, peerHomeserver, TEST_LIMIT as LIMIT } from "./federation-peer";
+import { federationScenario, said } from "./federation-scenario";
 
 export interface FederationContext {
   s: Settings;
@@ -40,12 +41,6 @@ export interface FederationContext {
   update: (values: Record<string, unknown>) => Promise<string[]>;
 }
 
-/** A room with no server name in its id (room version 12): joins name a server that is in it. */
-const q = encodeURIComponent;
-/** Above LIMIT * 500 current state events with the room's own: complexity = state events / 500 (storage events_worker.py get_room_complexity). */
-const FILLERS = 40;
-/** Synapse's complexity of a room with `n` current state events, rounded as it rounds it. */
-const complexity = (n: number) => Math.round((n / 500) * 100) / 100;
 const FRONT_CONF = "/etc/nginx/conf.d/zz-matrix-kit-e2e-federation-front.conf";
 const WORKER_PORT = 8791;
 
@@ -55,13 +50,9 @@ export function federationTests(ctx: FederationContext): void {
   const peerDir = `${ctx.e2eDir}/federation-peer`;
   const peer = { host: "127.0.0.1", port: 0 };
   let alice = "";
-  let aliceId = "";
   let subnet = "";
   let front: Miniflare | undefined;
   let restored = true;
-  /** Rooms a refused join is tried on, then the same join allowed (the peer's user's on the kit's, the owner's on the peer's). */
-  let kitGated = "";
-  let peerGated = "";
 
   const atPeer = (method: string, path: string, token?: string, body?: unknown) =>
     request({
@@ -73,13 +64,21 @@ export function federationTests(ctx: FederationContext): void {
       timeoutMs: 120_000,
     });
   const atKit = (method: string, path: string, body?: unknown) => ctx.matrix(method, path, ctx.token(), body);
-  const said = (a: Answer) => `${a.status} ${a.body.toString().slice(0, 300)}`;
+  const scenario = federationScenario({
+    kit: atKit,
+    peer: (method, path, body) => atPeer(method, path, alice, body),
+    kitServer: s.domain,
+    peerServer: PEER.serverName,
+    limit: LIMIT,
+    summary: ctx.summary,
+  });
   const values = (federation: Record<string, unknown>) => federationStepValues(readStackFile(stackFilePath(s.stack)).values["matrix:synapse"] as object, subnet, federation);
+  const serveWorker = () => front?.setOptions({ modules: true, script: ctx.workerScript(), compatibilityDate: COMPATIBILITY_DATE, host: "127.0.0.1", port: WORKER_PORT });
   const step = async (label: string, v: Record<string, unknown>) => {
     restored = false;
     const done = await ctx.update(v);
     assert.ok(done.includes(`${p}-synapse-container`), `${label}: Synapse restarted with its new homeserver.yaml (${done.join(", ")})`);
-    await front?.setOptions({ modules: true, script: ctx.workerScript(), compatibilityDate: COMPATIBILITY_DATE, host: "127.0.0.1", port: WORKER_PORT });
+    await serveWorker();
     ctx.summary.push(`federation: ${label}: the update replaced or updated ${done.join(", ")}`);
     return done;
   };
@@ -87,42 +86,9 @@ export function federationTests(ctx: FederationContext): void {
   const curlFrom = (container: string, ca: string, url: string) =>
     docker("exec", container, "curl", "-sS", "--max-time", "20", "--cacert", ca, "-w", " %{http_code}", url).replace(/^([\s\S]*) (\d{3})$/, "$2 $1");
   const fromPeer = (url: string) => curlFrom(PEER.container, `${PEER.dataDir}/ca.pem`, url);
-
-  async function createRoom(at: "kit" | "peer", name: string): Promise<string> {
-    const body = { name, preset: "public_chat" };
-    const r = at === "kit" ? await atKit("POST", "/_matrix/client/v3/createRoom", body) : await atPeer("POST", "/_matrix/client/v3/createRoom", alice, body);
-    assert.equal(r.status, 200, said(r));
-    return json(r).room_id as string;
-  }
-  /** The owner joins a room on the peer: Synapse's answer. */
-  const ownerJoins = (room: string) => atKit("POST", `/_matrix/client/v3/join/${q(room)}?via=${q(PEER.serverName)}`, {});
-  /**
-   * The peer's user joins a room on the kit: Synapse's answer, once the peer gives one that is
-   * not a transient 502/429 (it backs off from a server that was restarting during an update).
-   */
-  const aliceJoins = (room: string) =>
-    poll(`the peer's answer to a join of ${room}`, 90_000, async () => {
-      const r = await atPeer("POST", `/_matrix/client/v3/join/${q(room)}?via=${q(s.domain)}`, alice, {});
-      if (r.status === 502 || r.status === 429) throw new Error(said(r));
-      return r;
-    });
-  async function send(at: "kit" | "peer", room: string, body: string): Promise<void> {
-    const path = `/_matrix/client/v3/rooms/${q(room)}/send/m.room.message/${randomBytes(6).toString("hex")}`;
-    const r = at === "kit" ? await atKit("PUT", path, { msgtype: "m.text", body }) : await atPeer("PUT", path, alice, { msgtype: "m.text", body });
-    assert.equal(r.status, 200, said(r));
-  }
-  const arrives = (at: "kit" | "peer", room: string, body: string) =>
-    poll(`"${body}" to reach the ${at}`, 90_000, async () => {
-      const path = `/_matrix/client/v3/rooms/${q(room)}/messages?dir=b&limit=30`;
-      const page = json(at === "kit" ? await atKit("GET", path) : await atPeer("GET", path, alice));
-      return (page.chunk as { type: string; content: { body?: string } }[]).some((e) => e.type === "m.room.message" && e.content.body === body) ? true : undefined;
-    });
-  const stateCount = async (room: string) => (json(await atPeer("GET", `/_matrix/client/v3/rooms/${q(room)}/state`, alice)) as unknown[]).length;
-  const expectAnswer = (a: Answer, status: number, errcode: string, error: string, what: string) => {
-    assert.equal(a.status, status, `${what}: ${said(a)}`);
-    assert.deepEqual({ errcode: json(a).errcode, error: json(a).error }, { errcode, error }, what);
-    ctx.summary.push(`federation: ${what}: ${a.status} ${errcode} "${error}"`);
-  };
+  /** Host nginx's reload (the update's last step when the site changed) done: no old worker left to take a connection. */
+  const nginxReloaded = () =>
+    poll("host nginx's old workers to exit", 60_000, () => (spawnSync("pgrep", ["-f", "nginx: worker process is shutting down"]).status === 1 ? true : undefined), 250);
 
   describe("federation with a second homeserver (other.e2e.localhost:8448) on the kit's network", { concurrency: false }, () => {
     before(async () => {
@@ -157,8 +123,7 @@ export function federationTests(ctx: FederationContext): void {
       const login = await atPeer("POST", "/_matrix/client/v3/login", undefined, { type: "m.login.password", identifier: { type: "m.id.user", user: "alice" }, password });
       assert.equal(login.status, 200, said(login));
       alice = json(login).access_token;
-      aliceId = json(login).user_id;
-      assert.equal(aliceId, `@alice:${PEER.serverName}`);
+      assert.equal(json(login).user_id, `@alice:${PEER.serverName}`);
       // The run's CA in the kit's Synapse volume, where the test's federation_custom_ca_list points.
       docker("cp", `${ctx.e2eDir}/tls/ca.pem`, `${containerName(s, "synapse")}:${KIT_CA_PATH}`);
       // The edge for the peer: the Worker in workerd, and nginx on the gateway's 443.
@@ -189,82 +154,51 @@ export function federationTests(ctx: FederationContext): void {
       // Each side reaches the other, TLS checked against the run's CA.
       assert.match(curlFrom(containerName(s, "synapse"), KIT_CA_PATH, `https://${PEER.serverName}/_matrix/federation/v1/version`), /^200 .*"Synapse"/);
       assert.match(fromPeer(`https://${s.matrixHost}/_matrix/federation/v1/version`), /^200 .*"Synapse"/);
-      const small = await createRoom("peer", "federation small");
-      const joined = await ownerJoins(small);
-      assert.equal(joined.status, 200, said(joined));
-      await send("kit", small, "from the kit");
-      await arrives("peer", small, "from the kit");
-      await send("peer", small, "from the peer");
-      await arrives("kit", small, "from the peer");
-      const kitRoom = await createRoom("kit", "federation open");
-      const in_ = await aliceJoins(kitRoom);
-      assert.equal(in_.status, 200, said(in_));
-      // A room above the limit: the peer's own state events and FILLERS more.
-      const big = await createRoom("peer", "federation heavy");
-      for (let i = 0; i < FILLERS; i++) {
-        const r = await atPeer("PUT", `/_matrix/client/v3/rooms/${q(big)}/state/org.matrix.kit.e2e.filler/${i}`, alice, { i });
-        assert.equal(r.status, 200, said(r));
-      }
-      const [smallState, bigState] = [await stateCount(small), await stateCount(big)];
-      assert.ok(complexity(smallState) <= LIMIT && complexity(bigState) > LIMIT, `${smallState} and ${bigState} state events around ${LIMIT * 500}`);
-      expectAnswer(await ownerJoins(big), 400, "M_RESOURCE_LIMIT_EXCEEDED", complexityError(LIMIT), `open: the owner joins a room of ${bigState} state events (complexity ${complexity(bigState)} > ${LIMIT})`);
-      const rooms = json(await atKit("GET", "/_matrix/client/v3/joined_rooms")).joined_rooms as string[];
-      assert.ok(rooms.includes(small) && !rooms.includes(big), "joined the small room, not the heavy one");
-      ctx.summary.push(`federation: open: the owner joined a room of ${smallState} state events on the peer, a message crossed each way, the peer's user joined a room on the kit`);
+      await scenario.open();
     });
 
     test("allow-list without the peer (matrix.org only): the kit refuses the peer's join, and the owner cannot join a room on the peer", async () => {
       await step("allow-list [matrix.org]", values({ mode: "allow-list", allowedServers: ["matrix.org"] }));
-      // The kit checks the origin before its signature (federation/transport/server/_base.py) and
-      // answers FederationDeniedError (api/errors.py); the peer relays it (api/errors.py to_synapse_error).
-      kitGated = await createRoom("kit", "federation allow-list");
-      peerGated = await createRoom("peer", "federation allow-list");
-      expectAnswer(await aliceJoins(kitGated), 403, "M_FORBIDDEN", `Federation denied with ${PEER.serverName}.`, "allow-list without the peer: the peer's user joins a room on the kit");
-      // The kit does not even ask: FederationDeniedError before any request (http/matrixfederationclient.py),
-      // skipped by _try_destination_list, which then gives up (federation/federation_client.py).
-      expectAnswer(await ownerJoins(peerGated), 502, "M_UNKNOWN", "Failed to make_join via any server", "allow-list without the peer: the owner joins a room on the peer");
+      await scenario.allowListWithout();
     });
 
     test("allow-list with the peer: the same two joins work, and a message crosses", async () => {
-      assert.ok(kitGated && peerGated, "the rooms of the refused joins (the test before)");
       await step(`allow-list [${PEER.serverName}]`, values({ mode: "allow-list", allowedServers: [PEER.serverName] }));
-      const in_ = await aliceJoins(kitGated);
-      assert.equal(in_.status, 200, said(in_));
-      await send("peer", kitGated, "allowed, from the peer");
-      await arrives("kit", kitGated, "allowed, from the peer");
-      const out = await ownerJoins(peerGated);
-      assert.equal(out.status, 200, said(out));
-      ctx.summary.push(`federation: allow-list [${PEER.serverName}]: the peer's user joined a room on the kit and wrote in it; the owner joined a room on the peer`);
+      await scenario.allowListWith();
     });
 
     test("off: nginx gives the federation paths no route and no m.server is published; the peer's join gets nginx's 404, the owner's join is refused", async () => {
       const done = await step("off", values({ mode: "off" }));
       // The nginx site and the Worker (no m.server) change with the mode, beside homeserver.yaml.
       for (const n of [`${p}-nginx-site`, `${p}-edge-well-known`]) assert.ok(done.includes(n), `${n} in ${done.join(", ")}`);
+      await nginxReloaded();
       // From where the peer stands: the front, then host nginx. nginx's own 404 page, not Synapse's JSON.
       for (const path of ["/_matrix/federation/v1/version", "/_matrix/key/v2/server"]) {
-        const got = fromPeer(`https://${s.matrixHost}${path}`);
-        assert.match(got, /^404 /, path);
-        assert.doesNotMatch(got, /errcode/, `${path}: answered by nginx, not Synapse`);
+        const got = await poll(`nginx's own 404 for ${path}`, 30_000, () => {
+          const answer = fromPeer(`https://${s.matrixHost}${path}`);
+          if (!/^404 /.test(answer) || /errcode/.test(answer)) throw new Error(answer.slice(0, 200));
+          return answer;
+        });
+        assert.match(got, /<center>nginx/, path);
       }
       assert.match(fromPeer(`https://${s.domain}/.well-known/matrix/server`), /^404 /);
-      // Clients still get through.
-      assert.equal((await atKit("GET", "/_matrix/client/versions")).status, 200);
-      // The peer still has the kit's m.server from its cache (max-age 3600; http/federation/
-      // well_known_resolver.py keeps it at least 5 minutes), so it asks nginx, which has no route:
-      // a non-JSON 404 becomes M_UNKNOWN with the status text (api/errors.py to_synapse_error).
-      expectAnswer(await aliceJoins(await createRoom("kit", "federation off")), 404, "M_UNKNOWN", "Not Found", "off: the peer's user joins a room on the kit");
-      // federation_domain_whitelist is empty: no destination is allowed.
-      expectAnswer(await ownerJoins(await createRoom("peer", "federation off")), 502, "M_UNKNOWN", "Failed to make_join via any server", "off: the owner joins a room on the peer");
+      assert.equal((await atKit("GET", "/_matrix/client/versions")).status, 200, "clients still get through");
+      // The peer still has the kit's m.server from its cache (the Worker's max-age 3600; http/federation/
+      // well_known_resolver.py keeps it at least 5 minutes), so it asks nginx, which has no route.
+      await scenario.off();
     });
 
     test("the stack's own settings back: open, the default limit, no test keys; the federation API answers through nginx again", async () => {
       const done = await ctx.update({});
       restored = true;
       assert.ok(done.includes(`${p}-synapse-container`), done.join(", "));
-      await front?.setOptions({ modules: true, script: ctx.workerScript(), compatibilityDate: COMPATIBILITY_DATE, host: "127.0.0.1", port: WORKER_PORT });
-      const v = await atKit("GET", "/_matrix/federation/v1/version");
-      assert.equal(v.status, 200, said(v));
+      await serveWorker();
+      await nginxReloaded();
+      const v = await poll("the federation API through nginx", 30_000, async () => {
+        const answer = await atKit("GET", "/_matrix/federation/v1/version");
+        if (answer.status !== 200) throw new Error(said(answer));
+        return answer;
+      });
       assert.equal(json(v).server.name, "Synapse");
       ctx.summary.push(`federation: back to the stack's settings: the update replaced or updated ${done.join(", ")}`);
     });

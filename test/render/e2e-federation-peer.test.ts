@@ -21,6 +21,7 @@ import { COMPATIBILITY_DATE, renderWorker } from "../../infra/render/worker";
 import { deriveSecrets } from "../../infra/secrets";
 import { freePort } from "../harness/http";
 import { privateNginxConf } from "../harness/private-nginx";
+import { makeCertificate } from "../harness/tls";
 import { stackSettings } from "../harness/stacks";
 import { poll } from "../harness/wait";
 import { federationStepValues, KIT_CA_PATH, PEER, peerFrontConf, peerHomeserver } from "../e2e/federation-peer";
@@ -30,20 +31,6 @@ const VENV_PYTHON = path.join(ROOT, ".cache/synapse-venv/bin/python");
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-fed-peer-"));
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const SUBNET = "172.18.0.0/16";
-
-/** The run's CA and a certificate for `names`, made with openssl as test/e2e/vps.sh makes them. */
-function makeCa(dir: string, name: string, ...names: string[]): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const ossl = (...args: string[]) => {
-    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    assert.equal(r.status, 0, `openssl ${args.join(" ")}: ${r.stderr}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  if (!fs.existsSync(`${dir}/ca.pem`)) ossl("req", "-x509", ...ec, "-days", "2", "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.pem");
-  ossl("req", ...ec, "-subj", `/CN=${names[0]}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-  fs.writeFileSync(`${dir}/${name}.ext`, `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-  ossl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
-}
 
 /** What Synapse's loader understood of the peer's federation settings (one JSON line), or its refusal. */
 const LOAD = `
@@ -71,7 +58,7 @@ function loadPeer(dir: string): { status: number | null; stdout: string; stderr:
 
 test("real Synapse's loader accepts the peer's homeserver.yaml: TLS federation on 8448 with the run's CA, the client API on 8008, the Docker subnet allowed, quick retries, no key server", () => {
   const dir = path.join(TMP, "peer");
-  makeCa(dir, "tls", PEER.host);
+  makeCertificate(dir, "tls", PEER.host);
   const r = loadPeer(dir);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), {
@@ -91,7 +78,7 @@ test("real Synapse's loader accepts the peer's homeserver.yaml: TLS federation o
 
 test("real Synapse's loader refuses the peer's config when its CA file is not a certificate (the check can fail)", () => {
   const dir = path.join(TMP, "peer-bad-ca");
-  makeCa(dir, "tls", PEER.host);
+  makeCertificate(dir, "tls", PEER.host);
   fs.writeFileSync(`${dir}/ca.pem`, "not a certificate\n");
   const r = loadPeer(dir);
   assert.notEqual(r.status, 0);
@@ -116,7 +103,7 @@ test("the kit's homeserver.yaml in each federation step keeps the mode's keys an
 
 test("the TLS front, served by a real nginx: the domain answers with the e2e stack's Worker (workerd), the Matrix host reaches host nginx with its Host, both with certificates from the run's CA", async () => {
   const dir = path.join(TMP, "front");
-  makeCa(dir, "server", "e2e.localhost", "matrix.e2e.localhost");
+  makeCertificate(dir, "server", "e2e.localhost", "matrix.e2e.localhost");
   const [frontPort, workerPort, upstreamPort] = [await freePort(), await freePort(), await freePort()];
   const base = stackSettings("e2e");
   const s = { ...base, nginx: { ...base.nginx, httpPort: upstreamPort } };
