@@ -29,6 +29,7 @@ import { dockerFilterTests } from "./docker-filter";
 import { realIpTests } from "./realip";
 import { siteReloadTest } from "./site-reload";
 import { backupTests } from "./backup";
+import { federationTests } from "./federation";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
 import { update } from "../harness/update";
 import { readStackFile, stackFilePath } from "../../infra/config/load";
@@ -308,7 +309,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     assert.ok(events.some((e) => e.type === "m.room.message" && e.content.body === text), "the message comes back through /sync");
   });
 
-  /** A second `pulumi up` with these stack values added, against the state the apply left. */
+  /** A second `pulumi up` of the run's stack with `values` over it (the harness's update): what it replaced or updated. */
   const updateWith = async (values: Record<string, unknown>) => {
     program = await runE2e(HOST_KEY, values);
     try {
@@ -584,6 +585,8 @@ server {
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });
+  // Before the backup tests, which destroy and redeploy: it puts the stack's settings back itself.
+  federationTests({ s, e2eDir: E2E_DIR, summary, token: () => token, matrix, workerScript: () => applied!.workerScript!, update: updateWith });
   backupTests({
     s,
     e2eDir: E2E_DIR,

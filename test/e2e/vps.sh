@@ -11,7 +11,9 @@ started=()
 
 cleanup() {
   set +e
-  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf
+  rm -f "$OTHER_SITE" /etc/nginx/conf.d/zz-matrix-kit-e2e-tls-front.conf /etc/nginx/conf.d/zz-matrix-kit-e2e-federation-front.conf
+  # The second homeserver of test/e2e/federation.ts, if a run stopped before removing it.
+  docker rm -f kit-e2e-federation-peer >/dev/null 2>&1
   for what in "${started[@]}"; do
     case $what in
       sshd) kill "$(cat "$E2E_DIR/sshd.pid")" 2>/dev/null ;;
@@ -100,16 +102,24 @@ started+=(sshd)
 ssh -i "$E2E_DIR/id_ed25519" -p 2222 -o BatchMode=yes -o UserKnownHostsFile="$E2E_DIR/known_hosts" root@127.0.0.1 true
 echo "vps: sshd on 127.0.0.1:2222 answers with the run's key"
 
-# A local CA and a certificate for the TLS front that plays Cloudflare's edge for `verify`.
+# A local CA and the certificates it signs: server.pem for the TLS front that plays Cloudflare's
+# edge (for `verify`, and for the second homeserver's federation, test/e2e/federation.ts), and
+# peer.pem for that second homeserver, other.e2e.localhost.
 mkdir -p "$E2E_DIR/tls"
 (
   cd "$E2E_DIR/tls"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=matrix-kit e2e CA" -keyout ca.key -out ca.pem 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=e2e.localhost" \
-    -keyout server.key -out server.csr 2>/dev/null
-  printf 'subjectAltName=DNS:e2e.localhost,DNS:matrix.e2e.localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
+  issue() { # name dns-name...
+    local name=$1
+    shift
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
+      -keyout "$name.key" -out "$name.csr" 2>/dev/null
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$(printf 'DNS:%s,' "$@" | sed 's/,$//')" >"$name.ext"
+    openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "$name.ext" -out "$name.pem" 2>/dev/null
+  }
+  issue server e2e.localhost matrix.e2e.localhost
+  issue peer other.e2e.localhost
 )
 
 # Host nginx, with another site on it that must survive the kit's destroy. Server blocks a killed

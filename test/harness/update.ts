@@ -12,25 +12,50 @@
  *     kit sets no `update`);
  *   - an input that holds the id of a resource replaced in this update changes with it: the
  *     mock runtime's ids (`<name>-id`) never change, the engine's do;
+ *   - cloudflare WorkersScript with another content (federation off publishes no m.server):
+ *     updated in place as the provider does; here, as in apply, the new script is recorded for
+ *     workerd to serve;
  *   - a failure stops the update, the failed resource keeping its previous state (the engine
  *     records a create that failed as not done).
  * Remaining differences: one resource at a time, no parallel branches; a changed input of any
- * other resource type, a new resource type or a resource gone from the program fails the
- * update (the e2e makes no such change); no `ignoreChanges`, aliases or protect.
+ * other resource type, a new resource or a resource gone from the program fails the update
+ * before anything is changed (`unsupportedChanges`; the e2e makes no such change); no
+ * `ignoreChanges`, aliases or protect.
  */
 import type { ApplyOptions, Applied, StateEntry } from "./apply";
 import { applyOne, changes } from "./apply";
 import { deleteOne } from "./lifecycle";
 import type { ProgramRun } from "./program";
 
+/** The resource types whose changed inputs `update` carries out. */
+const UPDATABLE = new Set(["docker:index/container:Container", "docker:index/remoteImage:RemoteImage", "command:remote:Command", "command:local:Command", "cloudflare:index/workersScript:WorkersScript"]);
+
+/** What `update` cannot do for `program` over `state` (one line each); empty: it can apply it all. */
+export function unsupportedChanges(state: Map<string, { inputs: Record<string, any> }>, program: ProgramRun): string[] {
+  const out: string[] = [];
+  const inProgram = new Set(program.resources.map((r) => r.name));
+  for (const n of state.keys()) if (!inProgram.has(n) && !n.startsWith("kit:")) out.push(`the update would delete ${n}: not supported`);
+  for (const r of program.resources) {
+    if (r.type.startsWith("kit:") || r.type.startsWith("pulumi:providers:")) continue;
+    const before = state.get(r.name);
+    if (!before) {
+      out.push(`the update would create ${r.name}: not supported`);
+      continue;
+    }
+    const changed: string[] = [];
+    changes(before.inputs, r.inputs, "", changed);
+    if (changed.length > 0 && !UPDATABLE.has(r.type)) out.push(`cannot update ${r.type} ${r.name} (${changed.join("; ")})`);
+  }
+  return out;
+}
+
 /** Applies `program` over `applied` (whose state it updates in place); resolves with what it replaced or updated. */
 export async function update(applied: Applied, program: ProgramRun, opts: ApplyOptions): Promise<string[]> {
   const log = opts.log ?? (() => {});
   const done: string[] = [];
   const replaced = new Set<string>();
-  const inProgram = new Set(program.resources.map((r) => r.name));
-  const gone = [...applied.state.keys()].filter((n) => !inProgram.has(n) && !n.startsWith("kit:"));
-  if (gone.length > 0) throw new Error(`harness: the update would delete ${gone.join(", ")}: not supported`);
+  const unsupported = unsupportedChanges(applied.state, program);
+  if (unsupported.length > 0) throw new Error(`harness: ${unsupported.join("\n")}`);
   for (const r of program.resources) {
     if (r.type.startsWith("kit:")) continue;
     const before = applied.state.get(r.name);
@@ -69,6 +94,10 @@ export async function update(applied: Applied, program: ProgramRun, opts: ApplyO
         }
         break;
       }
+      case "cloudflare:index/workersScript:WorkersScript":
+        applied.cloudflare = applied.cloudflare.filter((c) => c.name !== r.name);
+        await applyOne(r, entry, applied, opts, log);
+        break;
       default:
         throw new Error(`harness: cannot update ${r.type} ${r.name} (${changed.join("; ")})`);
     }

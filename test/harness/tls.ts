@@ -1,0 +1,18 @@
+/** A CA and certificates it signs, made with openssl as test/e2e/vps.sh makes the run's (tests of TLS on loopback). */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+
+/** `<dir>/ca.pem` (made once per dir) and `<dir>/<name>.pem` + `.key` for `names` (DNS names). */
+export function makeCertificate(dir: string, name: string, ...names: string[]): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const ossl = (...args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, `openssl ${args.join(" ")}: ${r.stderr}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  if (!fs.existsSync(`${dir}/ca.pem`)) ossl("req", "-x509", ...ec, "-days", "2", "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.pem");
+  ossl("req", ...ec, "-subj", `/CN=${names[0]}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
+  fs.writeFileSync(`${dir}/${name}.ext`, `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  ossl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
+}
