@@ -7,6 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import * as net from "node:net";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -113,6 +115,24 @@ describe("the nginx site script against a real nginx", () => {
     assert.ok(probes.duringWork >= 10, `${probes.duringWork} probes during the update`);
     assert.deepEqual(probes.failures, [], `${probes.total} probes`);
     assert.equal(sh(nginx("-t")).status, 0);
+  });
+
+  test("a site nginx tests well but cannot load (its port held by another process): the update fails saying so, the previous file is back and keeps serving", async () => {
+    const before = fs.readFileSync(nginxSitePath(s), "utf8");
+    // `nginx -t` never binds: only the reload finds the port taken, logs it and keeps the old workers.
+    const holder = net.createServer().listen(0, "127.0.0.1");
+    await once(holder, "listening");
+    const taken = (holder.address() as net.AddressInfo).port;
+    try {
+      const r = sh(installNginxSiteScript(s), localSite({ ...s, nginx: { ...s.nginx, httpPort: taken } }));
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /^nginx did not take the new site .*: its reload failed after the test passed \(most often another process holds a port the site listens on\), and the previous configuration keeps running/m);
+      assert.equal(fs.readFileSync(nginxSitePath(s), "utf8"), before, "the old file is back");
+      const wk = await request({ host: s.domain, port, path: "/.well-known/matrix/client" });
+      assert.equal(wk.status, 200, "the previous site still serves");
+    } finally {
+      holder.close();
+    }
   });
 
   test("destroy removes the site, tests and reloads", async () => {
