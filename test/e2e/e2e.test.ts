@@ -14,9 +14,6 @@ import * as os from "node:os";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Miniflare } from "miniflare";
-import { runVerify } from "../../infra/ops/verify";
-import { formatTable } from "../../infra/ops/verify/report";
-import { targetFromSettings } from "../../infra/ops/verify/target";
 import { apply, diff, type Applied } from "../harness/apply";
 import { destroyFromState, refreshFromState, saveState } from "../harness/lifecycle";
 import { openTunnel } from "../harness/provider-io";
@@ -28,6 +25,7 @@ import { watchdogTests } from "./watchdog";
 import { dockerFilterTests } from "./docker-filter";
 import { realIpTests } from "./realip";
 import { siteReloadTest } from "./site-reload";
+import { verifyTests } from "./verify";
 import { backupTests } from "./backup";
 import { federationTests } from "./federation";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
@@ -462,117 +460,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     times.checks = Date.now() - times.checksStart;
   });
 
-  describe("verify against the deployment, through a TLS front with a local CA", { concurrency: false }, () => {
-    let front: Miniflare | undefined;
-    let wechatSecret = "";
-
-    function frontConf(wellKnownExtra: string): string {
-      // Stands in for Cloudflare's edge: TLS with the run's CA, <domain> to the Worker (workerd),
-      // the Matrix host streamed to host nginx (no size limit or buffering of its own).
-      return `map $http_upgrade $e2e_front_connection { default upgrade; '' close; }
-server {
-    listen 127.0.0.1:${TLS_PORT} ssl;
-    server_name ${s.domain};
-    ssl_certificate ${E2E_DIR}/tls/server.pem;
-    ssl_certificate_key ${E2E_DIR}/tls/server.key;
-    location / {
-        proxy_pass http://127.0.0.1:${WORKER_PORT};
-        proxy_set_header Host $host;
-${wellKnownExtra}
-    }
-}
-server {
-    listen 127.0.0.1:${TLS_PORT} ssl;
-    server_name ${s.matrixHost};
-    ssl_certificate ${E2E_DIR}/tls/server.pem;
-    ssl_certificate_key ${E2E_DIR}/tls/server.key;
-    client_max_body_size 0;
-    proxy_request_buffering off;
-    location / {
-        proxy_pass http://127.0.0.1:${s.nginx.httpPort};
-        proxy_http_version 1.1;
-        proxy_set_header Host $host;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $e2e_front_connection;
-        proxy_read_timeout 600s;
-    }
-}
-`;
-    }
-
-    function reload(): void {
-      execFileSync("nginx", ["-t"], { stdio: "pipe" });
-      execFileSync("nginx", ["-s", "reload"], { stdio: "pipe" });
-      execFileSync("sleep", ["1"]);
-    }
-
-    async function verifyNow(label: string) {
-      const report = await runVerify({
-        target: targetFromSettings(s),
-        resolve: [s.domain, s.matrixHost].map((h) => ({ host: h, port: 443, address: "127.0.0.1", addressPort: TLS_PORT })),
-        caPem: fs.readFileSync(`${E2E_DIR}/tls/ca.pem`, "utf8"),
-        wechatSecret,
-        timeoutMs: 10_000,
-      });
-      summary.push("", `verify: ${label}`, formatTable(report));
-      return report;
-    }
-
-    before(async () => {
-      wechatSecret = listenSecret();
-      front = new Miniflare({ modules: true, script: applied!.workerScript!, compatibilityDate: "2025-01-01", host: "127.0.0.1", port: WORKER_PORT });
-      await front.ready;
-      fs.writeFileSync(FRONT_CONF, frontConf(""));
-      reload();
-    });
-
-    after(async () => {
-      fs.rmSync(FRONT_CONF, { force: true });
-      reload();
-      await front?.dispose();
-    });
-
-    test("the good deployment passes every check", async () => {
-      const report = await verifyNow("the e2e deployment");
-      assert.deepEqual(report.checks.filter((c) => c.status !== "pass").map((c) => `${c.id}: ${c.observed}`), []);
-    });
-
-    const broken: { name: string; front?: string; site?: [RegExp, string]; fails: string[]; says: RegExp }[] = [
-      { name: "no CORS header", front: "        proxy_hide_header Access-Control-Allow-Origin;", fails: ["well-known.server.cors", "well-known.client.cors"], says: /no Access-Control-Allow-Origin/ },
-      { name: "well-known served as text/plain", front: "        proxy_hide_header Content-Type;\n        add_header Content-Type text/plain always;", fails: ["well-known.server.content-type"], says: /text\/plain/ },
-      { name: "m.server pointing to a wrong port", front: `        location = /.well-known/matrix/server { add_header Access-Control-Allow-Origin * always; default_type application/json; return 200 '{"m.server":"${s.matrixHost}:8448"}'; }`, fails: ["well-known.server"], says: /8448/ },
-      { name: "nginx's default 1 MB body limit", site: [/\n\s*client_max_body_size [^;]+;/, ""], fails: ["upload.under-limit"], says: /413/ },
-      { name: "/_wechat without upgrade headers", site: [/\n\s*proxy_set_header Upgrade \$http_upgrade;\n\s*proxy_set_header Connection "upgrade";/, ""], fails: ["wechat.upgrade"], says: /./ },
-      { name: "a frame ban on the sticker picker", site: [/add_header Cache-Control "no-cache";/, 'add_header Cache-Control "no-cache";\n        add_header X-Frame-Options DENY;'], fails: ["stickers.page"], says: /X-Frame-Options: DENY/ },
-      // The e2e stack proxies the admin API for matrix:nginx.adminApiFrom: opened to everyone.
-      { name: "admin API exposed", site: [/\n(\s*)deny all;/, "\n$1allow all;"], fails: ["admin.hidden"], says: /200/ },
-    ];
-    for (const b of broken) {
-      test(`a broken deployment is caught: ${b.name}`, async () => {
-        const original = fs.readFileSync(KIT_SITE, "utf8");
-        try {
-          if (b.front !== undefined) fs.writeFileSync(FRONT_CONF, frontConf(b.front));
-          if (b.site) {
-            const changed = original.replace(b.site[0], b.site[1]);
-            assert.notEqual(changed, original, "the breakage applies to the rendered site");
-            fs.writeFileSync(KIT_SITE, changed);
-          }
-          reload();
-          const report = await verifyNow(`broken: ${b.name}`);
-          for (const id of b.fails) {
-            const row = report.checks.find((c) => c.id === id);
-            assert.equal(row?.status, "fail", `${id} must fail: ${JSON.stringify(row)}`);
-            assert.match(row!.observed, b.says);
-            assert.ok(row!.fix, "a failure says how to fix it");
-          }
-        } finally {
-          fs.writeFileSync(KIT_SITE, original);
-          fs.writeFileSync(FRONT_CONF, frontConf(""));
-          reload();
-        }
-      });
-    }
-  });
+  verifyTests({ s, e2eDir: E2E_DIR, summary, workerScript: () => applied!.workerScript!, wechatSecret: listenSecret, tlsPort: TLS_PORT, workerPort: WORKER_PORT, frontConf: FRONT_CONF, kitSite: KIT_SITE });
 
   const kit = { s, nginx: NGINX, e2eDir: E2E_DIR, hostKey: HOST_KEY, secrets: () => deriveSecrets(secrets["matrix:secretSeed"]), token: () => token, summary, botAnswers };
   stickerTests(kit);

@@ -23,7 +23,7 @@ import { readStackFile, stackFilePath } from "../../infra/config/load";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { containerName, networkName, type Settings } from "../../infra/settings";
 import { json, request, type Answer } from "../harness/http";
-import { docker, poll } from "../harness/wait";
+import { docker, poll, reloadHostNginx } from "../harness/wait";
 import { federationStepValues, FRONT_PORT, KIT_CA_PATH, PEER, peerFrontConf, peerHomeserver, TEST_LIMIT as LIMIT } from "./federation-peer";
 import { federationScenario, said } from "./federation-scenario";
 
@@ -144,8 +144,7 @@ export function federationTests(ctx: FederationContext): void {
       front = new Miniflare({ modules: true, script: ctx.workerScript(), compatibilityDate: COMPATIBILITY_DATE, host: "127.0.0.1", port: WORKER_PORT });
       await front.ready;
       fs.writeFileSync(FRONT_CONF, peerFrontConf({ s, listen: gateway, tlsDir: `${ctx.e2eDir}/tls`, workerPort: WORKER_PORT }));
-      execFileSync("nginx", ["-t"], { stdio: "pipe" });
-      execFileSync("nginx", ["-s", "reload"], { stdio: "pipe" });
+      await reloadHostNginx();
       const wellKnown = await poll("the peer to read the kit's m.server through the front", 30_000, () => {
         const got = fromPeer(`https://${s.domain}/.well-known/matrix/server`);
         return got.startsWith("200 ") ? got : undefined;

@@ -1,5 +1,5 @@
-/** Small helpers the e2e checks and the benchmark share: polling, and the docker CLI. */
-import { execFileSync } from "node:child_process";
+/** Small helpers the e2e checks and the benchmark share: polling, the docker CLI, the host nginx's reload. */
+import { execFileSync, spawnSync } from "node:child_process";
 
 /**
  * Calls `f` every `intervalMs` until it returns something other than undefined, and returns
@@ -23,4 +23,27 @@ export async function poll<T>(what: string, timeoutMs: number, f: () => Promise<
 /** `docker <args>` on this machine's engine: its stdout, trimmed; a non-zero exit throws with its stderr. */
 export function docker(...args: string[]): string {
   return execFileSync("docker", args, { encoding: "utf8", timeout: 300_000, stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** The nginx processes on this machine now (pgrep -x nginx). */
+function nginxPids(): Set<string> {
+  const r = spawnSync("pgrep", ["-x", "nginx"], { encoding: "utf8" });
+  return new Set(r.stdout.split("\n").filter(Boolean));
+}
+
+/**
+ * The host's nginx, tested and reloaded, and the reload seen to take: new worker processes
+ * started (`nginx -s reload` only signals the master, which may still fail to load the
+ * configuration) and none of the old ones left to take a connection with the old one.
+ */
+export async function reloadHostNginx(): Promise<void> {
+  execFileSync("nginx", ["-t"], { stdio: "pipe" });
+  const before = nginxPids();
+  execFileSync("nginx", ["-s", "reload"], { stdio: "pipe" });
+  await poll("host nginx's reload to take (new workers, the old ones gone)", 30_000, () => {
+    const now = nginxPids();
+    const started = [...now].some((p) => !before.has(p));
+    const shuttingDown = spawnSync("pgrep", ["-f", "nginx: worker process is shutting down"]).status === 0;
+    return started && !shuttingDown ? true : undefined;
+  }, 100);
 }
