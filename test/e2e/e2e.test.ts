@@ -26,6 +26,7 @@ import { dockerFilterTests } from "./docker-filter";
 import { realIpTests } from "./realip";
 import { siteReloadTest } from "./site-reload";
 import { verifyTests } from "./verify";
+import { ownerAndBots } from "./bots";
 import { backupTests } from "./backup";
 import { federationTests } from "./federation";
 import { brokenUpgradeTest, PREVIOUS_SYNAPSE, upgradeFromPreviousTest, type UpgradeContext } from "./upgrade";
@@ -187,54 +188,11 @@ function listenSecret(): string {
   const stdin = program.resources.find((r) => r.name === `${s.namePrefix}-wechat-config-write`)!.inputs.stdin as string;
   return stdin.match(/listen_secret: (\S+)/)![1];
 }
-/** The owner's direct chat with each bridge's bot (their management room), made on first use. */
-const botRooms: Partial<Record<"qq" | "wechat", string>> = {};
-let botTxn = 0;
-async function botRoom(kind: "qq" | "wechat"): Promise<string> {
-  const bot = `@${kind}bot:${s.domain}`;
-  if (!botRooms[kind]) {
-    const created = await matrix("POST", "/_matrix/client/v3/createRoom", token, { invite: [bot], is_direct: true, preset: "trusted_private_chat" });
-    assert.equal(created.status, 200, created.body.toString());
-    const id = encodeURIComponent(json(created).room_id);
-    await poll(`${bot} to join`, 60_000, async () => (json(await matrix("GET", `/_matrix/client/v3/rooms/${id}/joined_members`, token)).joined?.[bot] ? true : undefined));
-    botRooms[kind] = id;
-  }
-  return botRooms[kind]!;
-}
-/** The owner sends the bot a text in their direct chat; resolves with its event id. */
-async function ownerSays(kind: "qq" | "wechat", body: string): Promise<string> {
-  const sent = await matrix("PUT", `/_matrix/client/v3/rooms/${await botRoom(kind)}/send/m.room.message/owner${botTxn++}`, token, { msgtype: "m.text", body });
-  assert.equal(sent.status, 200, sent.body.toString());
-  return json(sent).event_id as string;
-}
-/** The bot's notices after the owner's event, for up to `seconds`, until `enough` says so. */
-async function botNotices(kind: "qq" | "wechat", after: string, seconds: number, enough: (bodies: string[]) => boolean): Promise<string[]> {
-  const roomId = await botRoom(kind);
-  const bodies: string[] = [];
-  let from = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(after)}?limit=0`, token)).end as string;
-  for (let i = 0; i < seconds && !enough(bodies); i++) {
-    await new Promise((r) => setTimeout(r, 1000));
-    const page = json(await matrix("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=f&limit=20&from=${encodeURIComponent(from)}`, token));
-    for (const e of page.chunk as { sender: string; content: { msgtype?: string; body?: string } }[]) {
-      if (e.sender === `@${kind}bot:${s.domain}` && e.content.msgtype === "m.notice") bodies.push(e.content.body ?? "");
-    }
-    from = page.end ?? from;
-  }
-  return bodies;
-}
-/**
- * The owner sends the bot a bare `ping` in their management room, where every message is a
- * command: true when a notice answers within 5 s (QQ has no `ping` and says so; WeChat answers it).
- */
-async function botAnswers(kind: "qq" | "wechat"): Promise<true | undefined> {
-  const sent = await ownerSays(kind, "ping").catch(() => undefined);
-  if (!sent) return undefined;
-  return (await botNotices(kind, sent, 5, (b) => b.length > 0)).length > 0 ? true : undefined;
-}
 
 let applied: Applied | undefined;
 let worker: Miniflare | undefined;
 let token = "";
+const { ownerSays, botNotices, botAnswers } = ownerAndBots({ s, matrix, token: () => token });
 
 describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency: false }, () => {
   before(async () => {
