@@ -3,6 +3,7 @@
  *
  * Deploys the baseline (the hand-made setup) and then the kit on this machine as
  * the VPS (bench/footprint/run.sh sets it up), runs the same workload on each,
+ * every container, and the host's nginx and sshd, confined to one CPU (bench/peak/pin.ts),
  * and prints memory (idle, peak, end, from the cgroups), latency, errors, OOM
  * kills, lost messages and disk growth side by side; writes footprint.json and
  * footprint.svg (memory over time) to --out. --short is the e2e run's small
@@ -28,6 +29,8 @@ import { lastUpkeepSummary, type UpkeepSummary } from "../../infra/ops/upkeep";
 import type { Deployment } from "./deploy";
 import { Sampler } from "./memory";
 import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type BackupFigures, type DeploymentResult } from "./report";
+import { containersOf } from "../peak/cpu";
+import { pinContainers, unpinHost } from "../peak/pin";
 import { formatRatios, interleave, ownerToken, runsFrom, sleep, type Run } from "./runs";
 import { FULL, runWorkload, SHORT } from "./workload";
 
@@ -76,6 +79,9 @@ async function measure({ label, deploy }: Run, short: boolean, rep: number): Pro
   const t0 = Date.now();
   const d = await deploy();
   try {
+    // One CPU for both sides, as on the VPS the kit's defaults are for (cpu.total 1): unpinned on a
+    // bigger machine the baseline, without caps, used two CPUs against the kit's 0.75 (bench/peak/pin.ts).
+    pinContainers(Object.values(containersOf(d.namePrefix)));
     const deploySeconds = (Date.now() - t0) / 1000;
     const owner = await ownerToken(d);
     const settle = short ? 10 : 60;
@@ -134,7 +140,11 @@ async function main(): Promise<number> {
   const out = path.resolve(values.out ?? "bench/results");
   fs.mkdirSync(out, { recursive: true });
   const all: (DeploymentResult & { rep: number })[] = [];
-  for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, short, rep));
+  try {
+    for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, short, rep));
+  } finally {
+    unpinHost();
+  }
   // The table and the chart show the first repetition; the ratios below, every one.
   const results = all.filter((r) => r.rep === 1);
 

@@ -54,6 +54,28 @@ export interface CpuPoint {
   cores: number;
 }
 
+/**
+ * CPU seconds of the Docker engine's own processes (dockerd, containerd, the shims, with the
+ * reaped children they waited for: runc, health check execs), which no container's cgroup counts.
+ * USER_HZ is 100 on Linux.
+ */
+export function engineCpuSeconds(): number {
+  let ticks = 0;
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (!/^(dockerd|containerd|containerd-shim)/.test(comm)) continue;
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime, stime, cutime, cstime are fields 14-17 of stat, 12-15 after the comm.
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // a process that has just exited
+    }
+  }
+  return ticks / 100;
+}
+
 const loadAverage = () => Number(fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
 export class CpuSampler {

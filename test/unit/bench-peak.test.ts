@@ -88,7 +88,8 @@ test("the peak table shows each run's medians with ranges, the ratios and each k
 });
 
 test("the idle table gives each container's share of one CPU", () => {
-  const text = formatIdleReport([{ label: "kit", minutes: 10, cpu: { synapse: { usageSeconds: 6, cores: 0.01, nrThrottled: 0, throttledSeconds: 0 } }, load: { mean: 0.1, max: 0.3 } }]);
+  const text = formatIdleReport([{ label: "kit", minutes: 10, cpu: { synapse: { usageSeconds: 6, cores: 0.01, nrThrottled: 0, throttledSeconds: 0 } }, engine: { usageSeconds: 12, cores: 0.02 }, load: { mean: 0.1, max: 0.3 } }]);
   assert.match(text, /^synapse\s+1\.00 \(6\.0; 0\)$/m);
   assert.match(text, /^all containers\s+1\.00$/m);
+  assert.match(text, /^Docker engine \(dockerd, containerd, shims\)\s+2\.00 \(12\.0; -\)$/m);
 });
