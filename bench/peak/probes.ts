@@ -90,7 +90,7 @@ export interface ClientsResult {
 
 /**
  * n clients of the owner's through nginx (Host: the Matrix host) for `seconds`, each in a loop:
- * a message sent to the owner's room, then that room's last 20 messages read, as a busy client does.
+ * a message sent to the room, then its last 20 messages read, as a busy client does.
  */
 export async function concurrentClients(o: { port: number; host: string; token: string; roomId: string; clients: number; seconds: number }): Promise<ClientsResult> {
   const statuses: Record<string, number> = {};
