@@ -173,7 +173,7 @@ async function main(): Promise<number> {
   try {
     if (idleMinutes !== undefined) {
       const results: IdleResult[] = [];
-      for (const run of runs) results.push(await measureIdle(run, idleMinutes, short ? 10 : 60));
+      for (const run of runs) results.push(await measureIdle(run, idleMinutes, short ? 10 : 30));
       fs.writeFileSync(path.join(out, "idle.json"), `${JSON.stringify({ when, results }, null, 1)}\n`);
       console.log(`\n== idle (${idleMinutes} min, one CPU)\n${formatIdleReport(results)}\n\nwrote ${path.join(out, "idle.json")}`);
       return 0;
@@ -181,7 +181,7 @@ async function main(): Promise<number> {
     const o: Options = {
       short,
       burstSeconds: positive("burst-seconds", values["burst-seconds"], short ? 15 : 120),
-      idleSeconds: short ? 10 : 20,
+      idleSeconds: short ? 10 : 15,
       clients: positive("clients", values.clients, 20),
       clientsSeconds: positive("clients-seconds", values["clients-seconds"], short ? 10 : 60),
     };
