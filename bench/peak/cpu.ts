@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
+import { VPS_CPU } from "./pin";
 
 export interface CpuCounters {
   usageSeconds: number;
@@ -76,6 +77,23 @@ export function engineCpuSeconds(): number {
   return ticks / 100;
 }
 
+/** The VPS's CPU from /proc/stat (ticks): busy (all but idle and iowait), waiting on the disk, all. */
+function vpsCpuTicks(): { busy: number; iowait: number; all: number } {
+  const line = fs.readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`cpu${VPS_CPU} `)) ?? "";
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number);
+  const all = user + nice + system + idle + iowait + irq + softirq + steal;
+  return { busy: all - idle - iowait, iowait, all };
+}
+
+/** What the sampler saw of the whole VPS: the load average and how busy its one CPU was. */
+export interface VpsLoad {
+  mean: number;
+  max: number;
+  /** Shares of the phase's time on the VPS's CPU: busy (any process, the host's included), iowait. */
+  busy: number;
+  iowait: number;
+}
+
 const loadAverage = () => Number(fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
 export class CpuSampler {
@@ -86,6 +104,8 @@ export class CpuSampler {
   private last = new Map<string, CpuCounters>();
   private start = 0;
   private timer?: NodeJS.Timeout;
+  private vps0 = vpsCpuTicks();
+  private vps1 = this.vps0;
 
   /** containers: service -> container name. */
   constructor(private readonly containers: Record<string, string>, private readonly intervalMs = 1000) {}
@@ -93,6 +113,7 @@ export class CpuSampler {
   begin(): void {
     this.readers = Object.entries(this.containers).map(([service, name]) => [service, counterReader(docker("inspect", "--format", "{{.Id}}", name).trim())]);
     this.start = Date.now();
+    this.vps0 = vpsCpuTicks();
     for (const [s, read] of this.readers) this.first.set(s, read());
     this.last = new Map(this.first);
     this.timer = setInterval(() => this.sample(), this.intervalMs);
@@ -116,6 +137,7 @@ export class CpuSampler {
   end(): Record<string, CpuFigures> {
     clearInterval(this.timer);
     this.sample();
+    this.vps1 = vpsCpuTicks();
     const wall = (Date.now() - this.start) / 1000;
     const out: Record<string, CpuFigures> = {};
     for (const [s] of this.readers) {
@@ -125,5 +147,16 @@ export class CpuSampler {
       out[s] = { usageSeconds, cores: usageSeconds / wall, nrThrottled: b.nrThrottled - a.nrThrottled, throttledSeconds: b.throttledSeconds - a.throttledSeconds };
     }
     return out;
+  }
+
+  /** The load average over the phase, and the VPS's CPU (after end()). */
+  vps(): VpsLoad {
+    const all = Math.max(1, this.vps1.all - this.vps0.all);
+    return {
+      mean: this.load.reduce((a, b) => a + b, 0) / Math.max(1, this.load.length),
+      max: Math.max(0, ...this.load),
+      busy: (this.vps1.busy - this.vps0.busy) / all,
+      iowait: (this.vps1.iowait - this.vps0.iowait) / all,
+    };
   }
 }

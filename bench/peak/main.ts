@@ -50,8 +50,6 @@ interface Options {
   clientsSeconds: number;
 }
 
-const loadOf = (s: CpuSampler) => ({ mean: s.load.reduce((a, b) => a + b, 0) / Math.max(1, s.load.length), max: Math.max(0, ...s.load) });
-
 async function deployPinned(run: Run): Promise<{ d: Deployment; deploySeconds: number }> {
   log(`${run.label}: deploying`);
   const t0 = Date.now();
@@ -111,7 +109,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
       rep,
       deploySeconds,
       idle: { site: prober.of("site", "idle"), ssh: prober.of("ssh", "idle"), owner: client.of("idle") },
-      burst: { seconds: burstSeconds, site: prober.of("site", "burst"), ssh: prober.of("ssh", "burst"), owner: client.of("burst"), cpu: cpuFigures, load: loadOf(cpu) },
+      burst: { seconds: burstSeconds, site: prober.of("site", "burst"), ssh: prober.of("ssh", "burst"), owner: client.of("burst"), cpu: cpuFigures, load: cpu.vps() },
       clients,
       workload,
       series: cpu.series,
@@ -136,7 +134,7 @@ async function measureIdle(run: Run, minutes: number, settleSeconds: number): Pr
     await sleep(minutes * 60_000);
     const figures = cpu.end();
     const engine = engineCpuSeconds() - engine0;
-    return { label: run.label, minutes, cpu: figures, engine: { usageSeconds: engine, cores: engine / (minutes * 60) }, load: loadOf(cpu) };
+    return { label: run.label, minutes, cpu: figures, engine: { usageSeconds: engine, cores: engine / (minutes * 60) }, load: cpu.vps() };
   } finally {
     await d.teardown();
   }

@@ -6,7 +6,7 @@
 import { grid, lineChartSvg } from "../footprint/report";
 import { formatRatios, formatSpread, spread } from "../footprint/runs";
 import type { WorkloadResult } from "../footprint/workload";
-import type { CpuFigures, CpuPoint } from "./cpu";
+import type { CpuFigures, CpuPoint, VpsLoad } from "./cpu";
 import type { OwnerFigures } from "./owner";
 import type { ClientsResult, ProbeFigures } from "./probes";
 
@@ -15,7 +15,7 @@ export interface PeakResult {
   rep: number;
   deploySeconds: number;
   idle: { site: ProbeFigures; ssh: ProbeFigures; owner: OwnerFigures };
-  burst: { seconds: number; site: ProbeFigures; ssh: ProbeFigures; owner: OwnerFigures; cpu: Record<string, CpuFigures>; load: { mean: number; max: number } };
+  burst: { seconds: number; site: ProbeFigures; ssh: ProbeFigures; owner: OwnerFigures; cpu: Record<string, CpuFigures>; load: VpsLoad };
   /** The first repetition only. */
   clients?: ClientsResult;
   workload: WorkloadResult;
@@ -29,7 +29,7 @@ export interface IdleResult {
   cpu: Record<string, CpuFigures>;
   /** The Docker engine's own processes (health check execs land there), not in any container's cgroup. */
   engine: { usageSeconds: number; cores: number };
-  load: { mean: number; max: number };
+  load: VpsLoad;
 }
 
 const labelsOf = (results: { label: string }[]) => [...new Set(results.map((r) => r.label))];
@@ -76,6 +76,7 @@ export function formatPeakReport(results: PeakResult[]): string {
   add("bridged send p50 / p99, burst, ms", pair((r) => r.workload.latencyMs.sendP50, (r) => r.workload.latencyMs.sendP99));
   add("burst: s, messages acknowledged", (rs) => `${med(rs, (r) => r.burst.seconds).median.toFixed(0)}, ${med(rs, (r) => r.workload.acknowledged.messages).median}`);
   add("load average (1 min), mean / max", (rs) => `${med(rs, (r) => r.burst.load.mean).median.toFixed(2)} / ${med(rs, (r) => r.burst.load.max).median.toFixed(2)}`);
+  add("the VPS's CPU: busy / iowait, %", (rs) => `${(100 * med(rs, (r) => r.burst.load.busy).median).toFixed(0)} / ${(100 * med(rs, (r) => r.burst.load.iowait).median).toFixed(0)}`);
   for (const s of services(results)) {
     add(`${s}: CPUs used, throttled s (times)`, (rs) => {
       const c = (f: (x: CpuFigures) => number) => med(rs, (r) => (r.burst.cpu[s] ? f(r.burst.cpu[s]) : 0)).median;
@@ -119,6 +120,7 @@ export function formatIdleReport(results: IdleResult[]): string {
   rows.push(["all containers", ...results.map((r) => `${(100 * sumOf(Object.fromEntries(Object.entries(r.cpu).map(([k, v]) => [k, v.cores])))).toFixed(2)}`)]);
   rows.push(["Docker engine (dockerd, containerd, shims)", ...results.map((r) => `${(100 * r.engine.cores).toFixed(2)} (${r.engine.usageSeconds.toFixed(1)}; -)`)]);
   rows.push(["load average (1 min), mean / max", ...results.map((r) => `${r.load.mean.toFixed(2)} / ${r.load.max.toFixed(2)}`)]);
+  rows.push(["the VPS's CPU: busy / iowait, %", ...results.map((r) => `${(100 * r.load.busy).toFixed(1)} / ${(100 * r.load.iowait).toFixed(1)}`)]);
   return grid(rows).join("\n");
 }
 
