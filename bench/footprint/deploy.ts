@@ -31,6 +31,10 @@ import { docker, poll } from "../../test/harness/wait";
 export interface Deployment {
   /** "baseline", "kit", or "kit+<variant>" for the kit with stack settings changed. */
   label: string;
+  /** Every container's name starts with it and a dash. */
+  namePrefix: string;
+  /** The Matrix site on the host's nginx: its port and server name (the owner's way in). */
+  front: { port: number; host: string };
   /** What the owner and the bridges talk to: Synapse on its loopback port. */
   synapseUrl: string;
   domain: string;
@@ -96,6 +100,8 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
   const sec = deriveSecrets(seed);
   return {
     label: variant ? `kit+${variant.name}` : "kit",
+    namePrefix: s.namePrefix,
+    front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
@@ -128,6 +134,18 @@ export function baselineHomeserver(generated: Record<string, any>, s: Settings, 
   // only, unreachable through a published port. This is the one change that is not the blog's.
   for (const l of cfg.listeners ?? []) delete l.bind_addresses;
   return cfg;
+}
+
+const BASELINE_FRONT = "/etc/nginx/conf.d/zz-matrix-kit-bench-baseline.conf";
+
+/** The blog's nginx site: a plain proxy to Synapse on the port and name the kit's site uses. */
+function writeBaselineFront(s: Settings): void {
+  fs.writeFileSync(
+    BASELINE_FRONT,
+    `server {\n    listen 127.0.0.1:${s.nginx.httpPort};\n    server_name ${s.matrixHost};\n    client_max_body_size ${s.synapse.maxUploadSize};\n` +
+      `    location / {\n        proxy_pass http://127.0.0.1:${s.synapse.hostPort};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $remote_addr;\n    }\n}\n`,
+  );
+  execFileSync("nginx", ["-s", "reload"]);
 }
 
 /** The hand-made setup, with the docker CLI. */
@@ -172,8 +190,11 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
   for (const b of enabledBridges(s)) docker("run", "-d", "--name", containerName(s, b.kind), "--network", net, "-v", `${dir}/${b.kind}:/data`, b.image);
   const url = `http://127.0.0.1:${s.synapse.hostPort}`;
   await waitFor("the baseline's Synapse", 180_000, synapseUp(s.synapse.hostPort));
+  writeBaselineFront(s);
   return {
     label: "baseline",
+    namePrefix: s.namePrefix,
+    front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
@@ -183,6 +204,8 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
     },
     teardown: async () => {
       removeByPrefix(s.namePrefix);
+      fs.rmSync(BASELINE_FRONT, { force: true });
+      execFileSync("nginx", ["-s", "reload"]);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,8 +1,9 @@
 /**
- * npm run bench:footprint [-- --short] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...]
+ * npm run bench:footprint [-- --short] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...] [--reps n]
  *
  * Deploys the baseline (the hand-made setup) and then the kit on this machine as
  * the VPS (bench/footprint/run.sh sets it up), runs the same workload on each,
+ * every container, and the host's nginx and sshd, confined to one CPU (bench/peak/pin.ts),
  * and prints memory (idle, peak, end, from the cgroups), latency, errors, OOM
  * kills, lost messages and disk growth side by side; writes footprint.json and
  * footprint.svg (memory over time) to --out. --short is the e2e run's small
@@ -14,6 +15,8 @@
  * (the workload's ghost uploads), the sizes before and after, state compression, its time.
  * Before that, each kit deployment backs up twice with restic (time, size read, size added: the
  * second shows deduplication), measures its repository, and restores the last snapshot over itself.
+ * --reps n runs every deployment n times, interleaved (baseline, kit, baseline, kit, ...), and
+ * prints each ratio to the baseline as the median and range over the repetitions.
  * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
  */
 import { execFileSync } from "node:child_process";
@@ -23,41 +26,18 @@ import { parseArgs } from "node:util";
 import { collect, parseStatus, statusScript } from "../../infra/ops/status";
 import { parseBackupResult } from "../../infra/ops/backup/results";
 import { lastUpkeepSummary, type UpkeepSummary } from "../../infra/ops/upkeep";
-import { request } from "../../test/harness/http";
-import { deployBaseline, deployKit, type Deployment } from "./deploy";
+import type { Deployment } from "./deploy";
 import { Sampler } from "./memory";
 import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type BackupFigures, type DeploymentResult } from "./report";
+import { containersOf } from "../peak/cpu";
+import { pinContainers, unpinHost } from "../peak/pin";
+import { formatRatios, interleave, ownerToken, runsFrom, sleep, type Run } from "./runs";
 import { FULL, runWorkload, SHORT } from "./workload";
 
 const log = (l: string) => console.log(`[bench] ${l}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function snapshot(d: Deployment) {
   return parseStatus(await collect({ kind: "local" }, statusScript(d.subject)));
-}
-
-async function ownerToken(d: Deployment): Promise<{ token: string; userId: string }> {
-  const password = `bench-${Date.now()}`;
-  d.registerOwner("owner", password);
-  const port = Number(new URL(d.synapseUrl).port);
-  const post = async (path: string, body: unknown, token?: string) => {
-    const r = await request({ host: "127.0.0.1", port, method: "POST", path, headers: token ? { Authorization: `Bearer ${token}` } : {}, body: JSON.stringify(body) });
-    if (r.status !== 200) throw new Error(`POST ${path}: ${r.status} ${r.body.toString().slice(0, 300)}`);
-    return JSON.parse(r.body.toString());
-  };
-  const body = (await post("/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "owner" }, password })) as {
-    access_token: string;
-    user_id: string;
-  };
-  // The owner joins every portal at once, as a bridge's double puppeting would; Synapse's
-  // join rate limit (0.1/s) would otherwise turn the setup into an hour of waiting.
-  await post(`/_synapse/admin/v1/users/${encodeURIComponent(body.user_id)}/override_ratelimit`, { messages_per_second: 0, burst_count: 0 }, body.access_token);
-  return { token: body.access_token, userId: body.user_id };
-}
-
-interface Run {
-  label: string;
-  deploy: () => Promise<Deployment>;
 }
 
 /** The kit's upkeep job, by hand, with a 1 s bridged-media lifetime: what it frees after an evening's traffic. */
@@ -94,11 +74,14 @@ function runBackups(b: NonNullable<Deployment["backup"]>, label: string): Backup
   return figures;
 }
 
-async function measure({ label, deploy }: Run, short: boolean): Promise<DeploymentResult> {
+async function measure({ label, deploy }: Run, short: boolean, rep: number): Promise<DeploymentResult & { rep: number }> {
   log(`${label}: deploying`);
   const t0 = Date.now();
   const d = await deploy();
   try {
+    // One CPU for both sides, as on the VPS the kit's defaults are for (cpu.total 1): unpinned on a
+    // bigger machine the baseline, without caps, used two CPUs against the kit's 0.75 (bench/peak/pin.ts).
+    pinContainers(Object.values(containersOf(d.namePrefix)));
     const deploySeconds = (Date.now() - t0) / 1000;
     const owner = await ownerToken(d);
     const settle = short ? 10 : 60;
@@ -114,8 +97,9 @@ async function measure({ label, deploy }: Run, short: boolean): Promise<Deployme
     const end = await snapshot(d);
     const ws = (r: typeof idle) => byService(Object.fromEntries(r.containers.map((c) => [c.name, c.memory?.workingSetBytes ?? 0])));
     const peaks = sampler.peaks();
-    const result: DeploymentResult = {
+    const result: DeploymentResult & { rep: number } = {
       label,
+      rep,
       deploySeconds,
       idle: ws(idle),
       peak: byService(peaks.perContainer),
@@ -144,43 +128,41 @@ async function measure({ label, deploy }: Run, short: boolean): Promise<Deployme
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { short: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true } },
+    options: { short: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true }, reps: { type: "string" } },
   });
-  if (values.only !== undefined && values.only !== "baseline" && values.only !== "kit") {
-    console.error(`bench:footprint: --only wants baseline or kit, got "${values.only}"`);
+  const runs = runsFrom(values.only, values.variant ?? [], log);
+  const reps = Number(values.reps ?? 1);
+  if (typeof runs === "string" || !(Number.isInteger(reps) && reps >= 1)) {
+    console.error(`bench:footprint: ${typeof runs === "string" ? runs : `--reps wants a whole number from 1, got ${values.reps}`}`);
     return 2;
   }
   const short = values.short ?? false;
   const out = path.resolve(values.out ?? "bench/results");
   fs.mkdirSync(out, { recursive: true });
-  const runs: Run[] = [
-    { label: "baseline", deploy: () => deployBaseline(log) },
-    { label: "kit", deploy: () => deployKit(log) },
-  ].filter((r) => values.only === undefined || r.label === values.only);
-  for (const v of values.variant ?? []) {
-    const m = /^([a-z0-9-]+)=(\{.*\})$/s.exec(v);
-    let parsed: Record<string, unknown> | undefined;
-    try {
-      parsed = m ? JSON.parse(m[2]) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (!m || !parsed) {
-      console.error(`bench:footprint: --variant wants name={"matrix:<key>": ...} (JSON), got ${JSON.stringify(v)}`);
-      return 2;
-    }
-    runs.push({ label: `kit+${m[1]}`, deploy: () => deployKit(log, { name: m[1], values: parsed! }) });
+  const all: (DeploymentResult & { rep: number })[] = [];
+  try {
+    for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, short, rep));
+  } finally {
+    unpinHost();
   }
-  const results: DeploymentResult[] = [];
-  for (const run of runs) results.push(await measure(run, short));
+  // The table and the chart show the first repetition; the ratios below, every one.
+  const results = all.filter((r) => r.rep === 1);
 
   const name = short ? "footprint-short" : "footprint";
   const when = new Date().toISOString();
-  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode: short ? "short" : "full", results }, null, 1)}\n`);
+  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode: short ? "short" : "full", reps, results: all }, null, 1)}\n`);
   fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${short ? "short" : "full"} workload, ${when.slice(0, 10)}`));
-  console.log(`\n== footprint (${short ? "short" : "full"} workload)\n${formatReport(results)}`);
+  console.log(`\n== footprint (${short ? "short" : "full"} workload${reps > 1 ? `, repetition 1 of ${reps}` : ""})\n${formatReport(results)}`);
+  if (reps > 1) {
+    const ratioLines = formatRatios(all, [
+      ["total peak", (r) => r.peakTotal],
+      ["send p99", (r) => r.workload.latencyMs.sendP99],
+      ["idle total", (r) => Object.values(r.idle).reduce((a, b) => a + b, 0)],
+    ]);
+    console.log(`\n${ratioLines.join("\n")}`);
+  }
   console.log(`\nwrote ${path.join(out, `${name}.json`)} and ${path.join(out, `${name}.svg`)}`);
-  return results.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0 || (r.upkeep?.failed.length ?? 0) > 0) ? 1 : 0;
+  return all.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0 || (r.upkeep?.failed.length ?? 0) > 0) ? 1 : 0;
 }
 
 main().then(

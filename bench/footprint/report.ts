@@ -102,7 +102,7 @@ export function targets(base: DeploymentResult, kit: DeploymentResult): { target
   ];
 }
 
-function grid(rows: string[][]): string[] {
+export function grid(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ").trimEnd());
 }
@@ -175,24 +175,32 @@ export function formatReport(results: DeploymentResult[]): string {
 
 /** Memory over time, one panel per service plus the total, both deployments in each. */
 export async function chartSvg(results: DeploymentResult[], title: string): Promise<string> {
-  const values: { t: number; deployment: string; service: string; mib: number }[] = [];
-  for (const r of results) for (const p of r.series) values.push({ t: p.t, deployment: r.label, service: p.service, mib: p.mib });
+  const values: { t: number; deployment: string; service: string; y: number }[] = [];
+  for (const r of results) for (const p of r.series) values.push({ t: p.t, deployment: r.label, service: p.service, y: p.mib });
+  return lineChartSvg(values, { title, panels: ["total", ...SERVICES], deployments: results.map((r) => r.label), x: "seconds since the workload started", y: "MiB" });
+}
+
+/** Lines over time, one panel per service, one colour per deployment (vega-lite, rendered to SVG by vega in Node). */
+export async function lineChartSvg(
+  values: { t: number; deployment: string; service: string; y: number }[],
+  o: { title: string; panels: string[]; deployments: string[]; x: string; y: string },
+): Promise<string> {
   // vega-lite's types resolve only under node16 module resolution; its one function is typed here.
   const vl = (await import("vega-lite" as string)) as { compile(spec: unknown): { spec: object } };
   const vega = await import("vega");
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title,
+    title: o.title,
     data: { values },
-    facet: { row: { field: "service", type: "nominal", sort: ["total", ...SERVICES], title: null } },
+    facet: { row: { field: "service", type: "nominal", sort: o.panels, title: null } },
     spec: {
       width: 640,
       height: 110,
       mark: { type: "line", strokeWidth: 1.2 },
       encoding: {
-        x: { field: "t", type: "quantitative", title: "seconds since the workload started" },
-        y: { field: "mib", type: "quantitative", title: "MiB" },
-        color: { field: "deployment", type: "nominal", scale: { domain: results.map((r) => r.label), range: ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"] } },
+        x: { field: "t", type: "quantitative", title: o.x },
+        y: { field: "y", type: "quantitative", title: o.y },
+        color: { field: "deployment", type: "nominal", scale: { domain: o.deployments, range: ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"] } },
       },
     },
     resolve: { scale: { y: "independent" } },

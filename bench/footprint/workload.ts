@@ -74,7 +74,13 @@ interface Room {
   members: string[];
 }
 
-export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l: string) => void): Promise<WorkloadResult> {
+/** Called as the send phase starts and once its last send is answered (the peak benchmark's phases). */
+export interface WorkloadHooks {
+  sendStarted?(): void;
+  sendEnded?(): void;
+}
+
+export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l: string) => void, hooks: WorkloadHooks = {}): Promise<WorkloadResult> {
   const rand = prng(8);
   const errors: Record<string, number> = {};
   let counting = false;
@@ -185,6 +191,7 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
 
   // --- send phase: a steady schedule; each send is a text, or an upload then its m.image
   counting = true;
+  hooks.sendStarted?.();
   const acked = new Map<string, Set<string>>(rooms.map((r) => [r.id, new Set<string>()]));
   const sendLatency: number[] = [];
   const uploadLatency: number[] = [];
@@ -235,6 +242,7 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   }
   await Promise.all(inFlight);
   const sendSeconds = (Date.now() - sendStart) / 1000;
+  hooks.sendEnded?.();
   counting = false;
   stop.abort();
   // The last long-poll may wait its 30 s for an event that will not come: not for it.

@@ -11,6 +11,9 @@
  *    watchdog small, the nightly upkeep job lowest.
  * Caps are not made to add up to the budget (memory's rule): that would hold Synapse to a
  * fraction of a CPU even while everything else sleeps.
+ * Measured (npm run bench:peak, README "CPU budget"): on one CPU at the evening peak no container
+ * was throttled under these caps, and without them (weights only) the owner was not served faster;
+ * so they stay, bounding a container that runs away while the rest sleeps.
  *
  * Amounts are handled in hundredths of a CPU (integers), so no float rounding reaches the
  * table or the containers. Pure: raw values in, the table or problems out.

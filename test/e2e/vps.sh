@@ -133,11 +133,12 @@ server {
     location / { return 200 "other site\n"; }
 }
 CONF
-if ! pgrep -x nginx >/dev/null; then
+# A reload fails when the nginx found is one still quitting (the previous run's cleanup sends
+# `nginx -s quit` and its pid file goes first): wait for it to go, then start one of our own.
+if ! pgrep -x nginx >/dev/null || ! nginx -s reload 2>/dev/null; then
+  for _ in $(seq 60); do pgrep -x nginx >/dev/null || break; sleep 1; done
   nginx
   started+=(nginx)
-else
-  nginx -s reload
 fi
 echo "vps: host nginx running"
 

@@ -1,0 +1,97 @@
+/** The benchmarks' repetitions (order, spread, ratios) and bench:peak's targets and table. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { formatRatios, formatSpread, interleave, ratios, spread } from "../../bench/footprint/runs";
+import { SHORT } from "../../bench/footprint/workload";
+import { formatIdleReport, formatPeakReport, peakTargets, type PeakResult } from "../../bench/peak/report";
+
+test("repetitions are interleaved: one of each run per round", () => {
+  assert.deepEqual(
+    interleave(["baseline", "kit"], 3).map(({ run, rep }) => `${run}${rep}`),
+    ["baseline1", "kit1", "baseline2", "kit2", "baseline3", "kit3"],
+  );
+});
+
+test("a spread is the median and the range; an even count takes the middle two's mean", () => {
+  assert.deepEqual(spread([0.81, 0.54, 0.6]), { median: 0.6, min: 0.54, max: 0.81, n: 3 });
+  assert.equal(spread([1, 2, 3, 10]).median, 2.5);
+  assert.equal(formatSpread(spread([0.81, 0.54, 0.6])), "0.60 (0.54-0.81)");
+  assert.equal(formatSpread(spread([1234]), 0), "1234");
+});
+
+test("ratios pair each run with the baseline of its own repetition", () => {
+  const rs = [
+    { label: "baseline", rep: 1, v: 100 },
+    { label: "kit", rep: 1, v: 50 },
+    { label: "baseline", rep: 2, v: 200 },
+    { label: "kit", rep: 2, v: 300 },
+    { label: "kit", rep: 3, v: 1 }, // no baseline in round 3: no ratio
+  ];
+  assert.deepEqual(ratios(rs, "kit", (r) => r.v), [0.5, 1.5]);
+  assert.deepEqual(formatRatios(rs, [["v", (r) => r.v]]), ["ratios to the baseline, median (range) over 3 interleaved repetitions", `  ${"kit/baseline v".padEnd(44)} 1.00 (0.50-1.50)`]);
+});
+
+const probe = (p50: number, p99: number, failures = 0) => ({ count: 60, failures, p50, p99 });
+
+function peak(label: string, rep: number, o: { sendP99: number; siteP99: number; fiveXX?: number; lost?: number }): PeakResult {
+  return {
+    label,
+    rep,
+    deploySeconds: 10,
+    idle: { site: probe(1, 4), ssh: probe(40, 60), owner: { send: probe(20, 40), sync: probe(30, 50), undelivered: 0 } },
+    burst: {
+      seconds: 60,
+      site: probe(2, o.siteP99),
+      ssh: probe(50, 100),
+      owner: { send: probe(200, o.sendP99), sync: probe(300, 900), undelivered: 0 },
+      cpu: { synapse: { usageSeconds: 45, cores: 0.75, nrThrottled: 120, throttledSeconds: 9.5 } },
+      load: { mean: 3.2, max: 5.1, busy: 0.97, iowait: 0.02 },
+    },
+    clients: { clients: 20, seconds: 60, requests: 5000, statuses: { "200": 5000 - (o.fiveXX ?? 0), ...(o.fiveXX ? { "502": o.fiveXX } : {}) }, fiveXX: o.fiveXX ?? 0, latency: probe(100, 400) },
+    workload: {
+      plan: SHORT,
+      setupSeconds: 5,
+      sendSeconds: 60,
+      acknowledged: { messages: 600, uploads: 40 },
+      lost: o.lost ?? 0,
+      errors: {},
+      latencyMs: { sendP50: 100, sendP99: 900, uploadP50: 30, uploadP99: 80 },
+      uploadedBytes: 0,
+      syncs: 10,
+    },
+    series: [],
+  };
+}
+
+test("the targets read the medians: site within 2x of idle, send under 1 s, no 5xx, nothing lost", () => {
+  const met = peakTargets([peak("kit", 1, { sendP99: 900, siteP99: 8 }), peak("kit", 2, { sendP99: 5000, siteP99: 8 }), peak("kit", 3, { sendP99: 800, siteP99: 7 })]);
+  assert.deepEqual(met.map((t) => t.met), [true, true, true, true, true]);
+  assert.equal(met[2].figures, "900 ms");
+  const missed = peakTargets([peak("kit", 1, { sendP99: 1000, siteP99: 9, fiveXX: 1, lost: 2 })]);
+  assert.deepEqual(missed.map((t) => t.met), [false, true, false, false, false]);
+  assert.equal(missed[0].figures, "9 / 4 ms = 2.25");
+  assert.equal(missed[3].figures, "1 5xx in 5000 requests");
+});
+
+test("the peak table shows each run's medians with ranges, the ratios and each kit's targets", () => {
+  const text = formatPeakReport([
+    peak("baseline", 1, { sendP99: 1000, siteP99: 10 }),
+    peak("kit", 1, { sendP99: 500, siteP99: 8 }),
+    peak("baseline", 2, { sendP99: 2000, siteP99: 10 }),
+    peak("kit", 2, { sendP99: 700, siteP99: 8 }),
+  ]);
+  assert.match(text, /^owner send p50 \/ p99, burst, ms\s+200 \/ 1500 \(1000-2000\)\s+200 \/ 600 \(500-700\)$/m);
+  assert.match(text, /^synapse: CPUs used, throttled s \(times\)\s+0\.75, 9\.5 \(120\)\s+0\.75, 9\.5 \(120\)$/m);
+  assert.match(text, /^the VPS's CPU: busy \/ iowait, %\s+97 \/ 2\s+97 \/ 2$/m);
+  assert.match(text, /kit\/baseline owner send p99, burst\s+0\.42 \(0\.35-0\.50\)/);
+  assert.match(text, /targets \(kit\)\n {2}met {5}other site's p99/);
+  assert.doesNotMatch(text, /targets \(baseline\)/);
+});
+
+test("the idle table gives each container's share of one CPU", () => {
+  const text = formatIdleReport([{ label: "kit", minutes: 10, cpu: { synapse: { usageSeconds: 6, cores: 0.01, nrThrottled: 0, throttledSeconds: 0 } }, engine: { usageSeconds: 12, cores: 0.02 }, load: { mean: 0.1, max: 0.3, busy: 0.031, iowait: 0.002 } }]);
+  assert.match(text, /^synapse\s+1\.00 \(6\.0; 0\)$/m);
+  assert.match(text, /^all containers\s+1\.00$/m);
+  assert.match(text, /^the VPS's CPU: busy \/ iowait, %\s+3\.1 \/ 0\.2$/m);
+  assert.match(text, /^Docker engine \(dockerd, containerd, shims\)\s+2\.00 \(12\.0; -\)$/m);
+});
