@@ -13,7 +13,7 @@
  * test/render/federation-two-servers.test.ts); the peer's settings: test/e2e/federation-peer.ts.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
@@ -23,7 +23,7 @@ import { readStackFile, stackFilePath } from "../../infra/config/load";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { containerName, networkName, type Settings } from "../../infra/settings";
 import { json, request, type Answer } from "../harness/http";
-import { docker, poll, reloadHostNginx } from "../harness/wait";
+import { docker, oldNginxWorkersGone, poll, reloadHostNginx } from "../harness/wait";
 import { federationStepValues, FRONT_PORT, KIT_CA_PATH, PEER, peerFrontConf, peerHomeserver, TEST_LIMIT as LIMIT } from "./federation-peer";
 import { federationScenario, said } from "./federation-scenario";
 
@@ -101,8 +101,7 @@ export function federationTests(ctx: FederationContext): void {
   const curlFrom = (container: string, ca: string, url: string) => docker("exec", container, "python3", "-c", GET_SCRIPT, ca, url);
   const fromPeer = (url: string) => curlFrom(PEER.container, `${PEER.dataDir}/ca.pem`, url);
   /** Host nginx's reload (the update's last step when the site changed) done: no old worker left to take a connection. */
-  const nginxReloaded = () =>
-    poll("host nginx's old workers to exit", 60_000, () => (spawnSync("pgrep", ["-f", "nginx: worker process is shutting down"]).status === 1 ? true : undefined), 250);
+  const nginxReloaded = () => poll("host nginx's old workers to exit", 60_000, () => (oldNginxWorkersGone() ? true : undefined), 250);
 
   describe("federation with a second homeserver (other.e2e.localhost:8448) on the kit's network", { concurrency: false }, () => {
     before(async () => {

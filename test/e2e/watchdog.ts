@@ -143,7 +143,7 @@ export function watchdogTests(ctx: WatchdogContext): void {
     // start) is not restarted: a restart would only repeat it (the real WeChat bridge was
     // restart-looped so). Played by wedging it right after a restart by hand.
     const restartsBefore = (watchdogLogs().match(/restarting bridge bridge="wechat"/g) ?? []).length;
-    const startedBefore = docker("inspect", "-f", "{{.State.StartedAt}}", wechat).trim();
+    const startedBefore = startedAt();
     // Logs from before the restart command: the engine records StartedAt only after the process
     // runs, so its first line can be older than StartedAt (a run missed it so).
     const restartedFrom = new Date().toISOString();

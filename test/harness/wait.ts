@@ -31,6 +31,11 @@ function nginxPids(): Set<string> {
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
 
+/** No nginx worker of an earlier configuration is still finishing its connections. */
+export function oldNginxWorkersGone(): boolean {
+  return spawnSync("pgrep", ["-f", "nginx: worker process is shutting down"]).status === 1;
+}
+
 /**
  * The host's nginx, tested and reloaded, and the reload seen to take: new worker processes
  * started (`nginx -s reload` only signals the master, which may still fail to load the
@@ -43,7 +48,6 @@ export async function reloadHostNginx(): Promise<void> {
   await poll("host nginx's reload to take (new workers, the old ones gone)", 30_000, () => {
     const now = nginxPids();
     const started = [...now].some((p) => !before.has(p));
-    const shuttingDown = spawnSync("pgrep", ["-f", "nginx: worker process is shutting down"]).status === 0;
-    return started && !shuttingDown ? true : undefined;
+    return started && oldNginxWorkersGone() ? true : undefined;
   }, 100);
 }
