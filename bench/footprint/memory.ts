@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
+import { cgroupStat, dirWith, v2Dirs } from "./cgroup";
 
 export interface Sample {
   /** Seconds since the sampler started. */
@@ -15,11 +16,10 @@ export interface Sample {
 }
 
 function cgroupReader(id: string): () => number {
-  const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope`, `/sys/fs/cgroup/docker/${id}`].find((d) => fs.existsSync(`${d}/memory.current`));
-  const v1 = [`/sys/fs/cgroup/memory/docker/${id}`, `/sys/fs/cgroup/memory/system.slice/docker-${id}.scope`].find((d) => fs.existsSync(`${d}/memory.usage_in_bytes`));
-  const stat = (file: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, "m").exec(fs.readFileSync(file, "utf8"))?.[1] ?? 0);
-  if (v2) return () => Number(fs.readFileSync(`${v2}/memory.current`, "utf8")) - stat(`${v2}/memory.stat`, "inactive_file");
-  if (v1) return () => Number(fs.readFileSync(`${v1}/memory.usage_in_bytes`, "utf8")) - stat(`${v1}/memory.stat`, "total_inactive_file");
+  const v2 = dirWith(v2Dirs(id), "memory.current");
+  const v1 = dirWith([`/sys/fs/cgroup/memory/docker/${id}`, `/sys/fs/cgroup/memory/system.slice/docker-${id}.scope`], "memory.usage_in_bytes");
+  if (v2) return () => Number(fs.readFileSync(`${v2}/memory.current`, "utf8")) - cgroupStat(`${v2}/memory.stat`, "inactive_file");
+  if (v1) return () => Number(fs.readFileSync(`${v1}/memory.usage_in_bytes`, "utf8")) - cgroupStat(`${v1}/memory.stat`, "total_inactive_file");
   throw new Error(`no memory cgroup found for container ${id.slice(0, 12)}`);
 }
 

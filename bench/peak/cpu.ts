@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
+import { cgroupStat, dirWith, v2Dirs } from "../footprint/cgroup";
 import { VPS_CPU } from "./pin";
 
 export interface CpuCounters {
@@ -19,24 +20,22 @@ export interface CpuFigures extends CpuCounters {
   cores: number;
 }
 
-const statOf = (file: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, "m").exec(fs.readFileSync(file, "utf8"))?.[1] ?? 0);
-
 function counterReader(id: string): () => CpuCounters {
-  const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope`, `/sys/fs/cgroup/docker/${id}`].find((d) => fs.existsSync(`${d}/cpu.stat`));
+  const v2 = dirWith(v2Dirs(id), "cpu.stat");
   if (v2) {
     return () => ({
-      usageSeconds: statOf(`${v2}/cpu.stat`, "usage_usec") / 1e6,
-      nrThrottled: statOf(`${v2}/cpu.stat`, "nr_throttled"),
-      throttledSeconds: statOf(`${v2}/cpu.stat`, "throttled_usec") / 1e6,
+      usageSeconds: cgroupStat(`${v2}/cpu.stat`, "usage_usec") / 1e6,
+      nrThrottled: cgroupStat(`${v2}/cpu.stat`, "nr_throttled"),
+      throttledSeconds: cgroupStat(`${v2}/cpu.stat`, "throttled_usec") / 1e6,
     });
   }
-  const cpu = [`/sys/fs/cgroup/cpu/docker/${id}`, `/sys/fs/cgroup/cpu,cpuacct/docker/${id}`].find((d) => fs.existsSync(`${d}/cpu.stat`));
-  const acct = [`/sys/fs/cgroup/cpuacct/docker/${id}`, `/sys/fs/cgroup/cpu,cpuacct/docker/${id}`].find((d) => fs.existsSync(`${d}/cpuacct.usage`));
+  const cpu = dirWith([`/sys/fs/cgroup/cpu/docker/${id}`, `/sys/fs/cgroup/cpu,cpuacct/docker/${id}`], "cpu.stat");
+  const acct = dirWith([`/sys/fs/cgroup/cpuacct/docker/${id}`, `/sys/fs/cgroup/cpu,cpuacct/docker/${id}`], "cpuacct.usage");
   if (cpu && acct) {
     return () => ({
       usageSeconds: Number(fs.readFileSync(`${acct}/cpuacct.usage`, "utf8")) / 1e9,
-      nrThrottled: statOf(`${cpu}/cpu.stat`, "nr_throttled"),
-      throttledSeconds: statOf(`${cpu}/cpu.stat`, "throttled_time") / 1e9,
+      nrThrottled: cgroupStat(`${cpu}/cpu.stat`, "nr_throttled"),
+      throttledSeconds: cgroupStat(`${cpu}/cpu.stat`, "throttled_time") / 1e9,
     });
   }
   throw new Error(`no cpu cgroup found for container ${id.slice(0, 12)}`);
