@@ -7,6 +7,7 @@
  * the watchdog's record. Pure: settings in, file texts out.
  */
 import { containerName, enabledBridges, hostPath, volumeName, type BackupSettings, type Settings } from "../settings";
+import { SYNAPSE_PATHS } from "./homeserver";
 import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
 import { ownershipSql } from "./postgres";
@@ -78,12 +79,23 @@ function common(s: Settings, b: Enabled) {
     postgres: containerName(s, "postgres"),
     synapse: containerName(s, "synapse"),
     user: s.postgres.superuser,
-    // Synapse's server key as servers see it, read inside its container (no curl on the host needed):
-    // the backup notes it, the restore compares it before and after.
-    serverKey: `docker exec ${shellQuote(containerName(s, "synapse"))} python -c ${shellQuote(
-      'import urllib.request, sys; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8008/_matrix/key/v2/server", timeout=20).read().decode())',
-    )}`,
+    // Synapse's server key, derived inside its container from the signing key it loaded: the backup
+    // notes it, the restore compares it before and after. Not /_matrix/key/v2/server: with
+    // matrix:federation.mode "off" Synapse serves no key resource (it answers 404). The JSON has the
+    // shape of that endpoint's verify_keys, so backups noted from it compare the same.
+    serverKey: `docker exec ${shellQuote(containerName(s, "synapse"))} python -c ${shellQuote(serverKeyPython(SYNAPSE_PATHS.signingKey))}`,
   };
+}
+
+/** Python (run with Synapse's own signedjson) printing the public half of a signing key file, compact. */
+export function serverKeyPython(signingKeyPath: string): string {
+  return [
+    "import json, sys",
+    "from signedjson.key import read_signing_keys, get_verify_key, encode_verify_key_base64",
+    `keys = read_signing_keys(open(${JSON.stringify(signingKeyPath)}))`,
+    'vk = {"%s:%s" % (k.alg, k.version): {"key": encode_verify_key_base64(get_verify_key(k))} for k in keys}',
+    'sys.stdout.write(json.dumps({"verify_keys": vk}, separators=(",", ":"), sort_keys=True))',
+  ].join("\n");
 }
 
 export function renderBackupScript(s: Settings, b: Enabled): string {

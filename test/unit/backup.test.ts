@@ -1,9 +1,14 @@
 /** npm run backup and npm run restore: their CLIs as real processes (before anything reaches a host), and the wording of a run's output. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { test } from "node:test";
 import { settingsFromStackFile } from "../../infra/config";
-import { renderBackupScript, renderRestoreScript } from "../../infra/render/backup";
+import { renderBackupScript, renderRestoreScript, serverKeyPython } from "../../infra/render/backup";
+import { deriveSecrets } from "../../infra/secrets";
 import { progressLine, summaryLines, type BackupResult } from "../../infra/ops/backup/results";
 
 const cli = (command: "backup" | "restore", ...args: string[]) => spawnSync("node", ["--import", "tsx", `infra/cli/${command}.ts`, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -62,4 +67,27 @@ test("what a backup holds: every database, the Synapse volume without remote med
   assert.match(restore, /cp -a "\$work"'\/opt\/matrix-kit\/prod\/qq'\/\. '\/opt\/matrix-kit\/prod\/qq'\//, "the bridge's files merged beside its rendered config");
   assert.match(restore, /rm -rf '\/opt\/matrix-kit\/prod\/stickers\/packs'/, "the packs replaced whole");
   assert.match(restore, /docker stop -t 60 'mx-prod-watchdog' 'mx-prod-qq' 'mx-prod-wechat' 'mx-prod-synapse' /);
+});
+
+test("the server key the backup notes and the restore compares: real signedjson (Synapse's venv) on the signing key file gives the key Node derives from the same seed, in the key endpoint's verify_keys shape", () => {
+  const sec = deriveSecrets("a seed for the server key test, long enough to pass");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "server-key-"));
+  try {
+    const file = path.join(dir, "signing.key");
+    fs.writeFileSync(file, sec.signingKey);
+    const r = spawnSync(path.resolve(".cache/synapse-venv/bin/python"), ["-c", serverKeyPython(file)], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    // Node's ed25519 from the raw 32-byte seed (PKCS#8 prefix for Ed25519), public half unpadded base64 as Synapse serves it.
+    const seed = Buffer.from(sec.signingKey.trim().split(" ")[2], "base64");
+    const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+    const pub = createPublicKey(priv).export({ format: "der", type: "spki" }).subarray(-32).toString("base64").replace(/=+$/, "");
+    assert.equal(r.stdout, `{"verify_keys":{"ed25519:a_kit":{"key":"${pub}"}}}`);
+    // The restore's key() takes the same part out of this and out of a /_matrix/key/v2/server answer (older backups).
+    const endpoint = `{"old_verify_keys":{},"server_name":"example.test","signatures":{"example.test":{"ed25519:a_kit":"sig"}},"valid_until_ts":1,"verify_keys":{"ed25519:a_kit":{"key":"${pub}"}}}`;
+    const key = (json: string) => spawnSync("sh", ["-c", `sed -n 's/.*"verify_keys":{\\([^}]*}\\).*/\\1/p'`], { input: json, encoding: "utf8" }).stdout;
+    assert.equal(key(r.stdout), key(endpoint));
+    assert.equal(key(r.stdout), `"ed25519:a_kit":{"key":"${pub}"}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

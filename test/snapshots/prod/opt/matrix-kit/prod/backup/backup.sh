@@ -62,7 +62,11 @@ echo "backup:   qqbridge: $(du -h "$stage/databases/qqbridge.dump" | cut -f1)"
 docker exec 'mx-prod-postgres' pg_dump -U 'synapse' -Fc -Z0 -d 'wechatbridge' >"$stage/databases/wechatbridge.dump" || fail "pg_dump of wechatbridge failed"
 echo "backup:   wechatbridge: $(du -h "$stage/databases/wechatbridge.dump" | cut -f1)"
 # Synapse's server key as clients and servers see it: the restore checks it is unchanged.
-docker exec 'mx-prod-synapse' python -c 'import urllib.request, sys; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8008/_matrix/key/v2/server", timeout=20).read().decode())' >"$stage/server-key.json" \
+docker exec 'mx-prod-synapse' python -c 'import json, sys
+from signedjson.key import read_signing_keys, get_verify_key, encode_verify_key_base64
+keys = read_signing_keys(open("/config/signing.key"))
+vk = {"%s:%s" % (k.alg, k.version): {"key": encode_verify_key_base64(get_verify_key(k))} for k in keys}
+sys.stdout.write(json.dumps({"verify_keys": vk}, separators=(",", ":"), sort_keys=True))' >"$stage/server-key.json" \
   || fail "could not read Synapse's server key (is it running?)"
 
 # Each volume by name, with where it is on this host (a new VPS may keep them elsewhere).

@@ -37,7 +37,11 @@ stage="$work"'/opt/matrix-kit/prod/backup/stage'
 # The same stack secret gives the same server key: checked before anything is changed (the
 # databases hold secrets derived from it, and the server key is the homeserver's identity).
 key() { sed -n 's/.*"verify_keys":{\([^}]*}\).*/\1/p'; }
-server_key() { docker exec 'mx-prod-synapse' python -c 'import urllib.request, sys; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8008/_matrix/key/v2/server", timeout=20).read().decode())' | key; }
+server_key() { docker exec 'mx-prod-synapse' python -c 'import json, sys
+from signedjson.key import read_signing_keys, get_verify_key, encode_verify_key_base64
+keys = read_signing_keys(open("/config/signing.key"))
+vk = {"%s:%s" % (k.alg, k.version): {"key": encode_verify_key_base64(get_verify_key(k))} for k in keys}
+sys.stdout.write(json.dumps({"verify_keys": vk}, separators=(",", ":"), sort_keys=True))' | key; }
 was=$(key <"$stage/server-key.json")
 now=$(server_key || true)
 if [ -z "$now" ] || [ "$now" != "$was" ]; then
