@@ -1,5 +1,5 @@
 /**
- * npm run bench:footprint [-- --short] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...] [--reps n]
+ * npm run bench:footprint [-- --short | --medium] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...] [--reps n]
  *
  * Deploys the baseline (the hand-made setup) and then the kit on this machine as
  * the VPS (bench/footprint/run.sh sets it up), runs the same workload on each,
@@ -16,7 +16,9 @@
  * Before that, each kit deployment backs up twice with restic (time, size read, size added: the
  * second shows deduplication), measures its repository, and restores the last snapshot over itself.
  * --reps n runs every deployment n times, interleaved (baseline, kit, baseline, kit, ...), and
- * prints each ratio to the baseline as the median and range over the repetitions.
+ * prints each ratio to the baseline as the median and range over the repetitions; the backups and
+ * the upkeep run are measured in the first repetition only (no ratio uses them). --medium: a
+ * workload between the two (workload.ts MEDIUM), for repetitions of a size that fits an hour.
  * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
  */
 import { execFileSync } from "node:child_process";
@@ -32,7 +34,10 @@ import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SE
 import { containersOf } from "../peak/cpu";
 import { pinContainers, unpinHost } from "../peak/pin";
 import { formatRatios, interleave, ownerToken, runsFrom, sleep, type Run } from "./runs";
-import { FULL, runWorkload, SHORT } from "./workload";
+import { FULL, MEDIUM, runWorkload, SHORT } from "./workload";
+
+type Mode = "short" | "medium" | "full";
+const PLANS = { short: SHORT, medium: MEDIUM, full: FULL } as const;
 
 const log = (l: string) => console.log(`[bench] ${l}`);
 
@@ -74,7 +79,7 @@ function runBackups(b: NonNullable<Deployment["backup"]>, label: string): Backup
   return figures;
 }
 
-async function measure({ label, deploy }: Run, short: boolean, rep: number): Promise<DeploymentResult & { rep: number }> {
+async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise<DeploymentResult & { rep: number }> {
   log(`${label}: deploying`);
   const t0 = Date.now();
   const d = await deploy();
@@ -84,13 +89,13 @@ async function measure({ label, deploy }: Run, short: boolean, rep: number): Pro
     pinContainers(Object.values(containersOf(d.namePrefix)));
     const deploySeconds = (Date.now() - t0) / 1000;
     const owner = await ownerToken(d);
-    const settle = short ? 10 : 60;
+    const settle = { short: 10, medium: 30, full: 60 }[mode];
     log(`${label}: deployed in ${deploySeconds.toFixed(0)} s; idle for ${settle} s`);
     await sleep(settle * 1000);
     const idle = await snapshot(d);
     const sampler = new Sampler(d.subject.containers);
     sampler.begin();
-    const plan = short ? SHORT : FULL;
+    const plan = PLANS[mode];
     log(`${label}: workload ${JSON.stringify(plan)}`);
     const workload = await runWorkload({ synapseUrl: d.synapseUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId }, plan, log);
     const samples = sampler.end();
@@ -113,8 +118,8 @@ async function measure({ label, deploy }: Run, short: boolean, rep: number): Pro
       series: seriesOf(samples),
     };
     // Before the upkeep job expires the workload's ghost uploads: the backup saves the whole data set.
-    if (d.backup) result.backup = runBackups(d.backup, label);
-    if (d.upkeepRun) result.upkeep = runUpkeep(d.upkeepRun, label);
+    if (d.backup && rep === 1) result.backup = runBackups(d.backup, label);
+    if (d.upkeepRun && rep === 1) result.upkeep = runUpkeep(d.upkeepRun, label);
     for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
     for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
     log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);
@@ -128,7 +133,7 @@ async function measure({ label, deploy }: Run, short: boolean, rep: number): Pro
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { short: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true }, reps: { type: "string" } },
+    options: { short: { type: "boolean" }, medium: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true }, reps: { type: "string" } },
   });
   const runs = runsFrom(values.only, values.variant ?? [], log);
   const reps = Number(values.reps ?? 1);
@@ -136,23 +141,27 @@ async function main(): Promise<number> {
     console.error(`bench:footprint: ${typeof runs === "string" ? runs : `--reps wants a whole number from 1, got ${values.reps}`}`);
     return 2;
   }
-  const short = values.short ?? false;
+  if (values.short && values.medium) {
+    console.error("bench:footprint: --short or --medium, not both");
+    return 2;
+  }
+  const mode: Mode = values.short ? "short" : values.medium ? "medium" : "full";
   const out = path.resolve(values.out ?? "bench/results");
   fs.mkdirSync(out, { recursive: true });
   const all: (DeploymentResult & { rep: number })[] = [];
   try {
-    for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, short, rep));
+    for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, mode, rep));
   } finally {
     unpinHost();
   }
   // The table and the chart show the first repetition; the ratios below, every one.
   const results = all.filter((r) => r.rep === 1);
 
-  const name = short ? "footprint-short" : "footprint";
+  const name = mode === "full" ? "footprint" : `footprint-${mode}`;
   const when = new Date().toISOString();
-  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode: short ? "short" : "full", reps, results: all }, null, 1)}\n`);
-  fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${short ? "short" : "full"} workload, ${when.slice(0, 10)}`));
-  console.log(`\n== footprint (${short ? "short" : "full"} workload${reps > 1 ? `, repetition 1 of ${reps}` : ""})\n${formatReport(results)}`);
+  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
+  fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${mode} workload, ${when.slice(0, 10)}`));
+  console.log(`\n== footprint (${mode} workload${reps > 1 ? `, repetition 1 of ${reps}` : ""})\n${formatReport(results)}`);
   if (reps > 1) {
     const ratioLines = formatRatios(all, [
       ["total peak", (r) => r.peakTotal],

@@ -21,6 +21,12 @@ export interface WorkloadPlan {
 
 /** Two dozen groups of 5 to 200 (about 1,300 members in all) and 40 direct chats; 20,000 sends at 30/s. */
 export const FULL: WorkloadPlan = { ghostsPerBridge: 300, groupRooms: 24, directChatsPerBridge: 20, messages: 20_000, uploads: 500, ratePerSecond: 30 };
+/**
+ * A third of the full workload's ghosts and a seventh of its sends (about 2 minutes at 30 a second), for
+ * repetitions (--reps): the full one takes about 15 minutes a side. Whether it ranks the sides as
+ * the full one does is for the README's figures to show; --short does not (its peaks are tiny).
+ */
+export const MEDIUM: WorkloadPlan = { ghostsPerBridge: 100, groupRooms: 12, directChatsPerBridge: 10, messages: 3000, uploads: 75, ratePerSecond: 30 };
 export const SHORT: WorkloadPlan = { ghostsPerBridge: 12, groupRooms: 4, directChatsPerBridge: 2, messages: 300, uploads: 12, ratePerSecond: 20 };
 
 export interface WorkloadTarget {
