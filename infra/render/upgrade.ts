@@ -6,6 +6,8 @@
  */
 import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
 import { backupPaths } from "./backup";
+import { postgresSpec, synapseSpec } from "./containers";
+import { healthCommandWords } from "./healthcheck";
 import { renderTemplate } from "./templates";
 
 /** How long the update waits for a new Synapse or PostgreSQL to report healthy (what the provider's wait allowed). */
@@ -54,6 +56,8 @@ export function renderBeforeUpgradeScript(s: Settings): string {
 export function renderAwaitHealthyScript(s: Settings, service: "postgres" | "synapse"): string {
   return renderTemplate("host/await-healthy.sh.hbs", {
     container: containerName(s, service),
+    // The container's own check, run by the wait itself while Docker says starting (render/healthcheck.ts).
+    check: healthCommandWords((service === "postgres" ? postgresSpec : synapseSpec)(s).healthcheck),
     timeout: HEALTHY_TIMEOUT_SECONDS,
     record: recordPath(s),
     stack: s.stack,
