@@ -33,6 +33,7 @@ case "$1" in
     [ -f "${STATE}/$4.$f" ] || { echo "Error: No such object: $4" >&2; exit 1; }
     case "$3" in
       *RestartCount*|*Config.Image*) cat "${STATE}/$4.$f" ;;
+      *State.Status*) cut -d" " -f1,2 "${STATE}/$4.$f" ;; # the health status and the state
       *) cut -d" " -f1 "${STATE}/$4.$f" ;; # the health status alone
     esac ;;
   logs) tail -n "$3" "${STATE}/$4.logs" ;; # logs --tail N name
@@ -156,4 +157,18 @@ test("the health wait (MOCK docker CLI): while Docker still says starting (a min
   assert.equal(r.status, 1);
   assert.equal(fs.existsSync(execs), false);
   assert.match(r.stderr, /did not become healthy: it exited and was restarted 2 times/);
+});
+
+test("before an upgrade with backups (MOCK docker CLI): Docker still says starting but both containers' own checks pass, so the backup is tried (and, with no backup script here, its failure stops the update)", () => {
+  const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false }, "matrix:backup": { repository: "sftp:r@b:/x" } });
+  for (const c of ["mx-up-postgres", "mx-up-synapse"]) fs.rmSync(`${STATE}/${c}.execs`, { force: true });
+  container("mx-up-postgres", s.postgres.image, "starting running 0");
+  container("mx-up-synapse", "matrixdotorg/synapse:v1.150.0", "starting running 0");
+  fs.writeFileSync(`${STATE}/mx-up-postgres.check`, "0\n");
+  fs.writeFileSync(`${STATE}/mx-up-synapse.check`, "0\n");
+  const r = run(renderBeforeUpgradeScript(s));
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /^matrix-kit: the backup before the image upgrade failed: no container was replaced\.$/m);
+  assert.equal(fs.readFileSync(`${STATE}/mx-up-synapse.execs`, "utf8"), "curl -fSs http://localhost:8008/health\n");
+  assert.equal(fs.readFileSync(`${STATE}/mx-up-postgres.execs`, "utf8"), "pg_isready -q -U synapse -d postgres\n");
 });
