@@ -211,6 +211,11 @@ export interface Settings {
   watchdog: WatchdogSettings;
   upkeep: UpkeepSettings;
   backup: BackupSettings;
+  /**
+   * startInterval: the VPS's Docker Engine is 25 or newer (API 1.44+), so the health checks may
+   * run every 2 s during their start period (render/healthcheck.ts); the provider refuses it on older engines.
+   */
+  healthcheck: { startInterval: boolean };
   /** The sticker picker widget the kit hosts at https://<matrixHost>/stickers/. */
   stickers: { enabled: boolean };
   volumes: { retainOnDestroy: boolean };

@@ -46,6 +46,7 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
       ...(v.hostPath ? { hostPath: v.hostPath } : {}),
       readOnly: v.readOnly,
     })),
+    // startInterval only when the stack says the engine takes it (render/healthcheck.ts).
     healthcheck: spec.healthcheck,
     // Bounded logs: the default json-file driver grows without limit on a 25 GB disk.
     logDriver: "json-file",

@@ -312,6 +312,10 @@ export const schema = z
       })
       .strict()
       .prefault({}),
+    // ---- health checks' cadence (issue 20 point 6) ----
+    // Off by default: the docker provider refuses to create a container with a start interval on an
+    // engine older than 25 (API 1.44), and Debian 12's docker.io is 20.10 (render/healthcheck.ts).
+    healthcheck: z.object({ startInterval: z.boolean().default(false) }).strict().prefault({}),
     stickers: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
     // Issue 19 point 6: only for the e2e's failed-reload test (an update whose site nginx rejects).

@@ -166,6 +166,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           beforeUpgrade: r.backup.beforeUpgrade,
         }
       : { enabled: false },
+    healthcheck: r.healthcheck,
     stickers: r.stickers,
     volumes: r.volumes,
     testOnly: r.testOnly,

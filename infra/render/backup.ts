@@ -10,6 +10,8 @@ import { containerName, enabledBridges, hostPath, volumeName, type BackupSetting
 import { SYNAPSE_PATHS } from "./homeserver";
 import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
+import { synapseSpec } from "./containers";
+import { healthCommandWords } from "./healthcheck";
 import { ownershipSql } from "./postgres";
 
 type Enabled = Extract<BackupSettings, { enabled: true }>;
@@ -121,6 +123,8 @@ export function renderRestoreScript(s: Settings, b: Enabled): string {
     synapseDatabase: s.postgres.synapseDatabase,
     ownershipSql: ownershipSql(s),
     stop: [...watchdog, ...bridges, containerName(s, "synapse")],
+    // Its wait for Synapse runs Synapse's own health check too (render/healthcheck.ts).
+    synapseCheck: healthCommandWords(synapseSpec(s).healthcheck),
     start: [...bridges, ...watchdog],
   });
 }

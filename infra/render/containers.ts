@@ -7,7 +7,7 @@ import { cpuOf, type CpuService } from "../config/cpu-budget";
 import type { Secrets } from "../secrets";
 import { containerName, hostPath, networkName, volumeName, type Bridge, type Settings } from "../settings";
 import { BRIDGE_PATHS } from "./bridges";
-import { goDuration } from "./duration";
+import { healthcheck, type Healthcheck } from "./healthcheck";
 import { SYNAPSE_PATHS } from "./homeserver";
 import { postgresSettings } from "./tuning";
 
@@ -50,8 +50,8 @@ export interface ContainerSpec {
   entrypoint?: string[];
   /** The image's command replaced (PostgreSQL's server settings); unset: the image's own. */
   command?: string[];
-  /** Durations in Go's canonical form (render/duration.ts). */
-  healthcheck: { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string };
+  /** On the kit's one cadence (render/healthcheck.ts); durations in Go's canonical form (render/duration.ts). */
+  healthcheck: Healthcheck;
   /**
    * How the container is stopped: on destroy, on replacement, on `docker stop` and when
    * the engine shuts down (a host reboot). Unset, the provider kills it at once
@@ -90,13 +90,8 @@ export function postgresSpec(s: Settings): ContainerSpec {
     memoryBytes: s.postgres.memoryLimitBytes,
     cpu: cpuSpec(s, "postgres"),
     command: postgresCommand(s),
-    healthcheck: {
-      tests: ["CMD", "pg_isready", "-q", "-U", s.postgres.superuser, "-d", "postgres"],
-      interval: goDuration(10),
-      timeout: goDuration(5),
-      retries: 5,
-      startPeriod: goDuration(30),
-    },
+    // The start period covers crash recovery after an unclean stop (a killed VPS) on a slow disk.
+    healthcheck: healthcheck(s, ["CMD", "pg_isready", "-q", "-U", s.postgres.superuser, "-d", "postgres"], { startPeriodSeconds: 60, retries: 3 }),
     // SIGINT is PostgreSQL's fast shutdown (the official image's STOPSIGNAL): it aborts
     // transactions and writes a checkpoint, so the next start needs no crash recovery.
     // The grace covers that checkpoint with shared_buffers full of dirty pages on a slow disk.
@@ -130,13 +125,8 @@ export function synapseSpec(s: Settings): ContainerSpec {
     ],
     memoryBytes: s.synapse.memoryLimitBytes,
     cpu: cpuSpec(s, "synapse"),
-    healthcheck: {
-      tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"],
-      interval: goDuration(15),
-      timeout: goDuration(5),
-      retries: 3,
-      startPeriod: goDuration(60),
-    },
+    // The start period covers a first start's database migrations on a one-CPU VPS.
+    healthcheck: healthcheck(s, ["CMD", "curl", "-fSs", "http://localhost:8008/health"], { startPeriodSeconds: 120, retries: 3 }),
     // Synapse finishes in-flight requests and stops its background processes on SIGTERM.
     stop: { signal: "SIGTERM", graceSeconds: 30 },
     restart: "unless-stopped",
@@ -156,14 +146,12 @@ export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {
     volumes: [{ containerPath: BRIDGE_PATHS.dataDir, hostPath: hostPath(s, b.kind), readOnly: false }],
     memoryBytes: b.memoryLimitBytes,
     cpu: cpuSpec(s, b.kind),
-    healthcheck: {
-      // mautrix app services answer /_matrix/mau/live; the alpine images have busybox wget, not curl.
-      tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${b.appservicePort}/_matrix/mau/live`],
-      interval: goDuration(30),
-      timeout: goDuration(5),
+    // mautrix app services answer /_matrix/mau/live; the alpine images have busybox wget, not curl.
+    // The start period covers the bridge's wait for Synapse and its own database upgrade.
+    healthcheck: healthcheck(s, ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${b.appservicePort}/_matrix/mau/live`], {
+      startPeriodSeconds: 60,
       retries: 3,
-      startPeriod: goDuration(30),
-    },
+    }),
     // The mautrix bridges flush their state to PostgreSQL on SIGTERM.
     stop: { signal: "SIGTERM", graceSeconds: 15 },
     restart: "unless-stopped",

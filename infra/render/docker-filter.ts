@@ -7,7 +7,7 @@
  */
 import { containerName, enabledBridges, hostPath, type Settings, type WatchdogSettings } from "../settings";
 import { cpuSpec, type ContainerSpec } from "./containers";
-import { goDuration } from "./duration";
+import { healthcheck } from "./healthcheck";
 import { renderTemplate, safeWord } from "./templates";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
@@ -69,14 +69,9 @@ export function dockerFilterSpec(s: Settings, w: Enabled): ContainerSpec {
     memoryBytes: w.filterMemoryLimitBytes,
     cpu: cpuSpec(s, "docker-filter"),
     command: ["haproxy", "-db", "-f", DOCKER_FILTER_PATHS.config],
-    healthcheck: {
-      // The image has no HTTP client; HAProxy exits on a fatal error and the restart policy brings it back.
-      tests: ["CMD", "haproxy", "-c", "-q", "-f", DOCKER_FILTER_PATHS.config],
-      interval: goDuration(60),
-      timeout: goDuration(5),
-      retries: 3,
-      startPeriod: goDuration(10),
-    },
+    // The image has no HTTP client; HAProxy exits on a fatal error and the restart policy brings it back.
+    // It starts at once: a short start period.
+    healthcheck: healthcheck(s, ["CMD", "haproxy", "-c", "-q", "-f", DOCKER_FILTER_PATHS.config], { startPeriodSeconds: 10, retries: 3 }),
     stop: { signal: "SIGTERM", graceSeconds: 5 },
     restart: "unless-stopped",
   };

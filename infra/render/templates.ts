@@ -19,6 +19,7 @@ hb.registerHelper("word", (v: unknown) => safeWord(String(v)));
 hb.registerHelper("cron", (v: unknown) => cronSchedule(String(v)));
 hb.registerHelper("nginxJson", (v: unknown) => nginxString(JSON.stringify(v)));
 hb.registerPartial("wellKnown", fs.readFileSync(path.join(TEMPLATES, "nginx/well-known.partial.hbs"), "utf8"));
+hb.registerPartial("healthyNow", fs.readFileSync(path.join(TEMPLATES, "host/healthy-now.partial.hbs"), "utf8"));
 
 /** Single-quote a string for POSIX sh. */
 export function shellQuote(v: string): string {

@@ -6,6 +6,8 @@
  */
 import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
 import { backupPaths } from "./backup";
+import { postgresSpec, synapseSpec } from "./containers";
+import { healthCommandWords } from "./healthcheck";
 import { renderTemplate } from "./templates";
 
 /** How long the update waits for a new Synapse or PostgreSQL to report healthy (what the provider's wait allowed). */
@@ -46,14 +48,24 @@ export function renderBeforeUpgradeScript(s: Settings): string {
     backup,
     synapse: containerName(s, "synapse"),
     postgres: containerName(s, "postgres"),
+    // Healthy by their own checks too while Docker says starting (render/healthcheck.ts).
+    synapseCheck: healthCheckWords(s, "synapse"),
+    postgresCheck: healthCheckWords(s, "postgres"),
     dir: upgradeDir(s),
     record: recordPath(s),
   });
 }
 
+/** The container's own health check, shell-quoted for `docker exec <container> ...`: the one its ContainerSpec gives Docker. */
+function healthCheckWords(s: Settings, service: "postgres" | "synapse"): string {
+  return healthCommandWords((service === "postgres" ? postgresSpec : synapseSpec)(s).healthcheck);
+}
+
 export function renderAwaitHealthyScript(s: Settings, service: "postgres" | "synapse"): string {
   return renderTemplate("host/await-healthy.sh.hbs", {
     container: containerName(s, service),
+    // The container's own check, run by the wait itself while Docker says starting (render/healthcheck.ts).
+    check: healthCheckWords(s, service),
     timeout: HEALTHY_TIMEOUT_SECONDS,
     record: recordPath(s),
     stack: s.stack,

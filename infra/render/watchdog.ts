@@ -10,7 +10,7 @@ import { BACKUP_RESULT_FILE, backupLogPath, backupPaths } from "./backup";
 import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
 import { dockerFilterHost, dockerFilterNetworkName } from "./docker-filter";
-import { goDuration } from "./duration";
+import { healthcheck } from "./healthcheck";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
 
@@ -107,13 +107,12 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
     memoryBytes: w.memoryLimitBytes,
     cpu: cpuSpec(s, "watchdog"),
     entrypoint: ["python", "-u", WATCHDOG_PATHS.script, WATCHDOG_PATHS.config],
-    healthcheck: {
-      tests: ["CMD", "python", "-c", `import os, sys, time; sys.exit(time.time() - os.path.getmtime("${WATCHDOG_PATHS.alive}") > ${staleSeconds})`],
-      interval: goDuration(30),
-      timeout: goDuration(5),
-      retries: 3,
-      startPeriod: goDuration(60),
-    },
+    // The start period covers its first round of checks, which writes the file the test reads.
+    healthcheck: healthcheck(
+      s,
+      ["CMD", "python", "-c", `import os, sys, time; sys.exit(time.time() - os.path.getmtime("${WATCHDOG_PATHS.alive}") > ${staleSeconds})`],
+      { startPeriodSeconds: 60, retries: 3 },
+    ),
     // Nothing to flush: a check cut short is repeated by the next start.
     stop: { signal: "SIGTERM", graceSeconds: 5 },
     restart: "unless-stopped",

@@ -368,8 +368,9 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     const status = (...extra: string[]) =>
       spawnSync("node", ["--import", "tsx", "infra/cli/status.ts", "--stack", STACK, "--stack-dir", dir, ...extra], { encoding: "utf8", timeout: 120_000 });
     try {
-      // The bridges' health checks run every 30 s: wait for their first verdict.
-      const ok = await poll("status to report all healthy", 120_000, async () => {
+      // Health checks run once a minute (render/healthcheck.ts), the first a minute after a start on
+      // Docker 20.10 (no start_interval): a bridge the watchdog tests restarted may need two of them.
+      const ok = await poll("status to report all healthy", 240_000, async () => {
         const r = status("--json");
         return r.status === 0 ? r : undefined;
       });

@@ -3,6 +3,17 @@
  * harness is and its remaining differences): a Container's inputs carried out through the Engine
  * API as the docker provider does, and its state read back in the provider's normalised form
  * (durations in Go's spelling, `cpus` as the provider writes NanoCPUs).
+ *
+ * The health check as the provider builds it (kreuzwerker terraform-provider-docker,
+ * resource_docker_container_funcs.go): each duration parsed into ns, `start_interval` as
+ * StartInterval (0 when unset, its schema default "0s"). Its Docker client (moby 25+, with API
+ * version negotiation) refuses a non-zero StartInterval before sending anything when the
+ * engine's API is older than 1.44 (Docker 20.10 speaks 1.41): the harness refuses the same way,
+ * with the client's words, and otherwise creates that container at the engine's own API version
+ * (a 1.41 request would have the engine drop the field).
+ * Remaining differences: the provider also sends the other durations and retries as 0 when unset
+ * (the harness leaves them out: the engine reads both as "inherit"); every other request goes at
+ * API 1.41 where the provider's goes at the negotiated version (the same on Docker 20.10).
  */
 import { goDuration } from "../../infra/render/duration";
 import type { Applied } from "./apply";
@@ -43,7 +54,9 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
   const docker = state.docker;
   const ports = (i.ports ?? []) as { internal: number; external: number; ip: string; protocol: string }[];
   const nets = (i.networksAdvanced ?? []) as { name: string; aliases?: string[] }[];
-  const hc = i.healthcheck as { tests: string[]; interval?: string; timeout?: string; retries?: number; startPeriod?: string } | undefined;
+  const hc = i.healthcheck as { tests: string[]; interval?: string; timeout?: string; retries?: number; startPeriod?: string; startInterval?: string } | undefined;
+  const startInterval = durationNs(hc?.startInterval) ?? 0;
+  const create = startInterval === 0 ? docker : await dockerForStartInterval(docker);
   const body = {
     Image: i.image,
     ...(i.entrypoints ? { Entrypoint: i.entrypoints } : {}),
@@ -55,7 +68,16 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
     ...(i.stopSignal ? { StopSignal: i.stopSignal } : {}),
     ...(i.stopTimeout !== undefined ? { StopTimeout: i.stopTimeout } : {}),
     ...(hc
-      ? { Healthcheck: { Test: hc.tests, Interval: durationNs(hc.interval), Timeout: durationNs(hc.timeout), Retries: hc.retries, StartPeriod: durationNs(hc.startPeriod) } }
+      ? {
+          Healthcheck: {
+            Test: hc.tests,
+            Interval: durationNs(hc.interval),
+            Timeout: durationNs(hc.timeout),
+            Retries: hc.retries,
+            StartPeriod: durationNs(hc.startPeriod),
+            StartInterval: startInterval,
+          },
+        }
       : {}),
     HostConfig: {
       Binds: (i.volumes ?? []).map((v: { volumeName?: string; hostPath?: string; containerPath: string; readOnly?: boolean }) =>
@@ -74,13 +96,13 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
       NetworkMode: "bridge",
     },
   };
-  const { data } = await docker.request<{ Id: string }>("POST", `/containers/create?name=${encodeURIComponent(i.name)}`, body);
+  const { data } = await create.request<{ Id: string }>("POST", `/containers/create?name=${encodeURIComponent(i.name)}`, body);
   const id = data.Id;
   for (const n of nets) {
     await docker.request("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: id, EndpointConfig: { Aliases: n.aliases ?? [] } });
   }
   await docker.request("POST", `/containers/${id}/start`);
-  const stored = await containerState(docker, id, i);
+  const stored = await containerState(create, id, i);
   const started = Date.now();
   if (i.wait) {
     // The provider's `wait`: block until the health check says healthy.
@@ -96,6 +118,26 @@ export async function createContainer(r: Recorded, state: Applied, log: (l: stri
   }
   log(`container ${i.name} started${i.wait ? ` and healthy after ${((Date.now() - started) / 1000).toFixed(1)} s` : ""}`);
   return stored;
+}
+
+/** The highest API version of the provider's Docker client (moby v28.5's DefaultVersion). */
+const PROVIDER_CLIENT_API = "1.51";
+
+/** What the provider's client does with a start interval: refuse it below API 1.44, else talk at the negotiated version. */
+async function dockerForStartInterval(docker: DockerApi): Promise<DockerApi> {
+  const engine = await docker.engineApiVersion();
+  const negotiated = apiLess(engine, PROVIDER_CLIENT_API) ? engine : PROVIDER_CLIENT_API;
+  if (apiLess(negotiated, "1.44")) {
+    throw new Error(`"specify health-check start interval" requires API version 1.44, but the Docker daemon API version is ${negotiated}`);
+  }
+  return docker.at(negotiated);
+}
+
+/** "1.41" < "1.44" as API versions (numerically by part, as moby's versions.LessThan). */
+export function apiLess(a: string, b: string): boolean {
+  const [x, y] = [a, b].map((v) => v.split(".").map(Number));
+  for (let k = 0; k < Math.max(x.length, y.length); k++) if ((x[k] ?? 0) !== (y[k] ?? 0)) return (x[k] ?? 0) < (y[k] ?? 0);
+  return false;
 }
 
 /**
@@ -117,7 +159,7 @@ export async function containerState(docker: DockerApi, id: string, inputs: Reco
   const back = data.Config.Healthcheck ?? {};
   const canonical = (ns: number | undefined) => (ns === undefined || ns === 0 ? undefined : goDuration(ns / 1e9));
   const healthcheck = { ...inputs.healthcheck };
-  for (const [key, engineKey] of [["interval", "Interval"], ["timeout", "Timeout"], ["startPeriod", "StartPeriod"]] as const) {
+  for (const [key, engineKey] of [["interval", "Interval"], ["timeout", "Timeout"], ["startPeriod", "StartPeriod"], ["startInterval", "StartInterval"]] as const) {
     if (healthcheck[key] !== undefined) healthcheck[key] = canonical(back[engineKey]);
   }
   return { ...inputs, ...cpu, healthcheck };

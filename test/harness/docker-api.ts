@@ -2,7 +2,22 @@
 import * as http from "node:http";
 
 export class DockerApi {
-  constructor(readonly socketPath: string) {}
+  /** `version`: the API version in each request's path; the harness speaks 1.41 (Docker 20.10) unless told otherwise. */
+  constructor(
+    readonly socketPath: string,
+    readonly version = "1.41",
+  ) {}
+
+  /** The same engine at another API version (what the provider's negotiation settled on). */
+  at(version: string): DockerApi {
+    return new DockerApi(this.socketPath, version);
+  }
+
+  /** The highest API version the engine speaks (its /version's ApiVersion). */
+  async engineApiVersion(): Promise<string> {
+    const { data } = await this.request<{ ApiVersion: string }>("GET", "/version");
+    return data.ApiVersion;
+  }
 
   request<T = unknown>(method: string, path: string, body?: unknown, okStatuses: number[] = [200, 201, 204, 304]): Promise<{ status: number; data: T }> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -11,7 +26,7 @@ export class DockerApi {
         {
           socketPath: this.socketPath,
           method,
-          path: `/v1.41${path}`,
+          path: `/v${this.version}${path}`,
           headers: payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {},
         },
         (res) => {

@@ -1,8 +1,10 @@
 /**
  * The upgrade scripts (render/upgrade.ts) as real shell against a MOCK docker CLI: a script on
- * PATH that answers `inspect -f` and `logs` from files, as the real CLI prints them (the e2e runs
- * the same scripts against the real engine with a broken image). Differences: only the
- * formats these scripts pass are understood; no engine, so states change only when a test says.
+ * PATH that answers `inspect -f` and `logs` from files, as the real CLI prints them, and `exec`
+ * (the health check the wait runs itself) with the exit status a file gives, noting its arguments
+ * (the e2e runs the same scripts against the real engine with a broken image). Differences: only
+ * the formats these scripts pass are understood; no engine, so states change only when a test
+ * says, or when an exec finds a next state (<container>.then) waiting.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -20,6 +22,8 @@ const STATE = `${TMP}/docker`;
 fs.mkdirSync(BIN);
 fs.mkdirSync(STATE);
 // <container>.image, <container>.state ("health status restarts"), <container>.logs; a missing file: no such container.
+// exec: exits with <container>.check's number (no file: 126, as for a command the image lacks), appends
+// its arguments to <container>.execs, then makes <container>.then the state when there is one.
 fs.writeFileSync(
   `${BIN}/docker`,
   `#!/bin/sh
@@ -29,9 +33,15 @@ case "$1" in
     [ -f "${STATE}/$4.$f" ] || { echo "Error: No such object: $4" >&2; exit 1; }
     case "$3" in
       *RestartCount*|*Config.Image*) cat "${STATE}/$4.$f" ;;
+      *State.Status*) cut -d" " -f1,2 "${STATE}/$4.$f" ;; # the health status and the state
       *) cut -d" " -f1 "${STATE}/$4.$f" ;; # the health status alone
     esac ;;
   logs) tail -n "$3" "${STATE}/$4.logs" ;; # logs --tail N name
+  exec)
+    c=$2; shift 2
+    echo "$*" >>"${STATE}/$c.execs"
+    [ ! -f "${STATE}/$c.then" ] || mv "${STATE}/$c.then" "${STATE}/$c.state"
+    exit "$(cat "${STATE}/$c.check" 2>/dev/null || echo 126)" ;;
   *) echo "mock docker: unexpected $*" >&2; exit 3 ;;
 esac
 `,
@@ -77,7 +87,7 @@ test("the health wait (MOCK docker CLI): healthy passes; a restart loop stops th
   container("mx-up-synapse", s.synapse.image, "healthy running 0");
   let r = run(renderAwaitHealthyScript(s, "synapse"));
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^matrix-kit: mx-up-synapse is healthy after \d+ s\n$/);
+  assert.match(r.stdout, /^matrix-kit: mx-up-synapse is healthy after \d+ s \(Docker's health check\)\n$/);
 
   const logs = Array.from({ length: 30 }, (_, i) => `line ${i + 1}\n`).join("") + "ImportError: no module named synapse\n";
   container("mx-up-synapse", s.synapse.image, "starting restarting 3", logs);
@@ -115,4 +125,50 @@ test("before an upgrade with backups (MOCK docker CLI): while Synapse is not hea
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, `matrix-kit: mx-up-synapse or mx-up-postgres is not healthy: no backup before this change (the last one before an upgrade: 0864b769)\nmatrix-kit: upgrading mx-up-synapse kit/synapse:broken ${s.synapse.image}\n`);
   assert.match(fs.readFileSync(record, "utf8"), new RegExp(`\nchange mx-up-synapse kit/synapse:broken ${s.synapse.image.replace(/\./g, "\\.")}\nsnapshot 0864b769\n$`));
+});
+
+test("the health wait (MOCK docker CLI): while Docker still says starting (a minute before an old engine's first check), the container's own check run by the kit makes it healthy; a failing one does not, and unhealthy from Docker still fails", () => {
+  const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false } });
+  const execs = `${STATE}/mx-up-postgres.execs`;
+  fs.rmSync(execs, { force: true });
+  container("mx-up-postgres", s.postgres.image, "starting running 0");
+  fs.writeFileSync(`${STATE}/mx-up-postgres.check`, "0\n");
+  let r = run(renderAwaitHealthyScript(s, "postgres"));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^matrix-kit: mx-up-postgres is healthy after \d+ s \(its health check, run by the kit\)\n$/);
+  // The container's own command (postgresSpec's, the one Docker runs), not a copy of it.
+  assert.equal(fs.readFileSync(execs, "utf8"), "pg_isready -q -U synapse -d postgres\n");
+
+  // The check fails once, then Docker's own check says unhealthy: a failure as before, with the logs.
+  fs.rmSync(execs);
+  container("mx-up-postgres", s.postgres.image, "starting running 0", "FATAL: could not open file\n");
+  fs.writeFileSync(`${STATE}/mx-up-postgres.check`, "2\n");
+  fs.writeFileSync(`${STATE}/mx-up-postgres.then`, "unhealthy running 0\n");
+  r = run(renderAwaitHealthyScript(s, "postgres"));
+  assert.equal(r.status, 1);
+  assert.equal(fs.readFileSync(execs, "utf8"), "pg_isready -q -U synapse -d postgres\n");
+  assert.match(r.stderr, /^matrix-kit: mx-up-postgres \(image \S+\) did not become healthy: its health check failed\. Its last log lines:\n {2}\| FATAL: could not open file\n/);
+
+  // Restarting (not running): no exec into it, and the restart counting fails it as before.
+  fs.rmSync(execs);
+  fs.writeFileSync(`${STATE}/mx-up-postgres.check`, "0\n");
+  container("mx-up-postgres", s.postgres.image, "starting restarting 2");
+  r = run(renderAwaitHealthyScript(s, "postgres"));
+  assert.equal(r.status, 1);
+  assert.equal(fs.existsSync(execs), false);
+  assert.match(r.stderr, /did not become healthy: it exited and was restarted 2 times/);
+});
+
+test("before an upgrade with backups (MOCK docker CLI): Docker still says starting but both containers' own checks pass, so the backup is tried (and, with no backup script here, its failure stops the update)", () => {
+  const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false }, "matrix:backup": { repository: "sftp:r@b:/x" } });
+  for (const c of ["mx-up-postgres", "mx-up-synapse"]) fs.rmSync(`${STATE}/${c}.execs`, { force: true });
+  container("mx-up-postgres", s.postgres.image, "starting running 0");
+  container("mx-up-synapse", "matrixdotorg/synapse:v1.150.0", "starting running 0");
+  fs.writeFileSync(`${STATE}/mx-up-postgres.check`, "0\n");
+  fs.writeFileSync(`${STATE}/mx-up-synapse.check`, "0\n");
+  const r = run(renderBeforeUpgradeScript(s));
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /^matrix-kit: the backup before the image upgrade failed: no container was replaced\.$/m);
+  assert.equal(fs.readFileSync(`${STATE}/mx-up-synapse.execs`, "utf8"), "curl -fSs http://localhost:8008/health\n");
+  assert.equal(fs.readFileSync(`${STATE}/mx-up-postgres.execs`, "utf8"), "pg_isready -q -U synapse -d postgres\n");
 });
