@@ -214,8 +214,9 @@ export interface Settings {
   /**
    * startInterval: the VPS's Docker Engine is 25 or newer (API 1.44+), so the health checks may
    * run every 2 s during their start period (render/healthcheck.ts); the provider refuses it on older engines.
+   * intervalSeconds: time between two checks once a container is healthy (default 60).
    */
-  healthcheck: { startInterval: boolean };
+  healthcheck: { startInterval: boolean; intervalSeconds: number };
   /** The sticker picker widget the kit hosts at https://<matrixHost>/stickers/. */
   stickers: { enabled: boolean };
   volumes: { retainOnDestroy: boolean };

@@ -97,6 +97,8 @@ export function cidrFamily(v: string): 4 | 6 | undefined {
 /** An address range nginx reads (set_real_ip_from, allow); one address is /32 or /128. */
 const cidr = z.string().refine((v) => cidrFamily(v) !== undefined, 'an address range like "203.0.113.0/24" or "2001:db8::/32" (one address: /32 or /128)');
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
+/** Once a minute: 6 execs a minute for six containers (render/healthcheck.ts; README, "Health checks' cadence"). */
+export const HEALTHCHECK_DEFAULTS = { intervalSeconds: 60 } as const;
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
 
 /** A number of CPUs in hundredths ("0.25"), as Docker's --cpus takes it (config/cpu-budget.ts). */
@@ -315,7 +317,14 @@ export const schema = z
     // ---- health checks' cadence (issue 20 point 6) ----
     // Off by default: the docker provider refuses to create a container with a start interval on an
     // engine older than 25 (API 1.44), and Debian 12's docker.io is 20.10 (render/healthcheck.ts).
-    healthcheck: z.object({ startInterval: z.boolean().default(false) }).strict().prefault({}),
+    // intervalSeconds: each check is an exec that costs the engine about as much as the check itself.
+    healthcheck: z
+      .object({
+        startInterval: z.boolean().default(false),
+        intervalSeconds: z.number().int("whole seconds").min(10, "at least 10").max(600, "at most 600").default(HEALTHCHECK_DEFAULTS.intervalSeconds),
+      })
+      .strict()
+      .prefault({}),
     stickers: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
     // Issue 19 point 6: only for the e2e's failed-reload test (an update whose site nginx rejects).

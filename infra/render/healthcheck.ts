@@ -1,7 +1,7 @@
 /**
  * Every container's health check on one cadence (issue 20 point 6). Docker runs each check as an
  * exec, and dockerd, containerd and the shims cost about as much CPU at rest as the containers
- * themselves did with checks every 10-30 s: once a minute is enough for a restart policy and for
+ * themselves did with checks every 10-30 s: once a minute (matrix:healthcheck.intervalSeconds) is enough for a restart policy and for
  * `npm run status`, and what must be quick is the wait after a start, which does not rely on it:
  *   - on Docker Engine 25+ (API 1.44) `start_interval` runs the check every 2 s until the first
  *     success or the end of the start period (matrix:healthcheck.startInterval: the docker provider
@@ -13,8 +13,6 @@ import type { Settings } from "../settings";
 import { goDuration } from "./duration";
 import { shellQuote } from "./templates";
 
-/** Time between two checks once the container is healthy (or its start period is over). */
-export const HEALTH_INTERVAL_SECONDS = 60;
 /** Time between two checks during the start period, until the first success (Engine 25+). */
 export const HEALTH_START_INTERVAL_SECONDS = 2;
 
@@ -37,7 +35,7 @@ export interface Healthcheck {
 export function healthcheck(s: Settings, tests: string[], o: { startPeriodSeconds: number; retries: number }): Healthcheck {
   return {
     tests,
-    interval: goDuration(HEALTH_INTERVAL_SECONDS),
+    interval: goDuration(s.healthcheck.intervalSeconds),
     timeout: goDuration(10),
     retries: o.retries,
     startPeriod: goDuration(o.startPeriodSeconds),
