@@ -74,6 +74,13 @@ test("cgroup v2 records; unhealthy, OOM kills, a full disk are problems; restart
   assert.equal(json.containers.length, 2);
 });
 
+test("a container whose health check has not run yet (starting) is a warning, not a problem: exit 0", () => {
+  const r = parseStatus(["container\tmx-x-wechat\trunning\tstarting\t0\tfalse\t2026-11-25T00:00:00Z", "memory\tmx-x-wechat\tcurrent\t" + 20 * MiB].join("\n"));
+  assert.deepEqual(findings(r), [{ level: "warning", what: "mx-x-wechat is starting (docker health check: not judged yet: before Docker 25 the first check runs matrix:healthcheck.intervalSeconds after a start)" }]);
+  assert.equal(statusExitCode(r), 0);
+  assert.equal(JSON.parse(statusJson("x", r)).healthy, true);
+});
+
 test("the table names every container with memory now/peak/limit, the disk parts and the problems", () => {
   const out = formatStatus("e2e", parseStatus(V1));
   assert.match(out, /^mx-base-synapse\s+running\s+healthy\s+0\s+-\s+0\s+95\.6\s+128\.9\s+none$/m);

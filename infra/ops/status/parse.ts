@@ -144,6 +144,10 @@ export function findings(r: StatusReport, now = new Date()): Finding[] {
   const out: Finding[] = [];
   for (const c of r.containers) {
     if (c.state !== "running") out.push({ level: "problem", what: `${c.name} is ${c.state}` });
+    // Not judged yet: Docker turns it healthy or, after its start period and retries, unhealthy. With
+    // checks a minute apart (render/healthcheck.ts) and no start_interval (Docker before 25), a
+    // started container says this for up to a minute: a reason to look again, not a failure.
+    else if (c.health === "starting") out.push({ level: "warning", what: `${c.name} is starting (docker health check: not judged yet: before Docker 25 the first check runs matrix:healthcheck.intervalSeconds after a start)` });
     else if (c.health !== "healthy" && c.health !== "none") out.push({ level: "problem", what: `${c.name} is ${c.health} (docker health check)` });
     if (c.oomKilled) out.push({ level: "problem", what: `${c.name} was last stopped by the OOM killer` });
     if (c.memory && c.memory.oomKills > 0) out.push({ level: "problem", what: `${c.name}: ${c.memory.oomKills} OOM kill(s) in the container since it started` });
