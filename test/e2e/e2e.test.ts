@@ -372,7 +372,8 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
       // Docker 20.10 (no start_interval): a bridge the watchdog tests restarted may need two of them.
       const ok = await poll("status to report all healthy", 240_000, async () => {
         const r = status("--json");
-        return r.status === 0 ? r : undefined;
+        // "starting" exits 0 too (a warning): every container must have passed Docker's own check.
+        return r.status === 0 && JSON.parse(r.stdout).containers.every((c: { health: string }) => c.health === "healthy") ? r : undefined;
       });
       const report = JSON.parse(ok.stdout);
       assert.deepEqual(report.containers.map((c: { name: string; state: string }) => `${c.name}:${c.state}`), ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter"].map((x) => `${s.namePrefix}-${x}:running`));
