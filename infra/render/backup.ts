@@ -10,8 +10,7 @@ import { containerName, enabledBridges, hostPath, volumeName, type BackupSetting
 import { SYNAPSE_PATHS } from "./homeserver";
 import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
-import { synapseSpec } from "./containers";
-import { healthCommandWords } from "./healthcheck";
+import { healthCheckWords } from "./containers";
 import { ownershipSql } from "./postgres";
 
 type Enabled = Extract<BackupSettings, { enabled: true }>;
@@ -124,7 +123,7 @@ export function renderRestoreScript(s: Settings, b: Enabled): string {
     ownershipSql: ownershipSql(s),
     stop: [...watchdog, ...bridges, containerName(s, "synapse")],
     // Its wait for Synapse runs Synapse's own health check too (render/healthcheck.ts).
-    synapseCheck: healthCommandWords(synapseSpec(s).healthcheck),
+    synapseCheck: healthCheckWords(s, "synapse"),
     start: [...bridges, ...watchdog],
   });
 }

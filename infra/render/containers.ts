@@ -7,7 +7,7 @@ import { cpuOf, type CpuService } from "../config/cpu-budget";
 import type { Secrets } from "../secrets";
 import { containerName, hostPath, networkName, volumeName, type Bridge, type Settings } from "../settings";
 import { BRIDGE_PATHS } from "./bridges";
-import { healthcheck, type Healthcheck } from "./healthcheck";
+import { healthcheck, healthCommandWords, type Healthcheck } from "./healthcheck";
 import { SYNAPSE_PATHS } from "./homeserver";
 import { postgresSettings } from "./tuning";
 
@@ -131,6 +131,14 @@ export function synapseSpec(s: Settings): ContainerSpec {
     stop: { signal: "SIGTERM", graceSeconds: 30 },
     restart: "unless-stopped",
   };
+}
+
+/**
+ * A data container's own health check, shell-quoted for `docker exec <container> ...`: the one its
+ * spec gives Docker, run by the kit's waits (the update's, the step before an upgrade, the restore's).
+ */
+export function healthCheckWords(s: Settings, service: "postgres" | "synapse"): string {
+  return healthCommandWords((service === "postgres" ? postgresSpec : synapseSpec)(s).healthcheck);
 }
 
 export function bridgeSpec(s: Settings, b: Bridge): ContainerSpec {

@@ -6,8 +6,7 @@
  */
 import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
 import { backupPaths } from "./backup";
-import { postgresSpec, synapseSpec } from "./containers";
-import { healthCommandWords } from "./healthcheck";
+import { healthCheckWords } from "./containers";
 import { renderTemplate } from "./templates";
 
 /** How long the update waits for a new Synapse or PostgreSQL to report healthy (what the provider's wait allowed). */
@@ -54,11 +53,6 @@ export function renderBeforeUpgradeScript(s: Settings): string {
     dir: upgradeDir(s),
     record: recordPath(s),
   });
-}
-
-/** The container's own health check, shell-quoted for `docker exec <container> ...`: the one its ContainerSpec gives Docker. */
-function healthCheckWords(s: Settings, service: "postgres" | "synapse"): string {
-  return healthCommandWords((service === "postgres" ? postgresSpec : synapseSpec)(s).healthcheck);
 }
 
 export function renderAwaitHealthyScript(s: Settings, service: "postgres" | "synapse"): string {
