@@ -36,8 +36,9 @@ import { pinContainers, unpinHost } from "../peak/pin";
 import { formatRatios, interleave, ownerToken, runsFrom, sleep, type Run } from "./runs";
 import { FULL, MEDIUM, runWorkload, SHORT } from "./workload";
 
-type Mode = "short" | "medium" | "full";
-const PLANS = { short: SHORT, medium: MEDIUM, full: FULL } as const;
+/** Each workload, and how long a deployment idles before it (its idle figures). */
+const MODES = { short: { plan: SHORT, settleSeconds: 10 }, medium: { plan: MEDIUM, settleSeconds: 30 }, full: { plan: FULL, settleSeconds: 60 } } as const;
+type Mode = keyof typeof MODES;
 
 const log = (l: string) => console.log(`[bench] ${l}`);
 
@@ -89,13 +90,12 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise
     pinContainers(Object.values(containersOf(d.namePrefix)));
     const deploySeconds = (Date.now() - t0) / 1000;
     const owner = await ownerToken(d);
-    const settle = { short: 10, medium: 30, full: 60 }[mode];
+    const { plan, settleSeconds: settle } = MODES[mode];
     log(`${label}: deployed in ${deploySeconds.toFixed(0)} s; idle for ${settle} s`);
     await sleep(settle * 1000);
     const idle = await snapshot(d);
     const sampler = new Sampler(d.subject.containers);
     sampler.begin();
-    const plan = PLANS[mode];
     log(`${label}: workload ${JSON.stringify(plan)}`);
     const workload = await runWorkload({ synapseUrl: d.synapseUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId }, plan, log);
     const samples = sampler.end();
