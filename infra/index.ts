@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./components/backup";
 import { Bridge } from "./components/bridge";
+import { BridgeQueue } from "./components/bridge-queue";
 import { loadStack } from "./config";
 import { Database } from "./components/database";
 import { Edge } from "./components/edge";
@@ -38,9 +39,18 @@ export = async (): Promise<Record<string, unknown>> => {
   const beforeReplace = [upgrade.before];
   const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network, beforeReplace });
   const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready, databaseContainer: database.container, beforeReplace });
+  // The bridges reach Synapse through it (render/bridge-queue.ts), so it runs before they start.
+  const queue = s.bridgeQueue.enabled ? [new BridgeQueue(`${prefix}-bridge-queue`, { settings: s, queue: s.bridgeQueue, host, network: network.network })] : [];
   const bridges = enabledBridges(s).map(
     (b) =>
-      new Bridge(`${prefix}-${b.kind}`, { settings: s, bridge: b, host, secrets, dependsOn: [homeserver.ready, database.ready, ...beforeReplace], databaseContainer: database.container }),
+      new Bridge(`${prefix}-${b.kind}`, {
+        settings: s,
+        bridge: b,
+        host,
+        secrets,
+        dependsOn: [homeserver.ready, database.ready, ...queue.map((q) => q.container), ...beforeReplace],
+        databaseContainer: database.container,
+      }),
   );
   const extras: pulumi.Resource[] = backup ? [backup] : [];
   if (s.watchdog.enabled && bridges.length > 0) {
@@ -55,7 +65,7 @@ export = async (): Promise<Record<string, unknown>> => {
     if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
     extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
   }
-  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, upgrade, database, homeserver, ...bridges, ...extras, ...stickers, proxy], backup?.beforeDestroy);
+  host.guardDestroy(`${prefix}-host-destroy-guard`, [network, upgrade, database, homeserver, ...queue, ...bridges, ...extras, ...stickers, proxy], backup?.beforeDestroy);
 
   const homeserverUrl = publicBaseUrl(s);
   const wechatAgentUrl = s.wechat ? `${homeserverUrl.replace(/^http/, "ws")}/_wechat` : undefined;

@@ -153,6 +153,15 @@ export type WatchdogSettings =
       filterMemoryLimitBytes: number;
     };
 
+/**
+ * The bridges' queue to Synapse (render/bridge-queue.ts): an HAProxy between the bridges and
+ * Synapse that lets `inFlight` of their requests into Synapse at once, the rest waiting in order,
+ * so the owner's own requests are not served behind a crowd of bridged ones at the evening peak.
+ */
+export type BridgeQueueSettings =
+  | { enabled: false }
+  | { enabled: true; inFlight: number; image: string; memoryLimitBytes: number };
+
 export type UpkeepSettings =
   | { enabled: false }
   | {
@@ -209,6 +218,8 @@ export interface Settings {
   wechat?: WechatSettings;
   cloudflare: CloudflareSettings;
   watchdog: WatchdogSettings;
+  /** Enabled only with a bridge to queue (config/to-settings.ts). */
+  bridgeQueue: BridgeQueueSettings;
   upkeep: UpkeepSettings;
   backup: BackupSettings;
   /**
@@ -241,7 +252,7 @@ export function enabledBridges(s: Settings): Bridge[] {
 }
 
 /** Docker names derived once, so components and renders agree. */
-export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "docker-filter" | "upkeep"): string {
+export function containerName(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "docker-filter" | "bridge-queue" | "upkeep"): string {
   return `${s.namePrefix}-${service}`;
 }
 
@@ -254,6 +265,6 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state" | "upgrade", file?: string): string {
+export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "bridge-queue" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state" | "upgrade", file?: string): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

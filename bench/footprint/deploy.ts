@@ -15,6 +15,7 @@ import * as fs from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { backupPaths } from "../../infra/render/backup";
+import { bridgeQueueName } from "../../infra/render/bridge-queue";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
 import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
@@ -35,8 +36,14 @@ export interface Deployment {
   namePrefix: string;
   /** The Matrix site on the host's nginx: its port and server name (the owner's way in). */
   front: { port: number; host: string };
-  /** What the owner and the bridges talk to: Synapse on its loopback port. */
+  /** Synapse on its loopback port (the owner's logins and the bench's own calls). */
   synapseUrl: string;
+  /**
+   * Where the bridges' requests go, by its address on the private network as the bridges reach it
+   * (not through the published port's docker-proxy): the kit's queue when it runs
+   * (render/bridge-queue.ts), otherwise Synapse itself.
+   */
+  bridgesUrl: string;
   domain: string;
   asTokens: { qq: string; wechat: string };
   subject: StatusSubject;
@@ -54,6 +61,13 @@ const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
 
 /** `ok` returns true once the thing is up (the shared poll wants a value). */
 const waitFor = (what: string, timeoutMs: number, ok: () => Promise<boolean> | boolean) => poll(what, timeoutMs, async () => ((await ok()) ? true : undefined));
+
+/** A container's URL at its address on its network: this machine is the VPS, so the private network is reachable from here. */
+function onPrivateNetwork(container: string, port: number): string {
+  const ip = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container).trim().split(/\s+/)[0];
+  if (!ip) throw new Error(`${container} has no address on a network`);
+  return `http://${ip}:${port}`;
+}
 
 function removeByPrefix(prefix: string): void {
   const ids = (kind: string[]) => docker(...kind, "-q", "--filter", `name=^${prefix}`).split(/\s+/).filter(Boolean);
@@ -103,6 +117,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     namePrefix: s.namePrefix,
     front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
+    bridgesUrl: onPrivateNetwork(s.bridgeQueue.enabled ? bridgeQueueName(s) : containerName(s, "synapse"), 8008),
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: subjectFromSettings(s),
@@ -196,6 +211,7 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
     namePrefix: s.namePrefix,
     front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
+    bridgesUrl: onPrivateNetwork(containerName(s, "synapse"), 8008),
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: { ...subjectFromSettings(s), synapseData: `${dir}/synapse` },

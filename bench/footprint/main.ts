@@ -97,7 +97,7 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise
     const sampler = new Sampler(d.subject.containers);
     sampler.begin();
     log(`${label}: workload ${JSON.stringify(plan)}`);
-    const workload = await runWorkload({ synapseUrl: d.synapseUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId }, plan, log);
+    const workload = await runWorkload({ bridgesUrl: d.bridgesUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId }, plan, log);
     const samples = sampler.end();
     const end = await snapshot(d);
     const ws = (r: typeof idle) => byService(Object.fromEntries(r.containers.map((c) => [c.name, c.memory?.workingSetBytes ?? 0])));

@@ -7,7 +7,7 @@ import type { StatusReport } from "../../infra/ops/status";
 import type { Sample } from "./memory";
 import type { WorkloadResult } from "./workload";
 
-export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter"] as const;
+export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter", "bridge-queue"] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface DiskFigures {

@@ -30,7 +30,8 @@ export const MEDIUM: WorkloadPlan = { ghostsPerBridge: 100, groupRooms: 12, dire
 export const SHORT: WorkloadPlan = { ghostsPerBridge: 12, groupRooms: 4, directChatsPerBridge: 2, messages: 300, uploads: 12, ratePerSecond: 20 };
 
 export interface WorkloadTarget {
-  synapseUrl: string;
+  /** Where the bridges' requests go, as the bridges reach it (Deployment.bridgesUrl): this workload plays the bridges. */
+  bridgesUrl: string;
   domain: string;
   asTokens: { qq: string; wechat: string };
   ownerToken: string;
@@ -91,12 +92,13 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   const errors: Record<string, number> = {};
   let counting = false;
 
-  const port = Number(new URL(t.synapseUrl).port);
+  const target = new URL(t.bridgesUrl);
+  const port = Number(target.port);
   async function call(method: string, path: string, token: string, body?: unknown, raw?: { data: Buffer; type: string }): Promise<any> {
     let res: Answer;
     try {
       res = await request({
-        host: "127.0.0.1",
+        host: target.hostname,
         port,
         method,
         path,

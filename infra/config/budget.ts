@@ -7,18 +7,18 @@
  * Limits set in the stack are kept; the rest of the budget is shared among the
  * services without one, by weight. Pure: raw values in, the table or problems out.
  */
-export type BudgetService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter";
+export type BudgetService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue";
 
 const MiB = 1024 * 1024;
 
 /** Shares of what explicit limits leave: Synapse's caches and media handling need the most. */
-export const WEIGHTS: Record<Exclude<BudgetService, "watchdog" | "docker-filter">, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
+export const WEIGHTS: Record<Exclude<BudgetService, "watchdog" | "docker-filter" | "bridge-queue">, number> = { synapse: 4, postgres: 2, qq: 1, wechat: 1 };
 
 /** Services with a fixed limit of the kit's unless the stack sets one: a small Python loop needs no share. */
-export const FIXED: Partial<Record<BudgetService, number>> = { watchdog: 32 * MiB, "docker-filter": 24 * MiB };
+export const FIXED: Partial<Record<BudgetService, number>> = { watchdog: 32 * MiB, "docker-filter": 24 * MiB, "bridge-queue": 16 * MiB };
 
 /** Below these a service does not start reliably: a derived limit under its floor is refused. */
-export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB, watchdog: 24 * MiB, "docker-filter": 16 * MiB };
+export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB, watchdog: 24 * MiB, "docker-filter": 16 * MiB, "bridge-queue": 16 * MiB };
 
 export interface BudgetRow {
   service: BudgetService;

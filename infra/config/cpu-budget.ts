@@ -18,7 +18,7 @@
  * Amounts are handled in hundredths of a CPU (integers), so no float rounding reaches the
  * table or the containers. Pure: raw values in, the table or problems out.
  */
-export type CpuService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter" | "upkeep";
+export type CpuService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue" | "upkeep";
 
 /** Each service's cap as a share of the budget, and its weight, unless the stack sets them. */
 export const CPU_DEFAULTS: Record<CpuService, { budgetShare: number; shares: number }> = {
@@ -30,6 +30,9 @@ export const CPU_DEFAULTS: Record<CpuService, { budgetShare: number; shares: num
   watchdog: { budgetShare: 0.2, shares: 128 },
   // A few requests a minute, passed on to the engine.
   "docker-filter": { budgetShare: 0.2, shares: 128 },
+  // Passes the bridges' requests on (tens of microseconds each); the bridges' weight, so it
+  // yields to Synapse as they do.
+  "bridge-queue": { budgetShare: 0.2, shares: 256 },
   // At night; it yields to everything (Docker's minimum is 2).
   upkeep: { budgetShare: 0.5, shares: 32 },
 };

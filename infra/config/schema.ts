@@ -99,6 +99,10 @@ const cidr = z.string().refine((v) => cidrFamily(v) !== undefined, 'an address r
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
 /** Once a minute: 6 execs a minute for six containers (render/healthcheck.ts; README, "Health checks' cadence"). */
 export const HEALTHCHECK_DEFAULTS = { intervalSeconds: 60 } as const;
+/** The official image, LTS branch, pinned (docker-library/official-images library/haproxy): the Docker filter and the bridges' queue. */
+export const HAPROXY_IMAGE = "haproxy:3.0.5";
+/** The bridges' requests Synapse works on at once (render/bridge-queue.ts; README, "The bridges' queue"). */
+export const BRIDGE_QUEUE_DEFAULTS = { inFlight: 3 } as const;
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
 
 /** A number of CPUs in hundredths ("0.25"), as Docker's --cpus takes it (config/cpu-budget.ts). */
@@ -254,8 +258,17 @@ export const schema = z
           .strict()
           .prefault({}),
         dockerSocket: absPath.default("/var/run/docker.sock"),
-        // The official image, LTS branch, pinned (docker-library/official-images library/haproxy).
-        filterImage: image.default("haproxy:3.0.5"),
+        filterImage: image.default(HAPROXY_IMAGE),
+      })
+      .strict()
+      .prefault({}),
+    // ---- the bridges' queue to Synapse (issue 20) ----
+    bridgeQueue: z
+      .object({
+        enabled: z.boolean().default(true),
+        inFlight: z.number().int("a whole number").min(1, "at least 1").max(64, "at most 64").default(BRIDGE_QUEUE_DEFAULTS.inFlight),
+        memoryLimit: memory.optional(),
+        image: image.default(HAPROXY_IMAGE),
       })
       .strict()
       .prefault({}),
@@ -300,6 +313,7 @@ export const schema = z
         wechat: cpuOverride,
         watchdog: cpuOverride,
         "docker-filter": cpuOverride,
+        "bridge-queue": cpuOverride,
         upkeep: cpuOverride,
       })
       .strict()

@@ -22,14 +22,26 @@ export function defaultSharedBuffers(postgresLimitBytes: number): string {
   return `${Math.max(16, Math.floor(postgresLimitBytes / 1024 ** 2 / 4))}MB`;
 }
 
+/** The queue runs only with a bridge whose requests it queues. */
+function bridgeQueueRuns(r: Raw): boolean {
+  return r.bridgeQueue.enabled && (r.qq.enabled || r.wechat.enabled);
+}
+
 /** The memory budget of a parsed stack: explicit limits kept, the rest derived (budget.ts). */
 export function memoryBudget(r: Raw): MemoryBudget {
   const mem = (v: string | undefined) => (v === undefined ? undefined : memToBytes(v));
-  const services: BudgetService[] = ["synapse", "postgres", ...(r.qq.enabled ? ["qq" as const] : []), ...(r.wechat.enabled ? ["wechat" as const] : []), ...(r.watchdog.enabled ? ["watchdog" as const, "docker-filter" as const] : [])];
+  const services: BudgetService[] = [
+    "synapse",
+    "postgres",
+    ...(r.qq.enabled ? ["qq" as const] : []),
+    ...(r.wechat.enabled ? ["wechat" as const] : []),
+    ...(r.watchdog.enabled ? ["watchdog" as const, "docker-filter" as const] : []),
+    ...(bridgeQueueRuns(r) ? ["bridge-queue" as const] : []),
+  ];
   return planBudget(
     memToBytes(r.memory.total),
     memToBytes(r.memory.reserve),
-    { synapse: mem(r.synapse.memoryLimit), postgres: mem(r.postgres.memoryLimit), qq: mem(r.qq.memoryLimit), wechat: mem(r.wechat.memoryLimit), watchdog: mem(r.watchdog.memoryLimit) },
+    { synapse: mem(r.synapse.memoryLimit), postgres: mem(r.postgres.memoryLimit), qq: mem(r.qq.memoryLimit), wechat: mem(r.wechat.memoryLimit), watchdog: mem(r.watchdog.memoryLimit), "bridge-queue": mem(r.bridgeQueue.memoryLimit) },
     services,
   );
 }
@@ -43,6 +55,7 @@ export function cpuBudget(r: Raw): CpuBudget {
     ...bridges,
     // The watchdog's container exists only with a bridge to watch (render/all.ts).
     ...(r.watchdog.enabled && bridges.length > 0 ? ["watchdog" as const, "docker-filter" as const] : []),
+    ...(bridgeQueueRuns(r) ? ["bridge-queue" as const] : []),
     ...(r.upkeep.enabled ? ["upkeep" as const] : []),
   ];
   const { total, reserve, ...overrides } = r.cpu;
@@ -145,6 +158,9 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           filterImage: r.watchdog.filterImage,
           filterMemoryLimitBytes: limit("docker-filter"),
         }
+      : { enabled: false },
+    bridgeQueue: bridgeQueueRuns(r)
+      ? { enabled: true, inFlight: r.bridgeQueue.inFlight, image: r.bridgeQueue.image, memoryLimitBytes: limit("bridge-queue") }
       : { enabled: false },
     upkeep: r.upkeep.enabled
       ? {

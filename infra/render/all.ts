@@ -13,6 +13,7 @@ import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./
 import { nginxSitePath, renderNginxSite } from "./nginx";
 import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
 import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
+import { bridgeQueueSpec, renderBridgeQueueConfig } from "./bridge-queue";
 import { dockerFilterSpec, renderDockerFilterConfig } from "./docker-filter";
 import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
 
@@ -39,6 +40,7 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
     files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: registration });
   }
+  if (s.bridgeQueue.enabled) files.push({ path: hostPath(s, "bridge-queue", "haproxy.cfg"), kind: "haproxy", content: renderBridgeQueueConfig(s, s.bridgeQueue) });
   files.push({ path: appserviceHostPath(s, DOUBLE_PUPPET.id), kind: "yaml", content: renderDoublePuppetRegistration(s, sec) });
   if (s.watchdog.enabled && enabledBridges(s).length > 0) {
     files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });
@@ -65,7 +67,8 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
 export function containerSpecs(s: Settings): ContainerSpec[] {
   const bridges = enabledBridges(s);
   const watchdog = s.watchdog.enabled && bridges.length > 0 ? [dockerFilterSpec(s, s.watchdog), watchdogSpec(s, s.watchdog)] : [];
-  return [postgresSpec(s), synapseSpec(s), ...bridges.map((b) => bridgeSpec(s, b)), ...watchdog];
+  const queue = s.bridgeQueue.enabled ? [bridgeQueueSpec(s, s.bridgeQueue)] : [];
+  return [postgresSpec(s), synapseSpec(s), ...queue, ...bridges.map((b) => bridgeSpec(s, b)), ...watchdog];
 }
 
 /** plan.json: each container and Cloudflare resource, with env names but never secret values. */

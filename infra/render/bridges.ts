@@ -7,6 +7,7 @@
  */
 import type { AppserviceTokens, Secrets } from "../secrets";
 import { containerName, type Bridge, type QqSettings, type Settings, type WechatSettings } from "../settings";
+import { bridgesHomeserverAddress } from "./bridge-queue";
 import { POOLS } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
@@ -127,7 +128,7 @@ export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<s
     database: { type: "postgres", uri: postgresUri(s, b, sec), ...POOLS.bridge },
     // mautrix-go v0.23.0's example config: double_puppet.servers / allow_discovery / secrets.
     double_puppet: { servers: {}, allow_discovery: false, secrets: doublePuppetSecret(s, sec) },
-    homeserver: { address: `http://${containerName(s, "synapse")}:8008`, domain: s.domain, software: "standard" },
+    homeserver: { address: bridgesHomeserverAddress(s), domain: s.domain, software: "standard" },
     appservice: {
       address: appserviceUrl(s, b),
       // Default 127.0.0.1 is unreachable from Synapse's container.
@@ -149,7 +150,7 @@ export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<s
 /** matrix-wechat 0.2.x: the older mautrix `bridge` layout, with the agent listener under `bridge:`. */
 export function wechatConfigData(s: Settings, b: WechatSettings, sec: Secrets): Record<string, unknown> {
   const base: Record<string, unknown> = {
-    homeserver: { address: `http://${containerName(s, "synapse")}:8008`, domain: s.domain, software: "standard" },
+    homeserver: { address: bridgesHomeserverAddress(s), domain: s.domain, software: "standard" },
     appservice: {
       address: appserviceUrl(s, b),
       hostname: "0.0.0.0",

@@ -11,7 +11,7 @@ import { healthcheck, healthCommandWords, type Healthcheck } from "./healthcheck
 import { SYNAPSE_PATHS } from "./homeserver";
 import { postgresSettings } from "./tuning";
 
-export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog" | "docker-filter";
+export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue";
 
 /** No secret ever goes in a container's environment: `docker inspect` shows it (issue 19). */
 export interface EnvVar {

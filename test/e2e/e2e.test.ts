@@ -376,7 +376,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
         return r.status === 0 && JSON.parse(r.stdout).containers.every((c: { health: string }) => c.health === "healthy") ? r : undefined;
       });
       const report = JSON.parse(ok.stdout);
-      assert.deepEqual(report.containers.map((c: { name: string; state: string }) => `${c.name}:${c.state}`), ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter"].map((x) => `${s.namePrefix}-${x}:running`));
+      assert.deepEqual(report.containers.map((c: { name: string; state: string }) => `${c.name}:${c.state}`), ["postgres", "synapse", "bridge-queue", "qq", "wechat", "docker-filter", "watchdog"].map((x) => `${s.namePrefix}-${x}:running`));
       for (const c of report.containers) {
         assert.ok(c.memory.workingSetBytes > 0 && c.memory.workingSetBytes < c.memory.limitBytes, `${c.name}: ${JSON.stringify(c.memory)}`);
         assert.equal(c.memory.limitBytes, s.memoryBudget.rows.find((r) => `${s.namePrefix}-${r.service}` === c.name)!.limitBytes, "the limit is the budget's");

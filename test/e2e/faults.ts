@@ -130,8 +130,9 @@ export function faultTests(ctx: FaultContext): void {
       },
       async () => {
         await bridgesAnswer();
-        const states = ["postgres", "synapse", "qq", "wechat", "watchdog"].map((c) => `${c}:${docker("inspect", "-f", "{{.State.Status}}", name(c))}`);
-        assert.deepEqual(states, ["postgres", "synapse", "qq", "wechat", "watchdog"].map((c) => `${c}:running`));
+        const all = ["postgres", "synapse", "bridge-queue", "qq", "wechat", "watchdog"];
+        const states = all.map((c) => `${c}:${docker("inspect", "-f", "{{.State.Status}}", name(c))}`);
+        assert.deepEqual(states, all.map((c) => `${c}:running`));
       },
     );
   });

@@ -6,10 +6,9 @@
  * through it; every other call must be answered 403 by HAProxy and never reach the stand-in.
  */
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,6 +16,7 @@ import { promisify } from "node:util";
 import { validate } from "../../infra/config";
 import { filteredContainers, renderDockerFilterConfig } from "../../infra/render/docker-filter";
 import type { Settings } from "../../infra/settings";
+import { startHaproxy, stopHaproxy } from "../harness/haproxy";
 import { freePort, request } from "../harness/http";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -48,25 +48,11 @@ describe("the Docker filter: real HAProxy with the kit's haproxy.cfg before a st
     port = await freePort();
     const cfg = `${TMP}/haproxy.cfg`;
     fs.writeFileSync(cfg, renderDockerFilterConfig(s, { socket: SOCKET, bind: `127.0.0.1:${port}` }));
-    const check = spawnSync("haproxy", ["-c", "-f", cfg], { encoding: "utf8" });
-    assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
-    // Its log (stdout) is left out: the assertions say what passed.
-    haproxy = spawn("haproxy", ["-db", "-f", cfg], { stdio: ["ignore", "ignore", "inherit"] });
-    // Listening once a connection is accepted (no fixed sleep).
-    for (let i = 0; ; i++) {
-      const ok = await new Promise<boolean>((resolve) => net.connect(port, "127.0.0.1").on("connect", function (this: net.Socket) { this.end(); resolve(true); }).on("error", () => resolve(false)));
-      if (ok) break;
-      assert.ok(i < 100 && haproxy.exitCode === null, "haproxy did not start listening");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    haproxy = await startHaproxy(cfg, port);
   });
 
   after(async () => {
-    if (haproxy && haproxy.exitCode === null) {
-      const exited = new Promise((resolve) => haproxy.once("exit", resolve));
-      haproxy.kill("SIGTERM");
-      await exited;
-    }
+    await stopHaproxy(haproxy);
     // HAProxy keeps its connections to the engine open for reuse.
     engine.closeAllConnections();
     await new Promise((resolve) => engine.close(resolve));

@@ -79,6 +79,8 @@ const GOOD: Record<string, string> = {
   "watchdog.dailyRestart.wechat": "05:30",
   "watchdog.dockerSocket": "/run/docker.sock",
   "watchdog.filterImage": "haproxy:3.0.5",
+  "bridgeQueue.image": "haproxy:3.0.5",
+  "bridgeQueue.memoryLimit": "16m",
   "upkeep.schedule": "17 4 * * *",
   "upkeep.memoryLimit": "192m",
   "upkeep.bridgedRoomHistoryLifetime": "365d",

@@ -65,7 +65,7 @@ describe("npm run render (real CLI process)", () => {
       const r = spawnSync(process.execPath, [...cli, "--stack", stack, "--out", out], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       const planned = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
-      assert.deepEqual(planned.containers.map((c: { name: string }) => c.name), [`mx-${stack}-postgres`, `mx-${stack}-synapse`, `mx-${stack}-qq`, `mx-${stack}-wechat`, `mx-${stack}-docker-filter`, `mx-${stack}-watchdog`]);
+      assert.deepEqual(planned.containers.map((c: { name: string }) => c.name), [`mx-${stack}-postgres`, `mx-${stack}-synapse`, `mx-${stack}-bridge-queue`, `mx-${stack}-qq`, `mx-${stack}-wechat`, `mx-${stack}-docker-filter`, `mx-${stack}-watchdog`]);
       for (const c of planned.containers) for (const p of c.ports) assert.match(p, /^127\.0\.0\.1:/);
       assert.deepEqual(planned.containers[0].env, ["POSTGRES_USER", "POSTGRES_PASSWORD_FILE", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"]);
       assert.equal(planned.cloudflare.length, stack === "local" ? 0 : 3);

@@ -46,8 +46,8 @@ for (const stack of ["local", "dev", "prod"] as const) {
         image: "matrixdotorg/synapse:v1.163.2",
         restart: "unless-stopped",
         // prod sets 1024m; local and dev take the 1 GB budget's Synapse share (4/8 of 768 MiB).
-        memory: stack === "prod" ? 1024 : 356,
-        memorySwap: stack === "prod" ? 1024 : 356,
+        memory: stack === "prod" ? 1024 : 348,
+        memorySwap: stack === "prod" ? 1024 : 348,
         // The CPU budget of a 1-CPU VPS (cpu.total 1 - cpu.reserve 0.25): Synapse may use all of it, with the top weight.
         cpus: "0.75",
         cpuShares: 1024,
@@ -210,6 +210,40 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.match(stdinOf(run, `${p}-docker-filter-config-write`), new RegExp(`/containers/\\(${p}-qq\\|${p}-wechat\\)/restart`));
     });
 
+    test("the bridges' queue: HAProxy as the image's user on the private network, with the kit's haproxy.cfg, up before the bridges", () => {
+      const c = one(run, `${p}-bridge-queue-container`);
+      const { labels, ...rest } = c.inputs;
+      assert.deepEqual(rest, {
+        name: `${p}-bridge-queue`,
+        image: "haproxy:3.0.5",
+        command: ["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+        restart: "unless-stopped",
+        memory: 16,
+        memorySwap: 16,
+        cpus: "0.15",
+        cpuShares: 256,
+        envs: [],
+        networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-bridge-queue`] }],
+        ports: [],
+        volumes: [{ containerPath: "/usr/local/etc/haproxy", hostPath: `/opt/matrix-kit/${stack}/bridge-queue`, readOnly: true }],
+        healthcheck: {
+          tests: ["CMD", "haproxy", "-c", "-q", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+          interval: "1m0s",
+          timeout: "10s",
+          retries: 3,
+          startPeriod: "10s",
+          ...startInterval,
+        },
+        ...smallServiceTail,
+      });
+      assert.deepEqual(labels.slice(0, 2), kitLabels("bridge-queue"));
+      assert.equal(labels[2].value.split(",").length, 1, "a change of haproxy.cfg replaces the container");
+      assert.match(stdinOf(run, `${p}-bridge-queue-config-write`), new RegExp(`server synapse ${p}-synapse:8008 maxconn 3 resolvers docker`));
+      for (const b of ["qq", "wechat"]) {
+        assert.ok(one(run, `${p}-${b}-container`).dependencies.includes(`${p}-bridge-queue-container`), `the queue is up before the ${b} bridge`);
+      }
+    });
+
     test("every container stops gracefully (destroy, replacement, engine shutdown): PostgreSQL with its fast shutdown", () => {
       const stops = Object.fromEntries(
         byType(run, CONTAINER).map((c) => [c.inputs.name, [c.inputs.stopSignal, c.inputs.stopTimeout, c.inputs.destroyGraceSeconds]]),
@@ -221,6 +255,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         [`${p}-wechat`]: ["SIGTERM", 15, 15],
         [`${p}-docker-filter`]: ["SIGTERM", 5, 5],
         [`${p}-watchdog`]: ["SIGTERM", 5, 5],
+        [`${p}-bridge-queue`]: ["SIGTERM", 5, 5],
       });
     });
 
@@ -233,6 +268,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         [`${p}-wechat`]: ["0.37", 256],
         [`${p}-docker-filter`]: ["0.15", 128],
         [`${p}-watchdog`]: ["0.15", 128],
+        [`${p}-bridge-queue`]: ["0.15", 256],
       });
       // The upkeep job is a `docker run` from cron, not a docker.Container: its flags are in its script.
       assert.match(stdinOf(run, `${p}-upkeep-run-write`), /^ {4}--cpus 0\.37 --cpu-shares 32 \\$/m);

@@ -147,9 +147,11 @@ test("backups in status: the last one shown (age, size, result); a failed one, o
   assert.match(statusScript({ ...subject, backupResult: null }), /^emit backup unconfigured$/m);
 });
 
-test("status looks at every container the stack runs: the Docker filter beside the watchdog, neither without it", () => {
+test("status looks at every container the stack runs: the Docker filter beside the watchdog, neither without it; the bridges' queue", () => {
   const dev = stackSettings("dev");
-  assert.deepEqual(subjectFromSettings(dev).containers, ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter"].map((c) => `${dev.namePrefix}-${c}`));
+  assert.deepEqual(subjectFromSettings(dev).containers, ["postgres", "synapse", "bridge-queue", "qq", "wechat", "docker-filter", "watchdog"].map((c) => `${dev.namePrefix}-${c}`));
   const noWatchdog = { ...dev, watchdog: { ...dev.watchdog, enabled: false } } as typeof dev;
-  assert.deepEqual(subjectFromSettings(noWatchdog).containers, ["postgres", "synapse", "qq", "wechat"].map((c) => `${dev.namePrefix}-${c}`));
+  assert.deepEqual(subjectFromSettings(noWatchdog).containers, ["postgres", "synapse", "bridge-queue", "qq", "wechat"].map((c) => `${dev.namePrefix}-${c}`));
+  const noQueue = { ...dev, bridgeQueue: { enabled: false } } as typeof dev;
+  assert.deepEqual(subjectFromSettings(noQueue).containers, ["postgres", "synapse", "qq", "wechat", "docker-filter", "watchdog"].map((c) => `${dev.namePrefix}-${c}`));
 });

@@ -4,6 +4,7 @@
  * docker provider's options (the stack's host key pinned in them), and its output
  * as text for parse.ts.
  */
+import { containerSpecs } from "../../render/all";
 import { backupPaths } from "../../render/backup";
 import { watchdogStateDir } from "../../render/watchdog";
 import { renderTemplate } from "../../render/templates";
@@ -27,13 +28,8 @@ export interface StatusSubject {
 
 export function subjectFromSettings(s: Settings): StatusSubject {
   return {
-    containers: [
-      containerName(s, "postgres"),
-      containerName(s, "synapse"),
-      ...enabledBridges(s).map((b) => containerName(s, b.kind)),
-      // The watchdog reaches Docker only through its filter: both run, or neither.
-      ...(s.watchdog.enabled && enabledBridges(s).length > 0 ? [containerName(s, "watchdog"), containerName(s, "docker-filter")] : []),
-    ],
+    // Every container the stack runs, as applied (the watchdog with its Docker filter, the bridges' queue).
+    containers: containerSpecs(s).map((c) => c.name),
     synapseData: volumeName(s, "synapse"),
     postgres: containerName(s, "postgres"),
     postgresUser: s.postgres.superuser,

@@ -1,0 +1,65 @@
+/**
+ * The bridges' queue to Synapse (issue 20, point 4). Synapse serves every request on one thread
+ * and one CPU: at the evening peak the bridges' sends are dozens at once, and the owner's own
+ * send (from Element, through nginx) waits behind every one of them. HAProxy between the bridges
+ * and Synapse lets `inFlight` bridged requests into Synapse at a time and queues the rest in order
+ * (none refused for waiting), so the owner's request meets a few bridged ones, not the crowd.
+ * Measured (npm run bench:peak, README "The bridges' queue"): 2 in flight halved the owner's send
+ * p99 but no longer kept up with 10 bridged messages a second; the default keeps up.
+ */
+import { containerName, hostPath, networkName, type BridgeQueueSettings, type Settings } from "../settings";
+import { cpuSpec, type ContainerSpec } from "./containers";
+import { HAPROXY_PATHS, haproxyRun } from "./docker-filter";
+import { renderTemplate, safeWord } from "./templates";
+
+type Enabled = Extract<BridgeQueueSettings, { enabled: true }>;
+
+export const BRIDGE_QUEUE_PORT = 8008;
+/** Synapse's client API on the private network (its listener, render/homeserver.ts). */
+const SYNAPSE_PORT = 8008;
+/** Docker's embedded DNS server, in every container on a user-defined network. */
+const DOCKER_DNS = "127.0.0.11:53";
+/** A bridge's longest request (a large upload on a starved CPU), waiting included. */
+const REQUEST_SECONDS = 300;
+/** Longer than any evening's backlog should take to drain; a request still waiting is answered 503 (the bridges retry). */
+const QUEUE_SECONDS = 120;
+/** Every bridge's connections at once, waiting ones included (each costs HAProxy two 16 KB buffers). */
+const MAX_CONNECTIONS = 256;
+
+export function bridgeQueueName(s: Settings): string {
+  return containerName(s, "bridge-queue");
+}
+
+/** Where the bridges send their client-server requests: the queue when it runs, else Synapse itself. */
+export function bridgesHomeserverAddress(s: Settings): string {
+  return s.bridgeQueue.enabled ? `http://${bridgeQueueName(s)}:${BRIDGE_QUEUE_PORT}` : `http://${containerName(s, "synapse")}:${SYNAPSE_PORT}`;
+}
+
+/** haproxy.cfg; `bind`, `synapse` (host:port) and `resolver` (null: none) are a test's to change. */
+export function renderBridgeQueueConfig(s: Settings, q: Enabled, opts: { bind?: string; synapse?: string; resolver?: string | null } = {}): string {
+  const resolver = opts.resolver === undefined ? DOCKER_DNS : opts.resolver;
+  return renderTemplate("bridge-queue/haproxy.cfg.hbs", {
+    inFlight: q.inFlight,
+    bind: safeWord(opts.bind ?? `:${BRIDGE_QUEUE_PORT}`),
+    synapse: safeWord(opts.synapse ?? `${containerName(s, "synapse")}:${SYNAPSE_PORT}`),
+    resolver: resolver === null ? "" : safeWord(resolver),
+    requestSeconds: REQUEST_SECONDS,
+    queueSeconds: QUEUE_SECONDS,
+    maxConnections: MAX_CONNECTIONS,
+  });
+}
+
+export function bridgeQueueSpec(s: Settings, q: Enabled): ContainerSpec {
+  return {
+    service: "bridge-queue",
+    name: bridgeQueueName(s),
+    image: q.image,
+    network: networkName(s),
+    ports: [],
+    env: [],
+    volumes: [{ containerPath: HAPROXY_PATHS.dir, hostPath: hostPath(s, "bridge-queue"), readOnly: true }],
+    memoryBytes: q.memoryLimitBytes,
+    cpu: cpuSpec(s, "bridge-queue"),
+    ...haproxyRun(s),
+  };
+}

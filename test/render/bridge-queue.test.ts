@@ -1,0 +1,141 @@
+/**
+ * The bridges' queue (issue 20, point 4) against a REAL HAProxy (this machine's Debian package, as
+ * the e2e image has it): the kit's rendered haproxy.cfg, bound to a free loopback port, in front of
+ * a stand-in for Synapse (a Node HTTP server that holds each request a while and records how many
+ * it holds at once). What must hold: never more than `inFlight` of the bridges' requests inside
+ * Synapse, every waiting request answered in the end (none refused for waiting), and a bridge's
+ * idle kept-alive connections not taking a place. The production rendering (Docker's DNS, the
+ * container's name) passes `haproxy -c` as it is.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { validate } from "../../infra/config";
+import { bridgesHomeserverAddress, renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
+import { renderBridgeConfig } from "../../infra/render/bridges";
+import { deriveSecrets } from "../../infra/secrets";
+import type { BridgeQueueSettings, Settings } from "../../infra/settings";
+import { startHaproxy, stopHaproxy } from "../harness/haproxy";
+import { freePort } from "../harness/http";
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-"));
+const HOLD_MS = 150;
+
+function settings(values: Record<string, unknown> = {}): Settings {
+  const v = validate("e2e", {
+    values: { "matrix:domain": "e2e.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, ...values },
+    secretKeys: new Set(["matrix:secretSeed"]),
+  });
+  assert.ok(v.ok, v.ok ? "" : v.errors.join("\n"));
+  return v.settings;
+}
+
+function enabled(s: Settings): Extract<BridgeQueueSettings, { enabled: true }> {
+  assert.ok(s.bridgeQueue.enabled);
+  return s.bridgeQueue;
+}
+
+/** One GET on a connection of its own (agent: false), or on `agent`'s kept-alive ones. */
+function get(port: number, agent?: http.Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port, path: "/_matrix/client/versions", agent: agent ?? false }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      })
+      .on("error", reject);
+  });
+}
+
+describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a stand-in Synapse (issue 20)", () => {
+  const s = settings();
+  const q = enabled(s);
+  let port: number;
+  let haproxy: ChildProcess | undefined;
+  let synapse: http.Server;
+  let inside = 0;
+  let mostInside = 0;
+
+  before(async () => {
+    synapse = http.createServer((_req, res) => {
+      inside++;
+      mostInside = Math.max(mostInside, inside);
+      setTimeout(() => {
+        inside--;
+        res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+      }, HOLD_MS);
+    });
+    await new Promise<void>((resolve) => synapse.listen(0, "127.0.0.1", resolve));
+    const synapsePort = (synapse.address() as { port: number }).port;
+    port = await freePort();
+    const cfg = `${TMP}/haproxy.cfg`;
+    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, q, { bind: `127.0.0.1:${port}`, synapse: `127.0.0.1:${synapsePort}`, resolver: null }));
+    haproxy = await startHaproxy(cfg, port);
+  });
+
+  after(async () => {
+    await stopHaproxy(haproxy);
+    synapse.closeAllConnections();
+    await new Promise((resolve) => synapse.close(resolve));
+    fs.rmSync(TMP, { recursive: true, force: true });
+  });
+
+  test(`30 requests at once: at most inFlight (${q.inFlight}) inside Synapse, every one answered 200`, async () => {
+    mostInside = 0;
+    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(port)));
+    assert.deepEqual(statuses, Array(30).fill(200));
+    assert.equal(mostInside, q.inFlight);
+  });
+
+  test("kept-alive idle connections take no place: new requests are let in at once", async () => {
+    // Bridges (Go's http client) keep their connections open between requests.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      await Promise.all(Array.from({ length: 8 }, () => get(port, agent)));
+      mostInside = 0;
+      const t0 = Date.now();
+      await Promise.all(Array.from({ length: q.inFlight }, () => get(port)));
+      const ms = Date.now() - t0;
+      assert.equal(mostInside, q.inFlight);
+      // One hold's time, not two: none of them waited behind an idle connection.
+      assert.ok(ms < 2 * HOLD_MS, `${q.inFlight} requests took ${ms} ms with 8 idle connections open`);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe("the bridges' queue in the stack", () => {
+  test("the production haproxy.cfg (Docker's DNS, Synapse's container name) passes haproxy -c", () => {
+    const s = settings();
+    const cfg = `${fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-c-"))}/haproxy.cfg`;
+    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, enabled(s)));
+    const check = spawnSync("haproxy", ["-c", "-f", cfg], { encoding: "utf8" });
+    assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
+    fs.rmSync(path.dirname(cfg), { recursive: true, force: true });
+  });
+
+  test("the bridges' configs send to the queue; with it off, to Synapse", () => {
+    const sec = deriveSecrets("bridge-queue-test-seed");
+    const on = settings();
+    const off = settings({ "matrix:bridgeQueue": { enabled: false } });
+    assert.equal(bridgesHomeserverAddress(on), "http://mx-e2e-bridge-queue:8008");
+    assert.equal(bridgesHomeserverAddress(off), "http://mx-e2e-synapse:8008");
+    for (const [s, address] of [[on, "http://mx-e2e-bridge-queue:8008"], [off, "http://mx-e2e-synapse:8008"]] as const) {
+      for (const b of [s.qq!, s.wechat!]) assert.match(renderBridgeConfig(s, b, sec), new RegExp(`address: ${address.replace(/[.]/g, "[.]")}\\n`));
+    }
+    assert.equal(off.bridgeQueue.enabled, false);
+  });
+
+  test("no bridge, no queue: it is not in the budgets", () => {
+    const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false } });
+    assert.equal(s.bridgeQueue.enabled, false);
+    assert.ok(!s.memoryBudget.rows.some((r) => r.service === "bridge-queue"));
+    assert.ok(!s.cpuBudget.rows.some((r) => r.service === "bridge-queue"));
+  });
+});
