@@ -165,8 +165,8 @@ function writeBaselineFront(s: Settings): void {
 
 /** The hand-made setup, with the docker CLI. */
 export async function deployBaseline(log: (l: string) => void): Promise<Deployment> {
-  // The hand-made setup had no watchdog: its bridges were restarted by hand.
-  const s = settingsFor("mx-base", { "matrix:watchdog": { enabled: false } });
+  // The hand-made setup had no watchdog (its bridges were restarted by hand), and its bridges talked to Synapse directly.
+  const s = settingsFor("mx-base", { "matrix:watchdog": { enabled: false }, "matrix:bridgeQueue": { enabled: false } });
   removeByPrefix(s.namePrefix);
   const sec = deriveSecrets(randomBytes(24).toString("hex"));
   const dir = `${E2E_DIR}/bench-baseline`;

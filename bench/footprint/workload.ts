@@ -98,7 +98,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     let res: Answer;
     try {
       res = await request({
-        host: target.hostname,
+        host: "synapse",
+        address: target.hostname,
         port,
         method,
         path,

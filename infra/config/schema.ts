@@ -101,8 +101,8 @@ const cidr = z.string().refine((v) => cidrFamily(v) !== undefined, 'an address r
 export const HEALTHCHECK_DEFAULTS = { intervalSeconds: 60 } as const;
 /** The official image, LTS branch, pinned (docker-library/official-images library/haproxy): the Docker filter and the bridges' queue. */
 export const HAPROXY_IMAGE = "haproxy:3.0.5";
-/** The bridges' requests Synapse works on at once (render/bridge-queue.ts; README, "The bridges' queue"). */
-export const BRIDGE_QUEUE_DEFAULTS = { inFlight: 3 } as const;
+/** The bridges' requests Synapse works on at once, per CPU of cpu.total (render/bridge-queue.ts; README, "The bridges' queue"). */
+export const BRIDGE_QUEUE_DEFAULTS = { inFlightPerCpu: 3 } as const;
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
 
 /** A number of CPUs in hundredths ("0.25"), as Docker's --cpus takes it (config/cpu-budget.ts). */
@@ -266,7 +266,8 @@ export const schema = z
     bridgeQueue: z
       .object({
         enabled: z.boolean().default(true),
-        inFlight: z.number().int("a whole number").min(1, "at least 1").max(64, "at most 64").default(BRIDGE_QUEUE_DEFAULTS.inFlight),
+        // Unset: BRIDGE_QUEUE_DEFAULTS.inFlightPerCpu per CPU of cpu.total (config/to-settings.ts).
+        inFlight: z.number().int("a whole number").min(1, "at least 1").max(64, "at most 64").optional(),
         memoryLimit: memory.optional(),
         image: image.default(HAPROXY_IMAGE),
       })

@@ -3,7 +3,7 @@ import cloudflareIps from "../data/cloudflare-ips.json";
 import type { Bridge, Settings } from "../settings";
 import { planBudget, type BudgetService, type MemoryBudget } from "./budget";
 import { planCpuBudget, type CpuBudget, type CpuService } from "./cpu-budget";
-import { INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
+import { BRIDGE_QUEUE_DEFAULTS, INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
 
 const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 const MEM_UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -25,6 +25,11 @@ export function defaultSharedBuffers(postgresLimitBytes: number): string {
 /** The queue runs only with a bridge whose requests it queues. */
 function bridgeQueueRuns(r: Raw): boolean {
   return r.bridgeQueue.enabled && (r.qq.enabled || r.wechat.enabled);
+}
+
+/** 3 per CPU: on one CPU, 2 no longer kept up with 10 bridged messages a second and 6 no longer helped the owner (README, "The bridges' queue"). */
+export function bridgeQueueInFlight(cpuTotal: number): number {
+  return Math.min(64, Math.max(1, Math.round(BRIDGE_QUEUE_DEFAULTS.inFlightPerCpu * cpuTotal)));
 }
 
 /** The memory budget of a parsed stack: explicit limits kept, the rest derived (budget.ts). */
@@ -160,7 +165,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
         }
       : { enabled: false },
     bridgeQueue: bridgeQueueRuns(r)
-      ? { enabled: true, inFlight: r.bridgeQueue.inFlight, image: r.bridgeQueue.image, memoryLimitBytes: limit("bridge-queue") }
+      ? { enabled: true, inFlight: r.bridgeQueue.inFlight ?? bridgeQueueInFlight(r.cpu.total), image: r.bridgeQueue.image, memoryLimitBytes: limit("bridge-queue") }
       : { enabled: false },
     upkeep: r.upkeep.enabled
       ? {

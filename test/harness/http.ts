@@ -21,7 +21,10 @@ export interface Answer {
 }
 
 export interface RequestOptions {
+  /** The Host header; the connection goes to `address`. */
   host: string;
+  /** Where to connect (default 127.0.0.1, this machine's published ports). */
+  address?: string;
   port: number;
   method?: string;
   path: string;
@@ -38,7 +41,7 @@ export function request(o: RequestOptions): Promise<Answer> {
     let answered = false;
     const req = http.request(
       {
-        host: "127.0.0.1",
+        host: o.address ?? "127.0.0.1",
         port: o.port,
         localAddress: o.localAddress,
         method: o.method ?? "GET",

@@ -132,6 +132,15 @@ describe("the bridges' queue in the stack", () => {
     assert.equal(off.bridgeQueue.enabled, false);
   });
 
+  test("inFlight: 3 per CPU of cpu.total unless set", () => {
+    assert.equal(enabled(settings()).inFlight, 3);
+    assert.equal(enabled(settings({ "matrix:cpu": { total: 2 } })).inFlight, 6);
+    assert.equal(enabled(settings({ "matrix:cpu": { total: 0.5, reserve: 0 } })).inFlight, 2);
+    assert.equal(enabled(settings({ "matrix:cpu": { total: 2 }, "matrix:bridgeQueue": { inFlight: 2 } })).inFlight, 2);
+    const bad = validate("e2e", { values: { "matrix:domain": "e2e.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, "matrix:bridgeQueue": { inFlight: 0 } }, secretKeys: new Set(["matrix:secretSeed"]) });
+    assert.ok(!bad.ok && bad.errors.some((e) => /matrix:bridgeQueue\.inFlight/.test(e) && /at least 1/.test(e)), bad.ok ? "accepted" : bad.errors.join("\n"));
+  });
+
   test("no bridge, no queue: it is not in the budgets", () => {
     const s = settings({ "matrix:qq": { enabled: false }, "matrix:wechat": { enabled: false } });
     assert.equal(s.bridgeQueue.enabled, false);
