@@ -76,9 +76,10 @@ function removeByPrefix(prefix: string): void {
   for (const id of ids(["volume", "ls"])) docker("volume", "rm", id);
 }
 
+/** The stack file's settings with `extra` merged in, as deployKit merges a variant's into the program's. */
 function settingsFor(namePrefix: string, extra: Record<string, unknown> = {}): Settings {
   const file = readStackFile(stackFilePath(STACK));
-  const v = validate(STACK, { ...file, values: { ...file.values, "matrix:namePrefix": namePrefix, ...extra } }, { requireSecrets: false });
+  const v = validate(STACK, { ...file, values: deepMerge({ ...file.values, "matrix:namePrefix": namePrefix }, extra) }, { requireSecrets: false });
   if (!v.ok) throw new Error(v.errors.join("\n"));
   return v.settings;
 }
@@ -93,7 +94,8 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
   // A repository of this deployment's own, new each time: its password derives from this deployment's seed.
   const repository = `${E2E_DIR}/bench/backup-repo-${variant?.name ?? "kit"}`;
   fs.rmSync(repository, { recursive: true, force: true });
-  const s = settingsFor(`mx-${STACK}`, { "matrix:backup": { repository } });
+  // The variant's settings too: what this side runs (the bridges' queue or not) is read from them.
+  const s = settingsFor(`mx-${STACK}`, deepMerge({ "matrix:backup": { repository } }, variant?.values ?? {}));
   removeByPrefix(s.namePrefix);
   const seed = randomBytes(24).toString("hex");
   const hostKey = fs.readFileSync(`${E2E_DIR}/host_ed25519.pub`, "utf8").split(" ").slice(0, 2).join(" ");
