@@ -8,15 +8,14 @@
  * p99 but no longer kept up with 10 bridged messages a second; the default keeps up.
  */
 import { containerName, hostPath, networkName, type BridgeQueueSettings, type Settings } from "../settings";
+import { SYNAPSE_PORT, synapsePrivateUrl } from "./homeserver";
 import { cpuSpec, type ContainerSpec } from "./containers";
-import { HAPROXY_PATHS, haproxyRun } from "./docker-filter";
+import { HAPROXY_PATHS, haproxyRun } from "./haproxy";
 import { renderTemplate, safeWord } from "./templates";
 
 type Enabled = Extract<BridgeQueueSettings, { enabled: true }>;
 
 export const BRIDGE_QUEUE_PORT = 8008;
-/** Synapse's client API on the private network (its listener, render/homeserver.ts). */
-const SYNAPSE_PORT = 8008;
 /** Docker's embedded DNS server, in every container on a user-defined network. */
 const DOCKER_DNS = "127.0.0.11:53";
 /** A bridge's longest request (a large upload on a starved CPU), waiting included. */
@@ -32,7 +31,7 @@ export function bridgeQueueName(s: Settings): string {
 
 /** Where the bridges send their client-server requests: the queue when it runs, else Synapse itself. */
 export function bridgesHomeserverAddress(s: Settings): string {
-  return s.bridgeQueue.enabled ? `http://${bridgeQueueName(s)}:${BRIDGE_QUEUE_PORT}` : `http://${containerName(s, "synapse")}:${SYNAPSE_PORT}`;
+  return s.bridgeQueue.enabled ? `http://${bridgeQueueName(s)}:${BRIDGE_QUEUE_PORT}` : synapsePrivateUrl(s);
 }
 
 /** haproxy.cfg; `bind`, `synapse` (host:port) and `resolver` (null: none) are a test's to change. */

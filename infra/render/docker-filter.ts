@@ -7,30 +7,14 @@
  */
 import { containerName, enabledBridges, hostPath, type Settings, type WatchdogSettings } from "../settings";
 import { cpuSpec, type ContainerSpec } from "./containers";
-import { healthcheck } from "./healthcheck";
+import { HAPROXY_PATHS, haproxyRun } from "./haproxy";
 import { renderTemplate, safeWord } from "./templates";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
 
 export const DOCKER_FILTER_PORT = 2375;
-/** Where the official haproxy image reads its configuration (the e2e stand-in too). */
-export const HAPROXY_PATHS = { dir: "/usr/local/etc/haproxy", config: "/usr/local/etc/haproxy/haproxy.cfg" } as const;
+/** The engine's socket, beside HAProxy's own paths (render/haproxy.ts). */
 export const DOCKER_FILTER_PATHS = { ...HAPROXY_PATHS, socket: "/var/run/docker.sock" } as const;
-
-/**
- * How an HAProxy container of the kit's runs (this filter, the bridges' queue): in the foreground
- * on its read-only config. The image has no HTTP client, so the health check is HAProxy's own
- * config check; HAProxy exits on a fatal error and the restart policy brings it back. It starts at
- * once: a short start period.
- */
-export function haproxyRun(s: Settings): Pick<ContainerSpec, "command" | "healthcheck" | "stop" | "restart"> {
-  return {
-    command: ["haproxy", "-db", "-f", HAPROXY_PATHS.config],
-    healthcheck: healthcheck(s, ["CMD", "haproxy", "-c", "-q", "-f", HAPROXY_PATHS.config], { startPeriodSeconds: 10, retries: 3 }),
-    stop: { signal: "SIGTERM", graceSeconds: 5 },
-    restart: "unless-stopped",
-  };
-}
 /** Longer than the watchdog's Docker calls wait (a restart waits for the bridge's stop grace). */
 const TIMEOUT_SECONDS = 130;
 
