@@ -15,7 +15,8 @@ import * as fs from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { backupPaths } from "../../infra/render/backup";
-import { bridgeQueueName } from "../../infra/render/bridge-queue";
+import { BRIDGE_QUEUE_PORT, bridgeQueueName } from "../../infra/render/bridge-queue";
+import { SYNAPSE_PORT } from "../../infra/render/homeserver";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
 import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
@@ -119,7 +120,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     namePrefix: s.namePrefix,
     front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
-    bridgesUrl: onPrivateNetwork(s.bridgeQueue.enabled ? bridgeQueueName(s) : containerName(s, "synapse"), 8008),
+    bridgesUrl: s.bridgeQueue.enabled ? onPrivateNetwork(bridgeQueueName(s), BRIDGE_QUEUE_PORT) : onPrivateNetwork(containerName(s, "synapse"), SYNAPSE_PORT),
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: subjectFromSettings(s),
@@ -213,7 +214,7 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
     namePrefix: s.namePrefix,
     front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
-    bridgesUrl: onPrivateNetwork(containerName(s, "synapse"), 8008),
+    bridgesUrl: onPrivateNetwork(containerName(s, "synapse"), SYNAPSE_PORT),
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: { ...subjectFromSettings(s), synapseData: `${dir}/synapse` },

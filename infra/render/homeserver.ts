@@ -8,6 +8,14 @@ import { POOLS, synapseCaches } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
 /** Paths inside the Synapse container: /config is the kit's files (read-only), /data the volume. */
+/** Synapse's one listener (client and federation), on the private network and behind the published port. */
+export const SYNAPSE_PORT = 8008;
+
+/** Synapse as the kit's containers reach it on the private network (the watchdog, the upkeep job, the bridges without their queue). */
+export function synapsePrivateUrl(s: Settings): string {
+  return `http://${containerName(s, "synapse")}:${SYNAPSE_PORT}`;
+}
+
 export const SYNAPSE_PATHS = {
   configDir: "/config",
   config: "/config/homeserver.yaml",
@@ -30,7 +38,7 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     pid_file: "/data/homeserver.pid",
     listeners: [
       {
-        port: 8008,
+        port: SYNAPSE_PORT,
         tls: false,
         type: "http",
         // Behind host nginx: take the client address and scheme from X-Forwarded-*.

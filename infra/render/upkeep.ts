@@ -11,7 +11,7 @@ import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, volumeName, type Settings, type UpkeepSettings } from "../settings";
 import { bridgeUserRegexes } from "./bridges";
 import { cpuSpec } from "./containers";
-import { SYNAPSE_PATHS } from "./homeserver";
+import { SYNAPSE_PATHS, synapsePrivateUrl } from "./homeserver";
 import { renderTemplate } from "./templates";
 import { MONITOR_LOCALPART } from "./watchdog";
 
@@ -90,7 +90,7 @@ export function adminAccountFile(s: Settings, sec: Secrets): string {
 export function upkeepConfig(s: Settings, u: Enabled, sec: Secrets): Record<string, unknown> {
   const lifetime = (v: string | null) => (v === null ? null : durationSeconds(v));
   return {
-    homeserver: `http://${containerName(s, "synapse")}:8008`,
+    homeserver: synapsePrivateUrl(s),
     serverName: s.domain,
     admin: { localpart: ADMIN_LOCALPART, password: sec.adminPassword, tokenFile: UPKEEP_PATHS.adminToken },
     registrationSharedSecret: sec.registrationSharedSecret,

@@ -11,6 +11,7 @@ import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
 import { dockerFilterHost, dockerFilterNetworkName } from "./docker-filter";
 import { healthcheck } from "./healthcheck";
+import { synapsePrivateUrl } from "./homeserver";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
 
@@ -55,7 +56,7 @@ const START_GRACE_SECONDS = 60;
 
 export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<string, unknown> {
   return {
-    homeserver: `http://${containerName(s, "synapse")}:8008`,
+    homeserver: synapsePrivateUrl(s),
     registrationSharedSecret: sec.registrationSharedSecret,
     // The double-puppet app service's token: the probes act as the owner (render/bridges.ts).
     doublePuppetToken: sec.doublePuppet.asToken,
