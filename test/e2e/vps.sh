@@ -105,22 +105,10 @@ echo "vps: sshd on 127.0.0.1:2222 answers with the run's key"
 # A local CA and the certificates it signs: server.pem for the TLS front that plays Cloudflare's
 # edge (for `verify`, and for the second homeserver's federation, test/e2e/federation.ts), and
 # peer.pem for that second homeserver, other.e2e.localhost.
-mkdir -p "$E2E_DIR/tls"
-(
-  cd "$E2E_DIR/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=matrix-kit e2e CA" -keyout ca.key -out ca.pem 2>/dev/null
-  issue() { # name dns-name...
-    local name=$1
-    shift
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
-      -keyout "$name.key" -out "$name.csr" 2>/dev/null
-    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$(printf 'DNS:%s,' "$@" | sed 's/,$//')" >"$name.ext"
-    openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "$name.ext" -out "$name.pem" 2>/dev/null
-  }
-  issue server e2e.localhost matrix.e2e.localhost
-  issue peer other.e2e.localhost
-)
+rm -rf "$E2E_DIR/tls"
+node --import tsx -e 'const { makeCertificate } = require("./test/harness/tls");
+  makeCertificate(process.argv[1], "server", "e2e.localhost", "matrix.e2e.localhost");
+  makeCertificate(process.argv[1], "peer", "other.e2e.localhost");' "$E2E_DIR/tls"
 
 # Host nginx, with another site on it that must survive the kit's destroy. Server blocks a killed
 # earlier run left (the benchmark's baseline front on 127.0.0.1:<port>) go first: nginx could not

@@ -1,4 +1,4 @@
-/** A CA and certificates it signs, made with openssl as test/e2e/vps.sh makes the run's (tests of TLS on loopback). */
+/** A CA and certificates it signs, made with openssl: the e2e run's (test/e2e/vps.sh) and the TLS tests' on loopback. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";

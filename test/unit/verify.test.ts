@@ -5,7 +5,7 @@
  * broken deployments). Self-contained: nothing leaves 127.0.0.1.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -20,6 +20,7 @@ import { exitCode, formatJson, formatTable, runVerify, type CheckResult, type Re
 import { summarize } from "../../infra/ops/verify/report";
 import { parseServerName, parseSize, targetFromNames, targetFromSettings } from "../../infra/ops/verify/target";
 import { FEDERATION_VARIANTS, stackSettings } from "../harness/stacks";
+import { makeCertificate } from "../harness/tls";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -313,14 +314,9 @@ const BEHAVIOURS: Record<string, Behaviour> = {
   "closed.test": { ...good("closed.test"), server: undefined, federation: false },
 };
 
+/** The CA the stand-in edge's certificate chains to, and that certificate for every behaviour's names. */
 function makeCa(dir: string): { caPem: string; key: string; cert: string } {
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=verify test CA", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
-  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=good.test");
-  const sans = Object.keys(BEHAVIOURS).flatMap((d) => [`DNS:${d}`, `DNS:matrix.${d}`]);
-  fs.writeFileSync(path.join(dir, "ext.cnf"), `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
-  run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf");
+  makeCertificate(dir, "server", ...Object.keys(BEHAVIOURS).flatMap((d) => [d, `matrix.${d}`]));
   const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8");
   return { caPem: read("ca.pem"), key: read("server.key"), cert: read("server.pem") };
 }
