@@ -17,6 +17,8 @@ import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { backupPaths } from "../../infra/render/backup";
 import { BRIDGE_QUEUE_PORT, bridgeQueueName } from "../../infra/render/bridge-queue";
 import { SYNAPSE_PORT } from "../../infra/render/homeserver";
+import { nginxSitePath } from "../../infra/render/nginx";
+import { upkeepCronPath } from "../../infra/render/upkeep";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
 import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
@@ -85,6 +87,23 @@ function settingsFor(namePrefix: string, extra: Record<string, unknown> = {}): S
   return v.settings;
 }
 
+const KIT_PREFIX = `mx-${STACK}`;
+const BASELINE_PREFIX = "mx-base";
+const BASELINE_FRONT = "/etc/nginx/conf.d/zz-matrix-kit-bench-baseline.conf";
+
+/**
+ * What a run that stopped part-way left (a deploy that failed half done, a benchmark killed):
+ * either side's containers, networks and volumes, the kit's nginx site and cron entry, the
+ * baseline's front. Both sides publish the same host ports, so every deployment starts by
+ * removing all of it, not only its own side's.
+ */
+function removeLeftovers(): void {
+  const kit = settingsFor(KIT_PREFIX);
+  for (const prefix of [KIT_PREFIX, BASELINE_PREFIX]) removeByPrefix(prefix);
+  for (const f of [nginxSitePath(kit), upkeepCronPath(kit), BASELINE_FRONT]) fs.rmSync(f, { force: true });
+  execFileSync("nginx", ["-s", "reload"]);
+}
+
 
 // node:http with a socket timeout: Node 20's fetch can wait forever, with nothing keeping the
 // process alive, on a connection docker-proxy accepts while Synapse is still starting.
@@ -96,8 +115,8 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
   const repository = `${E2E_DIR}/bench/backup-repo-${variant?.name ?? "kit"}`;
   fs.rmSync(repository, { recursive: true, force: true });
   // The variant's settings too: what this side runs (the bridges' queue or not) is read from them.
-  const s = settingsFor(`mx-${STACK}`, deepMerge({ "matrix:backup": { repository } }, variant?.values ?? {}));
-  removeByPrefix(s.namePrefix);
+  const s = settingsFor(KIT_PREFIX, deepMerge({ "matrix:backup": { repository } }, variant?.values ?? {}));
+  removeLeftovers();
   const seed = randomBytes(24).toString("hex");
   const hostKey = fs.readFileSync(`${E2E_DIR}/host_ed25519.pub`, "utf8").split(" ").slice(0, 2).join(" ");
   const program = await runProgram({
@@ -154,8 +173,6 @@ export function baselineHomeserver(generated: Record<string, any>, s: Settings, 
   return cfg;
 }
 
-const BASELINE_FRONT = "/etc/nginx/conf.d/zz-matrix-kit-bench-baseline.conf";
-
 /** The blog's nginx site: a plain proxy to Synapse on the port and name the kit's site uses. */
 function writeBaselineFront(s: Settings): void {
   fs.writeFileSync(
@@ -169,8 +186,8 @@ function writeBaselineFront(s: Settings): void {
 /** The hand-made setup, with the docker CLI. */
 export async function deployBaseline(log: (l: string) => void): Promise<Deployment> {
   // The hand-made setup had no watchdog (its bridges were restarted by hand), and its bridges talked to Synapse directly.
-  const s = settingsFor("mx-base", { "matrix:watchdog": { enabled: false }, "matrix:bridgeQueue": { enabled: false } });
-  removeByPrefix(s.namePrefix);
+  const s = settingsFor(BASELINE_PREFIX, { "matrix:watchdog": { enabled: false }, "matrix:bridgeQueue": { enabled: false } });
+  removeLeftovers();
   const sec = deriveSecrets(randomBytes(24).toString("hex"));
   const dir = `${E2E_DIR}/bench-baseline`;
   fs.rmSync(dir, { recursive: true, force: true });

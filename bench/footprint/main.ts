@@ -180,6 +180,9 @@ main().then(
   },
   (e: unknown) => {
     console.error(`bench:footprint: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-    process.exitCode = 1;
+    // Exit now: a run that failed part-way can leave probes' timers and sockets open, which would
+    // keep the process (and the VPS run.sh set up for it) alive. Its deployment was torn down, or
+    // the next run's deploy removes what is left (removeLeftovers in deploy.ts).
+    process.exit(1);
   },
 );
