@@ -10,12 +10,13 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
-import { json, type Answer } from "../harness/http";
+import { json } from "../harness/http";
 import { docker } from "../harness/wait";
+import type { MatrixCall } from "./client";
+import { operatorCommand, ownerStackDir } from "./kit-context";
 
 export interface BackupContext {
   s: Settings;
@@ -23,7 +24,7 @@ export interface BackupContext {
   hostKey: string;
   token: () => string;
   summary: string[];
-  matrix: (method: string, path: string, token?: string, body?: unknown, extra?: Partial<{ raw: Buffer; type: string }>) => Promise<Answer>;
+  matrix: MatrixCall;
   botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
   /** `pulumi destroy` from the state file (the guard backs up first); the errors. */
   destroy: () => Promise<string[]>;
@@ -37,7 +38,7 @@ export function backupTests(ctx: BackupContext): void {
   const { s } = ctx;
   let stackDir = "";
   const cli = (command: "backup" | "restore" | "stickers", ...args: string[]) =>
-    spawnSync("node", ["--import", "tsx", `infra/cli/${command}.ts`, "--stack", s.stack, "--stack-dir", stackDir, ...args], { encoding: "utf8", timeout: 900_000 });
+    operatorCommand(command, s.stack, stackDir, args, 900_000);
   const q = encodeURIComponent;
   const psql = (db: string, sql: string) => docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.superuser, "-d", db, "-Atc", sql);
 
@@ -71,8 +72,7 @@ export function backupTests(ctx: BackupContext): void {
   let before: Awaited<ReturnType<typeof facts>>;
 
   test("npm run backup: every database, the media and the bridges' state into restic with progress and a summary; a second backup adds little (deduplicated); status shows it; a restore onto the live deployment is refused, naming what holds data", async () => {
-    stackDir = fs.mkdtempSync(`${ctx.e2eDir}/backup-stack-`);
-    fs.writeFileSync(`${stackDir}/Pulumi.${s.stack}.yaml`, fs.readFileSync(`stacks/Pulumi.${s.stack}.yaml`, "utf8").replace(/hostKey: .*/, `hostKey: ${ctx.hostKey}`));
+    stackDir = ownerStackDir(ctx, s.stack, "backup");
     // A room of the owner's with messages and uploads, beside what the run made before.
     const token = ctx.token();
     proofRoom = json(await ctx.matrix("POST", "/_matrix/client/v3/createRoom", token, { name: "backup proof" })).room_id;
@@ -107,7 +107,7 @@ export function backupTests(ctx: BackupContext): void {
     assert.match(list.stdout, /^3 snapshots$/m);
     ctx.summary.push("", "npm run backup -- --stack e2e (first run):", ...first.stdout.trimEnd().split("\n").map((l) => `  ${l}`), `second backup: ${added(second.stdout)} MiB added (first: ${added(first.stdout)} MiB)`);
 
-    const status = spawnSync("node", ["--import", "tsx", "infra/cli/status.ts", "--stack", s.stack, "--stack-dir", stackDir], { encoding: "utf8", timeout: 120_000 });
+    const status = operatorCommand("status", s.stack, stackDir, [], 120_000);
     assert.match(status.stdout, /^backup: last \S+ \(\d+ min ago, manual\): snapshot [0-9a-f]{8}, [\d.]+ MiB read, [\d.]+ MiB added, \d+ s$/m, status.stdout);
     assert.doesNotMatch(status.stdout, /warning: .*backup/);
 

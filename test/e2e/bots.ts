@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import type { Settings } from "../../infra/settings";
-import { json, type Answer } from "../harness/http";
+import { json } from "../harness/http";
 import { poll } from "../harness/wait";
+import type { MatrixCall } from "./client";
 
 export interface BotsContext {
   s: Settings;
-  matrix: (method: string, path: string, token?: string, body?: unknown) => Promise<Answer>;
+  matrix: MatrixCall;
   /** The owner's access token. */
   token: () => string;
 }

@@ -22,10 +22,11 @@ import { stringify } from "yaml";
 import { readStackFile, stackFilePath } from "../../infra/config/load";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { containerName, networkName, type Settings } from "../../infra/settings";
-import { json, request, type Answer } from "../harness/http";
+import { json, request } from "../harness/http";
 import { docker, oldNginxWorkersGone, poll, reloadHostNginx } from "../harness/wait";
 import { federationStepValues, FRONT_PORT, KIT_CA_PATH, PEER, peerFrontConf, peerHomeserver, TEST_LIMIT as LIMIT } from "./federation-peer";
 import { federationScenario, said } from "./federation-scenario";
+import type { MatrixCall } from "./client";
 
 export interface FederationContext {
   s: Settings;
@@ -34,7 +35,7 @@ export interface FederationContext {
   /** The owner's access token (on the kit). */
   token: () => string;
   /** The kit's client API through host nginx. */
-  matrix: (method: string, path: string, token?: string, body?: unknown) => Promise<Answer>;
+  matrix: MatrixCall;
   /** The Worker script the last apply or update recorded. */
   workerScript: () => string;
   /** A `pulumi up` (the harness's update) with these stack values over the run's; {} is the run's own. */

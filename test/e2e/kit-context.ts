@@ -3,7 +3,10 @@
  * context from the e2e suite, and calls to Synapse through nginx or, for the admin API, on its
  * loopback port.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { stackFilePath } from "../../infra/config/load";
 import type { Pack } from "../../infra/ops/stickers/packs";
 import type { Secrets } from "../../infra/secrets";
 import { hostPath, type Settings } from "../../infra/settings";
@@ -21,6 +24,18 @@ export interface KitContext {
   summary: string[];
   /** The owner pings a bridge's bot in their direct chat (made on first use): true when it answers. */
   botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
+}
+
+/** A new folder holding the stack file as the owner keeps it: the repository's, with this run's host key. */
+export function ownerStackDir(ctx: { e2eDir: string; hostKey: string }, stack: string, label: string): string {
+  const dir = fs.mkdtempSync(`${ctx.e2eDir}/${label}-stack-`);
+  fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), fs.readFileSync(stackFilePath(stack), "utf8").replace(/hostKey: .*/, `hostKey: ${ctx.hostKey}`));
+  return dir;
+}
+
+/** An operator command (infra/cli/<command>.ts, what `npm run <command>` runs) against that folder's stack. */
+export function operatorCommand(command: "status" | "backup" | "restore" | "stickers", stack: string, stackDir: string, args: string[], timeoutMs: number) {
+  return spawnSync("node", ["--import", "tsx", `infra/cli/${command}.ts`, "--stack", stack, "--stack-dir", stackDir, ...args], { encoding: "utf8", timeout: timeoutMs });
 }
 
 export const FIXTURES = "test/fixtures/stickers/e2e-pack";

@@ -4,11 +4,11 @@
  * a stopped bridge named with exit code 1.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
 import { docker, poll } from "../harness/wait";
+import { operatorCommand, ownerStackDir } from "./kit-context";
 
 export interface StatusContext {
   s: Settings;
@@ -22,11 +22,8 @@ export interface StatusContext {
 export function statusTest(ctx: StatusContext): void {
   const { s, stack } = ctx;
   test("npm run status over ssh: every container running and healthy, memory under its limit, disk figures; a stopped bridge exits 1 and is named", async () => {
-    const dir = fs.mkdtempSync(`${ctx.e2eDir}/status-stack-`);
-    const stackFile = fs.readFileSync(`stacks/Pulumi.${stack}.yaml`, "utf8").replace(/hostKey: .*/, `hostKey: ${ctx.hostKey}`);
-    fs.writeFileSync(`${dir}/Pulumi.${stack}.yaml`, stackFile);
-    const status = (...extra: string[]) =>
-      spawnSync("node", ["--import", "tsx", "infra/cli/status.ts", "--stack", stack, "--stack-dir", dir, ...extra], { encoding: "utf8", timeout: 120_000 });
+    const dir = ownerStackDir(ctx, stack, "status");
+    const status = (...extra: string[]) => operatorCommand("status", stack, dir, extra, 120_000);
     try {
       // Health checks run once a minute (render/healthcheck.ts), the first a minute after a start on
       // Docker 20.10 (no start_interval): a bridge the watchdog tests restarted may need two of them.

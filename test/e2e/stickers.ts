@@ -7,7 +7,6 @@
  *     the real ClientWidgetApi from matrix-widget-api, bundled from npm (widget-host/element-host.ts).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { test } from "node:test";
@@ -16,7 +15,7 @@ import { packsRevision } from "../../infra/ops/stickers/packs";
 import { STICKER_WIDGET_ID, stickerWidgetTemplateUrl, stickerWidgetUrl } from "../../infra/render/stickers";
 import { adminTokenPath } from "../../infra/render/upkeep";
 import { freePort, json } from "../harness/http";
-import { FIXTURES, kitHelpers, type KitContext } from "./kit-context";
+import { FIXTURES, kitHelpers, operatorCommand, ownerStackDir, type KitContext } from "./kit-context";
 
 export function stickerTests(ctx: KitContext): void {
   const { s } = ctx;
@@ -34,12 +33,11 @@ export function stickerTests(ctx: KitContext): void {
     return { emoteRooms, state };
   };
   const stickers = (...args: string[]) =>
-    spawnSync("node", ["--import", "tsx", "infra/cli/stickers.ts", "--stack", s.stack, "--stack-dir", stackDir, ...args], { encoding: "utf8", timeout: 300_000 });
+    operatorCommand("stickers", s.stack, stackDir, args, 300_000);
 
 
   test("npm run stickers over ssh: a folder becomes a protected pack of the owner's, a second add uploads nothing, list, remove; the owner's account data names the kit's picker; a bad folder touches nothing", async () => {
-    stackDir = fs.mkdtempSync(`${ctx.e2eDir}/stickers-stack-`);
-    fs.writeFileSync(`${stackDir}/Pulumi.${s.stack}.yaml`, fs.readFileSync(`stacks/Pulumi.${s.stack}.yaml`, "utf8").replace(/hostKey: .*/, `hostKey: ${ctx.hostKey}`));
+    stackDir = ownerStackDir(ctx, s.stack, "stickers");
 
     const add = stickers("add", FIXTURES, "--pack", "e2e-pack");
     assert.equal(add.status, 0, add.stdout + add.stderr);

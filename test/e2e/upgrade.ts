@@ -11,7 +11,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
-import { json, type Answer } from "../harness/http";
+import { json } from "../harness/http";
+import type { MatrixCall } from "./client";
 
 export const PREVIOUS_SYNAPSE = "kit-e2e/synapse:v1.162.0";
 const BROKEN_SYNAPSE = "kit-e2e/synapse:broken";
@@ -20,7 +21,7 @@ export interface UpgradeContext {
   s: Settings;
   summary: string[];
   token: () => string;
-  matrix: (method: string, path: string, token?: string, body?: unknown, extra?: Partial<{ raw: Buffer; type: string }>) => Promise<Answer>;
+  matrix: MatrixCall;
   /** A second `pulumi up` with matrix:synapse.image set to `image` (the stack's own when unset): what it replaced or updated; rejects with the update's error. */
   updateSynapse: (image?: string) => Promise<string[]>;
 }

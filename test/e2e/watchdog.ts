@@ -11,8 +11,9 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
-import { json, type Answer } from "../harness/http";
+import { json } from "../harness/http";
 import { docker, poll } from "../harness/wait";
+import type { MatrixCall } from "./client";
 
 /** The Matrix users matrix-wechat 0.2.4 keeps in its database (one row at most while nobody is logged in). */
 function wechatUserRows(s: Settings): string[] {
@@ -54,7 +55,7 @@ export interface WatchdogContext {
   /** The owner sends a text to the bot in their direct chat (the management room); resolves with its event id. */
   ownerSays: (kind: "qq" | "wechat", body: string) => Promise<string>;
   /** A client-server API call through host nginx. */
-  matrix: (method: string, path: string, token?: string, body?: unknown) => Promise<Answer>;
+  matrix: MatrixCall;
   /** "HH:MM" UTC of QQ's daily restart in this run. */
   dailyQq: string;
 }
