@@ -15,8 +15,7 @@ import * as fs from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { readStackFile, stackFilePath, validate } from "../../infra/config";
 import { backupPaths } from "../../infra/render/backup";
-import { BRIDGE_QUEUE_PORT, bridgeQueueName } from "../../infra/render/bridge-queue";
-import { SYNAPSE_PORT } from "../../infra/render/homeserver";
+import { bridgesHomeserverAddress } from "../../infra/render/bridge-queue";
 import { nginxSitePath } from "../../infra/render/nginx";
 import { upkeepCronPath } from "../../infra/render/upkeep";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
@@ -65,11 +64,16 @@ const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
 /** `ok` returns true once the thing is up (the shared poll wants a value). */
 const waitFor = (what: string, timeoutMs: number, ok: () => Promise<boolean> | boolean) => poll(what, timeoutMs, async () => ((await ok()) ? true : undefined));
 
-/** A container's URL at its address on its network: this machine is the VPS, so the private network is reachable from here. */
-function onPrivateNetwork(container: string, port: number): string {
-  const ip = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container).trim().split(/\s+/)[0];
-  if (!ip) throw new Error(`${container} has no address on a network`);
-  return `http://${ip}:${port}`;
+/**
+ * An address the kit's containers use on the private network (`http://<container>:<port>`), with
+ * the container's name replaced by its IP: this machine is the VPS, so the network is reachable
+ * from here, but Docker's DNS names are not.
+ */
+function onPrivateNetwork(url: string): string {
+  const u = new URL(url);
+  const ip = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", u.hostname).trim().split(/\s+/)[0];
+  if (!ip) throw new Error(`${u.hostname} has no address on a network`);
+  return `http://${ip}:${u.port}`;
 }
 
 function removeByPrefix(prefix: string): void {
@@ -139,7 +143,7 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     namePrefix: s.namePrefix,
     front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
-    bridgesUrl: s.bridgeQueue.enabled ? onPrivateNetwork(bridgeQueueName(s), BRIDGE_QUEUE_PORT) : onPrivateNetwork(containerName(s, "synapse"), SYNAPSE_PORT),
+    bridgesUrl: onPrivateNetwork(bridgesHomeserverAddress(s)),
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: subjectFromSettings(s),
@@ -231,7 +235,8 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
     namePrefix: s.namePrefix,
     front: { port: s.nginx.httpPort, host: s.matrixHost },
     synapseUrl: url,
-    bridgesUrl: onPrivateNetwork(containerName(s, "synapse"), SYNAPSE_PORT),
+    // Synapse itself: the baseline runs no queue (bridgeQueue.enabled false above).
+    bridgesUrl: onPrivateNetwork(bridgesHomeserverAddress(s)),
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: { ...subjectFromSettings(s), synapseData: `${dir}/synapse` },

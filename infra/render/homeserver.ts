@@ -7,7 +7,6 @@ import { federationConfig, listenerResources } from "./federation";
 import { POOLS, synapseCaches } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
-/** Paths inside the Synapse container: /config is the kit's files (read-only), /data the volume. */
 /** Synapse's one listener (client and federation), on the private network and behind the published port. */
 export const SYNAPSE_PORT = 8008;
 
@@ -16,6 +15,7 @@ export function synapsePrivateUrl(s: Settings): string {
   return `http://${containerName(s, "synapse")}:${SYNAPSE_PORT}`;
 }
 
+/** Paths inside the Synapse container: /config is the kit's files (read-only), /data the volume. */
 export const SYNAPSE_PATHS = {
   configDir: "/config",
   config: "/config/homeserver.yaml",
