@@ -35,7 +35,29 @@ export interface RequestOptions {
   localAddress?: string;
 }
 
-export function request(o: RequestOptions): Promise<Answer> {
+/**
+ * One request, on the global agent's kept-alive connections as any Node client. A request sent
+ * on a reused connection that the server had already closed (an idle keep-alive connection that
+ * a reloading nginx's old worker shut while this process was blocked in a child process, so the
+ * close was not yet seen) gets no answer at all: it is sent once more on a new connection. That
+ * is what browsers do (Chromium resends a request whose reused connection closed before any
+ * byte of an answer) and what Node's documentation advises (`request.reusedSocket`). As there,
+ * a server that read a request and then reset its reused connection unanswered would get it
+ * twice; nginx closes only idle connections on a reload, and answers what it has read.
+ */
+export async function request(o: RequestOptions): Promise<Answer> {
+  try {
+    return await requestOnce(o);
+  } catch (e) {
+    if (!(e as StaleConnection).staleConnection) throw e;
+    return requestOnce(o);
+  }
+}
+
+/** The error of a request that a reused connection's close cut off before any answer. */
+type StaleConnection = Error & { staleConnection?: boolean };
+
+function requestOnce(o: RequestOptions): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const body = typeof o.body === "string" ? Buffer.from(o.body) : o.body;
     let answered = false;
@@ -58,8 +80,10 @@ export function request(o: RequestOptions): Promise<Answer> {
     );
     req.setTimeout(o.timeoutMs ?? 60_000, () => req.destroy(new Error(`${o.method ?? "GET"} ${o.path}: no answer in time`)));
     // A server may answer (413) before the whole body is sent; a write error after an answer is not a failure.
-    req.on("error", (e) => {
-      if (!answered) reject(e);
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      if (answered) return;
+      if (req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE")) (e as StaleConnection).staleConnection = true;
+      reject(e);
     });
     if (body) req.end(body);
     else req.end();
