@@ -202,3 +202,15 @@ export function one(run: ProgramRun, name: string): Recorded {
   if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${run.resources.map((r) => r.name).join(", ")}`);
   return found[0];
 }
+
+/** The resource types the program's assertions pick out. */
+export const CONTAINER = "docker:index/container:Container";
+export const REMOTE_CMD = "command:remote:Command";
+export const LOCAL_CMD = "command:local:Command";
+
+/** A command's stdin (the file it writes), asserted to be there. */
+export function stdinOf(run: ProgramRun, name: string): string {
+  const r = one(run, name);
+  if (typeof r.inputs.stdin !== "string") throw new Error(`${name} has no stdin`);
+  return r.inputs.stdin as string;
+}
