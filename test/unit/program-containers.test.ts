@@ -158,6 +158,16 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.ok(one(run, `${p}-watchdog-container`).dependencies.includes(`${p}-docker-filter-container`), "the filter is up before the watchdog");
     });
 
+    /** Both HAProxy containers (the Docker filter, the bridges' queue): healthy while their config loads. */
+    const haproxyHealth = {
+      tests: ["CMD", "haproxy", "-c", "-q", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+      interval: "1m0s",
+      timeout: "10s",
+      retries: 3,
+      startPeriod: "10s",
+      ...startInterval,
+    };
+
     test("the Docker filter: HAProxy holding the socket, as root, on an internal network of its own, with the kit's haproxy.cfg", () => {
       const c = one(run, `${p}-docker-filter-container`);
       const { labels, ...rest } = c.inputs;
@@ -178,14 +188,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
           { containerPath: "/usr/local/etc/haproxy", hostPath: `/opt/matrix-kit/${stack}/docker-filter`, readOnly: true },
           { containerPath: "/var/run/docker.sock", hostPath: "/var/run/docker.sock", readOnly: false },
         ],
-        healthcheck: {
-          tests: ["CMD", "haproxy", "-c", "-q", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
-          interval: "1m0s",
-          timeout: "10s",
-          retries: 3,
-          startPeriod: "10s",
-          ...startInterval,
-        },
+        healthcheck: haproxyHealth,
         ...smallServiceTail,
       });
       assert.deepEqual(labels.slice(0, 2), kitLabels("docker-filter"));
@@ -214,14 +217,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-bridge-queue`] }],
         ports: [],
         volumes: [{ containerPath: "/usr/local/etc/haproxy", hostPath: `/opt/matrix-kit/${stack}/bridge-queue`, readOnly: true }],
-        healthcheck: {
-          tests: ["CMD", "haproxy", "-c", "-q", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
-          interval: "1m0s",
-          timeout: "10s",
-          retries: 3,
-          startPeriod: "10s",
-          ...startInterval,
-        },
+        healthcheck: haproxyHealth,
         ...smallServiceTail,
       });
       assert.deepEqual(labels.slice(0, 2), kitLabels("bridge-queue"));
