@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { cidrFamily } from "../config/schema";
+import { cidrFamily } from "../config/value-types";
 
 export const CLOUDFLARE_IPS_FILE = path.resolve(__dirname, "../data/cloudflare-ips.json");
 export const CLOUDFLARE_IPS_SOURCES = { ipv4: "https://www.cloudflare.com/ips-v4", ipv6: "https://www.cloudflare.com/ips-v6" } as const;
