@@ -46,7 +46,7 @@ type Bridge struct {
 	// a test can play a bridge that loses its login (the watchdog must notice the change).
 	fakeLogin atomic.Bool
 	// scanned (test only): SIGUSR2 during QQ's QR login plays the scan that ends it.
-	scanned chan struct{}
+	scanned   chan struct{}
 	qrWaiting atomic.Bool
 
 	Users *Users
