@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -16,6 +15,7 @@ import { settingsFromStackFile } from "../../infra/config";
 import { initDatabasesScript } from "../../infra/render/host";
 import { databasesSql } from "../../infra/render/postgres";
 import { deriveSecrets } from "../../infra/secrets";
+import { freePort } from "../harness/http";
 
 const BIN = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin"].find((d) => fs.existsSync(`${d}/initdb`));
 const s = settingsFromStackFile("dev");
@@ -23,15 +23,6 @@ const sec = deriveSecrets("postgres-roles-test-seed-0123456789");
 const SUPER = s.postgres.superuser;
 // initdb refuses root: as root the cluster runs as Debian's postgres user.
 const AS = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe("PostgreSQL roles: an old deployment upgraded in place (real PostgreSQL)", { skip: BIN ? false : "no PostgreSQL binaries (/usr/lib/postgresql/{15,16}/bin): run test/setup/validators.sh" }, () => {
   let dir = "";
