@@ -14,7 +14,7 @@ echo "== typecheck"
 npx tsc --noEmit -p .
 
 echo "== unit, snapshot and validator tests"
-node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/render/*.test.ts
+node --import tsx --import ./test/harness/missing-program.ts --test --test-concurrency=1 test/unit/*.test.ts test/render/*.test.ts
 
 echo "== bridge stand-in (Go) tests"
 (cd test/e2e/bridge-standin && go test ./...)

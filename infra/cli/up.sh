@@ -33,15 +33,15 @@ pulumi() { "$pulumi_bin" "$@"; }
 
 if [ "$stack" = local ]; then
   # The local stack runs everything here: a Docker engine and host nginx.
-  need=()
-  command -v dockerd >/dev/null || need+=(docker.io)
-  command -v nginx >/dev/null || need+=(nginx)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "installing ${need[*]} (Debian/Ubuntu packages)"
-    sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}"
+  source infra/cli/packages.sh
+  need dockerd docker.io
+  need nginx nginx
+  install_needed "npm run up"
+  if ! docker info >/dev/null 2>&1; then
+    as_root systemctl start docker 2>/dev/null || (as_root dockerd >/tmp/dockerd.log 2>&1 &)
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   fi
-  docker info >/dev/null 2>&1 || { sudo systemctl start docker 2>/dev/null || (sudo dockerd >/tmp/dockerd.log 2>&1 &); sleep 3; }
-  pgrep -x nginx >/dev/null || sudo nginx
+  pgrep -x nginx >/dev/null || as_root nginx
 fi
 
 # Validate first: every problem at once, before Pulumi touches anything.

@@ -15,7 +15,7 @@ echo "e2e: building images again (warm)"
 vps_build_images >/dev/null 2>&1
 t2=$(date +%s.%N)
 
-node --import tsx --test --test-concurrency=1 test/e2e/e2e.test.ts
+KIT_SETUP_SCRIPT=test/e2e/vps.sh node --import tsx --import ./test/harness/missing-program.ts --test --test-concurrency=1 test/e2e/e2e.test.ts
 
 # The footprint benchmark's short mode: both deployments and the workload, small, so that
 # `npm run bench:footprint` keeps working. Its figures say little; the full run's are in the README.

@@ -33,23 +33,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-need=()
-command -v dockerd >/dev/null || need+=(docker.io)
-command -v nginx >/dev/null || need+=(nginx)
-command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v ss >/dev/null || need+=(iproute2)
+source infra/cli/packages.sh
+need dockerd docker.io
+need nginx nginx
+need sshd openssh-server
+need debootstrap debootstrap
+need ss iproute2
 # The upkeep job is a cron entry; the sticker picker is checked in a real browser.
-command -v cron >/dev/null || [ -x /usr/sbin/cron ] || need+=(cron)
+need cron cron
 # Backups run Debian's restic on the VPS (matrix:backup in the e2e stack).
-command -v restic >/dev/null || need+=(restic)
-[ -x /usr/bin/chromium ] || need+=(chromium)
-command -v flock >/dev/null || need+=(util-linux)
-command -v pgrep >/dev/null || need+=(procps)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "vps: installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+need restic restic
+need chromium chromium
+need flock util-linux
+need pgrep procps
+install_needed vps
 mkdir -p "$E2E_DIR"
 
 if ! docker info >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 # Installs what test/render/validators.test.ts runs for real, on a fresh Debian 12
 # machine where we are root. Idempotent: installs only what is missing or stale.
 #   - nginx (Debian's package), for `nginx -t` and a real server on loopback
+#   - HAProxy (Debian's package), for `haproxy -c` and a real proxy before stand-in servers
 #   - unshare and mount (util-linux), openssl: to show files at /config, /data and
 #     /etc/ssl/cloudflare inside a private mount namespace, never on the real disk
 #   - a virtualenv with Synapse from PyPI, whose own config loader reads homeserver.yaml
@@ -15,27 +16,28 @@ VENV="$ROOT/.cache/synapse-venv"
 
 say() { echo "validators setup: $*"; }
 
-missing=()
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
-command -v mount >/dev/null 2>&1 || missing+=(mount)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+source "$ROOT/infra/cli/packages.sh"
+need nginx nginx
+need unshare util-linux
+need mount mount
+need openssl openssl
 # npm run up's CLI step downloads Pulumi's installer with curl (test/unit/pulumi-cli.test.ts).
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
+need curl curl
+need python3 python3
+# The render tests check the bridges' queue and the Docker filter with a real HAProxy:
+# Debian 12's 2.6, the e2e image's too (test/e2e/images/haproxy); README (Tests) says how
+# close it is to the image the kit deploys.
+need haproxy haproxy
 # Debian's python3 has no venv module until python3-venv is installed.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-  missing+=(python3-venv)
+  needed_packages+=(python3-venv)
 fi
-if [ "${#missing[@]}" -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+if [ "${#needed_packages[@]}" -gt 0 ]; then
+  install_needed "validators setup" --no-install-recommends
 else
-  say "nginx, unshare, mount, openssl, curl and python3 with venv are present"
+  say "nginx, unshare, mount, openssl, curl, haproxy and python3 with venv are present"
 fi
-say "$(nginx -v 2>&1)"
+say "$(nginx -v 2>&1); $(haproxy -v 2>&1 | sed -n 1p)"
 
 installed=""
 if [ -x "$VENV/bin/python" ]; then

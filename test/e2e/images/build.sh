@@ -20,6 +20,7 @@
 set -Eeuo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../../infra/cli/packages.sh"
 mkdir -p "$here/../../../.cache/e2e"
 cache=$(cd "$here/../../../.cache/e2e" && pwd)
 
@@ -110,10 +111,8 @@ build_base() { # name suite
   if [[ -s $tarball ]]; then
     log "$name: using cached rootfs $tarball"
   else
-    if ! command -v debootstrap >/dev/null; then
-      log "$name: installing debootstrap"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap
-    fi
+    need debootstrap debootstrap
+    install_needed "$name"
     log "$name: debootstrap --variant=minbase $suite from $DEBIAN_MIRROR -> $tarball"
     "$here/base/mkrootfs.sh" "$suite" "$DEBIAN_MIRROR" "$ARCH" "$tarball"
     # Tarballs of older recipes are never used again.
