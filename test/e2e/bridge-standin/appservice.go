@@ -44,6 +44,8 @@ type Bridge struct {
 	// fakeLogin (test only, SIGUSR2 toggles it): the status command answers as if logged in, so
 	// a test can play a bridge that loses its login (the watchdog must notice the change).
 	fakeLogin atomic.Bool
+	// hadLogin: the pretended login was on since the start; QQ then lists it as lost when it goes off.
+	hadLogin atomic.Bool
 	// scanned (test only): SIGUSR2 during QQ's QR login plays the scan that ends it.
 	scanned   chan struct{}
 	qrWaiting atomic.Bool

@@ -13,8 +13,9 @@ package main
 //     message in the user's management room; other messages are not commands.
 //   - QQ has no `ping`; `list-logins` shows the login state. QQ's `login` waits for the QR scan
 //     inside the event handler: no other event is handled until it ends.
-// Differences that remain (no test depends on them): the stand-in never logs in; the texts of a
-// login's end, the help's sections and the WeChat login with an agent connected are its own;
+// Differences that remain (no test depends on them): the stand-in never logs in, so a QR scan
+// ends in "Login failed: failed to login through QR code: <the stand-in's own cause>"; the help's
+// sections and the WeChat login with an agent connected are its own;
 // QQ's QR code "expires" after STANDIN_QR_SECONDS (default 120: QQ's own lifetime is not
 // known here) instead of QQ's servers saying so.
 
@@ -39,6 +40,7 @@ const (
 	qqGreetingOther      = "Hello, I'm a Matrix QQ bridge bot.\n\nUse `!qq help` for help."
 	qqNotLoggedIn        = "You're not logged in"
 	qqScanQR             = "Scan the QR code on your QQ app to log in"
+	qqLoginFailed        = "Login failed: "
 	unknownCommand       = "Unknown command, use the `help` command for help."
 	requiresLogin        = "That command requires you to be logged in."
 	noDoublePuppet       = "You don't have double puppeting enabled."
@@ -52,7 +54,10 @@ func wechatLoggedIn(uin string) string {
 	return fmt.Sprintf("Logged in as %s, connection to WeChat OK (probably)", uin)
 }
 
-func qqLoginLine(uin string) string { return fmt.Sprintf("* `%s` (stand-in) - `CONNECTED`", uin) }
+// qqLogins is bridgev2's list-logins answer for one login in `state`: mautrix-go v0.23.0's
+// GetFormattedUserLogins joins a slice that starts with an empty string, so the line comes after
+// an empty one.
+func qqLogins(uin, state string) string { return fmt.Sprintf("\n* `%s` (stand-in) - `%s`", uin, state) }
 
 func (b *Bridge) helpText(inManagementRoom bool) string {
 	first := fmt.Sprintf("This is not your management room: prefixing commands with `%s` is required.", b.Cfg.CommandPrefix)
@@ -147,9 +152,14 @@ func (b *Bridge) handleCommand(ctx context.Context, ev Event, user *User, text s
 			reply = wechatLoggedIn(standinUin)
 		}
 	case cmd == "list-logins" && b.Cfg.Kind == KindQQ:
-		reply = qqNotLoggedIn
-		if loggedIn {
-			reply = qqLoginLine(standinUin)
+		// A login that is lost stays listed with its state (bridgev2 keeps it until logged out).
+		switch {
+		case loggedIn:
+			reply = qqLogins(standinUin, "CONNECTED")
+		case b.hadLogin.Load():
+			reply = qqLogins(standinUin, "BAD_CREDENTIALS")
+		default:
+			reply = qqNotLoggedIn
 		}
 	case cmd == "login" && b.Cfg.Kind == KindWechat:
 		reply = wechatNoAgent
@@ -161,6 +171,7 @@ func (b *Bridge) handleCommand(ctx context.Context, ev Event, user *User, text s
 		return
 	case cmd == "logout":
 		b.fakeLogin.Store(false)
+		b.hadLogin.Store(false)
 		reply = "Stand-in: logged out (it never logs in)."
 	case cmd == "ping-matrix":
 		if b.Cfg.Kind == KindWechat && !loggedIn {
@@ -175,8 +186,9 @@ func (b *Bridge) handleCommand(ctx context.Context, ev Event, user *User, text s
 }
 
 // qqLogin plays matrix-qq's QR login: it holds the event handler (the worker) until the QR code
-// is "scanned" (SIGUSR2, test only: the wait ends, and the login with it, as it cannot succeed
-// here) or expires.
+// is "scanned" (SIGUSR2, test only) or expires, then ends it with bridgev2's "Login failed: <error>"
+// and matrix-qq's errors ("QR code expired"; after a scan, "failed to login through QR code: ..."
+// with the stand-in's own cause, as it cannot log in).
 func (b *Bridge) qqLogin(ctx context.Context, roomID string) {
 	b.notice(ctx, roomID, qqScanQR)
 	wait := 120 * time.Second
@@ -188,9 +200,9 @@ func (b *Bridge) qqLogin(ctx context.Context, roomID string) {
 	defer b.qrWaiting.Store(false)
 	select {
 	case <-b.scanned:
-		b.notice(ctx, roomID, "Stand-in: the QR code was scanned (a test's pretence), but this stand-in cannot log in to QQ")
+		b.notice(ctx, roomID, qqLoginFailed+"failed to login through QR code: the stand-in cannot log in to QQ")
 	case <-time.After(wait):
-		b.notice(ctx, roomID, "Stand-in: the QR code expired, login failed")
+		b.notice(ctx, roomID, qqLoginFailed+"QR code expired")
 	case <-ctx.Done():
 	}
 }

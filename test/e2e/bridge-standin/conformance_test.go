@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,31 @@ func observedLine(t *testing.T, marker string) string {
 		}
 	}
 	t.Fatalf("OBSERVED.md has no line with %q", marker)
+	return ""
+}
+
+// observedItem is the record's list item (a line and the indented lines after it, joined by
+// spaces) that contains `marker`: the record wraps long items.
+func observedItem(t *testing.T, marker string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.FromSlash(observedPath))
+	if err != nil {
+		t.Fatalf("the record of the real bridges (%s): %v", observedPath, err)
+	}
+	var items []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "  ") && len(items) > 0 {
+			items[len(items)-1] += " " + strings.TrimSpace(line)
+		} else {
+			items = append(items, line)
+		}
+	}
+	for _, item := range items {
+		if strings.Contains(item, marker) {
+			return item
+		}
+	}
+	t.Fatalf("OBSERVED.md has no item with %q", marker)
 	return ""
 }
 
@@ -170,5 +196,105 @@ func TestObservedQQLoginBlocksOtherEvents(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if got := sentBodies(hs, "!dm:example.org"); len(got) != 1 {
 		t.Fatalf("an event was handled during the login: %q", got)
+	}
+}
+
+func TestObservedBotAvatarFetchedOnStart(t *testing.T) {
+	rec := observedItem(t, "on its first start the real QQ bridge sets its bot's avatar from `appservice.bot.avatar`")
+	avatar, want := "", ""
+	for _, q := range quoted(rec) {
+		if strings.HasPrefix(q, "mxc://matrix.org/") && avatar == "" {
+			avatar = q // QQ's; WeChat's comes after it
+		}
+		if strings.HasPrefix(q, "GET /_matrix/client/v1/media/download/") {
+			want = strings.TrimPrefix(strings.SplitN(q, "?", 2)[0], "GET ")
+		}
+	}
+	if avatar == "" || want != "/_matrix/client/v1/media/download/"+strings.TrimPrefix(avatar, "mxc://") {
+		t.Fatalf("record: %q", rec)
+	}
+	for _, kind := range []Kind{KindQQ, KindWechat} {
+		b, hs, _ := testBridge(t, kind)
+		b.Cfg.BotAvatar = avatar
+		b.setBotAvatar(context.Background())
+		got := hs.find("GET", "/_matrix/client/v1/media/download/")
+		// The real QQ bridge (mautrix-go v0.23.0) downloads it as its bot; WeChat's v0.16.2 does not.
+		if kind == KindQQ && (len(got) != 1 || got[0].Path != want || got[0].UserID != b.Cfg.BotUserID()) {
+			t.Fatalf("qq downloads %s as its bot: %+v", want, got)
+		}
+		if kind == KindWechat && len(got) != 0 {
+			t.Fatalf("wechat downloads nothing: %+v", got)
+		}
+		if set := hs.find("PUT", "/avatar_url"); len(set) != 1 || set[0].Body["avatar_url"] != avatar {
+			t.Fatalf("%s sets the avatar: %+v", kind, set)
+		}
+	}
+	// The kit's "remove" (render/bridges.ts): no download, and nothing to clear on a bot with no avatar.
+	b, hs, _ := testBridge(t, KindQQ)
+	b.Cfg.BotAvatar = "remove"
+	b.setBotAvatar(context.Background())
+	if len(hs.find("GET", "/media/")) != 0 || len(hs.find("PUT", "/avatar_url")) != 0 {
+		t.Fatalf("remove: %+v", hs.requests)
+	}
+}
+
+func TestObservedConfigRewriteOnStart(t *testing.T) {
+	warning := quoted(observedLine(t, "WeChat prints `Ignoring incorrect config field type !!null at bridge->hs_proxy` from its second start"))[0]
+	first, said, err := upgradeConfig(KindWechat, []byte(wechatConfig))
+	if err != nil || len(said) != 0 {
+		t.Fatalf("first start: %v %q", err, said)
+	}
+	second, said, err := upgradeConfig(KindWechat, first)
+	if err != nil || len(said) != 1 || said[0] != warning {
+		t.Fatalf("second start: %v %q, record %q", err, said, warning)
+	}
+	if string(second) != string(first) {
+		t.Fatal("the second start changes nothing more")
+	}
+	if c, err := ParseConfig(KindWechat, second); err != nil || c.ListenSecret == "" {
+		t.Fatalf("every kit value kept: %v", err)
+	}
+
+	if !strings.Contains(observedLine(t, "| config rewrite on start |"), "the whole `network:` section is reset to upstream's defaults") {
+		t.Fatal("the record's rewrite row changed")
+	}
+	out, _, err := upgradeConfig(KindQQ, []byte(qqConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := parseYAML(out)
+	servers, _ := tr.node("network", "sign_servers")
+	if fmt.Sprint(servers) != "[https://sign.lagrangecore.org/api/sign/30366 https://sign.0w0.ing/api/sign/30366]" {
+		t.Fatalf("qq's network section after the rewrite: %v", servers)
+	}
+	if tr.strOr("", "appservice", "bot", "username") != "qqbot" {
+		t.Fatal("qq keeps the rest")
+	}
+}
+
+func TestObservedListLoginsStates(t *testing.T) {
+	rec := observedItem(t, "`list-logins` lists every login as")
+	if !strings.Contains(rec, "``* `<id>` (<name>) - `<STATE>` ``") || !strings.Contains(rec, "each line after an empty one") {
+		t.Fatalf("record %q", rec)
+	}
+	b, hs, _ := testBridge(t, KindQQ)
+	ask := func(n int) string {
+		putTxn(b, fmt.Sprintf("/_matrix/app/v1/transactions/%d", n), "Bearer HS-qq", message("@owner:example.org", "!qq list-logins"))
+		var got []string
+		waitFor(t, func() bool { got = sentBodies(hs, "!dm:example.org"); return len(got) == n })
+		return got[n-1]
+	}
+	if got := ask(1); got != "m.notice: "+qqNotLoggedIn {
+		t.Fatalf("never logged in: %q", got)
+	}
+	b.fakeLogin.Store(true)
+	b.hadLogin.Store(true)
+	if got := ask(2); got != "m.notice: \n* `10001` (stand-in) - `CONNECTED`" {
+		t.Fatalf("logged in: %q", got)
+	}
+	// A login lost (the pretended login switched off) stays listed, in a state that does not work.
+	b.fakeLogin.Store(false)
+	if got := ask(3); got != "m.notice: \n* `10001` (stand-in) - `BAD_CREDENTIALS`" {
+		t.Fatalf("lost: %q", got)
 	}
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -143,9 +144,38 @@ func (b *Bridge) setupBot(ctx context.Context) {
 			b.Log.Info("Set the bot's display name", F{"displayname": b.Cfg.BotDisplayname})
 		}
 	}
-	if len(b.Cfg.BotAvatar) > len("mxc://") && b.Cfg.BotAvatar[:6] == "mxc://" {
-		if err := b.HS.SetAvatar(ctx, b.Cfg.BotAvatar); err != nil {
-			b.Log.Warn("Failed to set the bot's avatar", F{"error": err})
-		}
+	b.setBotAvatar(ctx)
+}
+
+// setBotAvatar does what the real bridges do on start with `appservice.bot.avatar` (mautrix-go's
+// UpdateBotProfile and IntentAPI.SetAvatarURL): "" leaves the avatar as it is; "remove" clears it;
+// an mxc:// URI is set when it differs from the current one. QQ (mautrix-go v0.23.0) first downloads
+// it through the homeserver ("some homeservers require the avatar to be downloaded before setting
+// it"), so Synapse fetches another server's media into its remote cache (OBSERVED.md: upstream's
+// example avatar on matrix.org); WeChat (v0.16.2) does not download.
+func (b *Bridge) setBotAvatar(ctx context.Context) {
+	want := b.Cfg.BotAvatar
+	switch {
+	case want == "":
+		return
+	case want == "remove":
+		want = ""
+	case !strings.HasPrefix(want, "mxc://"):
+		b.Log.Warn("Failed to update bot avatar", F{"error": "invalid ContentURI in bot avatar"})
+		return
+	}
+	current, err := b.HS.OwnAvatar(ctx)
+	if err != nil {
+		b.Log.Warn("Failed to update bot avatar", F{"error": "failed to check current avatar URL: " + err.Error()})
+		return
+	}
+	if current == want {
+		return
+	}
+	if want != "" && b.Cfg.Kind == KindQQ {
+		_ = b.HS.Download(ctx, want)
+	}
+	if err := b.HS.SetAvatar(ctx, want); err != nil {
+		b.Log.Warn("Failed to update bot avatar", F{"error": err})
 	}
 }

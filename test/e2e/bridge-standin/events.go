@@ -117,6 +117,9 @@ func (b *Bridge) toggleLoginOn(ctx context.Context, ch <-chan os.Signal) {
 				}
 				now := !b.fakeLogin.Load()
 				b.fakeLogin.Store(now)
+				if now {
+					b.hadLogin.Store(true)
+				}
 				b.Log.Warn("Pretended login toggled by signal (test only)", F{"signal": sig.String(), "logged_in": now})
 			case <-ctx.Done():
 				return

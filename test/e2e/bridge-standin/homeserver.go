@@ -188,6 +188,25 @@ func (h *Homeserver) SetDisplayname(ctx context.Context, name string) error {
 		map[string]any{"displayname": name}, nil)
 }
 
+// OwnAvatar is the bot's current avatar URL ("" when it has none).
+func (h *Homeserver) OwnAvatar(ctx context.Context) (string, error) {
+	var v struct {
+		AvatarURL string `json:"avatar_url"`
+	}
+	err := h.DoRetry(ctx, http.MethodGet, "/_matrix/client/v3/profile/"+pathEsc(h.UserID)+"/avatar_url", nil, &v)
+	var me *MatrixError
+	if errors.As(err, &me) && me.Status == 404 {
+		return "", nil
+	}
+	return v.AvatarURL, err
+}
+
+// Download fetches media as the bot and drops it; `mxc` is mxc://<server>/<media id>. A 5xx is
+// retried, as mautrix retries: Synapse answers 502 for another server's media it cannot fetch.
+func (h *Homeserver) Download(ctx context.Context, mxc string) error {
+	return h.DoRetry(ctx, http.MethodGet, "/_matrix/client/v1/media/download/"+strings.TrimPrefix(mxc, "mxc://"), nil, nil)
+}
+
 // SetAvatar sets the bot's avatar URL.
 func (h *Homeserver) SetAvatar(ctx context.Context, mxc string) error {
 	return h.DoRetry(ctx, http.MethodPut, "/_matrix/client/v3/profile/"+pathEsc(h.UserID)+"/avatar_url",

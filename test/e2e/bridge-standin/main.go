@@ -55,7 +55,7 @@ func run(args []string) int {
 		fs.StringVar(&registrationPath, n, "/data/registration.yaml", "app service registration file")
 	}
 	for _, n := range []string{"n", "no-update"} {
-		fs.BoolVar(&noUpdate, n, false, "accepted for compatibility; the stand-in never rewrites the config")
+		fs.BoolVar(&noUpdate, n, false, "don't save the upgraded config to disk")
 	}
 	for _, n := range []string{"v", "version"} {
 		fs.BoolVar(&version, n, false, "print the version and exit")
@@ -79,7 +79,7 @@ func run(args []string) int {
 	log := stdoutLogger(kind)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return start(ctx, kind, configPath, registrationPath, log)
+	return start(ctx, kind, configPath, registrationPath, noUpdate, log)
 }
 
 func fatal(log *Logger, err error) int {
@@ -100,7 +100,7 @@ func fatal(log *Logger, err error) int {
 	return fe.Exit
 }
 
-func start(ctx context.Context, kind Kind, configPath, registrationPath string, log *Logger) int {
+func start(ctx context.Context, kind Kind, configPath, registrationPath string, noUpdate bool, log *Logger) int {
 	// The test-only signals are caught from the first instant: uncaught, SIGUSR1/2 would kill a
 	// bridge that is still starting (as a test may send them right after a restart).
 	usr1 := make(chan os.Signal, 1)
@@ -124,7 +124,7 @@ func start(ctx context.Context, kind Kind, configPath, registrationPath string, 
 		return fatal(log, err)
 	}
 	log.Info("Config and registration read", F{"bot": cfg.BotUserID(), "homeserver": cfg.HomeserverAddress, "appservice_listen": cfg.ListenAddr()})
-	checkConfigWritable(configPath, log)
+	rewriteConfig(kind, configPath, noUpdate, log)
 
 	db, err := OpenDatabase(ctx, cfg.DatabaseURI, kind, log)
 	if err != nil {

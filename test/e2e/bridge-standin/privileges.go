@@ -47,23 +47,3 @@ func dropPrivileges(dataDir string, uid, gid int, log *Logger) error {
 	log.Info("Running as the image's bridge user, like upstream's su-exec", F{"uid": uid, "gid": gid, "data_dir": dataDir})
 	return nil
 }
-
-// checkConfigWritable: the real bridges rewrite config.yaml on every start
-// (through a temporary file in the same directory). When that fails they print
-// "Error updating config" and go on with what they read; the stand-in says the
-// same, but does not rewrite the kit's file.
-func checkConfigWritable(configPath string, log *Logger) {
-	f, err := os.CreateTemp(filepath.Dir(configPath), ".standin-write-check-*")
-	if err != nil {
-		log.Warn("Error updating config (the real bridge could not save its upgraded config here)", F{"error": err})
-		return
-	}
-	name := f.Name()
-	_ = f.Close()
-	_ = os.Remove(name)
-	if fh, err := os.OpenFile(configPath, os.O_WRONLY, 0); err != nil {
-		log.Warn("Error updating config (config.yaml is not writable for the bridge user)", F{"error": err})
-	} else {
-		_ = fh.Close()
-	}
-}
