@@ -102,6 +102,8 @@ export interface BridgeSettingsBase {
   botLocalpart: string;
   /** Prefix of puppet localparts, e.g. "qq_" for @qq_12345:domain. */
   userPrefix: string;
+  /** The bot's avatar, media on the owner's server (mxc://<domain>/...); null: none. */
+  botAvatar: string | null;
   database: string;
   /** The bridge's own PostgreSQL role: owns its database and nothing else (issue 19). */
   databaseRole: string;

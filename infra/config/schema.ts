@@ -3,7 +3,7 @@
  * validate.ts; documented in the README's Settings table.
  */
 import { z } from "zod";
-import { absPath, cidr, cpuCount, cpuOverride, cronSchedule, duration, extra, hhmm, hostname, image, keepCount, localpart, longDuration, memory, oneLine, port, resticRepository, serverName, size } from "./value-types";
+import { absPath, botAvatar, cidr, cpuCount, cpuOverride, cronSchedule, duration, extra, hhmm, hostname, image, keepCount, localpart, longDuration, memory, oneLine, port, resticRepository, serverName, size } from "./value-types";
 
 export const NS = "matrix";
 
@@ -38,8 +38,13 @@ export const FEDERATION_MODES = ["open", "allow-list", "off"] as const;
 /** The documented opt-out of host-key checking (warned about on every run). */
 export const INSECURE_ACCEPT_ANY_HOST_KEY = "insecure-accept-any";
 
+/** Upstream's example avatars are on matrix.org: a bot that sets one makes the server fetch it from there. */
+const BOT_AVATAR_HINT = '"none", or media on your own server: "mxc://<domain>/<media id>"';
+
 /** What to write for a setting, where the schema's own message would not say enough. */
 export const SETTING_HINTS: Record<string, string> = {
+  "qq.botAvatar": BOT_AVATAR_HINT,
+  "wechat.botAvatar": BOT_AVATAR_HINT,
   "target.hostKey":
     `the VPS's public host key "<type> <base64>" (on the VPS: cat /etc/ssh/ssh_host_ed25519_key.pub), ` +
     `or "${INSECURE_ACCEPT_ANY_HOST_KEY}" to skip the check (warned about on every run)`,
@@ -138,6 +143,7 @@ export const schema = z
         image: image.default(DEFAULT_IMAGES.qq),
         memoryLimit: memory.optional(),
         signServerUrl: z.url({ protocol: /^https?$/ }).default(DEFAULT_QQ_SIGN_SERVER),
+        botAvatar: botAvatar.default("none"),
         extraConfig: extra.default({}),
       })
       .strict()
@@ -148,6 +154,7 @@ export const schema = z
         image: image.default(DEFAULT_IMAGES.wechat),
         hostPort: port.default(8083),
         memoryLimit: memory.optional(),
+        botAvatar: botAvatar.default("none"),
         extraConfig: extra.default({}),
       })
       .strict()

@@ -70,9 +70,10 @@ export function cpuBudget(r: Raw): CpuBudget {
 /** `budget` and `cpu` are memoryBudget(r) and cpuBudget(r), already checked by the caller. */
 export function toSettings(stack: string, r: Raw, matrixHost: string, budget: MemoryBudget, cpu: CpuBudget): Settings {
   const limit = (service: BudgetService) => budget.rows.find((row) => row.service === service)?.limitBytes ?? 0;
-  const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; extraConfig: Record<string, unknown> }) => ({
+  const bridgeBase = <K extends Bridge["kind"]>(kind: K, b: { image: string; botAvatar: string; extraConfig: Record<string, unknown> }) => ({
     kind,
     image: b.image,
+    botAvatar: b.botAvatar === "none" ? null : b.botAvatar,
     memoryLimitBytes: limit(kind),
     botLocalpart: `${kind}bot`,
     userPrefix: `${kind}_`,

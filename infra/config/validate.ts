@@ -144,6 +144,13 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   const cpu = cpuBudget(r);
   errors.push(...cpuBudgetProblems(cpu, NS));
   errors.push(...federationProblems(r.federation));
+  for (const kind of ["qq", "wechat"] as const) {
+    const avatar = r[kind].botAvatar;
+    // A bot avatar on another server is fetched from there (the real QQ bridge downloads it on start).
+    if (avatar !== "none" && !avatar.startsWith(`mxc://${r.domain}/`)) {
+      errors.push(`${NS}:${kind}.botAvatar must be media on your own server, mxc://${r.domain}/<media id>, or "none" (got ${describe(avatar)}): another server's media would be fetched from it`);
+    }
+  }
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, settings: toSettings(stack, r, matrixHost, budget, cpu) };
 }

@@ -78,3 +78,8 @@ export const serverName = z
 export const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day "HH:MM" (UTC)');
 export const localpart = z.string().regex(/^[a-z0-9._=\-\/]+$/, "a Matrix localpart (a-z 0-9 . _ = - /)");
 export const extra = z.record(z.string(), z.unknown());
+/**
+ * A bridge bot's avatar: "none" (no avatar; one an earlier configuration set is removed), or media
+ * already on the owner's server as mxc://<domain>/<media id> (validate.ts checks the server).
+ */
+export const botAvatar = z.union([z.literal("none"), z.string().regex(/^mxc:\/\/[A-Za-z0-9.:-]+\/[A-Za-z0-9_-]+$/)]);

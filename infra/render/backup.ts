@@ -12,6 +12,7 @@ import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
 import { healthCheckWords } from "./containers";
 import { ownershipSql } from "./postgres";
+import { MONITOR_LOCALPART, WATCHDOG_ROOMS_KEY } from "./names";
 
 type Enabled = Extract<BackupSettings, { enabled: true }>;
 
@@ -44,6 +45,10 @@ export function backupLogPath(s: Settings): string {
   return `/var/log/${s.namePrefix}-backup.log`;
 }
 
+/** Caches in the Synapse volume (under its data dir): other servers' media, and URL previews. */
+const REMOTE_MEDIA = ["media_store/remote_content", "media_store/remote_thumbnail"];
+const URL_PREVIEWS = ["media_store/url_cache", "media_store/url_cache_thumbnails"];
+
 /**
  * What restic saves besides the dumps: the Synapse volume by name (found on the host at run
  * time), host folders a restore replaces whole (the sticker packs, the watchdog's record), and
@@ -58,9 +63,8 @@ function saved(s: Settings, b: Enabled) {
     bridgeDirs,
     excludes: [
       // A pattern without a leading / matches at any depth: these are in the Synapse volume.
-      ...(b.includeRemoteMedia ? [] : ["media_store/remote_content", "media_store/remote_thumbnail"]),
-      "media_store/url_cache",
-      "media_store/url_cache_thumbnails",
+      ...(b.includeRemoteMedia ? [] : REMOTE_MEDIA),
+      ...URL_PREVIEWS,
       ...bridgeDirs.flatMap((d) => [`${d}/config.yaml`, `${d}/registration.yaml`]),
     ],
   };
@@ -86,6 +90,15 @@ function common(s: Settings, b: Enabled) {
     // shape of that endpoint's verify_keys, so backups noted from it compare the same.
     serverKey: `docker exec ${shellQuote(containerName(s, "synapse"))} python -c ${shellQuote(serverKeyPython(SYNAPSE_PATHS.signingKey))}`,
   };
+}
+
+/**
+ * The owner's events: those outside the rooms the watchdog makes itself, whose ids its monitoring
+ * account keeps in its account data (a new deployment's watchdog makes them before any restore).
+ */
+export function ownerEventsSql(s: Settings): string {
+  const kitRooms = `SELECT value FROM account_data, json_each_text(content::json) WHERE user_id = '@${MONITOR_LOCALPART}:${s.domain}' AND account_data_type = '${WATCHDOG_ROOMS_KEY}'`;
+  return `SELECT count(*) FROM events WHERE room_id NOT IN (${kitRooms})`;
 }
 
 /** Python (run with Synapse's own signedjson) printing the public half of a signing key file, compact. */
@@ -120,6 +133,9 @@ export function renderRestoreScript(s: Settings, b: Enabled): string {
     work: backupPaths(s).work,
     upkeepLock: upkeepLock(s),
     synapseDatabase: s.postgres.synapseDatabase,
+    ownerEventsSql: ownerEventsSql(s),
+    // Files a new deployment makes by itself: not data a restore must refuse to overwrite.
+    cacheExcludes: [...REMOTE_MEDIA, ...URL_PREVIEWS].map((d) => `! -path ${shellQuote(`./${d}/*`)}`).join(" "),
     ownershipSql: ownershipSql(s),
     stop: [...watchdog, ...bridges, containerName(s, "synapse")],
     // Its wait for Synapse runs Synapse's own health check too (render/healthcheck.ts).
@@ -130,6 +146,19 @@ export function renderRestoreScript(s: Settings, b: Enabled): string {
 
 export function renderBackupCron(s: Settings, b: Enabled): string {
   return renderTemplate("backup/cron.hbs", { stack: s.stack, schedule: b.schedule, run: backupPaths(s).script, log: backupLogPath(s) });
+}
+
+/** The last line the repository check prints when the VPS can open (or has just made) the repository. */
+export const REPOSITORY_OK = "matrix-kit: backup repository ok";
+
+/**
+ * Opens matrix:backup.repository on the VPS with the stack's password (stdin), before anything is
+ * changed: a repository another deployment made (another password) fails the preview and the
+ * update, naming the setting and restic's reason, instead of the first nightly backup or a destroy's.
+ * `init`: an update initialises a repository that is not there yet (a preview only says so).
+ */
+export function openRepositoryScript(b: Enabled, init: boolean): string {
+  return renderTemplate("host/open-backup-repository.sh.hbs", { repository: b.repository, init, ok: REPOSITORY_OK });
 }
 
 /** The repository's password: a derived secret, in a root-only file on the host, never printed. */

@@ -46,6 +46,16 @@ function permissions(s: Settings): Record<string, string> {
   return { [s.domain]: "user", [`@${s.admin}:${s.domain}`]: "admin" };
 }
 
+/**
+ * The bot's profile. Upstream's example configs carry avatars on matrix.org, which the real QQ
+ * bridge downloads through Synapse on its first start (a fetch from matrix.org, and a file in the
+ * remote media cache, on a server that may federate with no one). "remove" sets no avatar and
+ * takes away one an earlier configuration set; the bridges read "" as "leave it as it is".
+ */
+function bot(b: Bridge, displayname: string): Record<string, string> {
+  return { username: b.botLocalpart, displayname, avatar: b.botAvatar ?? "remove" };
+}
+
 /** Stdout only: file logs would grow in /data on a 25 GB disk. */
 const STDOUT_LOGGING = { min_level: "info", writers: [{ type: "stdout", format: "pretty" }] };
 
@@ -135,7 +145,7 @@ export function qqConfigData(s: Settings, b: QqSettings, sec: Secrets): Record<s
       hostname: "0.0.0.0",
       port: b.appservicePort,
       id: b.kind,
-      bot: { username: b.botLocalpart, displayname: "QQ bridge bot" },
+      bot: bot(b, "QQ bridge bot"),
       ephemeral_events: true,
       as_token: sec.qq.asToken,
       hs_token: sec.qq.hsToken,
@@ -157,7 +167,7 @@ export function wechatConfigData(s: Settings, b: WechatSettings, sec: Secrets): 
       port: b.appservicePort,
       database: { type: "postgres", uri: postgresUri(s, b, sec), ...POOLS.bridge },
       id: b.kind,
-      bot: { username: b.botLocalpart, displayname: "WeChat bridge bot" },
+      bot: bot(b, "WeChat bridge bot"),
       ephemeral_events: true,
       as_token: sec.wechat.asToken,
       hs_token: sec.wechat.hsToken,

@@ -13,7 +13,7 @@ import { bridgeUserRegexes } from "./bridges";
 import { cpuSpec } from "./containers";
 import { SYNAPSE_PATHS, synapsePrivateUrl } from "./homeserver";
 import { renderTemplate } from "./templates";
-import { MONITOR_LOCALPART } from "./watchdog";
+import { MONITOR_LOCALPART } from "./names";
 
 type Enabled = Extract<UpkeepSettings, { enabled: true }>;
 

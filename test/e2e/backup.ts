@@ -9,12 +9,13 @@
  * and `npm run restore`: every fact must read back the same.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
 import { json } from "../harness/http";
-import { docker } from "../harness/wait";
+import { docker, poll } from "../harness/wait";
 import type { MatrixCall } from "./client";
 import { operatorCommand, ownerStackDir } from "./kit-context";
 
@@ -113,7 +114,7 @@ export function backupTests(ctx: BackupContext): void {
 
     const refused = cli("restore");
     assert.equal(refused.status, 2, refused.stdout + refused.stderr);
-    assert.match(refused.stderr, /^restore: refusing to overwrite data: database synapse \(\d+ events\), volume mx-e2e-synapse-data \(\d+ files\)/m);
+    assert.match(refused.stderr, /^restore: refusing to overwrite data: database synapse \(\d+ events outside the kit's own rooms\), volume mx-e2e-synapse-data \(\d+ files: \d+ in media_store\/local_content(, \d+ in media_store\/local_thumbnails)?\)\. /m);
     assert.deepEqual(await facts(proofRoom, uploads), before, "the refused restore changed nothing");
   });
 
@@ -154,6 +155,15 @@ export function backupTests(ctx: BackupContext): void {
     assert.match(list.stdout, /^4 snapshots$/m, `destroy took a backup first: ${list.stdout}${list.stderr}`);
     assert.match(list.stdout, /reason=destroy/);
 
+    // The new deployment's QQ bot fetched its avatar (the e2e stack's, upstream's on matrix.org)
+    // through Synapse on its first start, as the real bridge does: the check before this one counted
+    // any file of the volume, so it refused every new deployment; this one counts the owner's only.
+    const volume = docker("volume", "inspect", "-f", "{{.Mountpoint}}", `${s.namePrefix}-synapse-data`).trim();
+    const remote = () => (fs.existsSync(`${volume}/media_store/remote_content`) ? fs.readdirSync(`${volume}/media_store/remote_content`, { recursive: true }) : []);
+    await poll("the QQ bot's avatar fetch to leave a file in Synapse's remote media cache", 120_000, async () => (remote().length > 0 ? true : undefined));
+    const oldCheck = execFileSync("find", [volume, "-type", "f"], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    assert.ok(oldCheck.length > 0 && oldCheck.every((f) => f.includes("/media_store/remote_")), `what the old check counted: ${oldCheck.join(", ")}`);
+
     const t = Date.now();
     // The new deployment runs the stack's PostgreSQL, a major version above the one backed up.
     const pgMajor = () => psql("postgres", "SHOW server_version").split(".")[0];
@@ -172,6 +182,7 @@ export function backupTests(ctx: BackupContext): void {
     const again = cli("stickers", "add", "test/fixtures/stickers/e2e-pack", "--pack", "e2e-pack");
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /4 already in the pack unchanged, 0 to upload/);
+    ctx.summary.push("", `the new deployment held ${oldCheck.length} file(s) of the QQ bot's avatar fetch in Synapse's remote media cache (the old restore check refused that)`);
     ctx.summary.push("", `npm run restore -- --stack e2e onto a new deployment (${seconds.toFixed(0)} s):`, ...restore.stdout.trimEnd().split("\n").map((l) => `  ${l}`), `  then: PostgreSQL 15 -> 17 by this backup and restore; ${after.messages.length} events in the proof room, ${uploads.length} uploads byte-identical, sticker packs, both bridges' user rows and the server key as before`);
   });
 }

@@ -6,40 +6,21 @@
  * (a shell function running the same command against the private cluster).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { settingsFromStackFile } from "../../infra/config";
 import { initDatabasesScript } from "../../infra/render/host";
 import { databasesSql } from "../../infra/render/postgres";
 import { deriveSecrets } from "../../infra/secrets";
-import { freePort } from "../harness/http";
+import { PG_SKIP, startCluster, type Cluster } from "../harness/postgres-cluster";
 
-const BIN = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin"].find((d) => fs.existsSync(`${d}/initdb`));
 const s = settingsFromStackFile("dev");
 const sec = deriveSecrets("postgres-roles-test-seed-0123456789");
 const SUPER = s.postgres.superuser;
-// initdb refuses root: as root the cluster runs as Debian's postgres user.
-const AS = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : [];
 
-describe("PostgreSQL roles: an old deployment upgraded in place (real PostgreSQL)", { skip: BIN ? false : "no PostgreSQL binaries (/usr/lib/postgresql/{15,16}/bin): run test/setup/validators.sh" }, () => {
-  let dir = "";
-  let port = 0;
-  const run = (cmd: string[], input = "", env: Record<string, string> = {}) =>
-    spawnSync(AS[0] ?? cmd[0], [...AS.slice(1), ...(AS.length ? cmd : cmd.slice(1))], {
-      input,
-      encoding: "utf8",
-      env: { ...process.env, PATH: `${BIN}:${process.env.PATH}`, PGHOST: dir, PGPORT: String(port), ...env },
-    });
-  const ok = (cmd: string[], input = "") => {
-    const r = run(cmd, input);
-    assert.equal(r.status, 0, `${cmd.join(" ")}: ${r.stderr}`);
-    return r.stdout.trim();
-  };
-  /** As the superuser over the socket, as the kit's own commands do. */
-  const superSql = (db: string, sql: string) => ok(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-qAt", "-U", SUPER, "-d", db], sql);
+describe("PostgreSQL roles: an old deployment upgraded in place (real PostgreSQL)", { skip: PG_SKIP }, () => {
+  let pg: Cluster;
+  const run: Cluster["run"] = (...a) => pg.run(...a);
+  const superSql: Cluster["superSql"] = (...a) => pg.superSql(...a);
   /** As a service does: over TCP with its role's password (scram-sha-256). */
   const asRole = (role: string, password: string, db: string, sql: string) =>
     run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-qAt", "-h", "127.0.0.1", "-U", role, "-d", db], sql, { PGPASSWORD: password });
@@ -65,13 +46,7 @@ describe("PostgreSQL roles: an old deployment upgraded in place (real PostgreSQL
     );
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "kit-pg-"));
-    port = await freePort();
-    if (AS.length) fs.chownSync(dir, Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout), 0);
-    fs.writeFileSync(path.join(dir, "pw"), `${sec.postgresPassword}\n`, { mode: 0o644 });
-    // As the image's entrypoint does: superuser POSTGRES_USER, socket trusted, TCP by password.
-    ok(["initdb", "-D", `${dir}/data`, "-U", SUPER, `--pwfile=${dir}/pw`, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"]);
-    ok(["pg_ctl", "-D", `${dir}/data`, "-l", `${dir}/log`, "-w", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}`, "start"]);
+    pg = await startCluster(SUPER, sec.postgresPassword);
     // The layout before issue 19: the databases and every table in them owned by the superuser.
     for (const db of ["synapse", "qqbridge", "wechatbridge"]) superSql("postgres", `CREATE DATABASE ${db} OWNER ${SUPER} ENCODING 'UTF8' TEMPLATE template0;`);
     superSql("synapse", "CREATE TABLE events (stream_ordering bigserial PRIMARY KEY, body text); INSERT INTO events (body) VALUES ('a'), ('b'); CREATE VIEW event_bodies AS SELECT body FROM events; CREATE FUNCTION check_body() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; CREATE TRIGGER t BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION check_body();");
@@ -79,10 +54,7 @@ describe("PostgreSQL roles: an old deployment upgraded in place (real PostgreSQL
       superSql(db, "CREATE TYPE membership AS ENUM ('join', 'leave'); CREATE TABLE version (version int); INSERT INTO version VALUES (7); CREATE TABLE portal (id int GENERATED ALWAYS AS IDENTITY, name text, m membership); INSERT INTO portal (name, m) VALUES ('x', 'join'), ('y', 'leave');");
     }
   });
-  after(() => {
-    if (dir) run(["pg_ctl", "-D", `${dir}/data`, "-m", "fast", "-w", "stop"]);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => pg?.stop());
 
   test("REASSIGN OWNED refuses the bootstrap superuser's objects: why the kit's SQL moves each object itself", () => {
     superSql("postgres", "CREATE ROLE probe;");
