@@ -12,6 +12,7 @@ import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
 import { dockerFilterHost, dockerFilterNetworkName } from "./docker-filter";
 import { healthcheck } from "./healthcheck";
 import { synapsePrivateUrl } from "./homeserver";
+import { MONITOR_LOCALPART, WATCHDOG_ROOMS_KEY } from "./names";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;
 
@@ -32,23 +33,53 @@ export function watchdogStateDir(s: Settings): string {
   return hostPath(s, "watchdog-state");
 }
 
-/** The monitoring account's localpart: outside both bridges' namespaces, never the owner. */
-export const MONITOR_LOCALPART = "kit-watchdog";
-
 /**
  * How each bridge is asked for the owner's login state in the watchdog's probe room, and how the
  * answer reads: the command with its prefix, which both real bots answer in any room, and their
- * exact answers (shared/real-bridges/OBSERVED.md, the bridges' sources). QQ (bridgev2) has no
- * `ping`: `list-logins` answers "You're not logged in" or one line per login. Any other notice
- * (the WeChat bot's greeting of a new room) is not an answer. `loginWindowSeconds`: how long a
- * login the owner started may hold the bridge (QQ waits for the QR scan inside its event
- * handler, up to 15 minutes and 30 s; WeChat's login times out after 2 minutes).
+ * exact answers (shared/real-bridges/OBSERVED.md, the bridges' sources). Any other notice (the
+ * WeChat bot's greeting of a new room) is not an answer; logged in is read first.
+ * - WeChat: `ping` answers "You're not logged into WeChat." or "Logged in as <uin>, ...".
+ * - QQ (bridgev2) has no `ping`: `list-logins` answers "You're not logged in", or one line per
+ *   login ``* `<id>` (<name>) - `<STATE>` `` whatever its state (mautrix-go v0.23.0
+ *   bridgev2/user.go GetFormattedUserLogins). A login that went to BAD_CREDENTIALS, LOGGED_OUT or
+ *   UNKNOWN_ERROR is listed as well, so only a line whose state works (or has no state yet) reads as
+ *   logged in; a list with none is a login lost.
+ * The owner's login holds a restart back from one of `loginCommands` until the bot says the login
+ * ended (`loginEndedPattern`: every end the bridges' login commands reply with, success or failure,
+ * from mautrix-go v0.23.0 bridgev2/commands/login.go with matrix-qq 0.2.1's pkg/connector/login.go,
+ * and matrix-wechat 0.2.4's internal/command.go), at most `loginWindowSeconds` (QQ waits for the QR
+ * scan inside its event handler, up to 15 minutes and 30 s; WeChat's login times out after 2 minutes).
  */
-export function probe(b: Bridge): { statusCommand: string; loggedOutPattern: string; loggedInPattern: string; commandPrefix: string; loginWindowSeconds: number } {
+export function probe(b: Bridge): {
+  statusCommand: string;
+  loggedOutPattern: string;
+  loggedInPattern: string;
+  commandPrefix: string;
+  loginCommands: string[];
+  loginEndedPattern: string;
+  loginWindowSeconds: number;
+} {
   const commandPrefix = COMMAND_PREFIX[b.kind];
   return b.kind === "wechat"
-    ? { statusCommand: `${commandPrefix} ping`, loggedOutPattern: "^You're not logged into WeChat\\.", loggedInPattern: "^Logged in as ", commandPrefix, loginWindowSeconds: 150 }
-    : { statusCommand: `${commandPrefix} list-logins`, loggedOutPattern: "^You're not logged in", loggedInPattern: "^\\s*\\* `", commandPrefix, loginWindowSeconds: 960 };
+    ? {
+        statusCommand: `${commandPrefix} ping`,
+        loggedOutPattern: "^You're not logged into WeChat\\.",
+        loggedInPattern: "^Logged in as ",
+        commandPrefix,
+        loginCommands: ["login"],
+        loginEndedPattern: "^(Login successful\\.|Timedout, Please restart the login\\.|Get QR code timed out\\.|Failed to connect: |Failed to upload QR code: |You're already logged in)",
+        loginWindowSeconds: 150,
+      }
+    : {
+        statusCommand: `${commandPrefix} list-logins`,
+        loggedOutPattern: "^You're not logged in|(?m:^\\* `)",
+        loggedInPattern: "(?m:^\\* `[^`]*` \\(.*\\) - `(CONNECTED|CONNECTING|BACKFILLING|TRANSIENT_DISCONNECT|)`$)",
+        commandPrefix,
+        loginCommands: ["login", "relogin"],
+        loginEndedPattern:
+          "^(Successfully logged in as |Login failed: |Failed to start login: |Failed to prepare login process: |Failed to send QR code: |Invalid login flow |Please specify a login flow|Login `[^`]*` not found|Usage: |Unsupported display type )",
+        loginWindowSeconds: 960,
+      };
 }
 
 /** Startup grace: no verdict on a bridge in its first minute (after a deploy or a restart). */
@@ -60,7 +91,7 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
     registrationSharedSecret: sec.registrationSharedSecret,
     // The double-puppet app service's token: the probes act as the owner (render/bridges.ts).
     doublePuppetToken: sec.doublePuppet.asToken,
-    monitor: { localpart: MONITOR_LOCALPART, password: sec.watchdogPassword },
+    monitor: { localpart: MONITOR_LOCALPART, password: sec.watchdogPassword, roomsKey: WATCHDOG_ROOMS_KEY },
     owner: `@${s.admin}:${s.domain}`,
     intervalSeconds: w.intervalSeconds,
     answerTimeoutSeconds: w.answerTimeoutSeconds,

@@ -11,7 +11,6 @@ from typing import Callable, Optional
 from kit_matrix import Matrix, MatrixError, q
 
 
-ROOMS_KEY = "org.matrix-kit.watchdog.rooms"
 RETENTION_MS = 24 * 3600 * 1000
 RETENTION = {"type": "m.room.retention", "state_key": "", "content": {"max_lifetime": RETENTION_MS}}
 
@@ -27,16 +26,17 @@ def wait_joined(m: Matrix, room: str, user: str, seconds: int = 30) -> None:
 class Rooms:
     """The monitoring account's rooms (its direct chat with the owner, each probe room), kept in its account data."""
 
-    def __init__(self, m: Matrix, me: str, owner: Matrix, owner_id: str, log: Callable[..., None]):
-        self.m, self.me, self.owner, self.owner_id, self.log = m, me, owner, owner_id, log
+    def __init__(self, m: Matrix, me: str, owner: Matrix, owner_id: str, key: str, log: Callable[..., None]):
+        # key: the account data type (render/names.ts); a restore reads the same list.
+        self.m, self.me, self.owner, self.owner_id, self.key, self.log = m, me, owner, owner_id, key, log
         try:
-            self.ids = m.call("GET", f"/_matrix/client/v3/user/{q(me)}/account_data/{ROOMS_KEY}")
+            self.ids = m.call("GET", f"/_matrix/client/v3/user/{q(me)}/account_data/{key}")
         except MatrixError:
             self.ids = {}
 
     def _keep(self, key: str, room: str) -> str:
         self.ids[key] = room
-        self.m.call("PUT", f"/_matrix/client/v3/user/{q(self.me)}/account_data/{ROOMS_KEY}", self.ids)
+        self.m.call("PUT", f"/_matrix/client/v3/user/{q(self.me)}/account_data/{self.key}", self.ids)
         return room
 
     def owner_chat(self) -> str:
@@ -83,22 +83,48 @@ def invite_again(owner: Matrix, room: str, bot: str) -> None:
     wait_joined(owner, room, bot)
 
 
+def _after(owner: Matrix, room: str, event_id: str) -> str:
+    """The pagination token just after an event: what came after it is read forwards from there."""
+    return owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/context/{q(event_id)}?limit=0")["end"]
+
+
+def _notices(page: dict, bot: str) -> list:
+    """The bodies of the bot's notices in a page of /messages, in order."""
+    return [
+        ev.get("content", {}).get("body", "")
+        for ev in page.get("chunk", [])
+        if ev.get("sender") == bot and ev.get("type") == "m.room.message" and ev.get("content", {}).get("msgtype") == "m.notice"
+    ]
+
+
+def read_state(body: str, b: dict) -> Optional[bool]:
+    """The login state an answer gives (True: logged in), or None when it is no answer to the status command.
+
+    Logged in is read first: QQ lists every login with its state, and one that works is enough."""
+    if re.search(b["loggedInPattern"], body):
+        return True
+    if re.search(b["loggedOutPattern"], body):
+        return False
+    return None
+
+
 def wait_answer(owner: Matrix, room: str, b: dict, after: str, timeout: float) -> Optional[bool]:
     """The login state in the bot's answer to our probe `after` (True: logged in), or None when none came in time."""
     until = time.time() + timeout
-    token = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/context/{q(after)}?limit=0")["end"]
+    token = _after(owner, room, after)
     while time.time() < until:
         page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit=20&from={q(token)}")
-        for ev in page.get("chunk", []):
-            c = ev.get("content", {})
-            if ev.get("sender") != b["bot"] or ev.get("type") != "m.room.message" or c.get("msgtype") != "m.notice":
-                continue
-            body = c.get("body", "")
-            # Only an answer to the status command counts: a greeting or any other notice is not one.
-            if re.search(b["loggedOutPattern"], body):
-                return False
-            if re.search(b["loggedInPattern"], body):
-                return True
+        # Only an answer to the status command counts: a greeting or any other notice is not one.
+        for body in _notices(page, b["bot"]):
+            state = read_state(body, b)
+            if state is not None:
+                return state
         token = page.get("end", token)
         time.sleep(1)
     return None
+
+
+def login_ended(owner: Matrix, room: str, login_event: str, b: dict) -> Optional[str]:
+    """What the bot said to end the login `login_event` started (success or failure), or None while it goes on."""
+    page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit=100&from={q(_after(owner, room, login_event))}")
+    return next((body for body in _notices(page, b["bot"]) if re.search(b["loginEndedPattern"], body)), None)

@@ -25,9 +25,10 @@ An unanswered probe counts as a failure only when the bridge has answered since 
 one that never answered since its start ignores the command here, or was stuck from its start, and
 a restart would only repeat that (it restart-looped the real WeChat bridge), so the owner is told
 once instead. `failuresBeforeRestart` failures in a row restart the container (at most
-`maxRestartsPerHour`; beyond that it only alerts), unless the owner started a login within the
-bridge's login window (QQ's `login` holds its event handler until the QR code is scanned: a
-restart would kill the login): then the restart is held back and the owner told why.
+`maxRestartsPerHour`; beyond that it only alerts), unless the owner's login to it is in progress:
+from the owner's `login` (QQ's `relogin` too) until the bot says the login ended, in success or
+failure, and at most the bridge's login window (QQ's `login` holds its event handler until the QR
+code is scanned: a restart would kill the login). Then the restart is held back and the owner told why.
 `dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set. Every restart is counted in
 `stateFile`, which `npm run status` shows (a restart through the Docker API does not raise the
 container's RestartCount). One line per event on stdout (docker logs).
@@ -47,7 +48,7 @@ from typing import Any, Optional
 
 from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
 from backup_watch import BackupWatch  # beside this script
-from probe_room import Rooms, bot_joined, invite_again, wait_answer  # beside this script
+from probe_room import Rooms, bot_joined, invite_again, login_ended, wait_answer  # beside this script
 
 
 def log(msg: str, **fields: Any) -> None:
@@ -109,11 +110,13 @@ class Watchdog:
     def __init__(self, cfg: dict, m: Matrix, me: str):
         self.cfg, self.m, self.me = cfg, m, me
         self.owner = Matrix(cfg["homeserver"], cfg["doublePuppetToken"], cfg["owner"])
-        self.rooms = Rooms(m, me, self.owner, cfg["owner"], log)
+        self.rooms = Rooms(m, me, self.owner, cfg["owner"], cfg["monitor"]["roomsKey"], log)
         self.watched = [Watched(b) for b in cfg["bridges"]]
         self.state = self._load_state()
         self.owner_seen = False
         self.owner_missing_logged = False
+        # Logins whose end was seen (their event ids): logged once each.
+        self.logins_ended: set = set()
 
     def _load_state(self) -> dict:
         try:
@@ -155,24 +158,39 @@ class Watchdog:
                     self.owner_missing_logged = True
         return self.owner_seen
 
-    def login_started(self, b: dict) -> Optional[float]:
-        """When the owner last sent this bridge's bot `login` within its login window (server-side search), or None.
+    def login_in_progress(self, b: dict) -> Optional[float]:
+        """When the owner's latest login to this bridge started, while it goes on (within its window, and
+        the bot has not said it ended), or None.
 
-        Only a room the bot is in counts: the owner's `login` to the other bridge holds nothing here."""
+        A login command is any of the bridge's (QQ's `relogin` waits for the QR scan as `login` does),
+        bare or with the prefix, sent in a room the bot is in: the owner's login to the other bridge
+        holds nothing here. Found by server-side search, one word at a time (a term matches whole words)."""
         since = (time.time() - b["loginWindowSeconds"]) * 1000
-        body = {"search_categories": {"room_events": {"search_term": "login", "keys": ["content.body"], "order_by": "recent", "filter": {"senders": [self.cfg["owner"]], "limit": 10}}}}
-        results = self.owner.call("POST", "/_matrix/client/v3/search", body)["search_categories"]["room_events"].get("results", [])
-        for r in results:
-            ev = r.get("result", {})
-            text = str(ev.get("content", {}).get("body", "")).strip()
-            if ev.get("origin_server_ts", 0) >= since and re.fullmatch(rf"({re.escape(b['commandPrefix'])}\s+)?login(\s.*)?", text) and bot_joined(self.owner, ev.get("room_id", ""), b["bot"]):
-                return ev["origin_server_ts"] / 1000
+        command = rf"({re.escape(b['commandPrefix'])}\s+)?({'|'.join(map(re.escape, b['loginCommands']))})(\s.*)?"
+        latest: Optional[dict] = None
+        for word in b["loginCommands"]:
+            body = {"search_categories": {"room_events": {"search_term": word, "keys": ["content.body"], "order_by": "recent", "filter": {"senders": [self.cfg["owner"]], "limit": 10}}}}
+            for r in self.owner.call("POST", "/_matrix/client/v3/search", body)["search_categories"]["room_events"].get("results", []):
+                ev = r.get("result", {})
+                text = str(ev.get("content", {}).get("body", "")).strip()
+                if ev.get("origin_server_ts", 0) >= since and re.fullmatch(command, text) and bot_joined(self.owner, ev.get("room_id", ""), b["bot"]):
+                    if latest is None or ev["origin_server_ts"] > latest["origin_server_ts"]:
+                        latest = ev
+                    break
+        if latest is None:
+            return None
+        ended = login_ended(self.owner, latest["room_id"], latest["event_id"], b)
+        if ended is None:
+            return latest["origin_server_ts"] / 1000
+        if latest["event_id"] not in self.logins_ended:
+            self.logins_ended.add(latest["event_id"])
+            log("the owner's login ended: nothing held back", bridge=b["kind"], answer=ended.split("\n")[0])
         return None
 
     def restart(self, w: Watched, why: str) -> bool:
         """Restarts the bridge, unless the owner is logging in (False: held back, try again later)."""
         b, cfg = w.b, self.cfg
-        started = self.login_started(b)
+        started = self.login_in_progress(b)
         if started is not None:
             at = time.strftime("%H:%M:%S", time.gmtime(started))
             log("restart held back: the owner is logging in", bridge=b["kind"], why=why, login_started=at)
