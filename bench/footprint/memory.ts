@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
-import { cgroupStat, dirWith, v2Dirs } from "./cgroup";
+import { cgroupStat, dirWith, v2Dirs } from "../../test/harness/cgroup";
 
 export interface Sample {
   /** Seconds since the sampler started. */

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
-import { cgroupStat, dirWith, v2Dirs } from "../footprint/cgroup";
+import { cgroupStat, dirWith, v2Dirs } from "../../test/harness/cgroup";
 import { VPS_CPU } from "./pin";
 
 export interface CpuCounters {

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs, dataVolume, remoteImage } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { postgresSpec, renderPostgresPassword } from "../render/containers";
+import { postgresSpec, postgresWrapperHostPath, renderPostgresPassword, renderPostgresWrapper } from "../render/containers";
 import { awaitHealthy } from "./upgrade";
 import { initDatabasesScript } from "../render/host";
 import { databasesSql } from "../render/postgres";
@@ -47,10 +47,16 @@ export class Database extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    // Run by the entrypoint as the postgres user: root's, readable and runnable by all, holding no secret.
+    const wrapper = new HostFile(
+      `${name}-server-wrapper`,
+      { host: args.host, root: s.hostDir, path: postgresWrapperHostPath(s), content: renderPostgresWrapper(), owner: { uid: 0, gid: 0, mode: "0755" } },
+      { parent: this },
+    );
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { command: spec.command, stack: s.stack }),
-      { parent: this, provider, dependsOn: [volume, image, password, args.network, ...(args.beforeReplace ?? [])] },
+      containerArgs(spec, { command: spec.command, configDigests: [wrapper.digest], stack: s.stack }),
+      { parent: this, provider, dependsOn: [volume, image, password, wrapper, args.network, ...(args.beforeReplace ?? [])] },
     );
     const healthy = awaitHealthy(`${name}-healthy`, { settings: s, host: args.host, container: this.container, service: "postgres" }, this);
     this.ready = args.host.script(

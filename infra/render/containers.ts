@@ -25,6 +25,32 @@ export interface EnvVar {
  */
 export const POSTGRES_PASSWORD_PATH = "/run/secrets/postgres-password";
 
+/**
+ * The image's entrypoint exports the password it read from the file (its `file_env`) for initdb,
+ * and ends with `exec postgres ...`, so the server and every backend it forks would carry it in
+ * /proc/<pid>/environ. The kit puts its own `postgres` first on the entrypoint's PATH: it drops the
+ * password from the environment and runs the image's server. The entrypoint itself is the image's.
+ */
+export const POSTGRES_WRAPPER = { dir: "/kit-bin", path: "/kit-bin/postgres" } as const;
+
+export function postgresWrapperHostPath(s: Settings): string {
+  return hostPath(s, "postgres", "kit-bin/postgres");
+}
+
+/** The kit's `postgres`: the environment without the password, then the image's own server. */
+export function renderPostgresWrapper(): string {
+  return [
+    "#!/bin/sh",
+    "# Managed by matrix-kit: the image's entrypoint ends with `exec postgres ...`, and this is the",
+    "# postgres its PATH finds first. The entrypoint exported the superuser's password for initdb: the",
+    "# server and its backends get an environment without it. Then the image's own server runs.",
+    "unset POSTGRES_PASSWORD PGPASSWORD",
+    `PATH=\${PATH#${POSTGRES_WRAPPER.dir}:}`,
+    'exec postgres "$@"',
+    "",
+  ].join("\n");
+}
+
 /** The password file's content (the entrypoint drops the trailing newline, as `$(< file)` does). */
 export function renderPostgresPassword(sec: Secrets): string {
   return `${sec.postgresPassword}\n`;
@@ -86,9 +112,12 @@ export function postgresSpec(s: Settings): ContainerSpec {
     volumes: [
       { containerPath: "/var/lib/postgresql/data", volumeName: volumeName(s, "postgres"), readOnly: false },
       { containerPath: POSTGRES_PASSWORD_PATH, hostPath: hostPath(s, "postgres", "password"), readOnly: true },
+      { containerPath: POSTGRES_WRAPPER.path, hostPath: postgresWrapperHostPath(s), readOnly: true },
     ],
     memoryBytes: s.postgres.memoryLimitBytes,
     cpu: cpuSpec(s, "postgres"),
+    // The image's entrypoint (which initialises a new volume) with the kit's postgres first on its PATH.
+    entrypoint: ["/bin/sh", "-c", `PATH="${POSTGRES_WRAPPER.dir}:$PATH" exec docker-entrypoint.sh "$@"`, "postgres-entrypoint"],
     command: postgresCommand(s),
     // The start period covers crash recovery after an unclean stop (a killed VPS) on a slow disk.
     healthcheck: healthcheck(s, ["CMD", "pg_isready", "-q", "-U", s.postgres.superuser, "-d", "postgres"], { startPeriodSeconds: 60, retries: 3 }),

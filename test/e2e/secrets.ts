@@ -1,7 +1,7 @@
 /**
  * Issue 19, point 1 on the e2e's VPS (this machine): no secret's value in what `docker inspect`
  * shows of any kit container (environment, command, entrypoint, labels), in the VPS's process
- * list, in the containers' and the kit's logs, or in the run's own output, and every file the kit places that holds a secret is its service's user's alone (0600 or
+ * list, in the environment of any process of a kit container (/proc/<pid>/environ), in the containers' and the kit's logs, or in the run's own output, and every file the kit places that holds a secret is its service's user's alone (0600 or
  * 0640). Point 2 there: the QQ bridge's role is refused on Synapse's and the WeChat bridge's
  * databases, while the bridges run (their bots answer) on their own roles.
  */
@@ -14,8 +14,16 @@ import { backupLogPath } from "../../infra/render/backup";
 import { upkeepLogPath } from "../../infra/render/upkeep";
 import { secretValues } from "../../infra/secrets";
 import { enabledBridges, type Settings } from "../../infra/settings";
+import { v2Dirs, dirWith } from "../harness/cgroup";
 import { docker } from "../harness/wait";
 import type { KitContext } from "./kit-context";
+
+/** Every process of a running container: its cgroup's list (cgroup v2), read on this machine (the VPS). */
+function containerPids(name: string): number[] {
+  const id = docker("inspect", "-f", "{{.Id}}", name).trim();
+  const dir = dirWith(v2Dirs(id), "cgroup.procs");
+  return dir ? fs.readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean).map(Number) : [];
+}
 
 /** The user each service's files belong to: the one its container runs as. */
 function serviceUids(s: Settings): Record<string, number> {
@@ -38,7 +46,24 @@ export function secretsTests(ctx: KitContext & { stackSecrets: string[]; runOutp
     }
     const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
     assert.equal(leaks(ps), 0, "a process's command line holds a secret");
-    ctx.summary.push(`secrets: none in docker inspect of ${names.length} containers nor in ${ps.split("\n").length} processes' command lines`);
+    // Every process of every kit container: its environment as the kernel keeps it (PostgreSQL's
+    // entrypoint exports the superuser's password it read from a file; the kit's postgres drops it).
+    let environs = 0;
+    for (const name of names.filter((n) => docker("inspect", "-f", "{{.State.Running}}", n).trim() === "true")) {
+      const pids = containerPids(name);
+      assert.ok(pids.length > 0, `${name}: its processes are found`);
+      for (const pid of pids) {
+        let env = "";
+        try {
+          env = fs.readFileSync(`/proc/${pid}/environ`, "utf8");
+        } catch {
+          continue; // gone since the list was read
+        }
+        environs++;
+        assert.equal(leaks(env), 0, `${name}: process ${pid} (${fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim()}) holds a secret in its environment`);
+      }
+    }
+    ctx.summary.push(`secrets: none in docker inspect of ${names.length} containers, in ${ps.split("\n").length} processes' command lines, nor in the environment of the containers' ${environs} processes`);
   });
 
   test("no secret in the logs: every kit container's docker logs, the upkeep and backup logs on the VPS, the run's own output and each command's output", () => {

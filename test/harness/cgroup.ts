@@ -1,4 +1,4 @@
-/** A container's cgroup on this machine (the benchmarks' VPS is local): where it is, and its counters. */
+/** A container's cgroup on this machine (the VPS of the e2e and the benchmarks is local): where it is, and its counters. */
 import * as fs from "node:fs";
 
 /** A container's cgroup v2 directories, under systemd's or cgroupfs's driver. */
