@@ -9,7 +9,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerSshOpts, reachDockerScript } from "../render/ssh";
+import { DESTROY_GUARD, dockerSshOpts, reachDockerScript } from "../render/ssh";
 import type { Settings } from "../settings";
 
 export interface HostArgs {
@@ -88,7 +88,13 @@ export class Host extends pulumi.ComponentResource {
   guardDestroy(name: string, after: pulumi.Resource[], backupFirst?: { stack: string; script: string }): pulumi.CustomResource {
     return new command.local.Command(
       name,
-      { interpreter: ["/bin/sh", "-c"], create: "true", delete: reachDockerScript(this.target, backupFirst), addPreviousOutputInEnv: false },
+      {
+        interpreter: ["/bin/sh", "-c"],
+        create: "true",
+        delete: DESTROY_GUARD.command,
+        environment: { [DESTROY_GUARD.variable]: reachDockerScript(this.target, backupFirst) },
+        addPreviousOutputInEnv: false,
+      },
       { parent: this, dependsOn: after },
     );
   }

@@ -44,6 +44,16 @@ export function sshCommandArgs(t: SshTarget): string[] {
   return ["-p", String(t.port), "-l", t.user, ...dockerSshOpts(t), t.host];
 }
 
+/**
+ * A command for this machine's shell that runs `script` on the target: over the docker provider's
+ * ssh (its options, so the same pinned host key), or here for a local target. ssh joins its
+ * remote words for the VPS's shell, so the script is quoted once for each shell.
+ */
+export function onTargetCommand(t: Target, script: string): string {
+  const sh = `sh -c ${shellQuote(script)}`;
+  return t.kind === "ssh" ? `${["ssh", ...sshCommandArgs(t)].map(shellQuote).join(" ")} ${shellQuote(sh)}` : sh;
+}
+
 const SCAN_TYPES: Record<string, string> = { "ssh-ed25519": "ed25519", "ssh-rsa": "rsa" };
 
 /** The last line the host-key check prints when the VPS presents the configured key. */
@@ -67,10 +77,17 @@ export function hostKeyCheckScript(t: SshTarget & { hostKey: string }): string {
 }
 
 /**
- * The destroy guard's delete script: reaches the Docker engine the way the docker provider
- * does (its ssh options for an `ssh` target, the local socket otherwise), or fails naming the
- * target and saying that nothing was removed (ssh's CR LF taken out). No comments in it: the
- * command provider prints a failed script whole before its output, so it is kept short.
+ * How the destroy guard runs its script: the command provider prints a failed command whole
+ * before its output (`exit status 1: running "<command>":`), where the kit's own lines are what
+ * the owner must read. So the command is this one short line, and the script travels in the
+ * resource's environment, which the state keeps for a destroy from any machine.
+ */
+export const DESTROY_GUARD = { variable: "MATRIX_KIT_DESTROY_GUARD", command: 'eval "$MATRIX_KIT_DESTROY_GUARD"' } as const;
+
+/**
+ * The destroy guard's script: reaches the Docker engine the way the docker provider does (its
+ * ssh options for an `ssh` target, the local socket otherwise), or fails naming the target and
+ * saying that nothing was removed (ssh's CR LF taken out).
  */
 export function reachDockerScript(t: Target, backupFirst?: { stack: string; script: string }): string {
   const word = (w: string) => (/^[\w\/.-]+$/.test(w) ? w : shellQuote(w));

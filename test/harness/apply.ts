@@ -49,7 +49,7 @@ import * as path from "node:path";
 import { createContainer, labelMap, only } from "./container";
 import { DockerApi } from "./docker-api";
 import type { ProgramRun, Recorded } from "./program";
-import { commandSsh, openTunnel, run, type Connection } from "./provider-io";
+import { commandSsh, openTunnel, runCommand, type Connection } from "./provider-io";
 
 export interface ApplyOptions {
   /** Keep volumes on destroy (the stack's matrix:volumes.retainOnDestroy; not visible to mocks). */
@@ -158,14 +158,13 @@ export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, o
     case "command:remote:Command": {
       only(r, ["connection", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"]);
       const ssh = commandSsh(r.inputs.connection as Connection, state.tmp, r.name);
-      entry.outputs = run("ssh", [...ssh, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
+      entry.outputs = runCommand("remote", ["ssh", ...ssh], r.inputs.create, r.inputs.stdin);
       log(`ran over ssh: ${r.name}`);
       return;
     }
     case "command:local:Command": {
-      only(r, ["interpreter", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"]);
-      const [cmd, ...pre] = r.inputs.interpreter as string[];
-      entry.outputs = run(cmd, [...pre, r.inputs.create], r.inputs.stdin, `${r.name} (create)`);
+      only(r, ["interpreter", "create", "delete", "stdin", "environment", "triggers", "addPreviousOutputInEnv"]);
+      entry.outputs = runCommand("local", r.inputs.interpreter as string[], r.inputs.create, r.inputs.stdin, r.inputs.environment);
       log(`ran locally: ${r.name}`);
       return;
     }

@@ -28,7 +28,7 @@ import * as path from "node:path";
 import type { Applied, StateEntry } from "./apply";
 import { providerCpus } from "./container";
 import { DockerApi } from "./docker-api";
-import { commandSsh, openTunnel, run, type Connection } from "./provider-io";
+import { commandSsh, openTunnel, runCommand, type Connection } from "./provider-io";
 
 export function saveState(state: Map<string, StateEntry>, file: string): void {
   fs.writeFileSync(file, JSON.stringify([...state.values()], null, 1), { mode: 0o600 });
@@ -131,15 +131,17 @@ export async function deleteOne(e: StateEntry, docker: () => Promise<DockerApi>,
       if (!e.retainOnDelete) await (await docker()).request("DELETE", `/volumes/${encodeURIComponent(i.name)}`, undefined, [204, 404]);
       return;
     case "command:remote:Command":
-      if (i.delete) run("ssh", [...commandSsh(i.connection as Connection, tmp, e.name), i.delete], undefined, `${e.name} (delete)`);
+      if (i.delete) runCommand("remote", ["ssh", ...commandSsh(i.connection as Connection, tmp, e.name)], i.delete, i.stdin);
       return;
     case "command:local:Command": {
       if (!i.delete) return;
-      const [cmd, ...pre] = i.interpreter as string[];
-      // The provider hands the create's output to the delete (addPreviousOutputInEnv defaults to true).
-      const env: Record<string, string> =
-        i.addPreviousOutputInEnv === false ? {} : { PULUMI_COMMAND_STDOUT: (e.outputs?.stdout ?? "").trim(), PULUMI_COMMAND_STDERR: (e.outputs?.stderr ?? "").trim() };
-      run(cmd, [...pre, i.delete], undefined, `${e.name} (delete)`, env);
+      // The provider hands the create's output to the delete (addPreviousOutputInEnv defaults to true),
+      // with the resource's environment and stdin, as stored in the state.
+      const env: Record<string, string> = {
+        ...(i.environment ?? {}),
+        ...(i.addPreviousOutputInEnv === false ? {} : { PULUMI_COMMAND_STDOUT: (e.outputs?.stdout ?? "").trim(), PULUMI_COMMAND_STDERR: (e.outputs?.stderr ?? "").trim() }),
+      };
+      runCommand("local", i.interpreter as string[], i.delete, i.stdin, env);
       return;
     }
     default:

@@ -34,10 +34,24 @@ export function commandSsh(conn: Connection, tmp: string, id: string): string[] 
   return ["-i", keyFile, "-p", String(port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", ...hostKey, `${conn.user ?? "root"}@${conn.host}`];
 }
 
-export function run(cmd: string, args: string[], stdin: string | undefined, what: string, env?: Record<string, string>): { stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { input: stdin ?? "", encoding: "utf8", timeout: 600_000, env: { ...process.env, ...env } });
+/** Go's %q of a string, as the command provider quotes a failed command (ASCII; other characters are left as they are). */
+export function goQuote(text: string): string {
+  const escapes: Record<string, string> = { "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r" };
+  return `"${text.replace(/[\\"\n\t\r\x00-\x1f\x7f]/g, (c) => escapes[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"`;
+}
+
+/**
+ * A command resource's create or delete, failing as the command provider v1.2.1 does
+ * (provider/pkg/provider/{local,remote}/commandOutputs.go): `<exit error>: running "<command>":`
+ * then what the command printed. Local commands end with Go's exec error ("exit status N"), remote
+ * ones with the ssh session's ("Process exited with status N"). Differences: the output is stdout
+ * then stderr, where the provider interleaves them as they arrive.
+ */
+export function runCommand(kind: "local" | "remote", argv: string[], command: string, stdin: string | undefined, env?: Record<string, string>): { stdout: string; stderr: string } {
+  const r = spawnSync(argv[0]!, [...argv.slice(1), command], { input: stdin ?? "", encoding: "utf8", timeout: 600_000, env: { ...process.env, ...env } });
   if (r.status !== 0) {
-    throw new Error(`${what} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ""}):\n${r.stdout}${r.stderr}`);
+    const status = kind === "local" ? (r.signal ? `signal: ${r.signal === "SIGKILL" ? "killed" : r.signal}` : `exit status ${r.status}`) : `Process exited with status ${r.status}`;
+    throw new Error(`${status}: running ${goQuote(command)}:\n${r.stdout}${r.stderr}`);
   }
   return { stdout: r.stdout, stderr: r.stderr };
 }

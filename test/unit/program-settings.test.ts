@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { DESTROY_GUARD } from "../../infra/render/ssh";
 import { byType, one, REMOTE_CMD, runProgram, TEST_SECRETS } from "../harness/program";
 
 test("matrix:target.hostKey insecure-accept-any: no check, ssh told to accept any key, no hostKey on commands", async () => {
@@ -69,18 +70,21 @@ test("the destroy guard depends on every other resource of the stack, so destroy
     assert.deepEqual(custom.filter((n) => !guard.dependencies.includes(n)), [], `${stack}: every resource is deleted after the guard`);
     assert.equal(guard.inputs.create, "true");
     assert.equal(guard.inputs.addPreviousOutputInEnv, false);
-    if (stack === "local") assert.match(guard.inputs.delete, /if ! out=\$\(docker version --format '\{\{\.Server\.Version\}\}' 2>&1\)/);
+    // The provider prints a failed command whole: the command is one short line, the script in the environment.
+    assert.equal(guard.inputs.delete, DESTROY_GUARD.command);
+    const script = guard.inputs.environment[DESTROY_GUARD.variable] as string;
+    if (stack === "local") assert.match(script, /if ! out=\$\(docker version --format '\{\{\.Server\.Version\}\}' 2>&1\)/);
     else {
       const opts = JSON.parse(one(run, `${p}-host-docker`).inputs.sshOpts) as string[];
-      assert.ok(guard.inputs.delete.includes(["ssh", "-p", "22", "-l", "deploy", ...opts, "198.51.100.7", "docker"].map((a) => `'${a}'`).join(" ")), guard.inputs.delete);
+      assert.ok(script.includes(["ssh", "-p", "22", "-l", "deploy", ...opts, "198.51.100.7", "docker"].map((a) => `'${a}'`).join(" ")), script);
     }
-    assert.match(guard.inputs.delete, /Nothing was removed/);
+    assert.match(script, /Nothing was removed/);
     // The prod stack backs up (matrix:backup.beforeDestroy defaults to true): after reaching Docker, before anything is removed.
-    if (stack === "prod") assert.ok(guard.inputs.delete.includes(`'198.51.100.7' '/opt/matrix-kit/prod/backup/backup.sh' 'destroy'`), guard.inputs.delete);
-    else assert.doesNotMatch(guard.inputs.delete, /backup/);
+    if (stack === "prod") assert.ok(script.includes(`'198.51.100.7' '/opt/matrix-kit/prod/backup/backup.sh' 'destroy'`), script);
+    else assert.doesNotMatch(script, /backup/);
   }
   const off = await runProgram({ stack: "prod", secrets: TEST_SECRETS, values: { "matrix:backup": { repository: "sftp:r@b:/x", beforeDestroy: false } } });
-  assert.doesNotMatch(one(off, "mx-prod-host-destroy-guard").inputs.delete, /backup/);
+  assert.doesNotMatch(one(off, "mx-prod-host-destroy-guard").inputs.environment[DESTROY_GUARD.variable], /backup/);
 });
 
 test("no Cloudflare and no TLS: a warning at preview and up that the server cannot federate", async () => {
