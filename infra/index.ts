@@ -27,8 +27,8 @@ import { enabledBridges } from "./settings";
 
 export = async (): Promise<Record<string, unknown>> => {
   const { settings: s, secrets: cfg } = loadStack();
-  await preflight(s);
   const secrets = pulumi.secret(cfg.secretSeed.apply(deriveSecrets));
+  await preflight(s, secrets);
   const prefix = s.namePrefix;
 
   const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });

@@ -1,15 +1,28 @@
 /**
  * What the program checks before it registers any resource, on every preview and update:
- * the VPS's host key, and settings that deploy fine but leave a server that cannot work.
- * A problem stops the run with the kit's own message and nothing else (a RunError prints
- * no stack trace), before any resource reaches the VPS (issue 15).
+ * the VPS's host key, that the VPS can open the backup repository, and settings that deploy
+ * fine but leave a server that cannot work. A problem stops the run with the kit's own message
+ * and nothing else (a RunError prints no stack trace), before any resource reaches the VPS.
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HOST_KEY_OK, hostKeyCheckScript } from "./render/ssh";
+import { openRepositoryScript, REPOSITORY_OK } from "./render/backup";
+import { HOST_KEY_OK, hostKeyCheckScript, onTargetCommand } from "./render/ssh";
+import type { Secrets } from "./secrets";
 import type { Settings } from "./settings";
 
-export async function preflight(s: Settings): Promise<void> {
+/**
+ * A check run where `pulumi up` runs, as an invoke so that it runs on preview too. Not logged by
+ * the provider: its words reach the user once, as the run's error (the real engine printed them
+ * twice). The check prints `ok` last when all is well, and the kit's message otherwise.
+ */
+async function check(script: string, ok: string, stdin?: string): Promise<void> {
+  const r = await command.local.run({ command: script, interpreter: ["/bin/sh", "-c"], logging: "none", ...(stdin !== undefined ? { stdin } : {}) });
+  const lines = r.stdout.trim().split("\n");
+  if (lines[lines.length - 1] !== ok) throw new pulumi.RunError(r.stdout.trim() || `matrix-kit: a check before the update printed nothing: ${r.stderr}`);
+}
+
+export async function preflight(s: Settings, secrets: pulumi.Output<Secrets>): Promise<void> {
   // With federation off (matrix:federation.mode) there is no other server to reach us.
   if (!s.cloudflare.enabled && !s.nginx.tls && s.federation.mode !== "off") {
     pulumi.log.warn(
@@ -25,16 +38,16 @@ export async function preflight(s: Settings): Promise<void> {
     );
   }
   const t = s.target;
-  if (t.kind !== "ssh") return;
-  if (!t.hostKey) {
+  if (t.kind === "ssh" && !t.hostKey) {
     pulumi.log.warn(
       `matrix:target.hostKey is "insecure-accept-any": the ssh host key of ${t.host} is not checked, so anyone on the path can impersonate the VPS. Set it to the VPS's key (cat /etc/ssh/ssh_host_ed25519_key.pub on the VPS).`,
     );
-    return;
+  } else if (t.kind === "ssh" && t.hostKey) {
+    await check(hostKeyCheckScript({ ...t, hostKey: t.hostKey }), HOST_KEY_OK);
   }
-  // An invoke, so that it runs on preview too; it compares, and writes nothing. Not logged by the
-  // provider: its words reach the user once, as the run's error (the real engine printed them twice).
-  const check = await command.local.run({ command: hostKeyCheckScript({ ...t, hostKey: t.hostKey }), interpreter: ["/bin/sh", "-c"], logging: "none" });
-  const lines = check.stdout.trim().split("\n");
-  if (lines[lines.length - 1] !== HOST_KEY_OK) throw new pulumi.RunError(check.stdout.trim() || `matrix-kit: the host key check printed nothing: ${check.stderr}`);
+  if (s.backup.enabled) {
+    // After the host key: the repository check reaches the VPS. An update initialises a new repository.
+    const password = await new Promise<string>((resolve) => secrets.apply((x) => resolve(x.backupPassword)));
+    await check(onTargetCommand(t, openRepositoryScript(s.backup, !pulumi.runtime.isDryRun())), REPOSITORY_OK, password);
+  }
 }

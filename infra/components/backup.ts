@@ -1,14 +1,15 @@
 /**
- * Backups (render/backup.ts): restic checked on the host, the backup and restore scripts, the
+ * Backups (render/backup.ts): the backup and restore scripts, the
  * repository's password (root only) and the nightly cron entry (the backup before an image upgrade
  * is components/upgrade.ts's). Destroy removes the entry and
- * the scripts; the repository, wherever it is, is never touched by the kit.
+ * the scripts; the repository, wherever it is, is never touched by the kit. That restic is there and
+ * opens the repository is checked before anything changes (preflight.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
 import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderRestoreScript } from "../render/backup";
-import { checkResticScript, removeFileScript } from "../render/host";
+import { removeFileScript } from "../render/host";
 import type { Secrets } from "../secrets";
 import type { BackupSettings, Settings } from "../settings";
 
@@ -28,13 +29,12 @@ export class Backup extends pulumi.ComponentResource {
     const s = args.settings;
     const p = backupPaths(s);
     if (args.backup.beforeDestroy) this.beforeDestroy = { stack: s.stack, script: p.script };
-    const restic = args.host.script(`${name}-restic-check`, { create: checkResticScript() }, { parent: this });
     // Made by the runs (restic's cache, the last result); removed after the files above it.
     const workDir = args.host.script(`${name}-work`, { create: "true", delete: removeFileScript(p.dir, s.hostDir, { tree: true }) }, { parent: this });
     // The result file's directory (status and the watchdog read it): made by the first run.
     args.host.script(`${name}-state`, { create: "true", delete: removeFileScript(p.stateDir, s.hostDir, { tree: true }) }, { parent: this });
     const file = (id: string, path: string, content: pulumi.Input<string>, mode: string) =>
-      new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path, content, owner: { uid: 0, gid: 0, mode } }, { parent: this, dependsOn: [workDir, restic] });
+      new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path, content, owner: { uid: 0, gid: 0, mode } }, { parent: this, dependsOn: [workDir] });
     const files = [
       file("script", p.script, renderBackupScript(s, args.backup), "0700"),
       file("restore", p.restore, renderRestoreScript(s, args.backup), "0700"),

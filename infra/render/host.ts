@@ -39,9 +39,6 @@ export function checkCronScript(): string {
   return renderTemplate("host/check-cron.sh.hbs", {});
 }
 
-export function checkResticScript(): string {
-  return renderTemplate("host/check-restic.sh.hbs", {});
-}
 
 /** Backup kept beside the site during an update; its name does not end in .conf, so nginx never includes it. */
 function backupPath(s: Settings): string {

@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFile, stackFilePath } from "../../infra/config";
+import { REPOSITORY_OK } from "../../infra/render/backup";
 import { HOST_KEY_OK } from "../../infra/render/ssh";
 
 /** Pulumi's marker for a secret value on the wire. */
@@ -57,11 +58,13 @@ export interface RunConfig {
   secrets?: Record<string, string>;
   /** Start from stacks/Pulumi.<stack>.yaml (default true). */
   fromStackFile?: boolean;
+  /** Run as `pulumi preview` does (the runtime's dry run); default: as `pulumi up`. */
+  preview?: boolean;
   /**
    * "run": carry out `command:local:run` invokes on this machine while the program
    * runs, as the command provider does on every preview and up (the e2e run);
-   * "record" (default): only record them and answer (a MOCK answer, unit tests) as the
-   * host-key check does when the VPS presents the configured key; a function: record and
+   * "record" (default): only record them and answer (a MOCK answer, unit tests) as each check
+   * does when all is well (mockCheckAnswer); a function: record and
    * answer with its stdout (a unit test playing another answer).
    */
   invokes?: "record" | "run" | ((inputs: Record<string, any>) => string);
@@ -77,6 +80,17 @@ function runLocalInvoke(inputs: Record<string, any>): Record<string, unknown> {
   const r = spawnSync(cmd, [...pre, String(inputs.command)], { input: inputs.stdin ?? "", encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) throw new Error(`local.run failed (exit ${r.status}): ${r.stderr.trim()}`);
   return { ...inputs, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+/**
+ * The MOCK answer to one of the program's checks (preflight.ts): what the check prints last when
+ * all is well (the VPS presents the configured key; it opens the backup repository). Each check's
+ * script holds its own "ok" line.
+ */
+function mockCheckAnswer(script: string): string {
+  const ok = [HOST_KEY_OK, REPOSITORY_OK].find((line) => script.includes(line));
+  if (!ok) throw new Error(`harness: no MOCK answer for this check:\n${script}`);
+  return ok;
 }
 
 const INFRA = path.resolve(__dirname, "../../infra");
@@ -126,7 +140,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
           }
         }
         if (args.token === "command:local:run") {
-          const stdout = typeof rc.invokes === "function" ? rc.invokes(inputs) : HOST_KEY_OK;
+          const stdout = typeof rc.invokes === "function" ? rc.invokes(inputs) : mockCheckAnswer(String(inputs.command));
           return { ...args.inputs, stdout, stderr: "" };
         }
         return args.inputs;
@@ -134,7 +148,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
     },
     "matrix-kit",
     rc.stack,
-    false,
+    rc.preview ?? false,
   );
   pulumi.runtime.setAllConfig(config, secretKeys);
   // The mock monitor drops each registration's dependencies; read them off the request first.

@@ -28,6 +28,8 @@ need python3 python3
 # Debian 12's 2.6, the e2e image's too (test/e2e/images/haproxy); README (Tests) says how
 # close it is to the image the kit deploys.
 need haproxy haproxy
+# The backup repository check pulumi up runs on the VPS, run here against real repositories.
+need restic restic
 # Debian's python3 has no venv module until python3-venv is installed.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   needed_packages+=(python3-venv)

@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { byType, LOCAL_CMD, one, REMOTE_CMD, runProgram, stdinOf, TEST_SECRETS, type ProgramRun } from "../harness/program";
 import { settingsFromStackFile } from "../../infra/config";
 import { renderBackupScript, renderRestoreScript } from "../../infra/render/backup";
+import { deriveSecrets } from "../../infra/secrets";
 
 for (const stack of ["local", "dev", "prod"] as const) {
   describe(`stack ${stack} under Pulumi mocks: files, secrets, the host and the edge`, () => {
@@ -122,7 +123,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.match(one(run, `${p}-synapse-admin-token`).inputs.delete, new RegExp(`rm -f '/opt/matrix-kit/${stack}/admin/token'`));
     });
 
-    test("backups: the scripts and the nightly cron entry (root only) when the stack sets a repository, the password a secret after the restic check, a backup before an image upgrade; nothing otherwise", async () => {
+    test("backups: the repository opened by the VPS before anything, the scripts and the nightly cron entry (root only) when the stack sets a repository, the password a secret, a backup before an image upgrade; nothing otherwise", async () => {
       const names = run.resources.filter((r) => r.name.startsWith(`${p}-backup`)).map((r) => r.name);
       if (stack !== "prod") {
         assert.deepEqual(names, []);
@@ -136,8 +137,12 @@ for (const stack of ["local", "dev", "prod"] as const) {
       const password = one(run, `${p}-backup-password-write`);
       assert.ok(password.secretPaths.includes("stdin"), "the repository's password is a Pulumi secret");
       assert.match(password.inputs.create, /chmod 0600/);
-      assert.ok(password.dependencies.includes(`${p}-backup-restic-check`), "written after restic is found on the VPS");
-      assert.match(one(run, `${p}-backup-restic-check`).inputs.create, /backups need restic on the VPS \(Debian\/Ubuntu: apt-get install restic\), or unset matrix:backup\.repository/);
+      // Before anything: the VPS opens the repository with the stack's password (given on stdin), over the provider's ssh.
+      const opens = run.invokes.filter((i) => i.token === "command:local:run" && String(i.inputs.command).includes("restic --no-cache cat config"));
+      assert.equal(opens.length, 1);
+      assert.equal(opens[0].inputs.stdin, deriveSecrets(TEST_SECRETS["matrix:secretSeed"]).backupPassword);
+      assert.match(opens[0].inputs.command, /^'ssh' '-p' '22' '-l' 'deploy' .* '198\.51\.100\.7' 'sh -c '\\''# matrix-kit: can the VPS open matrix:backup\.repository/);
+      assert.equal(opens[0].inputs.logging, "none");
       assert.equal(
         one(run, `${p}-backup-cron-write`).inputs.stdin,
         "# Managed by matrix-kit (stack prod): the nightly backup (restic, then forget --prune and\n# check). Written by `pulumi up`, removed by `pulumi destroy`; edits are overwritten.\n" +
@@ -194,8 +199,9 @@ for (const stack of ["local", "dev", "prod"] as const) {
           "-o", `KnownHostsCommand=/bin/echo ${address} ${hostKey}`, "-o", "UserKnownHostsFile=/dev/null",
           "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
         ]);
-        // The check that compares keys runs as an invoke (on every preview and up) and writes nothing.
-        assert.deepEqual(run.invokes.map((i) => i.token), ["command:local:run"]);
+        // The check that compares keys runs as an invoke (on every preview and up) and writes nothing;
+        // it comes first (with backups, the repository check reaches the VPS after it).
+        assert.deepEqual(run.invokes.map((i) => i.token), stack === "prod" ? ["command:local:run", "command:local:run"] : ["command:local:run"]);
         const check = run.invokes[0].inputs;
         assert.deepEqual(check.interpreter, ["/bin/sh", "-c"]);
         assert.equal(check.logging, "none", "its words reach the user once, as the run's error");
