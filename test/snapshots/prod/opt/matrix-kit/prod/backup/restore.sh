@@ -50,13 +50,23 @@ if [ -z "$now" ] || [ "$now" != "$was" ]; then
   exit 3
 fi
 
+# What a new deployment makes by itself is not data to protect: the rooms the watchdog makes (its
+# account data lists them), other servers' media cached here (a bridge bot's avatar fetched on its
+# first start) and URL previews. Anything else is the owner's, and is named.
 held=()
-events=$(docker exec 'mx-prod-postgres' psql -U 'synapse' -d 'synapse' -Atc "SELECT count(*) FROM events" 2>/dev/null || echo 0)
-[ "$events" = 0 ] || held+=("database synapse ($events events)")
+# A count that fails is no proof of an empty database: it is named too, and refused.
+if ! events=$(docker exec 'mx-prod-postgres' psql -U 'synapse' -d 'synapse' -Atc 'SELECT count(*) FROM events WHERE room_id NOT IN (SELECT value FROM account_data, json_each_text(content::json) WHERE user_id = '\''@kit-watchdog:example.com'\'' AND account_data_type = '\''org.matrix-kit.watchdog.rooms'\'')' 2>&1); then
+  held+=("database synapse (its events could not be counted: ${events%%$'\n'*})")
+elif [ "$events" != 0 ]; then
+  held+=("database synapse ($events events outside the kit's own rooms)")
+fi
 while read -r name _; do
   mp=$(docker volume inspect -f '{{.Mountpoint}}' "$name")
-  files=$(find "$mp" -type f | head -n 1000 | wc -l)
-  [ "$files" = 0 ] || held+=("volume $name ($files files)")
+  found=$(cd "$mp" && find . -type f ! -path './media_store/remote_content/*' ! -path './media_store/remote_thumbnail/*' ! -path './media_store/url_cache/*' ! -path './media_store/url_cache_thumbnails/*' | head -n 1000)
+  [ -n "$found" ] || continue
+  # By the folder two levels down: "2 in media_store/local_content".
+  where=$(printf '%s\n' "$found" | cut -d/ -f2-3 | sort | uniq -c | awk '{ printf "%s%s in %s", (NR > 1 ? ", " : ""), $1, $2 }')
+  held+=("volume $name ($(printf '%s\n' "$found" | wc -l) files: $where)")
 done <"$stage/volumes.txt"
 if [ ${#held[@]} -gt 0 ] && [ "$force" != --force ]; then
   printf -v list '%s, ' "${held[@]}"
