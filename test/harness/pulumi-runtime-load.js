@@ -37,8 +37,11 @@ async function main() {
         return { id: `${args.name}-id`, state: args.inputs };
       },
       call(args) {
-        // MOCK answer of the host-key check (infra/preflight.ts): the key matches.
-        return args.token === "command:local:run" ? { ...args.inputs, stdout: "matrix-kit: host key ok", stderr: "" } : args.inputs;
+        // MOCK answer of each check (infra/preflight.ts): all is well, so the check prints its own ok
+        // line (HOST_KEY_OK of render/ssh.ts, REPOSITORY_OK of render/backup.ts), which its script holds.
+        if (args.token !== "command:local:run") return args.inputs;
+        const ok = ["matrix-kit: host key ok", "matrix-kit: backup repository ok"].find((line) => String(args.inputs.command).includes(line));
+        return { ...args.inputs, stdout: ok || "no MOCK answer for this check", stderr: "" };
       },
     },
     "matrix-kit",
@@ -75,7 +78,7 @@ setTimeout(() => {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(`FAILED ${err && err.name}: ${err && err.message}`);
+    console.error(`FAILED ${err && err.name}: ${err && err.message}`, process.env.KIT_DEBUG ? err.stack : "");
     process.exit(1);
   },
 );

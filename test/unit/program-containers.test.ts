@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { before, describe, test } from "node:test";
 import { byType, CONTAINER, one, runProgram, stdinOf, TEST_SECRETS, type ProgramRun } from "../harness/program";
+import { renderPostgresWrapper } from "../../infra/render/containers";
 import { deriveSecrets } from "../../infra/secrets";
 
 for (const stack of ["local", "dev", "prod"] as const) {
@@ -271,7 +272,16 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.deepEqual(c.inputs.volumes, [
         { containerPath: "/var/lib/postgresql/data", volumeName: `${p}-postgres-data`, readOnly: false },
         { containerPath: "/run/secrets/postgres-password", hostPath: `/opt/matrix-kit/${stack}/postgres/password`, readOnly: true },
+        { containerPath: "/kit-bin/postgres", hostPath: `/opt/matrix-kit/${stack}/postgres/kit-bin/postgres`, readOnly: true },
       ]);
+      // The image's own entrypoint, with the kit's postgres first on its PATH: it drops the password the entrypoint exported.
+      assert.deepEqual(c.inputs.entrypoints, ["/bin/sh", "-c", 'PATH="/kit-bin:$PATH" exec docker-entrypoint.sh "$@"', "postgres-entrypoint"]);
+      assert.equal(c.inputs.command[0], "postgres");
+      const wrapper = one(run, `${p}-postgres-server-wrapper-write`);
+      assert.equal(wrapper.inputs.stdin, renderPostgresWrapper());
+      assert.match(wrapper.inputs.create, /chown 0:0 "\$tmp"\nchmod 0755 "\$tmp"/);
+      assert.match(renderPostgresWrapper(), /^unset POSTGRES_PASSWORD PGPASSWORD\nPATH=\$\{PATH#\/kit-bin:\}\nexec postgres "\$@"\n$/m);
+      assert.ok(c.dependencies.includes(`${p}-postgres-server-wrapper-write`));
       const write = one(run, `${p}-postgres-password-write`);
       assert.match(write.inputs.create, /chown 999:999 "\$tmp"\nchmod 0600 "\$tmp"/);
       assert.equal(write.inputs.stdin, `${deriveSecrets(TEST_SECRETS["matrix:secretSeed"]).postgresPassword}\n`);
