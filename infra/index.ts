@@ -10,6 +10,7 @@ import { Bridge } from "./components/bridge";
 import { BridgeQueue } from "./components/bridge-queue";
 import { loadStack } from "./config";
 import { Database } from "./components/database";
+import { Acme } from "./components/acme";
 import { Edge } from "./components/edge";
 import { Homeserver } from "./components/homeserver";
 import { Host } from "./components/host";
@@ -28,7 +29,8 @@ import { enabledBridges } from "./settings";
 export = async (): Promise<Record<string, unknown>> => {
   const { settings: s, secrets: cfg } = loadStack();
   const secrets = pulumi.secret(cfg.secretSeed.apply(deriveSecrets));
-  await preflight(s, secrets);
+  await preflight(s, secrets, cfg);
+  const ownerPassword = pulumi.secret(cfg.ownerPassword ?? secrets.apply((x) => x.ownerPassword));
   const prefix = s.namePrefix;
 
   const host = new Host(`${prefix}-host`, { settings: s, sshPrivateKey: cfg.sshPrivateKey });
@@ -38,7 +40,7 @@ export = async (): Promise<Record<string, unknown>> => {
   const upgrade = new Upgrade(`${prefix}-upgrade`, { settings: s, host, after: backup ? [backup] : [] });
   const beforeReplace = [upgrade.before];
   const database = new Database(`${prefix}-postgres`, { settings: s, host, secrets, network: network.network, beforeReplace });
-  const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, database: database.ready, databaseContainer: database.container, beforeReplace });
+  const homeserver = new Homeserver(`${prefix}-synapse`, { settings: s, host, secrets, ownerPassword, database: database.ready, databaseContainer: database.container, beforeReplace });
   // The bridges reach Synapse through it (render/bridge-queue.ts), so it runs before they start.
   const queue = s.bridgeQueue.enabled ? [new BridgeQueue(`${prefix}-bridge-queue`, { settings: s, queue: s.bridgeQueue, host, network: network.network })] : [];
   const bridges = enabledBridges(s).map(
@@ -60,11 +62,14 @@ export = async (): Promise<Record<string, unknown>> => {
     extras.push(new Upkeep(`${prefix}-upkeep`, { settings: s, upkeep: s.upkeep, host, secrets, dependsOn: [homeserver.ready, database.ready] }));
   }
   const stickers = s.stickers.enabled ? [new Stickers(`${prefix}-stickers`, { settings: s, host })] : [];
-  const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.ready, ...bridges.map((b) => b.container), ...stickers] });
-  if (s.cloudflare.enabled) {
-    if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
-    extras.push(new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken, after: [host.provider] }));
-  }
+  // HTTPS: Cloudflare's origin certificate and zone settings, or ACME's placeholder; the site waits for them.
+  const edge = s.cloudflare.enabled ? new Edge(`${prefix}-edge`, { settings: s, cloudflare: s.cloudflare, apiToken: cfg.cloudflareApiToken!, host, after: [host.provider] }) : undefined;
+  if (edge) await edge.checkApex();
+  const acme = s.acme.enabled ? new Acme(`${prefix}-acme`, { settings: s, acme: s.acme, host }) : undefined;
+  const tlsReady = [...(edge?.originReady ?? []), ...(acme ? [acme.placeholder] : [])];
+  const proxy = new Proxy(`${prefix}-nginx`, { settings: s, host, dependsOn: [homeserver.ready, ...bridges.map((b) => b.container), ...stickers, ...tlsReady] });
+  acme?.issue(proxy);
+  extras.push(...(edge ? [edge] : []), ...(acme ? [acme] : []));
   host.guardDestroy(`${prefix}-host-destroy-guard`, [network, upgrade, database, homeserver, ...queue, ...bridges, ...extras, ...stickers, proxy], backup?.beforeDestroy);
 
   const homeserverUrl = publicBaseUrl(s);
@@ -78,11 +83,12 @@ export = async (): Promise<Record<string, unknown>> => {
     wechatAgentUrl,
     /** `pulumi stack output --show-secrets wechatListenSecret`: the agent's `-s`. */
     wechatListenSecret: s.wechat ? secrets.apply((x) => x.wechat.listenSecret) : undefined,
-    /** For `register_new_matrix_user -k`: creating the owner's account. */
-    registrationSharedSecret: secrets.apply((x) => x.registrationSharedSecret),
+    /** `pulumi stack output --show-secrets ownerPassword`: the owner's first password (change it in Element). */
+    ownerPassword,
+    /** When Cloudflare's origin certificate expires (renewed by the first update within matrix:cloudflare.originCertificate.renewBeforeDays of it). */
+    originCertificateExpiresOn: edge?.originCertificateExpiresOn,
     nextSteps: [
-      `Create your account: docker exec -it ${prefix}-synapse register_new_matrix_user -u ${s.admin} -a -c /config/homeserver.yaml http://localhost:8008`,
-      `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}`,
+      `Sign in with Element at ${homeserverUrl} as @${s.admin}:${s.domain}, with the password \`pulumi stack output --show-secrets ownerPassword\` shows${cfg.ownerPassword ? " (your matrix:ownerPassword)" : ""}, and change it in Element's settings`,
       ...(s.qq ? [`Message @${s.qq.botLocalpart}:${s.domain} and send "login" to link QQ`] : []),
       ...(s.stickers.enabled ? [`Add stickers: npm run stickers -- --stack ${s.stack} add <folder> (Element then shows the kit's picker)`] : []),
       ...(wechatAgentUrl ? [`Point the WeChat agent at ${wechatAgentUrl} with the secret from \`pulumi stack output --show-secrets wechatListenSecret\``] : []),

@@ -8,6 +8,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { openRepositoryScript, REPOSITORY_OK } from "./render/backup";
 import { HOST_KEY_OK, hostKeyCheckScript, onTargetCommand } from "./render/ssh";
+import type { SecretConfig } from "./config/load";
+import { apiTokenProblem } from "./config/tls";
 import type { Secrets } from "./secrets";
 import type { Settings } from "./settings";
 
@@ -22,12 +24,20 @@ async function check(script: string, ok: string, stdin?: string): Promise<void> 
   if (lines[lines.length - 1] !== ok) throw new pulumi.RunError(r.stdout.trim() || `matrix-kit: a check before the update printed nothing: ${r.stderr}`);
 }
 
-export async function preflight(s: Settings, secrets: pulumi.Output<Secrets>): Promise<void> {
+/** A secret's value, for a check that must run before any resource (it is never logged). */
+const valueOf = (v: pulumi.Output<string>) => new Promise<string>((resolve) => v.apply(resolve));
+
+export async function preflight(s: Settings, secrets: pulumi.Output<Secrets>, cfg: SecretConfig): Promise<void> {
+  if (s.cloudflare.enabled) {
+    if (!cfg.cloudflareApiToken) throw new pulumi.RunError("matrix:cloudflareApiToken is required when matrix:cloudflare.enabled is true");
+    const problem = apiTokenProblem(await valueOf(cfg.cloudflareApiToken));
+    if (problem) throw new pulumi.RunError(problem);
+  }
   // With federation off (matrix:federation.mode) there is no other server to reach us.
   if (!s.cloudflare.enabled && !s.nginx.tls && s.federation.mode !== "off") {
     pulumi.log.warn(
-      `${s.domain} cannot federate: matrix:cloudflare.enabled is false and matrix:nginx.tls is not set, so nothing serves HTTPS, ` +
-        `and other homeservers (and Element in a browser) only connect over TLS. Set matrix:nginx.tls to a certificate on the VPS, or enable matrix:cloudflare.`,
+      `${s.domain} cannot federate: matrix:cloudflare.enabled is false and matrix:nginx.tls.source is "none", so nothing serves HTTPS, ` +
+        `and other homeservers (and Element in a browser) only connect over TLS. Set matrix:nginx.tls.source to "acme" (a certificate from Let's Encrypt, for a VPS with a public name), or enable matrix:cloudflare.`,
     );
   }
   if (!s.backup.enabled) {
@@ -47,7 +57,7 @@ export async function preflight(s: Settings, secrets: pulumi.Output<Secrets>): P
   }
   if (s.backup.enabled) {
     // After the host key: the repository check reaches the VPS. An update initialises a new repository.
-    const password = await new Promise<string>((resolve) => secrets.apply((x) => resolve(x.backupPassword)));
+    const password = await valueOf(secrets.apply((x) => x.backupPassword));
     await check(onTargetCommand(t, openRepositoryScript(s.backup, !pulumi.runtime.isDryRun())), REPOSITORY_OK, password);
   }
 }

@@ -36,6 +36,8 @@ export interface Secrets {
   adminPassword: string;
   /** The restic repository's password (matrix:backup): the seed restores it on a new machine. */
   backupPassword: string;
+  /** The owner's first password, unless matrix:ownerPassword sets it; `pulumi up` makes the account with it once. */
+  ownerPassword: string;
 }
 
 /** Version of the derivation labels: bump to rotate every derived secret. */
@@ -46,8 +48,8 @@ function derive(seed: string, name: string, bytes = 32): Buffer {
 }
 
 /** URL-safe, no padding: safe in YAML, URLs, shell words and HTTP headers. */
-function token(seed: string, name: string): string {
-  return derive(seed, name).toString("base64url");
+function token(seed: string, name: string, bytes = 32): string {
+  return derive(seed, name, bytes).toString("base64url");
 }
 
 export function deriveSecrets(seed: string): Secrets {
@@ -71,6 +73,7 @@ export function deriveSecrets(seed: string): Secrets {
     watchdogPassword: token(seed, "watchdog/password"),
     adminPassword: token(seed, "kit-admin/password"),
     backupPassword: token(seed, "backup/restic-password"),
+    ownerPassword: token(seed, "owner/first-password", 18),
   };
 }
 
@@ -93,5 +96,6 @@ export function secretValues(s: Secrets): string[] {
     s.watchdogPassword,
     s.adminPassword,
     s.backupPassword,
+    s.ownerPassword,
   ];
 }

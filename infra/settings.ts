@@ -32,8 +32,11 @@ export interface NginxSettings {
   fileName: string;
   /** Port the plain-HTTP server blocks listen on. */
   httpPort: number;
-  /** TLS on the host (paths on the host); absent: plain HTTP, TLS at Cloudflare. */
-  tls?: { port: number; certificate: string; certificateKey: string };
+  /**
+   * TLS on the host (paths on the host; config/tls.ts); absent: plain HTTP. `clientCertificateCa`:
+   * the CA whose client certificates nginx requires (Cloudflare's origin pulls), or null.
+   */
+  tls?: { port: number; certificate: string; certificateKey: string; clientCertificateCa: string | null };
   testCommand: string;
   reloadCommand: string;
   /** Serve `/.well-known/matrix/*` from nginx (true when Cloudflare is off). */
@@ -135,7 +138,26 @@ export type CloudflareSettings =
       originAddress: string;
       proxied: boolean;
       workerName: string;
+      /** The zone's SSL mode: "strict" sets Full (strict); "keep" leaves it as the owner has it. */
+      sslMode: "strict" | "keep";
+      /** The zone's authenticated origin pulls on, and nginx requiring Cloudflare's client certificate. */
+      authenticatedOriginPulls: boolean;
+      /** The CA of the client certificate Cloudflare presents (PEM; infra/data/cloudflare-origin-pull-ca.json). */
+      originPullCa: string;
+      /** The origin certificate Cloudflare's Origin CA issues (nginx.tls.source "cloudflare"). */
+      originCertificate: { validityDays: number; renewBeforeDays: number };
+      /** "placeholder": a proxied record for <domain> when the zone has none, so the Worker's route fires. */
+      apexRecord: "none" | "placeholder";
+      plan: "free" | "pro" | "business" | "enterprise";
     };
+
+/** Where host nginx's certificate comes from (matrix:nginx.tls.source; config/tls.ts). */
+export type TlsSource = "cloudflare" | "acme" | "files" | "none";
+
+/** ACME (nginx.tls.source "acme"): certbot on the VPS, HTTP-01 through host nginx (render/acme.ts). */
+export type AcmeSettings =
+  | { enabled: false }
+  | { enabled: true; email: string | null; directoryUrl: string; caBundle: string | null; schedule: string };
 
 export type WatchdogSettings =
   | { enabled: false }
@@ -219,6 +241,9 @@ export interface Settings {
   qq?: QqSettings;
   wechat?: WechatSettings;
   cloudflare: CloudflareSettings;
+  /** Where nginx's certificate comes from; ACME's settings when it is "acme". */
+  tlsSource: TlsSource;
+  acme: AcmeSettings;
   watchdog: WatchdogSettings;
   /** Enabled only with a bridge to queue (config/to-settings.ts). */
   bridgeQueue: BridgeQueueSettings;
@@ -243,7 +268,7 @@ export interface Settings {
    * directive nginx does not know into the site, so the update's `nginx -t` fails (the e2e's
    * proof that a rejected site keeps the previous one serving).
    */
-  testOnly: { failNginxTest: boolean };
+  testOnly: { failNginxTest: boolean; originPullCa?: string };
 }
 
 export type Bridge = QqSettings | WechatSettings;
@@ -267,6 +292,10 @@ export function volumeName(s: Settings, service: "postgres" | "synapse" | Bridge
 }
 
 /** Where the kit's files for a service land on the host. */
-export function hostPath(s: Settings, service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "bridge-queue" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state" | "upgrade", file?: string): string {
+export function hostPath(
+  s: Settings,
+  service: "postgres" | "synapse" | BridgeKind | "watchdog" | "watchdog-state" | "docker-filter" | "bridge-queue" | "upkeep" | "stickers" | "admin" | "backup" | "backup-state" | "upgrade" | "tls" | "acme" | "acme-state",
+  file?: string,
+): string {
   return file === undefined ? `${s.hostDir}/${service}` : `${s.hostDir}/${service}/${file}`;
 }

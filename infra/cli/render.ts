@@ -32,6 +32,7 @@ export function redactedSecrets(): Secrets {
     watchdogPassword: r("watchdogPassword"),
     adminPassword: r("adminPassword"),
     backupPassword: r("backupPassword"),
+    ownerPassword: r("ownerPassword"),
   };
 }
 

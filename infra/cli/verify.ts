@@ -33,6 +33,12 @@ options:
   --upload-limit <size>   Synapse's max_upload_size ("50M" or bytes) when it cannot be read
   --resolve h:p:addr:p    connect to addr:p for h:p, keeping h for SNI and Host (repeatable)
   --ca-file <pem>         trust this CA too
+  --origin <addr[:port]>  the VPS's own address, reached past Cloudflare (default from the stack:
+                          cloudflare.originAddress and nginx.tls.port)
+  --origin-ca-file <pem>  trust this CA for the origin's certificate
+  --client-cert <pem>, --client-key <pem>
+                          present this client certificate to the origin, as Cloudflare's edge does
+  --only <ids>            only the checks whose ids start with these (comma-separated: origin,tls)
   --timeout <seconds>     per request (default 10)
   --upload-grace <s>      how long an upload under the limit must go unrefused (default 3)
   --json                  print the report as JSON`;
@@ -49,6 +55,9 @@ interface Parsed {
   uploadGraceMs: number;
   wechatSecret?: string;
   accessToken?: string;
+  originCaPem?: string;
+  clientCert?: { cert: string; key: string };
+  only?: string[];
   json: boolean;
 }
 
@@ -85,6 +94,11 @@ async function parse(argv: string[], env: NodeJS.ProcessEnv): Promise<Parsed | "
         "access-token": { type: "string" },
         resolve: { type: "string", multiple: true },
         "ca-file": { type: "string" },
+        origin: { type: "string" },
+        "origin-ca-file": { type: "string" },
+        "client-cert": { type: "string" },
+        "client-key": { type: "string" },
+        only: { type: "string" },
         timeout: { type: "string" },
         "upload-grace": { type: "string" },
         json: { type: "boolean" },
@@ -126,14 +140,15 @@ async function parse(argv: string[], env: NodeJS.ProcessEnv): Promise<Parsed | "
     resolve.push(rule);
   }
 
-  let caPem: string | undefined;
-  if (values["ca-file"] !== undefined) {
-    try {
-      caPem = fs.readFileSync(values["ca-file"], "utf8");
-    } catch (e) {
-      throw new UsageError(`--ca-file: cannot read ${values["ca-file"]} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    if (!caPem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca-file: ${values["ca-file"]} holds no PEM certificate`);
+  const caPem = pem(values["ca-file"], "--ca-file", "CERTIFICATE");
+  const originCaPem = pem(values["origin-ca-file"], "--origin-ca-file", "CERTIFICATE");
+  const cert = pem(values["client-cert"], "--client-cert", "CERTIFICATE");
+  const key = pem(values["client-key"], "--client-key", "PRIVATE KEY");
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("give --client-cert and --client-key together");
+  if (values.origin !== undefined) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(values.origin);
+    if (!m) throw new UsageError(`--origin wants an address and an optional port, got "${values.origin}"`);
+    target = { ...target, origin: { address: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2] ?? target.origin?.port ?? 443), pulls: target.origin?.pulls ?? "unknown" } };
   }
 
   return {
@@ -144,8 +159,24 @@ async function parse(argv: string[], env: NodeJS.ProcessEnv): Promise<Parsed | "
     uploadGraceMs: seconds(values["upload-grace"], "--upload-grace", 3_000),
     wechatSecret: values["wechat-secret"] ?? env.MATRIX_WECHAT_SECRET,
     accessToken: values["access-token"] ?? env.MATRIX_ACCESS_TOKEN,
+    originCaPem,
+    clientCert: cert !== undefined && key !== undefined ? { cert, key } : undefined,
+    only: values.only?.split(",").map((o) => o.trim()).filter(Boolean),
     json: values.json ?? false,
   };
+}
+
+/** A PEM file's text, which must hold `kind` ("CERTIFICATE", "PRIVATE KEY"), or undefined when not given. */
+function pem(file: string | undefined, flag: string, kind: string): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) throw new UsageError(`${flag}: ${file} holds no PEM ${kind.toLowerCase()}`);
+  return text;
 }
 
 async function main(argv: string[]): Promise<number> {

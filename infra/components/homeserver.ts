@@ -9,6 +9,7 @@ import { DOUBLE_PUPPET, renderDoublePuppetRegistration, renderRegistration } fro
 import { synapseSpec } from "../render/containers";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "../render/homeserver";
 import { adminAccountFile, adminTokenPath } from "../render/upkeep";
+import { ownerAccountCommand, ownerAccountProgram } from "../render/owner";
 import { chownVolumeScript, removeFileScript } from "../render/host";
 import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, volumeName, type Settings } from "../settings";
@@ -22,6 +23,8 @@ export interface HomeserverArgs {
   databaseContainer: docker.Container;
   /** Done before this container is replaced (Upgrade.before). */
   beforeReplace?: pulumi.Resource[];
+  /** The owner's first password (matrix:ownerPassword, else derived from the seed). */
+  ownerPassword: pulumi.Output<string>;
 }
 
 export class Homeserver extends pulumi.ComponentResource {
@@ -58,6 +61,12 @@ export class Homeserver extends pulumi.ComponentResource {
       { parent: this, provider, dependsOn: [...files, owned, args.database, ...(args.beforeReplace ?? [])] },
     );
     this.ready = awaitHealthy(`${name}-healthy`, { settings: s, host: args.host, container: this.container, service: "synapse" }, this);
+    // The owner's account, once: an admin with its first password; an account already there is left as it is.
+    args.host.script(
+      `${name}-owner`,
+      { create: ownerAccountCommand(s), stdin: pulumi.secret(pulumi.all([args.secrets, args.ownerPassword]).apply(([sec, pw]) => ownerAccountProgram(s, sec, pw))) },
+      { parent: this, dependsOn: [this.ready] },
+    );
     this.registerOutputs({ container: this.container.name });
   }
 

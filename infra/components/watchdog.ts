@@ -12,10 +12,10 @@ import { renderWatchdogConfig, watchdogSpec, watchdogStateDir } from "../render/
 import type { Secrets } from "../secrets";
 import { hostPath, type Settings, type WatchdogSettings } from "../settings";
 
-const SCRIPT = path.resolve(__dirname, "../../templates/watchdog/watchdog.py");
-/** The Matrix side of a probe, and the watch over the backups, imported by the script from beside it. */
-const PROBE_ROOM_PY = path.resolve(__dirname, "../../templates/watchdog/probe_room.py");
-const BACKUP_WATCH_PY = path.resolve(__dirname, "../../templates/watchdog/backup_watch.py");
+/** The script and the modules it imports from beside it (the probe's Matrix side, the watches over backups and the certificate, ...). */
+const WATCHDOG_DIR = path.resolve(__dirname, "../../templates/watchdog");
+/** Each module's resource id: its name with dashes ("probe-room"); the script's is "script". */
+const moduleId = (file: string) => (file === "watchdog.py" ? "script" : file.replace(/\.py$/, "").replace(/_/g, "-"));
 /** The Matrix client the kit's Python jobs share, placed beside each script (it imports it from there). */
 export const KIT_MATRIX_PY = path.resolve(__dirname, "../../templates/python/kit_matrix.py");
 
@@ -38,11 +38,10 @@ export class Watchdog extends pulumi.ComponentResource {
     // Read by the Synapse image's user-less python as root; the config holds the shared secret.
     const file = (id: string, fileName: string, content: pulumi.Input<string>, mode: string) =>
       new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "watchdog", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this });
+    const modules = fs.readdirSync(WATCHDOG_DIR).filter((f) => f.endsWith(".py")).sort();
     const files = [
-      file("script", "watchdog.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
+      ...modules.map((m) => file(moduleId(m), m, fs.readFileSync(path.join(WATCHDOG_DIR, m), "utf8"), "0644")),
       file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
-      file("probe-room", "probe_room.py", fs.readFileSync(PROBE_ROOM_PY, "utf8"), "0644"),
-      file("backup-watch", "backup_watch.py", fs.readFileSync(BACKUP_WATCH_PY, "utf8"), "0644"),
       file("config", "config.json", args.secrets.apply((sec) => renderWatchdogConfig(s, args.watchdog, sec)), "0600"),
     ];
     // Its restart counts (npm run status): made by docker's bind mount, removed on destroy after the container.

@@ -39,6 +39,8 @@ export interface SecretConfig {
   secretSeed: pulumi.Output<string>;
   sshPrivateKey?: pulumi.Output<string>;
   cloudflareApiToken?: pulumi.Output<string>;
+  /** The owner's first password, when the owner sets it (else derived from secretSeed). */
+  ownerPassword?: pulumi.Output<string>;
 }
 
 /** The program's entry point into configuration: validated settings plus secret handles. */
@@ -53,6 +55,7 @@ export function loadStack(): { settings: Settings; secrets: SecretConfig } {
       secretSeed: cfg.requireSecret("secretSeed"),
       sshPrivateKey: cfg.getSecret("sshPrivateKey"),
       cloudflareApiToken: cfg.getSecret("cloudflareApiToken"),
+      ownerPassword: cfg.getSecret("ownerPassword"),
     },
   };
 }

@@ -3,12 +3,13 @@
  * validate.ts; documented in the README's Settings table.
  */
 import { z } from "zod";
+import { acmeSchema, cloudflareSchema, tlsSchema } from "./schema-tls";
 import { absPath, botAvatar, cidr, cpuCount, cpuOverride, cronSchedule, duration, extra, hhmm, hostname, image, keepCount, localpart, longDuration, memory, oneLine, port, resticRepository, serverName, size } from "./value-types";
 
 export const NS = "matrix";
 
 /** Config keys that must hold Pulumi secrets (`pulumi config set --secret`). */
-export const SECRET_KEYS = ["secretSeed", "sshPrivateKey", "cloudflareApiToken"] as const;
+export const SECRET_KEYS = ["secretSeed", "sshPrivateKey", "cloudflareApiToken", "ownerPassword"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /** Keys a user may still have from older layouts, with where they went. */
@@ -97,7 +98,7 @@ export const schema = z
         siteDir: absPath.default("/etc/nginx/conf.d"),
         fileName: z.string().regex(/^[A-Za-z0-9._-]+\.conf$/, "a file name ending in .conf").optional(),
         httpPort: port.default(80),
-        tls: z.object({ port: port.default(443), certificate: absPath, certificateKey: absPath }).strict().optional(),
+        tls: tlsSchema,
         // Run by the site scripts as `sh -c '<command>'`: any one-line command, never part of the script.
         testCommand: oneLine("a shell command").default("nginx -t"),
         reloadCommand: oneLine("a shell command").default("nginx -s reload"),
@@ -159,17 +160,8 @@ export const schema = z
       })
       .strict()
       .prefault({}),
-    cloudflare: z
-      .object({
-        enabled: z.boolean().default(false),
-        zoneId: z.string().regex(/^[a-f0-9]{32}$/, "a 32-character hex zone id").optional(),
-        accountId: z.string().regex(/^[a-f0-9]{32}$/, "a 32-character hex account id").optional(),
-        originAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
-        proxied: z.boolean().default(true),
-        workerName: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and -").optional(),
-      })
-      .strict()
-      .prefault({}),
+    cloudflare: cloudflareSchema,
+    acme: acmeSchema,
     memory: z
       .object({
         // A 1 GB VPS; the reserve keeps the OS, sshd, nginx and the owner's other processes alive at peak.
@@ -278,7 +270,14 @@ export const schema = z
     stickers: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
     // Issue 19 point 6: only for the e2e's failed-reload test (an update whose site nginx rejects).
-    testOnly: z.object({ failNginxTest: z.boolean().default(false) }).strict().prefault({}),
+    // originPullCa: the kit's tests' stand-in for Cloudflare's origin-pull CA (PEM), which nginx then trusts instead.
+    testOnly: z
+      .object({
+        failNginxTest: z.boolean().default(false),
+        originPullCa: z.string().regex(/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+\/=\n]+-----END CERTIFICATE-----\n?$/, "a PEM certificate").optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

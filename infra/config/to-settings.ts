@@ -4,6 +4,7 @@ import type { Bridge, Settings } from "../settings";
 import { planBudget, type BudgetService, type MemoryBudget } from "./budget";
 import { planCpuBudget, type CpuBudget, type CpuService } from "./cpu-budget";
 import { BRIDGE_QUEUE_DEFAULTS, INSECURE_ACCEPT_ANY_HOST_KEY, type Raw } from "./schema";
+import { tlsSettings } from "./tls";
 
 const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 const MEM_UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -82,6 +83,8 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
     extraConfig: b.extraConfig,
   });
   const cf = r.cloudflare;
+  const hostDir = r.hostDir ?? `/opt/matrix-kit/${stack}`;
+  const https = tlsSettings(r, stack, hostDir);
   return {
     stack,
     domain: r.domain,
@@ -95,13 +98,13 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
             hostKey: r.target.hostKey === INSECURE_ACCEPT_ANY_HOST_KEY ? null : r.target.hostKey.split(" ").slice(0, 2).join(" "),
           }
         : r.target,
-    hostDir: r.hostDir ?? `/opt/matrix-kit/${stack}`,
+    hostDir,
     namePrefix: r.namePrefix ?? `mx-${stack}`,
     nginx: {
       siteDir: r.nginx.siteDir,
       fileName: r.nginx.fileName ?? `matrix-kit-${stack}.conf`,
       httpPort: r.nginx.httpPort,
-      tls: r.nginx.tls,
+      tls: https.tls,
       testCommand: r.nginx.testCommand,
       reloadCommand: r.nginx.reloadCommand,
       serveWellKnown: !cf.enabled,
@@ -141,16 +144,9 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
       ? // lxduo/matrix-wechat runs as root (no su-exec in its docker-run.sh).
         { ...bridgeBase("wechat", r.wechat), uid: 0, gid: 0, appservicePort: 17778, hostPort: r.wechat.hostPort, listenPort: 20002 }
       : undefined,
-    cloudflare: cf.enabled
-      ? {
-          enabled: true,
-          zoneId: cf.zoneId!,
-          accountId: cf.accountId!,
-          originAddress: cf.originAddress!,
-          proxied: cf.proxied,
-          workerName: cf.workerName ?? `matrix-well-known-${stack}`,
-        }
-      : { enabled: false },
+    cloudflare: https.cloudflare,
+    tlsSource: https.source,
+    acme: https.acme,
     watchdog: r.watchdog.enabled
       ? {
           enabled: true,

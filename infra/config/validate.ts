@@ -11,7 +11,8 @@ import type { Settings } from "../settings";
 import { NS, RENAMED_KEYS, schema, SECRET_KEYS, SETTING_HINTS, WATCHDOG_DEFAULTS } from "./schema";
 import { budgetProblems } from "./budget";
 import { cpuBudgetProblems } from "./cpu-budget";
-import { cpuBudget, memoryBudget, toSettings } from "./to-settings";
+import { cpuBudget, memoryBudget, sizeToBytes, toSettings } from "./to-settings";
+import { tlsProblems } from "./tls";
 
 /** A stack's configuration as read: values by full key, and which keys are Pulumi secrets. */
 export interface RawConfig {
@@ -144,6 +145,7 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   const cpu = cpuBudget(r);
   errors.push(...cpuBudgetProblems(cpu, NS));
   errors.push(...federationProblems(r.federation));
+  errors.push(...tlsProblems(r, matrixHost, sizeToBytes(r.synapse.maxUploadSize)));
   for (const kind of ["qq", "wechat"] as const) {
     const avatar = r[kind].botAvatar;
     // A bot avatar on another server is fetched from there (the real QQ bridge downloads it on start).

@@ -11,13 +11,14 @@ import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, re
 import { bridgeSpec, postgresSpec, renderPostgresPassword, synapseSpec, type ContainerSpec } from "./containers";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
+import { acmeCronPath, acmePaths, renderAcmeCron, renderAcmeScript } from "./acme";
 import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
 import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
 import { bridgeQueueSpec, renderBridgeQueueConfig } from "./bridge-queue";
 import { dockerFilterSpec, renderDockerFilterConfig } from "./docker-filter";
 import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
 
-export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron" | "haproxy";
+export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron" | "haproxy" | "pem";
 
 export interface RenderedFile {
   /** Absolute path on the host, or cloudflare/<name> for what goes to Cloudflare. */
@@ -59,6 +60,12 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     files.push({ path: p.passwordFile, kind: "key", content: renderBackupPassword(sec.backupPassword) });
     files.push({ path: backupCronPath(s), kind: "cron", content: renderBackupCron(s, s.backup) });
   }
+  if (s.acme.enabled) {
+    files.push({ path: acmePaths(s).script, kind: "shell", content: renderAcmeScript(s, s.acme) });
+    files.push({ path: acmeCronPath(s), kind: "cron", content: renderAcmeCron(s, s.acme) });
+  }
+  // Cloudflare's origin certificate and its key come from Cloudflare's API and @pulumi/tls at `pulumi up`: not renderable here.
+  if (s.cloudflare.enabled && s.nginx.tls?.clientCertificateCa) files.push({ path: s.nginx.tls.clientCertificateCa, kind: "pem", content: s.cloudflare.originPullCa });
   files.push({ path: nginxSitePath(s), kind: "nginx", content: renderNginxSite(s) });
   if (s.cloudflare.enabled) files.push({ path: `cloudflare/${WORKER_MODULE}`, kind: "worker", content: renderWorker(s) });
   return files;
@@ -100,8 +107,14 @@ export function plan(s: Settings): Record<string, unknown> {
           { type: "DnsRecord", name: s.matrixHost, content: s.cloudflare.originAddress, proxied: s.cloudflare.proxied },
           { type: "WorkersScript", name: s.cloudflare.workerName, mainModule: WORKER_MODULE, compatibilityDate: COMPATIBILITY_DATE },
           { type: "WorkersRoute", pattern: workerRoutePattern(s), script: s.cloudflare.workerName },
+          ...(s.tlsSource === "cloudflare"
+            ? [{ type: "OriginCaCertificate", hostnames: [s.matrixHost], requestType: "origin-ecc", requestedValidity: s.cloudflare.originCertificate.validityDays }]
+            : []),
+          ...(s.cloudflare.sslMode === "strict" ? [{ type: "ZoneSetting", settingId: "ssl", value: "strict" }] : []),
+          ...(s.cloudflare.authenticatedOriginPulls ? [{ type: "ZoneSetting", settingId: "tls_client_auth", value: "on" }] : []),
         ]
       : [],
+    https: { source: s.tlsSource, ...(s.nginx.tls ? { port: s.nginx.tls.port, certificate: s.nginx.tls.certificate, clientCertificateCa: s.nginx.tls.clientCertificateCa } : {}) },
     volumesKeptOnDestroy: s.volumes.retainOnDestroy,
     memoryBudget: budgetTable(s.memoryBudget),
     cpuBudget: cpuBudgetTable(s.cpuBudget),

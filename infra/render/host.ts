@@ -34,6 +34,11 @@ export function removeFileScript(path: string, root: string | null, opts: { tree
   return renderTemplate("host/remove-file.sh.hbs", { path, dirs, flags: opts.tree ? "-rf" : "-f" });
 }
 
+/** Fails, saying what to do, when the host has no certbot for ACME's certificates. */
+export function checkCertbotScript(): string {
+  return renderTemplate("host/check-certbot.sh.hbs", {});
+}
+
 /** Fails, saying what to do, when the host has no cron daemon to run the upkeep job. */
 export function checkCronScript(): string {
   return renderTemplate("host/check-cron.sh.hbs", {});

@@ -1,5 +1,6 @@
 /** Host nginx server blocks for the Matrix host (and the domain's discovery when Cloudflare is off). */
 import { hostPath, type Settings } from "../settings";
+import { acmePaths } from "./acme";
 import { clientWellKnown, serverWellKnown } from "./discovery";
 import { federates } from "./federation";
 import { renderTemplate } from "./templates";
@@ -12,6 +13,7 @@ export function renderNginxSite(s: Settings): string {
     matrixHost: s.matrixHost,
     httpPort: s.nginx.httpPort,
     tls: s.nginx.tls ?? false,
+    acmeWebroot: s.acme.enabled ? acmePaths(s).webroot : false,
     maxUploadSize: s.synapse.maxUploadSize,
     federates: federates(s),
     synapsePort: s.synapse.hostPort,

@@ -6,6 +6,7 @@
  */
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, type Bridge, type Settings, type WatchdogSettings } from "../settings";
+import { acmeLogPath, acmePaths } from "./acme";
 import { BACKUP_RESULT_FILE, backupLogPath, backupPaths } from "./backup";
 import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
@@ -26,6 +27,8 @@ export const WATCHDOG_PATHS = {
   stateFile: "/state/restarts.json",
   /** The backup script's result directory (read-only), when the stack backs up. */
   backupStateDir: "/backup-state",
+  /** The certificate script's result directory (read-only), with ACME's certificates. */
+  acmeStateDir: "/acme-state",
 } as const;
 
 /** The host directory of the watchdog's restart counts (`npm run status` reads restarts.json there). */
@@ -104,6 +107,8 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
     stateFile: WATCHDOG_PATHS.stateFile,
     // A failed or stale backup is told to the owner like a bridge's trouble.
     backup: s.backup.enabled ? { resultFile: `${WATCHDOG_PATHS.backupStateDir}/${BACKUP_RESULT_FILE}`, log: backupLogPath(s) } : null,
+    // So is a failed renewal of ACME's certificate.
+    certificate: s.acme.enabled ? { resultFile: `${WATCHDOG_PATHS.acmeStateDir}/last.json`, log: acmeLogPath(s) } : null,
     bridges: enabledBridges(s).map((b) => ({
       kind: b.kind,
       container: containerName(s, b.kind),
@@ -135,6 +140,7 @@ export function watchdogSpec(s: Settings, w: Enabled): ContainerSpec {
       { containerPath: WATCHDOG_PATHS.dir, hostPath: hostPath(s, "watchdog"), readOnly: true },
       { containerPath: WATCHDOG_PATHS.stateDir, hostPath: watchdogStateDir(s), readOnly: false },
       ...(s.backup.enabled ? [{ containerPath: WATCHDOG_PATHS.backupStateDir, hostPath: backupPaths(s).stateDir, readOnly: true }] : []),
+      ...(s.acme.enabled ? [{ containerPath: WATCHDOG_PATHS.acmeStateDir, hostPath: acmePaths(s).stateDir, readOnly: true }] : []),
     ],
     memoryBytes: w.memoryLimitBytes,
     cpu: cpuSpec(s, "watchdog"),

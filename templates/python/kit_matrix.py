@@ -111,18 +111,25 @@ def register_or_login(m: Matrix, shared_secret: str, user: str, password: str, a
     return user_id
 
 
-def _register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None]) -> str:
+def register(m: Matrix, shared_secret: str, user: str, password: str, admin: bool) -> Optional[dict]:
+    """Registers an account with Synapse's shared secret; None when the name is taken (the account is left as it is)."""
+    nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
+    mac = hmac.new(shared_secret.encode(), digestmod=hashlib.sha1)
+    mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin" if admin else b"notadmin"]))
     try:
-        nonce = m.call("GET", "/_synapse/admin/v1/register")["nonce"]
-        mac = hmac.new(shared_secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin" if admin else b"notadmin"]))
-        res = m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": admin, "mac": mac.hexdigest()})
-        log("account registered", user=res["user_id"], admin=admin)
-        m.token = res["access_token"]
-        return res["user_id"]
+        return m.call("POST", "/_synapse/admin/v1/register", {"nonce": nonce, "username": user, "password": password, "admin": admin, "mac": mac.hexdigest()})
     except MatrixError as e:
         if "M_USER_IN_USE" not in e.body:
             raise
+    return None
+
+
+def _register_or_login(m: Matrix, shared_secret: str, user: str, password: str, admin: bool, log: Callable[..., None]) -> str:
+    res = register(m, shared_secret, user, password, admin)
+    if res is not None:
+        log("account registered", user=res["user_id"], admin=admin)
+        m.token = res["access_token"]
+        return res["user_id"]
     res = m.call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
     m.token = res["access_token"]
     return res["user_id"]

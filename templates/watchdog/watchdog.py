@@ -48,6 +48,7 @@ from typing import Any, Optional
 
 from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
 from backup_watch import BackupWatch  # beside this script
+from certificate_watch import CertificateWatch  # beside this script
 from probe_room import Rooms, bot_joined, invite_again, login_ended, wait_answer  # beside this script
 
 
@@ -302,7 +303,8 @@ def main(path: str) -> None:
     dog = Watchdog(cfg, m, me)
     for w in dog.watched:
         w.grace_until = time.time() + cfg["startGraceSeconds"]
-    backups = BackupWatch(cfg["backup"]["resultFile"], cfg["backup"]["log"]) if cfg.get("backup") else None
+    # The backups' and the certificate's results, told to the owner like a bridge's trouble.
+    watches = [w(c["resultFile"], c["log"]) for w, c in ((BackupWatch, cfg.get("backup")), (CertificateWatch, cfg.get("certificate"))) if c]
     log("watching", bridges=[b["kind"] for b in cfg["bridges"]], interval=cfg["intervalSeconds"])
     while True:
         started = time.time()
@@ -315,9 +317,8 @@ def main(path: str) -> None:
             except (MatrixError, OSError, RuntimeError) as e:
                 # The homeserver or the engine is down or restarting: not the bridge's fault.
                 log("check skipped", bridge=w.b["kind"], error=str(e))
-        news = backups.check() if backups else None
-        if news:
-            log("backup alert", text=news)
+        for news in filter(None, (w.check() for w in watches)):
+            log("alert", text=news)
             dog.alert(news)
         time.sleep(max(1.0, cfg["intervalSeconds"] - (time.time() - started)))
 

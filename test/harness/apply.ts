@@ -19,7 +19,9 @@
  *     accepted); local.Command through its interpreter;
  *   - command local.run invokes run while the program runs (program.ts, invokes: "run");
  *   - cloudflare resources are only recorded (no Cloudflare API here): the
- *     Worker's script is handed back so a test can serve it in workerd.
+ *     Worker's script is handed back so a test can serve it in workerd; an origin
+ *     certificate is a stand-in Origin CA's, signed when the program registered it
+ *     (computed.ts), as are the tls provider's key and request;
  * After an apply, each resource's state is kept as the engine keeps it: inputs in the
  * provider's normalised form (container durations read back from the engine in Go's
  * canonical spelling), dependencies, a command's output. `diff()` compares a new run of
@@ -112,8 +114,15 @@ export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, o
     case "pulumi:providers:cloudflare":
     case "cloudflare:index/dnsRecord:DnsRecord":
     case "cloudflare:index/workersRoute:WorkersRoute":
+    case "cloudflare:index/zoneSetting:ZoneSetting":
+    case "cloudflare:index/originCaCertificate:OriginCaCertificate":
       state.cloudflare.push(r);
-      log(`cloudflare (recorded, not applied): ${r.type} ${r.name}`);
+      log(`cloudflare (recorded, not applied; an origin certificate signed by the stand-in Origin CA): ${r.type} ${r.name}`);
+      return;
+    // Made when the program registered them (computed.ts): nothing to do on the host.
+    case "tls:index/privateKey:PrivateKey":
+    case "tls:index/certRequest:CertRequest":
+      log(`tls (made under the mock runtime): ${r.name}`);
       return;
     case "cloudflare:index/workersScript:WorkersScript":
       state.cloudflare.push(r);

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFile, stackFilePath } from "../../infra/config";
 import { REPOSITORY_OK } from "../../infra/render/backup";
+import { computedOutputs } from "./computed";
 import { HOST_KEY_OK } from "../../infra/render/ssh";
 
 /** Pulumi's marker for a secret value on the wire. */
@@ -60,6 +61,8 @@ export interface RunConfig {
   fromStackFile?: boolean;
   /** Run as `pulumi preview` does (the runtime's dry run); default: as `pulumi up`. */
   preview?: boolean;
+  /** The zone's DNS records for <domain> that the MOCK of Cloudflare's API answers (default none). */
+  cloudflareRecords?: { type: string; content: string; proxied: boolean; comment: string }[];
   /**
    * "run": carry out `command:local:run` invokes on this machine while the program
    * runs, as the command provider does on every preview and up (the e2e run);
@@ -123,7 +126,8 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
         const secretPaths: string[] = [];
         const inputs = unwrap(args.inputs, "", secretPaths);
         resources.push({ type: args.type, name: args.name, inputs, secretPaths, dependencies: dependencies.get(args.name) ?? [] });
-        return { id: `${args.name}-id`, state: inputs };
+        // What the tls provider and (a MOCK of) Cloudflare's Origin CA compute: test/harness/computed.ts.
+        return { id: `${args.name}-id`, state: { ...inputs, ...(computedOutputs(args.type, args.name, inputs) ?? {}) } };
       },
       call(args: pulumi.runtime.MockCallArgs) {
         last = Date.now();
@@ -142,6 +146,10 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
         if (args.token === "command:local:run") {
           const stdout = typeof rc.invokes === "function" ? rc.invokes(inputs) : mockCheckAnswer(String(inputs.command));
           return { ...args.inputs, stdout, stderr: "" };
+        }
+        // A MOCK of Cloudflare's API: the zone's records for the name asked (none unless the test gives some).
+        if (args.token === "cloudflare:index/getDnsRecords:getDnsRecords") {
+          return { ...args.inputs, results: (rc.cloudflareRecords ?? []).map((r, i) => ({ id: `record-${i}`, name: inputs.name?.exact, ttl: 1, ...r })) };
         }
         return args.inputs;
       },
@@ -204,7 +212,7 @@ export async function runProgram(rc: RunConfig): Promise<ProgramRun> {
 export const TEST_SECRETS = {
   "matrix:secretSeed": "unit-test-seed-0123456789abcdef",
   "matrix:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nunit-test-key\n-----END OPENSSH PRIVATE KEY-----\n",
-  "matrix:cloudflareApiToken": "unit-test-cloudflare-token-0123456789",
+  "matrix:cloudflareApiToken": "unit-test-cloudflare-api-token-0123456789abcdef",
 };
 
 export function byType(run: ProgramRun, type: string): Recorded[] {

@@ -34,7 +34,13 @@ async function main() {
     {
       newResource(args) {
         count++;
-        return { id: `${args.name}-id`, state: args.inputs };
+        // MOCK outputs where a provider computes what the program reads back (test/harness/computed.ts makes real ones).
+        const computed = {
+          "tls:index/privateKey:PrivateKey": { privateKeyPem: "MOCK private key" },
+          "tls:index/certRequest:CertRequest": { certRequestPem: "MOCK certificate request" },
+          "cloudflare:index/originCaCertificate:OriginCaCertificate": { certificate: "MOCK certificate", expiresOn: "2027-12-06T00:00:00Z" },
+        }[args.type];
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
       },
       call(args) {
         // MOCK answer of each check (infra/preflight.ts): all is well, so the check prints its own ok

@@ -15,12 +15,15 @@
  *   - cloudflare WorkersScript with another content (federation off publishes no m.server):
  *     updated in place as the provider does; here, as in apply, the new script is recorded for
  *     workerd to serve;
+ *   - a resource new to the program: created as apply creates it, in registration order;
+ *   - a resource gone from the program: deleted after every create and update, the last
+ *     registered first (the engine deletes in reverse dependency order, at the end);
  *   - a failure stops the update, the failed resource keeping its previous state (the engine
  *     records a create that failed as not done).
  * Remaining differences: one resource at a time, no parallel branches; a changed input of any
- * other resource type, a new resource or a resource gone from the program fails the update
- * before anything is changed (`unsupportedChanges`; the e2e makes no such change); no
- * `ignoreChanges`, aliases or protect.
+ * other resource type fails the update before anything is changed (`unsupportedChanges`; the
+ * e2e makes no such change); deletes follow registration order reversed rather than the
+ * dependency graph; no `ignoreChanges`, aliases or protect.
  */
 import type { ApplyOptions, Applied, StateEntry } from "./apply";
 import { applyOne, changes } from "./apply";
@@ -33,15 +36,10 @@ const UPDATABLE = new Set(["docker:index/container:Container", "docker:index/rem
 /** What `update` cannot do for `program` over `state` (one line each); empty: it can apply it all. */
 export function unsupportedChanges(state: Map<string, { inputs: Record<string, any> }>, program: ProgramRun): string[] {
   const out: string[] = [];
-  const inProgram = new Set(program.resources.map((r) => r.name));
-  for (const n of state.keys()) if (!inProgram.has(n) && !n.startsWith("kit:")) out.push(`the update would delete ${n}: not supported`);
   for (const r of program.resources) {
     if (r.type.startsWith("kit:") || r.type.startsWith("pulumi:providers:")) continue;
     const before = state.get(r.name);
-    if (!before) {
-      out.push(`the update would create ${r.name}: not supported`);
-      continue;
-    }
+    if (!before) continue; // created
     const changed: string[] = [];
     changes(before.inputs, r.inputs, "", changed);
     if (changed.length > 0 && !UPDATABLE.has(r.type)) out.push(`cannot update ${r.type} ${r.name} (${changed.join("; ")})`);
@@ -65,7 +63,13 @@ export async function update(applied: Applied, program: ProgramRun, opts: ApplyO
       applied.state.set(r.name, entry);
       continue;
     }
-    if (!before) throw new Error(`harness: the update would create ${r.name}: not supported`);
+    if (!before) {
+      log(`update: ${r.name}: created`);
+      await applyOne(r, entry, applied, opts, log);
+      applied.state.set(r.name, entry);
+      done.push(r.name);
+      continue;
+    }
     const changed: string[] = [];
     changes(before.inputs, r.inputs, "", changed);
     const text = JSON.stringify(r.inputs);
@@ -103,6 +107,16 @@ export async function update(applied: Applied, program: ProgramRun, opts: ApplyO
     }
     applied.state.set(r.name, entry);
     done.push(r.name);
+  }
+  // What the program no longer has goes last, the last registered first.
+  const kept = new Set(program.resources.map((r) => r.name));
+  for (const [name, gone] of [...applied.state].reverse()) {
+    if (kept.has(name) || gone.type.startsWith("kit:")) continue;
+    log(`update: ${name}: deleted`);
+    await deleteOne(gone, async () => applied.docker, applied.tmp);
+    applied.state.delete(name);
+    applied.cloudflare = applied.cloudflare.filter((c) => c.name !== name);
+    done.push(`${name} (deleted)`);
   }
   return done;
 }

@@ -125,7 +125,9 @@ export function nginxTest(s: Settings, siteText: string): Run {
   if (!s.nginx.tls) return run(argv[0], argv.slice(1));
   const tls = s.nginx.tls;
   const [cert, key] = selfSignedCert(s.matrixHost);
-  return withFilesAt({ [tls.certificate]: cert, [tls.certificateKey]: key }, argv);
+  // The CA nginx checks Cloudflare's client certificate against (authenticated origin pulls): any certificate reads as one.
+  const clientCa = tls.clientCertificateCa ? { [tls.clientCertificateCa]: cert } : {};
+  return withFilesAt({ [tls.certificate]: cert, [tls.certificateKey]: key, ...clientCa }, argv);
 }
 
 /** A throwaway self-signed certificate and key (PEM), made with openssl. */

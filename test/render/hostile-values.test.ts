@@ -20,6 +20,7 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { validate } from "../../infra/config";
 import { schema } from "../../infra/config/schema";
+import cloudflareOriginPullCa from "../../infra/data/cloudflare-origin-pull-ca.json";
 import { plan, renderFiles, type FileKind } from "../../infra/render/all";
 import { backupPaths } from "../../infra/render/backup";
 import { renderAwaitHealthyScript, renderBeforeUpgradeScript } from "../../infra/render/upgrade";
@@ -48,6 +49,7 @@ const GOOD: Record<string, string> = {
   namePrefix: "mxhostile",
   "nginx.siteDir": "/etc/nginx/kit-sites",
   "nginx.fileName": "kit-site.conf",
+  "nginx.tls.source": "files",
   "nginx.tls.certificate": `${TMP}/cert.pem`,
   "nginx.tls.certificateKey": `${TMP}/key.pem`,
   "nginx.testCommand": "nginx -t",
@@ -74,6 +76,14 @@ const GOOD: Record<string, string> = {
   "cloudflare.accountId": "ffeeddccbbaa99887766554433221100",
   "cloudflare.originAddress": "198.51.100.7",
   "cloudflare.workerName": "kit-well-known",
+  "cloudflare.sslMode": "strict",
+  "cloudflare.apexRecord": "placeholder",
+  "cloudflare.plan": "business",
+  "acme.email": "owner@hostile.example",
+  "acme.directoryUrl": "https://acme.hostile.example/directory",
+  "acme.caBundle": "/etc/ssl/hostile-acme-ca.pem",
+  "acme.schedule": "5 2,14 * * *",
+  "testOnly.originPullCa": cloudflareOriginPullCa.pem,
   "memory.total": "2g",
   "memory.reserve": "384m",
   "watchdog.memoryLimit": "64m",
@@ -228,6 +238,11 @@ function structureProblems(good: Rendered, hostile: Rendered, goodValue: string,
     }
     case "key":
       return [`${hostile.name}: a key file changed with a setting`];
+    case "pem": {
+      // One certificate block, as openssl reads it, whatever the value.
+      const r = run("openssl", ["x509", "-noout"], c);
+      return r.status === 0 && (c.match(/-----BEGIN /g) ?? []).length === 1 ? [] : [`${hostile.name}: not one PEM certificate: ${r.stderr.trim()}`];
+    }
   }
 }
 
@@ -296,7 +311,15 @@ function nginxTestAll(sites: Map<string, string>, name: string): { status: numbe
   const dir = path.join(TMP, name);
   fs.mkdirSync(path.join(dir, "sites"), { recursive: true });
   const labels = [...sites.values()];
-  [...sites.keys()].forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `${i}.conf`), site));
+  // nginx -t opens the certificate, its key and the client CA, which the kit places on the VPS under
+  // hostDir (Cloudflare's, ACME's): the test's own stand in for them here. The directives' arguments
+  // went through the skeleton and quoting checks above.
+  const withFiles = (site: string) =>
+    site
+      .replace(/ssl_certificate \S+;/g, `ssl_certificate ${TMP}/cert.pem;`)
+      .replace(/ssl_certificate_key \S+;/g, `ssl_certificate_key ${TMP}/key.pem;`)
+      .replace(/ssl_client_certificate \S+;/g, `ssl_client_certificate ${TMP}/cert.pem;`);
+  [...sites.keys()].forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `${i}.conf`), withFiles(site)));
   const r = run("nginx", ["-t", "-p", dir, "-e", `${dir}/error.log`, "-c", privateNginxConf(dir, `${dir}/sites/*.conf`)]);
   const failed = /sites\/(\d+)\.conf/.exec(r.stderr);
   return { status: r.status, stderr: r.stderr, culprit: failed ? labels[Number(failed[1])] : "" };

@@ -1,6 +1,6 @@
 /**
- * npm run cloudflare-ips (issue 19): Cloudflare's lists parsed, validated and written with the
- * day's date. The internet is not reachable here, so the lists come from an INJECTED FETCH (a
+ * npm run cloudflare-ips: Cloudflare's lists and its origin-pull CA parsed, validated and written
+ * with the day's date. The internet is not reachable here, so the lists come from an INJECTED FETCH (a
  * function standing in for Cloudflare) or, for the real fetch, from a loopback HTTP server.
  */
 import assert from "node:assert/strict";
@@ -18,7 +18,9 @@ import {
   type CloudflareIps,
   type FetchText,
 } from "../../infra/ops/cloudflare-ips";
+import { ORIGIN_PULL_CA_FILE, ORIGIN_PULL_CA_SOURCE, parseOriginPullCa, refreshOriginPullCa, type OriginPullCa } from "../../infra/ops/cloudflare-origin-pull-ca";
 import { freePort } from "../harness/http";
+import { makeCertificate } from "../harness/tls";
 import { stackSettings } from "../harness/stacks";
 
 const kept = JSON.parse(fs.readFileSync(CLOUDFLARE_IPS_FILE, "utf8")) as CloudflareIps;
@@ -95,5 +97,49 @@ describe("the real fetch (node's), against a loopback HTTP server", () => {
       await new Promise((resolve) => srv.close(resolve));
     }
     await assert.rejects(fetchText(`http://127.0.0.1:${await freePort()}/ips-v4`), /could not be fetched: connect ECONNREFUSED/);
+  });
+});
+
+describe("the origin-pull CA, with an injected fetch standing in for Cloudflare", () => {
+  const keptCa = JSON.parse(fs.readFileSync(ORIGIN_PULL_CA_FILE, "utf8")) as OriginPullCa;
+  const caCopy = () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cf-ca-")), "cloudflare-origin-pull-ca.json");
+    fs.copyFileSync(ORIGIN_PULL_CA_FILE, file);
+    return file;
+  };
+  const serving = (text: string): FetchText => async (url) => {
+    assert.equal(url, ORIGIN_PULL_CA_SOURCE);
+    return text;
+  };
+
+  test("the kit's copy is Cloudflare's CA in the very form the command writes (subject, end and fingerprint read from its PEM)", async () => {
+    const file = caCopy();
+    const r = await refreshOriginPullCa(serving(keptCa.pem), day, file);
+    assert.equal(r.changed, false);
+    assert.equal(r.ca.subject, "C=US, O=CloudFlare, Inc., OU=Origin Pull, L=San Francisco, ST=California, CN=origin-pull.cloudflare.net");
+    const { note: _note, fetched: _fetched, ...written } = JSON.parse(fs.readFileSync(file, "utf8")) as OriginPullCa;
+    const { note: _keptNote, fetched: _keptFetched, ...kept } = keptCa;
+    assert.deepEqual(written, kept);
+    assert.equal(r.ca.fetched, "2027-02-03");
+  });
+
+  for (const [name, text, says] of [
+    ["an HTML error page", "<html><body>Error 1020</body></html>", /holds 0 PEM certificates, not one: "<html>/],
+    ["two certificates", `${keptCa.pem}${keptCa.pem}`, /holds 2 PEM certificates/],
+    ["a broken certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", /is not a certificate/],
+  ] as const) {
+    test(`${name}: refused, naming the URL, the file unchanged`, async () => {
+      const file = caCopy();
+      const before = fs.readFileSync(file, "utf8");
+      await assert.rejects(refreshOriginPullCa(serving(text), day, file), says);
+      assert.equal(fs.readFileSync(file, "utf8"), before);
+    });
+  }
+
+  test("a server's certificate (not a CA), or a CA past its end, is refused", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-ca-leaf-"));
+    makeCertificate(dir, "leaf", "origin-pull.example");
+    assert.throws(() => parseOriginPullCa(fs.readFileSync(path.join(dir, "leaf.pem"), "utf8"), day), /is not a CA certificate \(CN=origin-pull\.example\)/);
+    assert.throws(() => parseOriginPullCa(keptCa.pem, new Date("2030-01-01T00:00:00Z")), /is not valid on 2030-01-01/);
   });
 });

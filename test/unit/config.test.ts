@@ -68,7 +68,9 @@ describe("npm run render (real CLI process)", () => {
       assert.deepEqual(planned.containers.map((c: { name: string }) => c.name), [`mx-${stack}-postgres`, `mx-${stack}-synapse`, `mx-${stack}-bridge-queue`, `mx-${stack}-qq`, `mx-${stack}-wechat`, `mx-${stack}-docker-filter`, `mx-${stack}-watchdog`]);
       for (const c of planned.containers) for (const p of c.ports) assert.match(p, /^127\.0\.0\.1:/);
       assert.deepEqual(planned.containers[0].env, ["POSTGRES_USER", "POSTGRES_PASSWORD_FILE", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"]);
-      assert.equal(planned.cloudflare.length, stack === "local" ? 0 : 3);
+      // The DNS record, the Worker and its route; the origin certificate, Full (strict) and authenticated origin pulls.
+      assert.deepEqual(planned.cloudflare.map((c: { type: string }) => c.type), stack === "local" ? [] : ["DnsRecord", "WorkersScript", "WorkersRoute", "OriginCaCertificate", "ZoneSetting", "ZoneSetting"]);
+      assert.deepEqual(planned.https, stack === "local" ? { source: "none" } : { source: "cloudflare", port: 443, certificate: `/opt/matrix-kit/${stack}/tls/certificate.pem`, clientCertificateCa: `/opt/matrix-kit/${stack}/tls/origin-pull-ca.pem` });
       const hs = fs.readFileSync(path.join(out, `opt/matrix-kit/${stack}/synapse/homeserver.yaml`), "utf8");
       assert.match(hs, /macaroon_secret_key: REDACTED-macaroonSecretKey/);
       assert.ok(fs.existsSync(path.join(out, `etc/nginx/conf.d/matrix-kit-${stack}.conf`)));

@@ -149,8 +149,10 @@ for (const stack of ["local", "dev", "prod"] as const) {
         ...smallServiceTail,
       });
       assert.deepEqual(labels.slice(0, 2), kitLabels("watchdog"));
-      // The script, the three modules it imports and its configuration: a change to any replaces the container.
-      assert.equal(labels[2].value.split(",").length, 5);
+      // The script and every module beside it in templates/watchdog, the Matrix client and the configuration: a change to any replaces the container.
+      const modules = fs.readdirSync("templates/watchdog").filter((f) => f.endsWith(".py"));
+      assert.ok(modules.includes("watchdog.py") && modules.includes("probe_room.py") && modules.includes("certificate_watch.py"), modules.join(" "));
+      assert.equal(labels[2].value.split(",").length, modules.length + 2);
       assert.equal(one(run, `${p}-watchdog-probe-room-write`).inputs.stdin, fs.readFileSync("templates/watchdog/probe_room.py", "utf8"));
       assert.equal(one(run, `${p}-watchdog-lib-write`).inputs.stdin, fs.readFileSync("templates/python/kit_matrix.py", "utf8"));
       const config = one(run, `${p}-watchdog-config-write`);

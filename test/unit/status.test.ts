@@ -4,7 +4,10 @@
  * The script itself runs against real containers in the e2e run.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { test } from "node:test";
 import { findings, formatStatus, parseStatus, statusExitCode, statusJson, statusScript, subjectFromSettings } from "../../infra/ops/status";
 import { stackSettings } from "../harness/stacks";
@@ -90,7 +93,7 @@ test("the table names every container with memory now/peak/limit, the disk parts
 });
 
 test("the script quotes every name it is given and carries docker's Go templates intact", () => {
-  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null, backupResult: null });
+  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null, backupResult: null, certificate: null, acmeResult: null });
   assert.ok(script.includes(`for c in 'mx-a-postgres' 'it'\\''s' ; do`), script);
   assert.match(script, /docker inspect --format '\{\{\.State\.Status\}\}\t\{\{if \.State\.Health\}\}/);
 });
@@ -109,7 +112,7 @@ test("the upkeep job's last run: shown with what it freed; a failed step is a wa
   assert.equal(statusExitCode(failed), 0);
   assert.match(formatStatus("a", parseStatus(`${healthy}upkeep\tnone\n`)), /^upkeep: no run yet$/m);
   assert.doesNotMatch(formatStatus("a", parseStatus(healthy)), /upkeep/);
-  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null, backupResult: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
+  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null, backupResult: null, certificate: null, acmeResult: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
 });
 
 test("the watchdog's restarts (not in docker's RestartCount): a column and a warning (exit 0); no record, no warning", () => {
@@ -121,7 +124,7 @@ test("the watchdog's restarts (not in docker's RestartCount): a column and a war
   assert.equal(statusExitCode(r), 0);
   assert.match(formatStatus("a", r), /^mx-base-wechat\s+running\s+none\s+0\s+2\s/m);
   assert.deepEqual(findings(parseStatus(healthy)), []);
-  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json", backupResult: null });
+  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json", backupResult: null, certificate: null, acmeResult: null });
   assert.match(script, /if \[ -f '\/opt\/k\/watchdog-state\/restarts\.json' \]; then emit watchdog-restarts/);
 });
 
@@ -142,7 +145,7 @@ test("backups in status: the last one shown (age, size, result); a failed one, o
   const none = parseStatus(`${healthy}backup\tunconfigured\n`);
   assert.deepEqual(findings(none), [{ level: "warning", what: "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (README: Backup)" }]);
   assert.match(formatStatus("a", none), /^backup: not configured \(matrix:backup\.repository\)$/m);
-  const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null };
+  const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, certificate: null, acmeResult: null };
   assert.match(statusScript({ ...subject, backupResult: "/opt/k/backup/last.json" }), /if \[ -f '\/opt\/k\/backup\/last\.json' \]; then emit backup /);
   assert.match(statusScript({ ...subject, backupResult: null }), /^emit backup unconfigured$/m);
 });
@@ -154,4 +157,38 @@ test("status looks at every container the stack runs: the Docker filter beside t
   assert.deepEqual(subjectFromSettings(noWatchdog).containers, ["postgres", "synapse", "bridge-queue", "qq", "wechat"].map((c) => `${dev.namePrefix}-${c}`));
   const noQueue = { ...dev, bridgeQueue: { enabled: false } } as typeof dev;
   assert.deepEqual(subjectFromSettings(noQueue).containers, ["postgres", "synapse", "qq", "wechat", "docker-filter", "watchdog"].map((c) => `${dev.namePrefix}-${c}`));
+});
+
+test("the certificate nginx serves, read on the host by the real status script with the real openssl: its end and issuer shown; 14 days before its end a warning saying what to do by its source; a failed ACME renewal a warning; an expired one a problem", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kit-status-cert-"));
+  try {
+    // docker answers nothing here (a MOCK that exits 1): the script's other records say so, as on a host without the containers.
+    fs.mkdirSync(`${dir}/bin`);
+    fs.writeFileSync(`${dir}/bin/docker`, "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "10", "-subj", "/O=Test CA/CN=matrix.example.com", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`], { encoding: "utf8" });
+    assert.equal(made.status, 0, made.stderr);
+    fs.writeFileSync(`${dir}/last.json`, '{"ok":false,"at":"2026-12-06T03:23:01Z","action":"renew","renewed":false,"notAfter":"2026-12-16T03:00:00Z","seconds":4,"error":"the renewal failed; the certificate in place keeps serving: Challenge failed for domain matrix.example.com"}');
+    const subject = { containers: [], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, backupResult: null, certificate: { path: `${dir}/cert.pem`, source: "acme" }, acmeResult: `${dir}/last.json` };
+    const out = spawnSync("sh", ["-s"], { input: statusScript(subject), encoding: "utf8", env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` } });
+    const r = parseStatus(out.stdout);
+    assert.equal(r.certificate?.source, "acme");
+    assert.match(r.certificate!.issuer, /O ?= ?Test CA, CN ?= ?matrix\.example\.com/);
+    const now = new Date();
+    const days = Math.floor((r.certificate!.notAfter! - now.getTime()) / 86_400_000);
+    assert.ok(days === 9 || days === 10, String(days));
+    const f = findings(r, now).filter((x) => /certificate/.test(x.what));
+    assert.deepEqual(f.map((x) => x.level), ["warning", "warning"]);
+    assert.match(f[0].what, new RegExp(`^nginx's certificate ${dir}/cert\\.pem \\(.*Test CA.*\\) ends in ${days} days, on \\d{4}-\\d\\d-\\d\\d: its renewal \\(twice a day\\) has not worked`));
+    assert.equal(f[1].what, "the certificate's last renew (2026-12-06T03:23:01Z) FAILED: the renewal failed; the certificate in place keeps serving: Challenge failed for domain matrix.example.com");
+    assert.match(formatStatus("a", r), new RegExp(`^certificate \\(acme\\): ends \\d{4}-\\d\\d-\\d\\d \\(in ${days} days\\), issued by .*Test CA.*; last renew 2026-12-06T03:23:01Z: FAILED$`, "m"));
+    // From Cloudflare's Origin CA, the remedy is an update; ended, it is a problem.
+    const ended = { ...r, certificate: { ...r.certificate!, source: "cloudflare", notAfter: now.getTime() - 86_400_000 }, acme: undefined };
+    assert.match(findings(ended, now).find((x) => /certificate/.test(x.what))!.what, /ended on .*: clients refuse it\. run pulumi up: it replaces Cloudflare's origin certificate$/);
+    assert.equal(statusExitCode(ended), 1);
+    // More than 14 days left: nothing said.
+    const fresh = { ...r, certificate: { ...r.certificate!, notAfter: now.getTime() + 60 * 86_400_000 }, acme: null };
+    assert.deepEqual(findings(fresh, now).filter((x) => /certificate/.test(x.what)), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,6 +5,7 @@
  * as text for parse.ts.
  */
 import { containerSpecs } from "../../render/all";
+import { acmePaths } from "../../render/acme";
 import { backupPaths } from "../../render/backup";
 import { watchdogStateDir } from "../../render/watchdog";
 import { renderTemplate } from "../../render/templates";
@@ -24,6 +25,10 @@ export interface StatusSubject {
   watchdogRestarts: string | null;
   /** The last backup's result file on the host, or null when the stack has no backup repository. */
   backupResult: string | null;
+  /** The certificate nginx serves and where it comes from (nginx.tls.source), or null without TLS at nginx. */
+  certificate: { path: string; source: string } | null;
+  /** The certificate script's last result (ACME), or null without ACME. */
+  acmeResult: string | null;
 }
 
 export function subjectFromSettings(s: Settings): StatusSubject {
@@ -36,6 +41,8 @@ export function subjectFromSettings(s: Settings): StatusSubject {
     upkeepLastRun: s.upkeep.enabled ? hostPath(s, "upkeep", "cache/last-run.json") : null,
     watchdogRestarts: s.watchdog.enabled && enabledBridges(s).length > 0 ? `${watchdogStateDir(s)}/restarts.json` : null,
     backupResult: s.backup.enabled ? backupPaths(s).statusFile : null,
+    certificate: s.nginx.tls ? { path: s.nginx.tls.certificate, source: s.tlsSource } : null,
+    acmeResult: s.acme.enabled ? acmePaths(s).statusFile : null,
   };
 }
 
@@ -53,6 +60,8 @@ export function statusScript(subject: StatusSubject): string {
     upkeepLastRun: subject.upkeepLastRun ?? false,
     watchdogRestarts: subject.watchdogRestarts ?? false,
     backupResult: subject.backupResult ?? false,
+    certificate: subject.certificate ?? false,
+    acmeResult: subject.acmeResult ?? false,
     ...FORMATS,
   });
 }

@@ -3,6 +3,7 @@
  * and what in it is wrong. Pure: text in, data out.
  */
 import { backupWarning, parseBackupResult, type BackupResult } from "../backup/results";
+import { certificateFindings, parseAcme, parseCertificate, type AcmeResult, type CertificateStatus } from "./certificates";
 import type { UpkeepRun } from "../upkeep";
 
 export interface ContainerStatus {
@@ -42,6 +43,10 @@ export interface StatusReport {
   upkeepError?: string;
   /** Whether the stack sets a backup repository, and the last backup's result (null: none yet). */
   backup?: { configured: boolean; last: BackupResult | null };
+  /** The certificate nginx serves; undefined without TLS at nginx. */
+  certificate?: CertificateStatus;
+  /** ACME's last renewal result (null: none yet); undefined without ACME. */
+  acme?: AcmeResult | null;
 }
 
 /** cgroup v1 reports "no limit" as a huge number near 2^63, v2 as "max". */
@@ -98,6 +103,13 @@ export function parseStatus(text: string): StatusReport {
         break;
       case "backup":
         report.backup = f[1] === "unconfigured" ? { configured: false, last: null } : { configured: true, last: f[1] === "none" ? null : parseBackupResult(f.slice(1).join("\t")) };
+        break;
+      case "certificate":
+      case "certificate-unreadable":
+        report.certificate = parseCertificate(f);
+        break;
+      case "acme":
+        report.acme = parseAcme(f.slice(1).join("\t"));
         break;
       case "disk":
         if (!report.disks.some((d) => d.mount === f[2])) report.disks.push({ path: f[1], mount: f[2], sizeBytes: num(f[3]), availableBytes: num(f[4]) });
@@ -163,6 +175,7 @@ export function findings(r: StatusReport, now = new Date()): Finding[] {
   if (r.upkeepError) out.push({ level: "warning", what: `upkeep: ${r.upkeepError}` });
   const backup = r.backup && backupWarning(r.backup.last, r.backup.configured, now);
   if (backup) out.push({ level: "warning", what: backup });
+  out.push(...certificateFindings(r.certificate, r.acme, now));
   if (r.databaseError) out.push({ level: "problem", what: `database sizes unreadable: ${r.databaseError}` });
   for (const d of r.disks) {
     if (d.availableBytes < DISK_MIN_FREE.bytes || d.availableBytes < d.sizeBytes * DISK_MIN_FREE.fraction) {

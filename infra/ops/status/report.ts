@@ -1,6 +1,7 @@
 /** `npm run status` output: a table for people, JSON for scripts. */
 import { backupStatusLine } from "../backup/results";
 import type { UpkeepRun } from "../upkeep";
+import { certificateLine } from "./certificates";
 import { findings, type StatusReport } from "./parse";
 
 const MiB = 1024 * 1024;
@@ -49,6 +50,8 @@ export function formatStatus(stack: string, r: StatusReport): string {
   lines.push(...table(disk).map((l) => `  ${l}`));
   if (r.upkeep !== undefined) lines.push("", upkeepLine(r.upkeep));
   if (r.backup) lines.push(backupStatusLine(r.backup.last, r.backup.configured, new Date()));
+  const certificate = certificateLine(r.certificate, r.acme, new Date());
+  if (certificate) lines.push(certificate);
   const f = findings(r);
   lines.push("");
   if (f.length === 0) lines.push("all healthy");

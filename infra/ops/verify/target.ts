@@ -29,6 +29,8 @@ export interface VerifyTarget {
   wechat: "enabled" | "disabled" | "unknown";
   /** Whether the kit hosts the sticker picker at /stickers/; unknown without a stack. */
   stickers: "enabled" | "disabled" | "unknown";
+  /** The VPS's own address and HTTPS port behind Cloudflare's proxy, and whether only Cloudflare should get in. */
+  origin?: { address: string; port: number; pulls: boolean | "unknown" };
 }
 
 /** The expectation of a deployed stack. */
@@ -49,6 +51,9 @@ export function targetFromSettings(s: Settings): VerifyTarget {
     uploadLimitSource: `matrix:synapse.maxUploadSize ${s.synapse.maxUploadSize} in stack ${s.stack}`,
     wechat: s.wechat ? "enabled" : "disabled",
     stickers: s.stickers.enabled ? "enabled" : "disabled",
+    ...(s.cloudflare.enabled && s.cloudflare.proxied && s.nginx.tls
+      ? { origin: { address: s.cloudflare.originAddress, port: s.nginx.tls.port, pulls: s.cloudflare.authenticatedOriginPulls } }
+      : {}),
   };
 }
 

@@ -13,6 +13,10 @@ export interface CheckContext {
   /** How long a just-under-the-limit upload must go unanswered to count as accepted. */
   uploadGraceMs: number;
   now: () => number;
+  /** A CA that signed the origin's certificate, trusted for the origin check (PEM). */
+  originCa?: string;
+  /** A client certificate to present to the origin (PEM), as Cloudflare's edge does. */
+  clientCert?: { cert: string; key: string };
 }
 
 /** The WeChat agent's hint, given wherever the secret is missing. */

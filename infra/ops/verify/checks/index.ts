@@ -4,6 +4,7 @@
  * it saw into rows of the report; none throws for a broken or dead server.
  */
 export * from "./admin";
+export * from "./certificates";
 export { WECHAT_SECRET_HINT, networkFix, parseJson, type CheckContext } from "./common";
 export * from "./server";
 export * from "./stickers";
