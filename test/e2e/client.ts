@@ -1,32 +1,30 @@
 /**
  * The owner as a Matrix client through nginx on the e2e deployment, registered inside the e2e
- * suite's describe: registered with the shared secret as the README says, logged in, a message
- * sent and read back through /sync; then media uploads at and over nginx's and Synapse's limit.
+ * suite's describe: the account `pulumi up` made, signed in with the stack's first password, a
+ * message sent and read back through /sync; then media uploads at and over nginx's and Synapse's limit.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
 import { json, type Answer } from "../harness/http";
-import { docker } from "../harness/wait";
 
 /** A call to Synapse through nginx, as the owner's client makes it. */
 export type MatrixCall = (method: string, path: string, token?: string, body?: unknown, extra?: Partial<{ raw: Buffer; type: string }>) => Promise<Answer>;
 
-/** The owner registers and logs in; the suite keeps their token for every later check. */
-export function ownerLoginTest(ctx: { s: Settings; matrix: MatrixCall; setToken: (token: string) => void }): void {
+/** The owner signs in; the suite keeps their token for every later check. */
+export function ownerLoginTest(ctx: { s: Settings; matrix: MatrixCall; setToken: (token: string) => void; ownerPassword: () => string; ownerProgram: () => { command: string; stdin: string } }): void {
   const { s, matrix } = ctx;
-  test("a user registered with the shared secret logs in, creates a room, sends and reads back through /sync", async () => {
-    const password = randomBytes(12).toString("hex");
-    // What the README tells the owner to run: the shared-secret registration inside the container.
-    docker("exec", `${s.namePrefix}-synapse`, "register_new_matrix_user", "-u", s.admin, "-p", password, "-a", "-c", "/config/homeserver.yaml", "http://localhost:8008");
-    const login = await matrix("POST", "/_matrix/client/v3/login", undefined, {
-      type: "m.login.password", identifier: { type: "m.id.user", user: s.admin }, password,
-    });
-    assert.equal(login.status, 200, login.body.toString());
-    const token = json(login).access_token as string;
+  const login = (password: string) => matrix("POST", "/_matrix/client/v3/login", undefined, { type: "m.login.password", identifier: { type: "m.id.user", user: s.admin }, password });
+  test("the owner's account, made by pulumi up: signs in as Element does with the first password from the stack's outputs, an admin; creates a room, sends and reads back through /sync; the kit never touches it again", async () => {
+    const first = await login(ctx.ownerPassword());
+    assert.equal(first.status, 200, first.body.toString());
+    const token = json(first).access_token as string;
     ctx.setToken(token);
-    assert.equal(json(login).user_id, `@${s.admin}:${s.domain}`);
+    assert.equal(json(first).user_id, `@${s.admin}:${s.domain}`);
+    const whoami = json(await matrix("GET", `/_synapse/admin/v2/users/${encodeURIComponent(`@${s.admin}:${s.domain}`)}`, token));
+    assert.equal(whoami.admin, true, "an admin");
     const room = await matrix("POST", "/_matrix/client/v3/createRoom", token, { name: "e2e" });
     assert.equal(room.status, 200, room.body.toString());
     const roomId = json(room).room_id as string;
@@ -37,6 +35,17 @@ export function ownerLoginTest(ctx: { s: Settings; matrix: MatrixCall; setToken:
     assert.equal(sync.status, 200);
     const events = json(sync).rooms.join[roomId].timeline.events as { type: string; content: { body?: string } }[];
     assert.ok(events.some((e) => e.type === "m.room.message" && e.content.body === text), "the message comes back through /sync");
+
+    // The owner changes the password (as Element's settings do); the kit's step, run again, leaves the account as it is.
+    const changed = randomBytes(12).toString("hex");
+    const auth = { type: "m.login.password", identifier: { type: "m.id.user", user: s.admin }, password: ctx.ownerPassword() };
+    const set = await matrix("POST", "/_matrix/client/v3/account/password", token, { new_password: changed, logout_devices: false, auth });
+    assert.equal(set.status, 200, set.body.toString());
+    const again = ctx.ownerProgram();
+    const out = execFileSync("sh", ["-c", again.command], { input: again.stdin, encoding: "utf8", timeout: 120_000 });
+    assert.match(out, new RegExp(`^matrix-kit: @${s.admin}:${s.domain.replace(/\./g, "\\.")} exists: left as it is$`, "m"));
+    assert.equal((await login(changed)).status, 200, "the owner's own password still works");
+    assert.equal((await login(ctx.ownerPassword())).status, 403, "the first one no longer does");
   });
 }
 

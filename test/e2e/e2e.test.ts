@@ -41,6 +41,7 @@ import { statusTest } from "./status";
 import { teardownTests } from "./teardown";
 import { ownerLoginTest, uploadTests, type MatrixCall } from "./client";
 import { bridgeBotTests } from "./bridge-bots";
+import { httpsTests } from "./https";
 
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
@@ -200,7 +201,16 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
 
   realIpTests({ s, nginx: NGINX, summary });
 
-  ownerLoginTest({ s, matrix, setToken: (t) => { token = t; } });
+  ownerLoginTest({
+    s,
+    matrix,
+    setToken: (t) => { token = t; },
+    ownerPassword: () => program.outputs.ownerPassword as string,
+    ownerProgram: () => {
+      const r = program.resources.find((x) => x.name === `${s.namePrefix}-synapse-owner`)!;
+      return { command: r.inputs.create as string, stdin: r.inputs.stdin as string };
+    },
+  });
 
   /** A second `pulumi up` of the run's stack with `values` over it (the harness's update): what it replaced or updated. */
   const updateWith = async (values: Record<string, unknown>) => {
@@ -279,6 +289,15 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
 
   faultTests({ s, nginx: NGINX, e2eDir: E2E_DIR, token: () => token, summary, botAnswers });
   upkeepAfterFaultsTest({ s, summary });
+  // Each source of nginx's certificate in an update of its own, and back.
+  httpsTests({
+    s,
+    e2eDir: E2E_DIR,
+    hostKey: HOST_KEY,
+    summary,
+    update: updateWith,
+    cloudflare: () => applied!.cloudflare.map((r) => ({ type: r.type, name: r.name, inputs: r.inputs })),
+  });
   // Before the backup tests, which destroy and redeploy: it puts the stack's settings back itself.
   federationTests({ s, e2eDir: E2E_DIR, summary, token: () => token, matrix, workerScript: () => applied!.workerScript!, update: updateWith });
   backupTests({

@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseDocument } from "yaml";
 import { stackFilePath } from "../../infra/config/load";
 import type { Pack } from "../../infra/ops/stickers/packs";
 import type { Secrets } from "../../infra/secrets";
@@ -26,15 +27,20 @@ export interface KitContext {
   botAnswers: (kind: "qq" | "wechat") => Promise<true | undefined>;
 }
 
-/** A new folder holding the stack file as the owner keeps it: the repository's, with this run's host key. */
-export function ownerStackDir(ctx: { e2eDir: string; hostKey: string }, stack: string, label: string): string {
+/**
+ * A new folder holding the stack file as the owner keeps it: the repository's, with this run's host
+ * key, and `values` (full keys, whole objects) set as a step of the run set them for its update.
+ */
+export function ownerStackDir(ctx: { e2eDir: string; hostKey: string }, stack: string, label: string, values: Record<string, unknown> = {}): string {
   const dir = fs.mkdtempSync(`${ctx.e2eDir}/${label}-stack-`);
-  fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), fs.readFileSync(stackFilePath(stack), "utf8").replace(/hostKey: .*/, `hostKey: ${ctx.hostKey}`));
+  const doc = parseDocument(fs.readFileSync(stackFilePath(stack), "utf8").replace(/hostKey: .*/, `hostKey: ${ctx.hostKey}`));
+  for (const [k, v] of Object.entries(values)) doc.setIn(["config", k], v);
+  fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), doc.toString());
   return dir;
 }
 
 /** An operator command (infra/cli/<command>.ts, what `npm run <command>` runs) against that folder's stack. */
-export function operatorCommand(command: "status" | "backup" | "restore" | "stickers", stack: string, stackDir: string, args: string[], timeoutMs: number) {
+export function operatorCommand(command: "status" | "backup" | "restore" | "stickers" | "verify", stack: string, stackDir: string, args: string[], timeoutMs: number) {
   return spawnSync("node", ["--import", "tsx", `infra/cli/${command}.ts`, "--stack", stack, "--stack-dir", stackDir, ...args], { encoding: "utf8", timeout: timeoutMs });
 }
 

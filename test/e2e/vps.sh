@@ -43,6 +43,8 @@ need ss iproute2
 need cron cron
 # Backups run Debian's restic on the VPS (matrix:backup in the e2e stack).
 need restic restic
+# HTTPS from an ACME CA (matrix:nginx.tls.source "acme") runs Debian's certbot on the VPS.
+need certbot certbot
 need chromium chromium
 need flock util-linux
 need pgrep procps
@@ -102,10 +104,26 @@ echo "vps: sshd on 127.0.0.1:2222 answers with the run's key"
 # A local CA and the certificates it signs: server.pem for the TLS front that plays Cloudflare's
 # edge (for `verify`, and for the second homeserver's federation, test/e2e/federation.ts), and
 # peer.pem for that second homeserver, other.e2e.localhost.
+# Two CAs more stand in for Cloudflare's (test/e2e/https.ts): its Origin CA in origin-ca/, which
+# signs the origin certificate the kit asks for (test/harness/computed.ts makes it there and signs
+# with it), and its origin-pull CA, which signs the client certificate its edge presents to the
+# origin. pebble.pem is the HTTPS certificate of Pebble, the run's ACME CA, signed by the run's CA.
 rm -rf "$E2E_DIR/tls"
-node --import tsx -e 'const { makeCertificate } = require("./test/harness/tls");
+node --import tsx -e 'const { makeCertificate, makeCertificateFor } = require("./test/harness/tls");
   makeCertificate(process.argv[1], "server", "e2e.localhost", "matrix.e2e.localhost");
-  makeCertificate(process.argv[1], "peer", "other.e2e.localhost");' "$E2E_DIR/tls"
+  makeCertificate(process.argv[1], "peer", "other.e2e.localhost");
+  makeCertificate(process.argv[1], "pebble", "localhost");
+  makeCertificateFor("clientAuth", process.argv[1] + "/origin-pull", "edge", "edge.e2e.localhost");' "$E2E_DIR/tls"
+export KIT_ORIGIN_CA_DIR=$E2E_DIR/tls/origin-ca
+
+# Pebble, Let's Encrypt's test ACME CA, and its DNS stand-in, from the Go module proxy
+# (test/e2e/https.ts runs them): built once into the run's cache.
+PEBBLE_VERSION=v2.10.3
+export PEBBLE_BIN=$ROOT/.cache/e2e/pebble-$PEBBLE_VERSION
+if [ ! -x "$PEBBLE_BIN/pebble" ] || [ ! -x "$PEBBLE_BIN/pebble-challtestsrv" ]; then
+  echo "vps: building Pebble $PEBBLE_VERSION"
+  GOBIN=$PEBBLE_BIN go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION" "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION"
+fi
 
 # Host nginx, with another site on it that must survive the kit's destroy. Server blocks a killed
 # earlier run left (the benchmark's baseline front on 127.0.0.1:<port>) go first: nginx could not
