@@ -2,7 +2,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerCpus } from "../config/cpu-budget";
-import type { ContainerSpec } from "../render/containers";
+import type { ContainerSpec } from "../render/container-spec";
 import { volumeName, type Settings } from "../settings";
 
 const MB = 1024 * 1024;

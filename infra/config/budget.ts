@@ -7,7 +7,9 @@
  * Limits set in the stack are kept; the rest of the budget is shared among the
  * services without one, by weight. Pure: raw values in, the table or problems out.
  */
-export type BudgetService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue";
+import type { BudgetRow, BudgetService, MemoryBudget } from "../settings";
+
+export type { BudgetRow, BudgetService, MemoryBudget };
 
 const MiB = 1024 * 1024;
 
@@ -19,21 +21,6 @@ export const FIXED: Partial<Record<BudgetService, number>> = { watchdog: 32 * Mi
 
 /** Below these a service does not start reliably: a derived limit under its floor is refused. */
 export const FLOORS: Record<BudgetService, number> = { synapse: 256 * MiB, postgres: 128 * MiB, qq: 48 * MiB, wechat: 48 * MiB, watchdog: 24 * MiB, "docker-filter": 16 * MiB, "bridge-queue": 16 * MiB };
-
-export interface BudgetRow {
-  service: BudgetService;
-  limitBytes: number;
-  from: "stack" | "budget" | "kit";
-}
-
-export interface MemoryBudget {
-  totalBytes: number;
-  reserveBytes: number;
-  /** totalBytes - reserveBytes: what the containers' limits may add up to. */
-  budgetBytes: number;
-  rows: BudgetRow[];
-  sumBytes: number;
-}
 
 /** Explicit limits (bytes) by service, for the enabled services only; undefined: derive it. */
 export function planBudget(totalBytes: number, reserveBytes: number, explicit: Partial<Record<BudgetService, number | undefined>>, services: BudgetService[]): MemoryBudget {

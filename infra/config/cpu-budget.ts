@@ -18,7 +18,9 @@
  * Amounts are handled in hundredths of a CPU (integers), so no float rounding reaches the
  * table or the containers. Pure: raw values in, the table or problems out.
  */
-export type CpuService = "synapse" | "postgres" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue" | "upkeep";
+import type { CpuBudget, CpuRow, CpuService } from "../settings";
+
+export type { CpuBudget, CpuRow, CpuService };
 
 /** Each service's cap as a share of the budget, and its weight, unless the stack sets them. */
 export const CPU_DEFAULTS: Record<CpuService, { budgetShare: number; shares: number }> = {
@@ -41,24 +43,6 @@ export const CPU_DEFAULTS: Record<CpuService, { budgetShare: number; shares: num
 export const MIN_CPUS = 0.1;
 /** Above 8 the docker provider reads some caps back in another spelling (see dockerCpus). */
 export const MAX_CPUS = 8;
-
-export interface CpuRow {
-  service: CpuService;
-  /** The cap, in CPUs (hundredths). */
-  cpus: number;
-  /** Relative weight (docker cpu shares). */
-  shares: number;
-  limitFrom: "stack" | "budget";
-  sharesFrom: "stack" | "kit";
-}
-
-export interface CpuBudget {
-  total: number;
-  reserve: number;
-  /** total - reserve: the most any one container may use. */
-  budget: number;
-  rows: CpuRow[];
-}
 
 export type CpuOverrides = Partial<Record<CpuService, { limit?: number; shares?: number } | undefined>>;
 

@@ -4,11 +4,13 @@
  */
 import type { Secrets } from "../secrets";
 import { enabledBridges, hostPath, type Settings } from "../settings";
-import { DOUBLE_PUPPET, renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
+import { renderBridgeConfig, renderDoublePuppetRegistration, renderRegistration } from "./bridges";
+import { DOUBLE_PUPPET } from "./addresses";
 import { budgetTable } from "../config/budget";
 import { cpuBudgetTable } from "../config/cpu-budget";
 import { backupCronPath, backupPaths, renderBackupCron, renderBackupPassword, renderBackupScript, renderRestoreScript } from "./backup";
-import { bridgeSpec, postgresSpec, renderPostgresPassword, synapseSpec, type ContainerSpec } from "./containers";
+import { bridgeSpec, postgresSpec, renderPostgresPassword, synapseSpec } from "./containers";
+import { type ContainerSpec } from "./container-spec";
 import { appserviceHostPath, renderHomeserver, renderSynapseLogConfig } from "./homeserver";
 import { nginxSitePath, renderNginxSite } from "./nginx";
 import { acmeCronPath, acmePaths, renderAcmeCron, renderAcmeScript } from "./acme";

@@ -7,7 +7,7 @@
  * the watchdog's record. Pure: settings in, file texts out.
  */
 import { containerName, enabledBridges, hostPath, volumeName, type BackupSettings, type Settings } from "../settings";
-import { SYNAPSE_PATHS } from "./homeserver";
+import { SYNAPSE_PATHS } from "./addresses";
 import { renderTemplate, shellQuote } from "./templates";
 import { upkeepLock } from "./upkeep";
 import { healthCheckWords } from "./containers";

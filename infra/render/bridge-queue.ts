@@ -8,14 +8,13 @@
  * p99 but no longer kept up with 10 bridged messages a second; the default keeps up.
  */
 import { containerName, hostPath, networkName, type BridgeQueueSettings, type Settings } from "../settings";
-import { SYNAPSE_PORT, synapsePrivateUrl } from "./homeserver";
-import { cpuSpec, type ContainerSpec } from "./containers";
-import { HAPROXY_PATHS, haproxyRun } from "./haproxy";
+import { BRIDGE_QUEUE_PORT, bridgeQueueName, HAPROXY_PATHS, SYNAPSE_PORT } from "./addresses";
+import { cpuSpec, type ContainerSpec } from "./container-spec";
+import { haproxyRun } from "./haproxy";
 import { renderTemplate, safeWord } from "./templates";
 
 type Enabled = Extract<BridgeQueueSettings, { enabled: true }>;
 
-export const BRIDGE_QUEUE_PORT = 8008;
 /** Docker's embedded DNS server, in every container on a user-defined network. */
 const DOCKER_DNS = "127.0.0.11:53";
 /** A bridge's longest request (a large upload on a starved CPU), waiting included. */
@@ -24,15 +23,6 @@ const REQUEST_SECONDS = 300;
 const QUEUE_SECONDS = 120;
 /** Every bridge's connections at once, waiting ones included (each costs HAProxy two 16 KB buffers). */
 const MAX_CONNECTIONS = 256;
-
-export function bridgeQueueName(s: Settings): string {
-  return containerName(s, "bridge-queue");
-}
-
-/** Where the bridges send their client-server requests: the queue when it runs, else Synapse itself. */
-export function bridgesHomeserverAddress(s: Settings): string {
-  return s.bridgeQueue.enabled ? `http://${bridgeQueueName(s)}:${BRIDGE_QUEUE_PORT}` : synapsePrivateUrl(s);
-}
 
 /** haproxy.cfg; `bind`, `synapse` (host:port) and `resolver` (null: none) are a test's to change. */
 export function renderBridgeQueueConfig(s: Settings, q: Enabled, opts: { bind?: string; synapse?: string; resolver?: string | null } = {}): string {

@@ -7,15 +7,12 @@
  */
 import type { AppserviceTokens, Secrets } from "../secrets";
 import { containerName, type Bridge, type QqSettings, type Settings, type WechatSettings } from "../settings";
-import { bridgesHomeserverAddress } from "./bridge-queue";
+import { bridgesHomeserverAddress, DOUBLE_PUPPET } from "./addresses";
 import { POOLS } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
 /** Each bridge's command prefix: commands with it are answered in any room the bot is in. */
 export const COMMAND_PREFIX = { qq: "!qq", wechat: "!wechat" } as const;
-
-/** Paths inside a bridge container: the lxduo images read /data/config.yaml and /data/registration.yaml. */
-export const BRIDGE_PATHS = { dataDir: "/data", config: "/data/config.yaml", registration: "/data/registration.yaml" } as const;
 
 function escapeRegex(v: string): string {
   return v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -87,9 +84,6 @@ export function registrationData(s: Settings, b: Bridge, sec: Secrets): Record<s
 export function renderRegistration(s: Settings, b: Bridge, sec: Secrets): string {
   return toYaml(MANAGED(s.stack), registrationData(s, b, sec));
 }
-
-/** The kit's double-puppet app service: its id, its file under appservices/, its sender. */
-export const DOUBLE_PUPPET = { id: "kit-doublepuppet", senderLocalpart: "kit-doublepuppet" } as const;
 
 /**
  * Double puppeting by the app service method (what matrix-docker-ansible-deploy sets up): a

@@ -3,21 +3,12 @@
  * docker.Container inputs and `npm run render` prints them in plan.json, so the
  * plan a user reads is the one that is applied.
  */
-import { cpuOf, type CpuService } from "../config/cpu-budget";
 import type { Secrets } from "../secrets";
 import { containerName, hostPath, networkName, volumeName, type Bridge, type Settings } from "../settings";
-import { BRIDGE_PATHS } from "./bridges";
-import { healthcheck, healthCommandWords, type Healthcheck } from "./healthcheck";
-import { SYNAPSE_PATHS } from "./homeserver";
+import { BRIDGE_PATHS, SYNAPSE_PATHS } from "./addresses";
+import { cpuSpec, type ContainerSpec } from "./container-spec";
+import { healthcheck, healthCommandWords } from "./healthcheck";
 import { postgresSettings } from "./tuning";
-
-export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue";
-
-/** No secret ever goes in a container's environment: `docker inspect` shows it (issue 19). */
-export interface EnvVar {
-  name: string;
-  value: string;
-}
 
 /**
  * The superuser's password, given to the server's entrypoint as a file (POSTGRES_PASSWORD_FILE,
@@ -56,44 +47,7 @@ export function renderPostgresPassword(sec: Secrets): string {
   return `${sec.postgresPassword}\n`;
 }
 
-export interface ContainerSpec {
-  service: Service;
-  name: string;
-  image: string;
-  network: string;
-  /** Further networks it joins (the watchdog: the Docker filter's). */
-  extraNetworks?: string[];
-  /** The image's user replaced (the Docker filter runs as root: render/docker-filter.ts). */
-  user?: string;
-  /** Published ports: always bound to 127.0.0.1 (host nginx is the only way in). */
-  ports: { internal: number; external: number; ip: "127.0.0.1" }[];
-  env: EnvVar[];
-  volumes: { containerPath: string; volumeName?: string; hostPath?: string; readOnly: boolean }[];
-  memoryBytes: number;
-  /** CPU cap (CPUs) and weight (docker cpu shares), from the CPU budget (config/cpu-budget.ts). */
-  cpu: { cpus: number; shares: number };
-  /** The image's entrypoint replaced (the watchdog runs its own script in the Synapse image). */
-  entrypoint?: string[];
-  /** The image's command replaced (PostgreSQL's server settings); unset: the image's own. */
-  command?: string[];
-  /** On the kit's one cadence (render/healthcheck.ts); durations in Go's canonical form (render/duration.ts). */
-  healthcheck: Healthcheck;
-  /**
-   * How the container is stopped: on destroy, on replacement, on `docker stop` and when
-   * the engine shuts down (a host reboot). Unset, the provider kills it at once
-   * (grace 0), PostgreSQL included (issue 7).
-   */
-  stop: { signal: "SIGINT" | "SIGTERM"; graceSeconds: number };
-  restart: "unless-stopped";
-}
-
 const LOOPBACK = "127.0.0.1" as const;
-
-/** A container's CPU cap and weight, as the budget set them. */
-export function cpuSpec(s: Settings, service: CpuService): ContainerSpec["cpu"] {
-  const { cpus, shares } = cpuOf(s.cpuBudget, service);
-  return { cpus, shares };
-}
 
 export function postgresSpec(s: Settings): ContainerSpec {
   return {

@@ -6,8 +6,9 @@
  * reaches it over TCP on a network only the two share (internal: no way out, no bridge on it).
  */
 import { containerName, enabledBridges, hostPath, type Settings, type WatchdogSettings } from "../settings";
-import { cpuSpec, type ContainerSpec } from "./containers";
-import { HAPROXY_PATHS, haproxyRun } from "./haproxy";
+import { cpuSpec, type ContainerSpec } from "./container-spec";
+import { haproxyRun } from "./haproxy";
+import { HAPROXY_PATHS } from "./addresses";
 import { renderTemplate, safeWord } from "./templates";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;

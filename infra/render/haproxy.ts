@@ -3,10 +3,9 @@
  * official haproxy image reads its configuration (the e2e stand-in too), and how it runs.
  */
 import type { Settings } from "../settings";
-import type { ContainerSpec } from "./containers";
+import type { ContainerSpec } from "./container-spec";
 import { healthcheck } from "./healthcheck";
-
-export const HAPROXY_PATHS = { dir: "/usr/local/etc/haproxy", config: "/usr/local/etc/haproxy/haproxy.cfg" } as const;
+import { HAPROXY_PATHS } from "./addresses";
 
 /**
  * In the foreground on its read-only config. The image has no HTTP client, so the health check is

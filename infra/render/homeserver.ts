@@ -1,30 +1,11 @@
 /** Synapse's homeserver.yaml and log config, as data. */
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, type Settings } from "../settings";
-import { DOUBLE_PUPPET } from "./bridges";
+import { DOUBLE_PUPPET, SYNAPSE_PATHS, SYNAPSE_PORT } from "./addresses";
 import { publicBaseUrl } from "./discovery";
 import { federationConfig, listenerResources } from "./federation";
 import { POOLS, synapseCaches } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
-
-/** Synapse's one listener (client and federation), on the private network and behind the published port. */
-export const SYNAPSE_PORT = 8008;
-
-/** Synapse as the kit's containers reach it on the private network (the watchdog, the upkeep job, the bridges without their queue). */
-export function synapsePrivateUrl(s: Settings): string {
-  return `http://${containerName(s, "synapse")}:${SYNAPSE_PORT}`;
-}
-
-/** Paths inside the Synapse container: /config is the kit's files (read-only), /data the volume. */
-export const SYNAPSE_PATHS = {
-  configDir: "/config",
-  config: "/config/homeserver.yaml",
-  logConfig: "/config/log.config",
-  signingKey: "/config/signing.key",
-  appservice: (id: string) => `/config/appservices/${id}.yaml`,
-  dataDir: "/data",
-  mediaStore: "/data/media_store",
-} as const;
 
 /** Where an app service registration Synapse loads (SYNAPSE_PATHS.appservice) lives on the host. */
 export function appserviceHostPath(s: Settings, id: string): string {

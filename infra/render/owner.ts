@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Secrets } from "../secrets";
 import { containerName, type Settings } from "../settings";
-import { SYNAPSE_PORT } from "./homeserver";
+import { SYNAPSE_PORT } from "./addresses";
 import { shellQuote } from "./templates";
 
 const TEMPLATES = path.resolve(__dirname, "../../templates");

@@ -10,8 +10,8 @@
 import type { Secrets } from "../secrets";
 import { containerName, enabledBridges, hostPath, networkName, volumeName, type Settings, type UpkeepSettings } from "../settings";
 import { bridgeUserRegexes } from "./bridges";
-import { cpuSpec } from "./containers";
-import { SYNAPSE_PATHS, synapsePrivateUrl } from "./homeserver";
+import { cpuSpec } from "./container-spec";
+import { SYNAPSE_PATHS, synapsePrivateUrl } from "./addresses";
 import { renderTemplate } from "./templates";
 import { MONITOR_LOCALPART } from "./names";
 

@@ -9,10 +9,11 @@ import { containerName, enabledBridges, hostPath, networkName, type Bridge, type
 import { acmeLogPath, acmePaths } from "./acme";
 import { BACKUP_RESULT_FILE, backupLogPath, backupPaths } from "./backup";
 import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
-import { bridgeSpec, cpuSpec, type ContainerSpec } from "./containers";
+import { bridgeSpec } from "./containers";
+import { cpuSpec, type ContainerSpec } from "./container-spec";
 import { dockerFilterHost, dockerFilterNetworkName } from "./docker-filter";
 import { healthcheck } from "./healthcheck";
-import { synapsePrivateUrl } from "./homeserver";
+import { synapsePrivateUrl } from "./addresses";
 import { MONITOR_LOCALPART, WATCHDOG_ROOMS_KEY } from "./names";
 
 type Enabled = Extract<WatchdogSettings, { enabled: true }>;

@@ -15,7 +15,7 @@ import { after } from "node:test";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { DEFAULT_IMAGES } from "../../infra/config";
 import type { RenderedFile } from "../../infra/render/all";
-import { SYNAPSE_PATHS } from "../../infra/render/homeserver";
+import { SYNAPSE_PATHS } from "../../infra/render/addresses";
 import { hostPath, type Settings } from "../../infra/settings";
 import { privateNginxConf } from "./private-nginx";
 

@@ -8,15 +8,15 @@
  * container's name) passes `haproxy -c` as it is.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { validate } from "../../infra/config";
-import { bridgesHomeserverAddress, renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
+import { renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
+import { bridgesHomeserverAddress } from "../../infra/render/addresses";
 import { renderBridgeConfig } from "../../infra/render/bridges";
 import { deriveSecrets } from "../../infra/secrets";
 import type { BridgeQueueSettings, Settings } from "../../infra/settings";

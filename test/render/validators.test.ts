@@ -23,7 +23,7 @@ import { parse as parseYaml } from "yaml";
 import { renderFiles, type RenderedFile } from "../../infra/render/all";
 import { appserviceUrl } from "../../infra/render/bridges";
 import { clientWellKnown, publicBaseUrl, serverWellKnown } from "../../infra/render/discovery";
-import { SYNAPSE_PATHS } from "../../infra/render/homeserver";
+import { SYNAPSE_PATHS } from "../../infra/render/addresses";
 import { complexityError } from "../../infra/render/federation";
 import { COMPATIBILITY_DATE } from "../../infra/render/worker";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
