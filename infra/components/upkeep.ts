@@ -9,13 +9,14 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { KIT_MATRIX_PY } from "./watchdog";
+import { KIT_MATRIX_PY, pythonModules } from "./python-modules";
 import { checkCronScript, removeFileScript } from "../render/host";
 import { renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath, upkeepDrainScript } from "../render/upkeep";
 import type { Secrets } from "../secrets";
 import { hostPath, type Settings, type UpkeepSettings } from "../settings";
 
-const SCRIPT = path.resolve(__dirname, "../../templates/upkeep/upkeep.py");
+/** The job's script and the modules it imports from beside it (its database work). */
+const UPKEEP_DIR = path.resolve(__dirname, "../../templates/upkeep");
 
 export interface UpkeepArgs {
   settings: Settings;
@@ -43,7 +44,8 @@ export class Upkeep extends pulumi.ComponentResource {
     const file = (id: string, fileName: string, content: pulumi.Input<string>, mode: string) =>
       new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "upkeep", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this, dependsOn: [cache] });
     const files = [
-      file("script", "upkeep.py", fs.readFileSync(SCRIPT, "utf8"), "0644"),
+      // The job's script and the modules beside it, and the Matrix helpers it shares with the watchdog.
+      ...pythonModules(UPKEEP_DIR, "upkeep.py").map((m) => file(m.id, m.fileName, m.content, "0644")),
       file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
       // Holds the database password and the shared secret: root only.
       file("config", "config.json", args.secrets.apply((sec) => renderUpkeepConfig(s, args.upkeep, sec)), "0600"),

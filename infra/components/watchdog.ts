@@ -7,6 +7,7 @@ import { containerArgs } from "./container";
 import { DockerFilter } from "./docker-filter";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
+import { KIT_MATRIX_PY, pythonModules } from "./python-modules";
 import { removeFileScript } from "../render/host";
 import { renderWatchdogConfig, watchdogSpec, watchdogStateDir } from "../render/watchdog";
 import type { Secrets } from "../secrets";
@@ -14,10 +15,6 @@ import { hostPath, type Settings, type WatchdogSettings } from "../settings";
 
 /** The script and the modules it imports from beside it (the probe's Matrix side, the watches over backups and the certificate, ...). */
 const WATCHDOG_DIR = path.resolve(__dirname, "../../templates/watchdog");
-/** Each module's resource id: its name with dashes ("probe-room"); the script's is "script". */
-const moduleId = (file: string) => (file === "watchdog.py" ? "script" : file.replace(/\.py$/, "").replace(/_/g, "-"));
-/** The Matrix client the kit's Python jobs share, placed beside each script (it imports it from there). */
-export const KIT_MATRIX_PY = path.resolve(__dirname, "../../templates/python/kit_matrix.py");
 
 export interface WatchdogArgs {
   settings: Settings;
@@ -38,15 +35,14 @@ export class Watchdog extends pulumi.ComponentResource {
     // Read by the Synapse image's user-less python as root; the config holds the shared secret.
     const file = (id: string, fileName: string, content: pulumi.Input<string>, mode: string) =>
       new HostFile(`${name}-${id}`, { host: args.host, root: s.hostDir, path: hostPath(s, "watchdog", fileName), content, owner: { uid: 0, gid: 0, mode } }, { parent: this });
-    const modules = fs.readdirSync(WATCHDOG_DIR).filter((f) => f.endsWith(".py")).sort();
     const files = [
-      ...modules.map((m) => file(moduleId(m), m, fs.readFileSync(path.join(WATCHDOG_DIR, m), "utf8"), "0644")),
+      ...pythonModules(WATCHDOG_DIR, "watchdog.py").map((m) => file(m.id, m.fileName, m.content, "0644")),
       file("lib", "kit_matrix.py", fs.readFileSync(KIT_MATRIX_PY, "utf8"), "0644"),
       file("config", "config.json", args.secrets.apply((sec) => renderWatchdogConfig(s, args.watchdog, sec)), "0600"),
     ];
     // Its restart counts (npm run status): made by docker's bind mount, removed on destroy after the container.
     const state = args.host.script(`${name}-state`, { create: "true", delete: removeFileScript(watchdogStateDir(s), s.hostDir, { tree: true }) }, { parent: this });
-    // Its only way to Docker (issue 19): the filter, on a network of their own.
+    // Its only way to Docker: the filter, on a network of their own.
     const filter = new DockerFilter(`${name.replace(/-watchdog$/, "")}-docker-filter`, { settings: s, watchdog: args.watchdog, host: args.host }, { parent: this });
     this.container = new docker.Container(
       `${name}-container`,

@@ -1,4 +1,4 @@
-"""matrix-kit watchdog: heals a wedged bridge without the owner (issues 10 and 16).
+"""matrix-kit watchdog: heals a wedged bridge without the owner.
 
 Runs in its own container (the Synapse image: Python, no extra packages) on the kit's private
 network; it restarts bridge containers through the kit's Docker filter (an HAProxy that passes only
@@ -33,20 +33,17 @@ code is scanned: a restart would kill the login). Then the restart is held back 
 `stateFile`, which `npm run status` shows (a restart through the Docker API does not raise the
 container's RestartCount). One line per event on stdout (docker logs).
 """
-import calendar
-import http.client
 import json
 import os
 import re
 import signal
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Optional
 
 from kit_matrix import Matrix, MatrixError, q, register_or_login  # beside this script (templates/python)
+from docker_engine import docker, live, parse_started_at, started_at  # beside this script
 from backup_watch import BackupWatch  # beside this script
 from certificate_watch import CertificateWatch  # beside this script
 from probe_room import Rooms, bot_joined, invite_again, login_ended, wait_answer  # beside this script
@@ -55,38 +52,6 @@ from probe_room import Rooms, bot_joined, invite_again, login_ended, wait_answer
 def log(msg: str, **fields: Any) -> None:
     extra = " ".join(f"{k}={json.dumps(v)}" for k, v in fields.items())
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} watchdog: {msg} {extra}".rstrip(), flush=True)
-
-
-def docker(host: str, method: str, path: str, ok: int) -> Any:
-    """One Engine API call to `host` ("tcp://name:port", DOCKER_HOST's form)."""
-    where = urllib.parse.urlsplit(host.replace("tcp://", "http://", 1))
-    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
-    conn.request(method, path)
-    res = conn.getresponse()
-    body = res.read().decode(errors="replace")
-    if res.status != ok:
-        raise RuntimeError(f"docker {method} {path}: {res.status} {body}")
-    return json.loads(body) if body else None
-
-
-def started_at(host: str, name: str) -> float:
-    """When the container last started (Docker's State.StartedAt, UTC), as a Unix time."""
-    return parse_started_at(docker(host, "GET", f"/containers/{urllib.parse.quote(name)}/json", 200)["State"]["StartedAt"])
-
-
-def parse_started_at(iso: str) -> float:
-    """Docker's "2026-11-30T07:03:16.878276218Z", fraction kept: a bridge restarted in the second of its last answer
-    must still count as not answered since its start (truncated, the answer looked newer than the start)."""
-    fraction = re.match(r"\.(\d+)", iso[19:])
-    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + (float("0." + fraction.group(1)) if fraction else 0.0)
-
-
-def live(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as res:
-            return res.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 class Watched:
