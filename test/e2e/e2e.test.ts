@@ -136,6 +136,9 @@ before(() => {
   // An operator's machine that never ran the program: nothing of the kit's under ~/.ssh.
   fs.rmSync(OLD_KNOWN_HOSTS_DIR, { recursive: true, force: true });
   fs.rmSync(STATE_FILE, { force: true });
+  // The repository of an earlier run has that run's password (its seed): gone before the first
+  // program run opens it (the host-key tests' run does, once the key matches).
+  fs.rmSync(s.backup.enabled ? s.backup.repository : `${E2E_DIR}/backup-repo`, { recursive: true, force: true });
   listenersBefore = publicListeners();
 });
 
@@ -155,8 +158,6 @@ const { ownerSays, botNotices, botAnswers } = ownerAndBots({ s, matrix, token: (
 describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency: false }, () => {
   before(async () => {
 
-    // The repository of an earlier run has that run's password (its seed).
-    fs.rmSync(s.backup.enabled ? s.backup.repository : `${E2E_DIR}/backup-repo`, { recursive: true, force: true });
     let t = Date.now();
     // Synapse's previous release first: a test upgrades it to the stack's image (test/e2e/upgrade.ts).
     program = await runE2e(HOST_KEY, synapseImage(PREVIOUS_SYNAPSE));
