@@ -41,7 +41,7 @@ export async function preflight(s: Settings, secrets: pulumi.Output<Secrets>, cf
     );
   }
   if (!s.backup.enabled) {
-    pulumi.log.warn(`nothing backs up ${s.domain}: matrix:backup.repository is not set, so a lost VPS or volume loses every conversation (README: Backup).`);
+    pulumi.log.warn(`nothing backs up ${s.domain}: matrix:backup.repository is not set, so a lost VPS or volume loses every conversation (see Backups in docs/operations.md).`);
   } else if (s.backup.repository.startsWith("/")) {
     pulumi.log.warn(
       `matrix:backup.repository ${s.backup.repository} is a folder on the VPS itself: a lost VPS loses its backups with it. Use a repository on another machine (sftp:, rest:, s3:, b2: ...).`,

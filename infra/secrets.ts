@@ -16,7 +16,7 @@ export interface AppserviceTokens {
 export interface Secrets {
   /** The PostgreSQL superuser's: read by the server's entrypoint from a file, at initdb only. */
   postgresPassword: string;
-  /** Each service's own PostgreSQL role (issue 19): Synapse's, each bridge's, the upkeep job's. */
+  /** Each service's own PostgreSQL role: Synapse's, each bridge's, the upkeep job's. */
   databasePasswords: { synapse: string; qq: string; wechat: string; upkeep: string };
   registrationSharedSecret: string;
   macaroonSecretKey: string;

@@ -119,8 +119,9 @@ export interface PostgresSettings {
   /**
    * The cluster's superuser (POSTGRES_USER), used only by the kit's own commands (database
    * set-up, backup, restore) over the container's local socket; no service logs in as it.
-   * "synapse" because volumes made before issue 19 were initialised with it, and PostgreSQL
-   * can neither rename nor demote the role initdb made (the bootstrap superuser).
+   * "synapse" because volumes made before the kit gave each service its own role were
+   * initialised with it, and PostgreSQL can neither rename nor demote the role initdb made
+   * (the bootstrap superuser).
    */
   superuser: string;
   /** The postgres user in the image (999 in the official image and the e2e stand-in): owns the password file. */
@@ -147,7 +148,7 @@ export interface BridgeSettingsBase {
   /** The bot's avatar, media on the owner's server (mxc://<domain>/...); null: none. */
   botAvatar: string | null;
   database: string;
-  /** The bridge's own PostgreSQL role: owns its database and nothing else (issue 19). */
+  /** The bridge's own PostgreSQL role: owns its database and nothing else. */
   databaseRole: string;
   uid: number;
   gid: number;
@@ -254,7 +255,7 @@ export type BackupSettings =
       beforeUpgrade: boolean;
     };
 
-/** Who Synapse federates with, and which remote rooms are too heavy to join (issue 20). */
+/** Who Synapse federates with, and which remote rooms are too heavy to join. */
 export interface FederationSettings {
   /** open: anyone; allow-list: `allowedServers` only; off: no one (no listener, route or m.server). */
   mode: "open" | "allow-list" | "off";

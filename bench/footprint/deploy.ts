@@ -48,7 +48,7 @@ export interface Deployment {
   domain: string;
   asTokens: { qq: string; wechat: string };
   subject: StatusSubject;
-  /** The owner, an admin, registered with the shared secret as the README says. */
+  /** The owner, an admin, registered with the shared secret. */
   registerOwner(localpart: string, password: string): void;
   /** The kit's upkeep job on the host (run.sh), run by hand after the workload; none for the baseline. */
   upkeepRun?: string;
@@ -166,7 +166,7 @@ export function baselineHomeserver(generated: Record<string, any>, s: Settings, 
     name: "psycopg2",
     args: { user: "synapse", password: sec.postgresPassword, database: "synapse", host: containerName(s, "postgres"), cp_min: 5, cp_max: 10 },
   };
-  // The owner's setting after the disk filled (issue 9), and Synapse's documented example for remote media.
+  // The owner's setting after the disk filled, and Synapse's documented example for remote media.
   cfg.media_retention = { local_media_lifetime: "3d", remote_media_lifetime: "14d" };
   cfg.max_upload_size = s.synapse.maxUploadSize;
   cfg.app_service_config_files = enabledBridges(s).map((b) => `/data/appservices/${b.kind}.yaml`);

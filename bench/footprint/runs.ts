@@ -2,7 +2,7 @@
  * What both benchmarks (footprint, peak) share around a deployment: which ones to run (the
  * baseline, the kit and --variant kits), their order over repetitions (interleaved: baseline,
  * kit, baseline, kit, ... so that the machine's noise falls on every side alike), the owner's
- * login, and each ratio's spread over the repetitions (issue 20, point 5).
+ * login, and each ratio's spread over the repetitions.
  */
 import { request } from "../../test/harness/http";
 import { deployBaseline, deployKit, type Deployment } from "./deploy";

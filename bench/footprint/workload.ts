@@ -24,7 +24,7 @@ export const FULL: WorkloadPlan = { ghostsPerBridge: 300, groupRooms: 24, direct
 /**
  * A third of the full workload's ghosts and a seventh of its sends (about 2 minutes at 30 a second), for
  * repetitions (--reps): the full one takes about 15 minutes a side. Whether it ranks the sides as
- * the full one does is for the README's figures to show; --short does not (its peaks are tiny).
+ * the full one does is for docs/benchmarks.md's figures to show; --short does not (its peaks are tiny).
  */
 export const MEDIUM: WorkloadPlan = { ghostsPerBridge: 100, groupRooms: 12, directChatsPerBridge: 10, messages: 3000, uploads: 75, ratePerSecond: 30 };
 export const SHORT: WorkloadPlan = { ghostsPerBridge: 12, groupRooms: 4, directChatsPerBridge: 2, messages: 300, uploads: 12, ratePerSecond: 20 };

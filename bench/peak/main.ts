@@ -2,7 +2,7 @@
  * npm run bench:peak [-- --short] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...]
  *                     [--reps n] [--burst-seconds s] [--clients n] [--clients-seconds s] [--idle-minutes m]
  *
- * The evening peak on a one-CPU VPS (issue 20, point 4). Every container of each deployment, and
+ * The evening peak on a one-CPU VPS. Every container of each deployment, and
  * the host's nginx, sshd and docker-proxy, are confined to CPU 0 (bench/peak/pin.ts); this process,
  * the outside world, runs on the other CPU. For each deployment, `--reps` times interleaved
  * (baseline, kit, variants, baseline, ...; default 3):

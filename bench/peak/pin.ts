@@ -1,5 +1,5 @@
 /**
- * "The VPS limited to one CPU for both sides" (issue 20): every container of the deployment is
+ * "The VPS limited to one CPU for both sides": every container of the deployment is
  * confined to CPU 0 with a cpuset (`docker update --cpuset-cpus 0`, beside any --cpus cap the kit
  * sets), and so are the host's nginx, sshd and docker-proxy processes (taskset; the children sshd
  * forks for each login inherit it). The benchmark itself (the bridges' and clients' side, the

@@ -2,7 +2,7 @@
  * npm run restore -- --stack <name> [--stack-dir <dir>] [--snapshot <id>] [--force]
  *
  * Restores a backup (the latest, or --snapshot) onto the stack's deployment, typically a new
- * VPS after `pulumi up` (README: Disaster recovery): stops the watchdog, the bridges and
+ * VPS after `pulumi up` (docs/operations.md, "Disaster recovery"): stops the watchdog, the bridges and
  * Synapse, loads every database, the media store, the bridges' state and the sticker packs,
  * starts them, and checks that Synapse is healthy with the same server key and that the bridges
  * answer. It refuses to overwrite a deployment that already holds data, naming it, unless

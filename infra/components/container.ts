@@ -15,14 +15,14 @@ export interface ContainerExtras {
    * The PostgreSQL container this one uses. As an input (a label), not only an ordering, it
    * makes the engine replace this container first when PostgreSQL is replaced: Synapse and the
    * bridges stop before their database does (a memory change replaced PostgreSQL about 11 s
-   * before Synapse, which lost its database mid-run: issue 15).
+   * before Synapse, which lost its database mid-run).
    */
   databaseContainer?: docker.Container;
   stack: string;
 }
 
 export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.ContainerArgs {
-  // Plain values only (EnvVar has no secret): secrets reach a container as files (issue 19).
+  // Plain values only (EnvVar has no secret): secrets reach a container as files.
   const envs = spec.env.map((e) => `${e.name}=${e.value}`);
   return {
     name: spec.name,
@@ -33,7 +33,7 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
     // docker.Container's memory is in MB; no swap on top of it (memorySwap = memory).
     memory: Math.round(spec.memoryBytes / MB),
     memorySwap: Math.round(spec.memoryBytes / MB),
-    // A cap (throttled above it, never killed) and a weight for when the CPU is contended (issue 20).
+    // A cap (throttled above it, never killed) and a weight for when the CPU is contended.
     cpus: dockerCpus(spec.cpu.cpus),
     cpuShares: spec.cpu.shares,
     envs,
@@ -55,7 +55,7 @@ export function containerArgs(spec: ContainerSpec, x: ContainerExtras): docker.C
       { label: "kit.matrix/stack", value: x.stack },
       { label: "kit.matrix/service", value: spec.service },
       ...(x.configDigests && x.configDigests.length > 0
-        ? // A digest reveals nothing of the secrets in the file: not secret, so diffs show it (issue 15).
+        ? // A digest reveals nothing of the secrets in the file: not secret, so diffs show it.
           [{ label: "kit.matrix/config-sha256", value: pulumi.unsecret(pulumi.all(x.configDigests).apply((d) => d.join(","))) }]
         : []),
       ...(x.databaseContainer ? [{ label: "kit.matrix/database-container", value: x.databaseContainer.id }] : []),

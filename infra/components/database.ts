@@ -1,6 +1,6 @@
 /**
  * PostgreSQL: one server; Synapse's database (UTF8, C) and one per bridge, each owned by its
- * service's own role (issue 19). The superuser's password reaches the server as a file.
+ * service's own role. The superuser's password reaches the server as a file.
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";

@@ -71,7 +71,7 @@ export class Host extends pulumi.ComponentResource {
     };
     if (this.connection) {
       // No delete script reads the previous output, and sshd refuses the environment requests
-      // that carry it: each delete printed "Unable to set 'PULUMI_COMMAND_STDERR'" (issue 15).
+      // that carry it: each delete printed "Unable to set 'PULUMI_COMMAND_STDERR'".
       return new command.remote.Command(name, { connection: this.connection, addPreviousOutputInEnv: false, ...common }, opts);
     }
     return new command.local.Command(name, { interpreter: ["/bin/sh", "-c"], ...common }, opts);
@@ -81,7 +81,7 @@ export class Host extends pulumi.ComponentResource {
    * The destroy guard: a resource that depends on every other one, so `pulumi destroy` deletes
    * it first; its delete reaches the Docker engine as the docker provider would, and when it
    * cannot, the destroy stops with nothing removed (a destroy that removed the cron entry and
-   * the site and then failed on the first container left the containers running: issue 15).
+   * the site and then failed on the first container left the containers running).
    * With `backupFirst` it then takes a backup (matrix:backup.beforeDestroy), and stops the
    * destroy the same way when that fails.
    */

@@ -1,5 +1,5 @@
 /**
- * The sticker picker widget the kit hosts (issue 9): its page, script and style on the host,
+ * The sticker picker widget the kit hosts: its page, script and style on the host,
  * served by host nginx at https://<matrixHost>/stickers/ (templates/nginx/site.conf.hbs). The
  * packs under stickers/packs/ are written by `npm run stickers`, not by this program: destroy
  * removes the widget's files and leaves the packs, like the media they point at.

@@ -2,7 +2,7 @@
  * The memory budget: every container's limit fits in the VPS's memory minus a
  * reserve for the host (OS, nginx, whatever else the owner runs). A limit only
  * caps a container, and one that reaches it is OOM-killed, so limits that add up
- * to more than the VPS has let the evening peak kill other processes (issue 8).
+ * to more than the VPS has let the evening peak kill other processes.
  *
  * Limits set in the stack are kept; the rest of the budget is shared among the
  * services without one, by weight. Pure: raw values in, the table or problems out.

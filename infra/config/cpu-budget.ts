@@ -1,5 +1,5 @@
 /**
- * The CPU budget (issue 20): on a 1-CPU VPS, joining busy rooms drove the load to 40 and
+ * The CPU budget: on a 1-CPU VPS, joining busy rooms drove the load to 40 and
  * starved sshd, nginx and the owner's other services at the evening peak.
  *
  * CPU, unlike memory, is shared, not used up: a container over its cap is throttled, not
@@ -11,7 +11,7 @@
  *    watchdog small, the nightly upkeep job lowest.
  * Caps are not made to add up to the budget (memory's rule): that would hold Synapse to a
  * fraction of a CPU even while everything else sleeps.
- * Measured (npm run bench:peak, README "CPU budget"): on one CPU at the evening peak no container
+ * Measured (npm run bench:peak, docs/benchmarks.md, "Peak"): on one CPU at the evening peak no container
  * was throttled under these caps, and without them (weights only) the owner was not served faster;
  * so they stay, bounding a container that runs away while the rest sleeps.
  *

@@ -10,7 +10,7 @@ import { configProblems, validate, type RawConfig } from "./validate";
 /**
  * Read this stack's configuration from the Pulumi runtime and validate it.
  * Throws a RunError listing every problem before any resource exists: Pulumi prints a
- * RunError's message alone, with no stack trace (issue 15: a ConfigError whose `stack` field
+ * RunError's message alone, with no stack trace (a ConfigError whose `stack` field
  * overwrote Error.stack reached the user as an object dump with colour codes).
  */
 export function loadFromPulumi(stack: string, allConfig: Record<string, string>, isSecret: (key: string) => boolean): Settings {

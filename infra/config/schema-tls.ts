@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { absPath, cronSchedule, port } from "./value-types";
 
-/** Where host nginx's certificate comes from (README: HTTPS). Unset: tls.ts's defaultTlsSource. */
+/** Where host nginx's certificate comes from (docs/settings.md, "HTTPS"). Unset: tls.ts's tlsSource. */
 export const TLS_SOURCES = ["cloudflare", "acme", "files", "none"] as const;
 
 export const tlsSchema = z

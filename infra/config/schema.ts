@@ -1,6 +1,6 @@
 /**
  * The stack file's shape: every setting, its type, its default. Parsed by
- * validate.ts; documented in the README's Settings table.
+ * validate.ts; documented in docs/settings.md (test/unit/settings-doc.test.ts holds it to every key).
  */
 import { z } from "zod";
 import { acmeSchema, cloudflareSchema, tlsSchema } from "./schema-tls";
@@ -21,7 +21,7 @@ export const RENAMED_KEYS: Record<string, string> = {
   sshKey: "sshPrivateKey",
   wechatListenPort: "wechat.hostPort",
   synapsePort: "synapse.hostPort",
-  // Synapse's own local_media_lifetime expired the owner's stickers with the bridged media (issue 9).
+  // Synapse's own local_media_lifetime expired the owner's stickers with the bridged media.
   "synapse.mediaRetention.localMediaLifetime": "synapse.mediaRetention.localUserMediaLifetime (bridged media: bridgedMediaLifetime)",
 };
 
@@ -33,7 +33,7 @@ export const DEFAULT_IMAGES = {
   wechat: "lxduo/matrix-wechat:0.2.4",
 } as const;
 
-/** Who Synapse federates with: anyone, the listed servers only, or no one (README: Federation). */
+/** Who Synapse federates with: anyone, the listed servers only, or no one (docs/settings.md, "Federation and heavy rooms"). */
 export const FEDERATION_MODES = ["open", "allow-list", "off"] as const;
 
 /** The documented opt-out of host-key checking (warned about on every run). */
@@ -54,11 +54,11 @@ export const SETTING_HINTS: Record<string, string> = {
 /** matrix-qq's sign server default; stale upstream defaults are a known trap (Lagrange.Core#893). */
 export const DEFAULT_QQ_SIGN_SERVER = "https://sign.lagrangecore.org/api/sign/30366";
 
-/** Once a minute: 6 execs a minute for six containers (render/healthcheck.ts; README, "Health checks' cadence"). */
+/** Once a minute: 6 execs a minute for six containers (render/healthcheck.ts; docs/settings.md, "Health checks' cadence"). */
 export const HEALTHCHECK_DEFAULTS = { intervalSeconds: 60 } as const;
 /** The official image, LTS branch, pinned (docker-library/official-images library/haproxy): the Docker filter and the bridges' queue. */
 export const HAPROXY_IMAGE = "haproxy:3.0.5";
-/** The bridges' requests Synapse works on at once, per CPU of cpu.total (render/bridge-queue.ts; README, "The bridges' queue"). */
+/** The bridges' requests Synapse works on at once, per CPU of cpu.total (render/bridge-queue.ts; docs/benchmarks.md, "The bridges' queue"). */
 export const BRIDGE_QUEUE_DEFAULTS = { inFlightPerCpu: 3 } as const;
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */
 export const WATCHDOG_DEFAULTS = { intervalSeconds: 30, answerTimeoutSeconds: 20 } as const;
@@ -102,7 +102,7 @@ export const schema = z
         // Run by the site scripts as `sh -c '<command>'`: any one-line command, never part of the script.
         testCommand: oneLine("a shell command").default("nginx -t"),
         reloadCommand: oneLine("a shell command").default("nginx -s reload"),
-        // Issue 19: whose CF-Connecting-IP is believed (absent: Cloudflare's ranges when it proxies,
+        // Whose CF-Connecting-IP is believed (absent: Cloudflare's ranges when it proxies,
         // none otherwise), and which client addresses may reach the admin API (none by default).
         trustedProxies: z.array(cidr).optional(),
         adminApiFrom: z.array(cidr).default([]),
@@ -174,7 +174,7 @@ export const schema = z
       .object({
         enabled: z.boolean().default(true),
         memoryLimit: memory.optional(),
-        // Defaults heal a wedged bridge in under 2 minutes (issue 10): a failed check every
+        // Defaults heal a wedged bridge in under 2 minutes: a failed check every
         // 30 s at worst, two in a row, then the restart.
         intervalSeconds: z.number().int().min(10).max(3600).default(WATCHDOG_DEFAULTS.intervalSeconds),
         answerTimeoutSeconds: z.number().int().min(5).max(600).default(WATCHDOG_DEFAULTS.answerTimeoutSeconds),
@@ -189,7 +189,7 @@ export const schema = z
       })
       .strict()
       .prefault({}),
-    // ---- the bridges' queue to Synapse (issue 20) ----
+    // ---- the bridges' queue to Synapse ----
     bridgeQueue: z
       .object({
         enabled: z.boolean().default(true),
@@ -214,7 +214,7 @@ export const schema = z
       .prefault({}),
     backup: z
       .object({
-        // Off until a repository is set: where it lives is the owner's choice (see the README).
+        // Off until a repository is set: where it lives is the owner's choice (see Backups in docs/operations.md).
         repository: resticRepository.nullable().default(null),
         // Nightly, after the upkeep job's 04:17 (expired media are not backed up), host time.
         schedule: cronSchedule.default("47 4 * * *"),
@@ -229,7 +229,7 @@ export const schema = z
       })
       .strict()
       .prefault({}),
-    // ---- CPU budget (issue 20) ----
+    // ---- CPU budget ----
     cpu: z
       .object({
         // A 1-CPU VPS; the reserve is a quarter of it for sshd, nginx and the owner's other services.
@@ -246,7 +246,7 @@ export const schema = z
       })
       .strict()
       .prefault({}),
-    // ---- federation and heavy rooms (issue 20) ----
+    // ---- federation and heavy rooms ----
     federation: z
       .object({
         mode: z.enum(FEDERATION_MODES, `one of "open", "allow-list" or "off"`).default("open"),
@@ -256,7 +256,7 @@ export const schema = z
       })
       .strict()
       .prefault({}),
-    // ---- health checks' cadence (issue 20 point 6) ----
+    // ---- health checks' cadence ----
     // Off by default: the docker provider refuses to create a container with a start interval on an
     // engine older than 25 (API 1.44), and Debian 12's docker.io is 20.10 (render/healthcheck.ts).
     // intervalSeconds: each check is an exec that costs the engine about as much as the check itself.
@@ -269,7 +269,7 @@ export const schema = z
       .prefault({}),
     stickers: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     volumes: z.object({ retainOnDestroy: z.boolean().default(true) }).strict().prefault({}),
-    // Issue 19 point 6: only for the e2e's failed-reload test (an update whose site nginx rejects).
+    // Only for the e2e's failed-reload test (an update whose site nginx rejects).
     // originPullCa: the kit's tests' stand-in for Cloudflare's origin-pull CA (PEM), which nginx then trusts instead.
     testOnly: z
       .object({

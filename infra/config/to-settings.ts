@@ -28,7 +28,7 @@ function bridgeQueueRuns(r: Raw): boolean {
   return r.bridgeQueue.enabled && (r.qq.enabled || r.wechat.enabled);
 }
 
-/** 3 per CPU: on one CPU, 2 no longer kept up with 10 bridged messages a second and 6 no longer helped the owner (README, "The bridges' queue"). */
+/** 3 per CPU: on one CPU, 2 no longer kept up with 10 bridged messages a second and 6 no longer helped the owner (docs/benchmarks.md, "The bridges' queue"). */
 export function bridgeQueueInFlight(cpuTotal: number): number {
   return Math.min(64, Math.max(1, Math.round(BRIDGE_QUEUE_DEFAULTS.inFlightPerCpu * cpuTotal)));
 }

@@ -80,7 +80,7 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
           const path = [...issue.path, k].join(".");
           const renamed = RENAMED_KEYS[path];
           errors.push(
-            renamed ? `${NS}:${path} was renamed: use ${NS}:${renamed}` : `${NS}:${path} is not a setting of this kit (see README "Settings")`,
+            renamed ? `${NS}:${path} was renamed: use ${NS}:${renamed}` : `${NS}:${path} is not a setting of this kit (docs/settings.md lists every one)`,
           );
         }
         continue;

@@ -14,13 +14,13 @@ export const hostname = z
     "a lower-case DNS name like example.com",
   );
 export const port = z.number().int().min(1).max(65535);
-/** Text written into a file or a script line: a newline, NUL or other control character would end or cut it (issue 19). */
+/** Text written into a file or a script line: a newline, NUL or other control character would end or cut it. */
 export const oneLine = (what: string) => z.string().regex(/^[^\x00-\x1f\x7f]+$/, `${what}, on one line without control characters`);
 export const absPath = z
   .string()
   .regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of letters, digits and . _ - /")
   // A "." or ".." name leaves the folder it names (the kit removes its folders on destroy); a longer
-  // path than this is not one Linux opens, nor one nginx reads ("too long parameter"): issue 19.
+  // path than this is not one Linux opens, nor one nginx reads ("too long parameter").
   .refine((v) => !v.split("/").some((name) => name === "." || name === ".."), "an absolute path without . or .. in it")
   .refine((v) => v.length <= 1024 && v.split("/").every((name) => name.length <= 255), "an absolute path of at most 1024 characters, each name at most 255");
 export const size = z.string().regex(/^[1-9][0-9]*[KMG]$/, 'a size like "50M": digits then K, M or G');

@@ -1,6 +1,6 @@
 /**
  * `npm run cloudflare-ips`: Cloudflare's published edge ranges into infra/data/cloudflare-ips.json,
- * the default of matrix:nginx.trustedProxies when Cloudflare proxies (issue 19). Every line must
+ * the default of matrix:nginx.trustedProxies when Cloudflare proxies. Every line must
  * be a CIDR range of its list's family and neither list may be empty, so an error page or a
  * changed format can never become the list of senders nginx believes; on any problem the file
  * is left as it was.
@@ -12,7 +12,7 @@ import { cidrFamily } from "../config/value-types";
 export const CLOUDFLARE_IPS_FILE = path.resolve(__dirname, "../data/cloudflare-ips.json");
 export const CLOUDFLARE_IPS_SOURCES = { ipv4: "https://www.cloudflare.com/ips-v4", ipv6: "https://www.cloudflare.com/ips-v6" } as const;
 const NOTE =
-  "Cloudflare's published edge ranges: the only senders whose CF-Connecting-IP host nginx believes when Cloudflare proxies (issue 19). Written by `npm run cloudflare-ips`; do not edit by hand.";
+  "Cloudflare's published edge ranges: the only senders whose CF-Connecting-IP host nginx believes when Cloudflare proxies. Written by `npm run cloudflare-ips`; do not edit by hand.";
 
 export interface CloudflareIps {
   /** The day (UTC, YYYY-MM-DD) the lists were fetched. */

@@ -1,5 +1,5 @@
 /**
- * Backups (issue 18): restic on the VPS, into the repository the stack names. The kit writes a
+ * Backups: restic on the VPS, into the repository the stack names. The kit writes a
  * backup script and a restore script (templates/backup/), the repository's password file (a
  * derived secret) and a nightly cron entry. What a backup holds: each database dumped inside the
  * PostgreSQL container (and the roles), the Synapse volume without remote media and URL

@@ -1,10 +1,10 @@
 /**
- * The bridges' queue to Synapse (issue 20, point 4). Synapse serves every request on one thread
+ * The bridges' queue to Synapse. Synapse serves every request on one thread
  * and one CPU: at the evening peak the bridges' sends are dozens at once, and the owner's own
  * send (from Element, through nginx) waits behind every one of them. HAProxy between the bridges
  * and Synapse lets `inFlight` bridged requests into Synapse at a time and queues the rest in order
  * (none refused for waiting), so the owner's request meets a few bridged ones, not the crowd.
- * Measured (npm run bench:peak, README "The bridges' queue"): 2 in flight halved the owner's send
+ * Measured (npm run bench:peak, docs/benchmarks.md, "The bridges' queue"): 2 in flight halved the owner's send
  * p99 but no longer kept up with 10 bridged messages a second; the default keeps up.
  */
 import { containerName, hostPath, networkName, type BridgeQueueSettings, type Settings } from "../settings";

@@ -23,7 +23,7 @@ function tokens(b: Bridge, sec: Secrets): AppserviceTokens {
 }
 
 function postgresUri(s: Settings, b: Bridge, sec: Secrets): string {
-  // The bridge's own role, which owns its database and nothing else (issue 19).
+  // The bridge's own role, which owns its database and nothing else.
   const password = encodeURIComponent(sec.databasePasswords[b.kind]);
   return `postgres://${b.databaseRole}:${password}@${containerName(s, "postgres")}:5432/${b.database}?sslmode=disable`;
 }

@@ -8,7 +8,7 @@ import type { Healthcheck } from "./healthcheck";
 
 export type Service = "postgres" | "synapse" | "qq" | "wechat" | "watchdog" | "docker-filter" | "bridge-queue";
 
-/** No secret ever goes in a container's environment: `docker inspect` shows it (issue 19). */
+/** No secret ever goes in a container's environment: `docker inspect` shows it. */
 export interface EnvVar {
   name: string;
   value: string;
@@ -39,7 +39,7 @@ export interface ContainerSpec {
   /**
    * How the container is stopped: on destroy, on replacement, on `docker stop` and when
    * the engine shuts down (a host reboot). Unset, the provider kills it at once
-   * (grace 0), PostgreSQL included (issue 7).
+   * (grace 0), PostgreSQL included.
    */
   stop: { signal: "SIGINT" | "SIGTERM"; graceSeconds: number };
   restart: "unless-stopped";

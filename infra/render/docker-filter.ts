@@ -1,5 +1,5 @@
 /**
- * The Docker filter (issue 19): the watchdog needs the Docker Engine API only to read its
+ * The Docker filter: the watchdog needs the Docker Engine API only to read its
  * bridges' state and restart them, and the socket itself is root on the host. So the socket
  * goes into a small HAProxy container that passes exactly those calls and answers 403 to
  * everything else (create, exec, images, other containers, the engine's settings); the watchdog

@@ -1,7 +1,7 @@
 /**
  * Durations as the docker provider stores them: Go's time.Duration.String()
  * ("1m0s", not "60s"). The provider keeps that canonical form in its state, so any
- * other spelling shows as a diff on every `pulumi up` after a refresh (issue 7).
+ * other spelling shows as a diff on every `pulumi up` after a refresh.
  * Checked against real Go by test/unit/durations.test.ts.
  */
 export function goDuration(seconds: number): string {

@@ -1,5 +1,5 @@
 /**
- * Federation and heavy rooms (issue 20) in Synapse's terms. One setting,
+ * Federation and heavy rooms in Synapse's terms. One setting,
  * matrix:federation.mode, is rendered into Synapse (here), nginx and the discovery
  * documents (render/discovery.ts) so the three always agree:
  *  - open: Synapse's defaults, anyone may federate;

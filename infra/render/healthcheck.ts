@@ -1,5 +1,5 @@
 /**
- * Every container's health check on one cadence (issue 20 point 6). Docker runs each check as an
+ * Every container's health check on one cadence. Docker runs each check as an
  * exec, and dockerd, containerd and the shims cost about as much CPU at rest as the containers
  * themselves did with checks every 10-30 s: once a minute (matrix:healthcheck.intervalSeconds) is enough for a restart policy and for
  * `npm run status`, and what must be quick is the wait after a start, which does not rely on it:

@@ -46,7 +46,7 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     // The one upload limit: host nginx's client_max_body_size is rendered from the same setting.
     max_upload_size: s.synapse.maxUploadSize,
     // Remote copies are re-fetchable, so Synapse expires them itself. Local media is not given a
-    // lifetime here: Synapse's would expire the owner's stickers with the bridged media (issue 9);
+    // lifetime here: Synapse's would expire the owner's stickers with the bridged media;
     // the upkeep job expires local media by uploader instead (render/upkeep.ts).
     media_retention: s.synapse.mediaRetention.remoteMediaLifetime === null ? {} : { remote_media_lifetime: s.synapse.mediaRetention.remoteMediaLifetime },
     signing_key_path: SYNAPSE_PATHS.signingKey,

@@ -1,8 +1,9 @@
 /**
- * SQL that gives each service its own PostgreSQL role owning only its own database (issue 19),
+ * SQL that gives each service its own PostgreSQL role owning only its own database,
  * run as the superuser over the container's socket on every update, idempotently. It also
- * upgrades a volume made before issue 19 in place, where the superuser owned every database and
- * every table in them: ownership moves to each database's role, nothing else changes.
+ * upgrades in place a volume made before each service had its own role, where the superuser
+ * owned every database and every table in them: ownership moves to each database's role,
+ * nothing else changes.
  */
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import type { Secrets } from "../secrets";
@@ -71,7 +72,7 @@ export function rolesSql(s: Settings, sec: Secrets): string {
 
 /**
  * Every object in the database's public schema moved to its role. Not REASSIGN OWNED: on a volume
- * made before issue 19 the old owner is the bootstrap superuser, whose objects PostgreSQL refuses
+ * made before then the old owner is the bootstrap superuser, whose objects PostgreSQL refuses
  * to reassign ("required by the database system"). Sequences tied to a column move with their
  * table; ALTER on such a sequence alone is refused.
  */

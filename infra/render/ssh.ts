@@ -7,7 +7,7 @@
  * file is turned off. The options are the provider's configuration, stored in the stack's
  * state by the last update, so `pulumi refresh` and `pulumi destroy` (which do not run the
  * program) check the same key on any machine. A known_hosts file the program wrote was
- * missing there: "Host key verification failed" (issue 15).
+ * missing there: "Host key verification failed".
  */
 import type { Target } from "../settings";
 import { renderTemplate, shellQuote } from "./templates";

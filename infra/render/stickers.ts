@@ -1,5 +1,5 @@
 /**
- * The sticker picker widget (issue 9): which files make it, where it is served, and how it is
+ * The sticker picker widget: which files make it, where it is served, and how it is
  * registered in the owner's account data so that Element shows it with no manual step. Pure.
  */
 import type { Settings } from "../settings";

@@ -1,7 +1,7 @@
 /**
  * Small-host tuning of Synapse and PostgreSQL, derived from the memory budget
  * (config/budget.ts) so that a container's settings always fit its limit.
- * The figures behind each choice come from `npm run bench:footprint` (README,
+ * The figures behind each choice come from `npm run bench:footprint` (docs/benchmarks.md,
  * "Footprint"); change a number here only with a run of it.
  */
 import { enabledBridges, type Settings } from "../settings";

@@ -1,5 +1,5 @@
 /**
- * Image upgrades (issue 18): before a changed image replaces a container holding data, the host
+ * Image upgrades: before a changed image replaces a container holding data, the host
  * notes the image before and after (and takes a backup when the stack asks); after the new
  * container starts, the update waits for its health check and, when it fails, stops with the
  * container's last log lines and the one-line rollback built from that note. Pure.

@@ -1,5 +1,5 @@
 /**
- * The upkeep job (issue 9): a cron entry on the host runs templates/upkeep/run.sh.hbs, which
+ * The upkeep job: a cron entry on the host runs templates/upkeep/run.sh.hbs, which
  * starts templates/upkeep/upkeep.py in a throwaway container of the Synapse image (Python and
  * psycopg2, nothing to pull) on the private network. Each run expires media by who uploaded
  * them (the bridges' ghosts and bots after `bridgedMediaLifetime`; real local users only when

@@ -1,5 +1,5 @@
 /**
- * The watchdog (issue 10): its configuration and its container. It runs
+ * The watchdog: its configuration and its container. It runs
  * templates/watchdog/watchdog.py in the Synapse image (Python, nothing to pull)
  * on the private network; it restarts a bridge through the Docker filter (render/docker-filter.ts),
  * on a network only the two share, never with the socket itself.

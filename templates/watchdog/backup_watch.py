@@ -1,4 +1,4 @@
-"""matrix-kit watchdog: tells the owner when the backup failed or stopped running (issue 18).
+"""matrix-kit watchdog: tells the owner when the backup failed or stopped running.
 
 Reads the result file the backup script writes (templates/backup/backup.sh.hbs; mounted
 read-only): a failed run is told once per run, a last success older than two days once until a

@@ -1,5 +1,5 @@
 /**
- * Backups on the e2e deployment (issue 18), registered inside the e2e suite's describe: real
+ * Backups on the e2e deployment, registered inside the e2e suite's describe: real
  * restic (Debian's) into a repository folder of the run's (the VPS here is this machine, so "off
  * the VPS" is a folder outside the kit's), real pg_dump and pg_restore in the PostgreSQL
  * container. Facts are recorded first (messages in a room and in the owner's chat with a bridge's

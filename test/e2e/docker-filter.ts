@@ -1,5 +1,5 @@
 /**
- * Issue 19 point 3 on the e2e deployment: from inside the watchdog's container (its Python, its
+ * The Docker filter on the e2e deployment: from inside the watchdog's container (its Python, its
  * network), a restart of the QQ bridge through the Docker filter works and exec and create are
  * refused. The full allow/deny matrix runs against real HAProxy in test/render/docker-filter.test.ts.
  */

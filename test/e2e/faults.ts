@@ -1,7 +1,7 @@
 /**
  * Faults of a small VPS, each while the recording client (test/harness/recorder.ts)
  * keeps sending messages and uploads through nginx; afterwards every acknowledged
- * event and upload must be read back (issue 10). Registered inside the e2e suite's
+ * event and upload must be read back. Registered inside the e2e suite's
  * describe, on its deployment; the table goes to the e2e summary.
  *   - SIGKILL of Synapse's process (docker's restart policy brings it back);
  *   - a restart of PostgreSQL while the bridges run (they must answer again by themselves);

@@ -1,5 +1,5 @@
 /**
- * The e2e's second homeserver (issue 20, point 3) and what the kit's side needs to federate with
+ * The e2e's second homeserver and what the kit's side needs to federate with
  * it on a machine without internet, as pure functions (checked with the real Synapse loader and
  * nginx in test/render/e2e-federation-peer.test.ts; used by test/e2e/federation.ts).
  *

@@ -1,5 +1,5 @@
 /**
- * What issue 20's federation settings must do between two real servers, as steps over two
+ * What the federation settings must do between two real servers, as steps over two
  * clients: the kit's owner and a user of another homeserver (the peer). The e2e runs them
  * against the deployment and a second Synapse container (test/e2e/federation.ts); the render
  * tests run them now, against two Synapse processes on loopback with the kit's rendered

@@ -1,5 +1,5 @@
 /**
- * Federation between two real servers (issue 20, point 3), registered inside the e2e suite's
+ * Federation between two real servers, registered inside the e2e suite's
  * describe. A second Synapse (the run's kit-e2e/synapse image, SQLite, server name
  * other.e2e.localhost:8448, TLS with a certificate from the run's CA) joins the kit's Docker
  * network. The kit's Synapse reaches it by its network alias; it reaches the kit as any server

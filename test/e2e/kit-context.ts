@@ -1,5 +1,5 @@
 /**
- * What the e2e checks of issue 9 (test/e2e/stickers.ts, test/e2e/upkeep.ts) share: their
+ * What the e2e checks of stickers and upkeep (test/e2e/stickers.ts, test/e2e/upkeep.ts) share: their
  * context from the e2e suite, and calls to Synapse through nginx or, for the admin API, on its
  * loopback port.
  */

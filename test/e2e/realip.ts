@@ -1,5 +1,5 @@
 /**
- * Real client addresses on the e2e deployment (issue 19 point 4), registered inside the e2e
+ * Real client addresses on the e2e deployment registered inside the e2e
  * suite's describe. The stand-in for Cloudflare's edge is this test's own HTTP client connecting
  * from 127.0.0.2 (Linux lets a socket bind any 127.0.0.0/8 address), the one sender the e2e stack
  * trusts (matrix:nginx.trustedProxies), passing each client's address in CF-Connecting-IP as the

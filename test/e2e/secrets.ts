@@ -1,5 +1,5 @@
 /**
- * Issue 19, point 1 on the e2e's VPS (this machine): no secret's value in what `docker inspect`
+ * Secrets on the e2e's VPS (this machine): no secret's value in what `docker inspect`
  * shows of any kit container (environment, command, entrypoint, labels), in the VPS's process
  * list, in the environment of any process of a kit container (/proc/<pid>/environ), in the containers' and the kit's logs, or in the run's own output, and every file the kit places that holds a secret is its service's user's alone (0600 or
  * 0640). Point 2 there: the QQ bridge's role is refused on Synapse's and the WeChat bridge's

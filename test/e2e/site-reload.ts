@@ -1,5 +1,5 @@
 /**
- * A failed nginx reload during an update on the e2e deployment (issue 19 point 6), registered
+ * A failed nginx reload during an update on the e2e deployment registered
  * inside the e2e suite's describe. The update sets matrix:testOnly.failNginxTest, so the site
  * the kit installs fails `nginx -t` on the VPS's own nginx; a client probes the site every
  * 100 ms from before the program runs until after the update has failed. The stack's settings

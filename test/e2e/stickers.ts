@@ -1,5 +1,5 @@
 /**
- * Stickers on the e2e deployment (issues 9 and 17), registered inside the e2e suite's describe:
+ * Stickers on the e2e deployment, registered inside the e2e suite's describe:
  *   - `npm run stickers` over real ssh: a pack uploaded as the owner, protected, merged again
  *     without duplicates, published as an MSC2545 image pack, listed, a second pack removed (from
  *     the picker and the image packs), a bad folder refused touching nothing;

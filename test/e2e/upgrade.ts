@@ -1,5 +1,5 @@
 /**
- * Image upgrades on the e2e deployment (issue 18), registered inside the e2e suite's describe:
+ * Image upgrades on the e2e deployment, registered inside the e2e suite's describe:
  * the run deploys Synapse's previous release first (kit-e2e/synapse:v1.162.0, built by
  * test/e2e/images/build.sh the way the current one is) and upgrades it to the stack's image with
  * data in it; later, an upgrade to a deliberately broken image fails with the kit's message and

@@ -1,5 +1,5 @@
 /**
- * The upkeep job on the e2e deployment (issue 9), registered inside the e2e suite's describe:
+ * The upkeep job on the e2e deployment, registered inside the e2e suite's describe:
  *   - cron starts it on its schedule (the e2e stack runs it every minute) and it logs;
  *   - one run by hand with a test-only one-second bridged-media lifetime: a ghost's media gone;
  *     a protected ghost upload, its avatars in use, the owner's upload and every sticker intact;

@@ -1,5 +1,5 @@
 /**
- * The watchdog (issues 10 and 16) on the e2e deployment, registered inside the e2e suite's
+ * The watchdog on the e2e deployment, registered inside the e2e suite's
  * describe: a wedged WeChat bridge healed (the stand-in's test-only SIGUSR1), a SIGKILLed one
  * brought back by docker, a lost login (SIGUSR2) restarted, the hourly bound (2 in this run), a
  * bridge silent since its start reported and not restarted, WeChat's user table holding the

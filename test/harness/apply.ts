@@ -5,7 +5,7 @@
  * It takes the resources the real program registered under Pulumi's mock
  * runtime (test/harness/program.ts) and carries out each one's inputs, in
  * registration order, against the real machine, doing what the real providers
- * were seen to do when the program ran under the real engine (issue 7):
+ * were seen to do when the program ran under the real engine:
  *   - docker provider `ssh://user@host:port`: the system `ssh` with `-l user -p port`
  *     and ONLY the provider's sshOpts, nothing of the harness's own, so host-key
  *     checking is exactly what the kit configures; every docker resource then goes

@@ -3,7 +3,7 @@
  * engine runs them. Neither runs the program: they take the state the last update left (a
  * file here, written by `saveState` and read back, so no object of the apply's is reused), and
  * connect with the providers' configuration stored in it. So a file the program wrote on
- * the operator's machine is not there unless the state says where its content is (issue 15).
+ * the operator's machine is not there unless the state says where its content is.
  *
  * destroy: every resource in reverse dependency order (the engine deletes a resource before
  * anything it depends on); the first failed delete stops it, leaving the rest in the state,

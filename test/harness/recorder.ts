@@ -1,5 +1,5 @@
 /**
- * The recording client of the fault tests (issue 10): it keeps sending messages
+ * The recording client of the fault tests: it keeps sending messages
  * (and every few sends an upload) through nginx as the owner's client would,
  * records every acknowledged event id and mxc URI with the upload's digest, and
  * afterwards reads all of them back. A send that fails (no answer, 5xx) is not

@@ -10,7 +10,7 @@ export function stackSettings(stack: string, values: Record<string, unknown> = {
   return v.settings;
 }
 
-/** The federation modes other than the default "open", as stack values (README: Federation). */
+/** The federation modes other than the default "open", as stack values (docs/settings.md, "Federation and heavy rooms"). */
 export const FEDERATION_VARIANTS: Record<"allow-list" | "off", Record<string, unknown>> = {
   "allow-list": { "matrix:federation": { mode: "allow-list", allowedServers: ["matrix.org", "friends.example.net:8448"], roomComplexityLimit: 3 } },
   off: { "matrix:federation": { mode: "off", roomComplexityLimit: null } },

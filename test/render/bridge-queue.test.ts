@@ -1,5 +1,5 @@
 /**
- * The bridges' queue (issue 20, point 4) against a REAL HAProxy (this machine's Debian package, as
+ * The bridges' queue against a REAL HAProxy (this machine's Debian package, as
  * the e2e image has it): the kit's rendered haproxy.cfg, bound to a free loopback port, in front of
  * a stand-in for Synapse (a Node HTTP server that holds each request a while and records how many
  * it holds at once). What must hold: never more than `inFlight` of the bridges' requests inside
@@ -52,7 +52,7 @@ function get(port: number, agent?: http.Agent): Promise<number> {
   });
 }
 
-describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a stand-in Synapse (issue 20)", () => {
+describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a stand-in Synapse", () => {
   const s = settings();
   const q = enabled(s);
   let port: number;

@@ -1,5 +1,5 @@
 /**
- * Issue 19 point 3 against a REAL HAProxy (this machine's Debian package, as the e2e image has it):
+ * The Docker filter against a REAL HAProxy (this machine's Debian package, as the e2e image has it):
  * the kit's rendered haproxy.cfg, bound to a free loopback port, in front of a stand-in for the
  * Docker Engine API (a Node HTTP server on a unix socket that records what reaches it). The
  * watchdog's own code (templates/watchdog/watchdog.py, run by python3) makes its real calls
@@ -29,7 +29,7 @@ function e2eLikeSettings(): Settings {
   return v.settings;
 }
 
-describe("the Docker filter: real HAProxy with the kit's haproxy.cfg before a stand-in Engine API (issue 19)", () => {
+describe("the Docker filter: real HAProxy with the kit's haproxy.cfg before a stand-in Engine API", () => {
   const s = e2eLikeSettings();
   let port: number;
   let haproxy: ChildProcess;

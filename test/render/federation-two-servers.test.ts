@@ -1,5 +1,5 @@
 /**
- * Issue 20's federation settings between two real servers, without Docker: two Synapse
+ * The federation settings between two real servers, without Docker: two Synapse
  * processes (the venv of test/setup/validators.sh, the version the kit deploys) on loopback,
  * with SQLite, and a real private nginx. The kit's side is configured as the kit renders it for
  * each mode (render/federation.ts's keys and listener resources, merged with the e2e's test-only

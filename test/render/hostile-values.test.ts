@@ -1,5 +1,5 @@
 /**
- * Hostile values (issue 19, point 7). Every string setting of the schema (the list is read from
+ * Hostile values. Every string setting of the schema (the list is read from
  * infra/config/schema.ts, so a new one without a corpus entry fails here) is tried with values
  * that break a file when pasted raw: newline, ; { } quotes $ ` # backslash, handlebars, YAML
  * specials, NUL, very long, non-ASCII, spaces around, ../. Each one is either refused by
@@ -335,7 +335,7 @@ test("the real nginx -t accepts every distinct site rendered from an accepted va
 
 test("the checks can fail: a broken site, a changed skeleton, an unquoted value", () => {
   const good = [...sites.keys()][0];
-  // Before issue 19 a hostDir of 5000 characters reached nginx's alias: "too long parameter".
+  // Before paths were bounded a hostDir of 5000 characters reached nginx's alias: "too long parameter".
   const long = good.replace(/alias \S+;/, `alias /${"x".repeat(5000)}/;`);
   const r = nginxTestAll(new Map([[good, "good"], [long, "long alias"]]), "self-test");
   assert.notEqual(r.status, 0);

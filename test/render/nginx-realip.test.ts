@@ -1,5 +1,5 @@
 /**
- * Issue 19 points 4 and 5 against a REAL private nginx (its own prefix and pid in a temp dir, on a
+ * Real client addresses and the admin API against a REAL private nginx (its own prefix and pid in a temp dir, on a
  * free loopback port) serving the kit's rendered site, in front of a tiny upstream standing in for
  * Synapse that echoes the X-Forwarded-For it receives (what Synapse's x_forwarded listener takes as
  * the client). Senders are told apart by their source address: Linux lets a socket bind any
@@ -24,7 +24,7 @@ const FRONT = "127.0.0.2";
 const FORGER = "127.0.0.3";
 const ADMIN = "127.0.0.4";
 
-describe("client addresses and the admin API through a real nginx (issue 19)", () => {
+describe("client addresses and the admin API through a real nginx", () => {
   let port: number;
   let upstream: http.Server;
   /** The kit's site with the issue's settings, and one with the defaults (Cloudflare off). */

@@ -91,7 +91,7 @@ describe("the nginx site script against a real nginx", () => {
   });
 
   test("a site nginx rejects fails the update with nginx's message naming file and line; a client probing every 100 ms sees no error", async (t) => {
-    // The site as the e2e's matrix:testOnly.failNginxTest renders it (the same in the e2e, issue 19 point 6).
+    // The site as the e2e's matrix:testOnly.failNginxTest renders it (the same in the e2e).
     const before = fs.readFileSync(nginxSitePath(s), "utf8");
     const broken = localSite({ ...s, testOnly: { failNginxTest: true } });
     const badLine = broken.split("\n").indexOf("    kit_test_only_unknown_directive on;") + 1;

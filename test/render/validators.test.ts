@@ -126,7 +126,7 @@ for (const { stack, label, values } of CASES) {
         public_baseurl: `${publicBaseUrl(s)}/`,
         max_upload_size: s.synapse.maxUploadBytes,
         media_store_path: SYNAPSE_PATHS.mediaStore,
-        // Local media has no Synapse lifetime: the upkeep job expires it by uploader (issue 9).
+        // Local media has no Synapse lifetime: the upkeep job expires it by uploader.
         local_media_lifetime_ms: null,
         remote_media_lifetime_ms: durationMs(s.synapse.mediaRetention.remoteMediaLifetime),
         signing_key_ids: [secrets.signingKey.split(" ").slice(0, 2).join(":")],

@@ -18,7 +18,7 @@ test("npm run backup / restore (real CLI processes): bad usage, a bad snapshot i
     [cli("backup"), /^backup: give --stack <name>\nusage: npm run backup/],
     [cli("backup", "--stack", "prod", "now"), /^backup: unexpected "now"/],
     [cli("backup", "--stack", "nope"), /^backup: no stack "nope": .*Pulumi\.nope\.yaml does not exist/],
-    [cli("backup", "--stack", "local"), /^backup: matrix:backup\.repository is not set for stack local: set it \(README: Backup\), run pulumi up, then back up$/m],
+    [cli("backup", "--stack", "local"), /^backup: matrix:backup\.repository is not set for stack local: set it \(see Backups in docs\/operations\.md\), run pulumi up, then back up$/m],
     [cli("restore", "--stack", "prod", "--snapshot", "last-week"), /^restore: --snapshot must be a snapshot id \(8 to 64 hex digits\) or "latest" \(got "last-week"\)/],
     [cli("restore", "--stack", "local"), /^restore: matrix:backup\.repository is not set for stack local/m],
     [cli("restore", "--stack", "prod", "--frob"), /^restore: Unknown option '--frob'/],

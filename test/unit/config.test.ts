@@ -79,7 +79,7 @@ describe("npm run render (real CLI process)", () => {
   }
 });
 
-describe("matrix:nginx.trustedProxies (issue 19)", () => {
+describe("matrix:nginx.trustedProxies", () => {
   const prodWith = (change: (values: Record<string, any>) => void) => {
     const raw = readStackFile(stackFilePath("prod"));
     change(raw.values);

@@ -1,7 +1,7 @@
 /**
  * Every duration input of every stack is already in Go's canonical form, as the
  * docker provider stores it: "60s" would come back as "1m0s" and diff on every
- * `pulumi up` (issue 7). The canonical form comes from real Go (time.Duration.String).
+ * `pulumi up`. The canonical form comes from real Go (time.Duration.String).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

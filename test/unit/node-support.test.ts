@@ -1,6 +1,6 @@
 /**
  * The Node.js versions the kit says it supports are the ones its Pulumi SDK declares: the
- * README's prerequisite, package.json's engines and @pulumi/pulumi's engines agree (issue 15).
+ * README's prerequisite, package.json's engines and @pulumi/pulumi's engines agree.
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";

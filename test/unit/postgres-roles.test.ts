@@ -1,7 +1,7 @@
 /**
- * Issue 19, least privilege, against REAL PostgreSQL binaries (Debian's postgresql-15, installed
+ * Least privilege, against REAL PostgreSQL binaries (Debian's postgresql-15, installed
  * by test/setup/validators.sh): a private cluster under /tmp on a free loopback port, laid out as
- * a deployment from before issue 19 (the superuser `synapse` owns every database and table), is
+ * a deployment from before the kit gave each service its own role (the superuser `synapse` owns every database and table), is
  * upgraded by the kit's own init script and SQL. Only `docker exec <container>` is stood in for
  * (a shell function running the same command against the private cluster).
  */
@@ -47,7 +47,7 @@ describe("PostgreSQL roles: an old deployment upgraded in place (real PostgreSQL
 
   before(async () => {
     pg = await startCluster(SUPER, sec.postgresPassword);
-    // The layout before issue 19: the databases and every table in them owned by the superuser.
+    // The layout before each service had its own role: the databases and every table in them owned by the superuser.
     for (const db of ["synapse", "qqbridge", "wechatbridge"]) superSql("postgres", `CREATE DATABASE ${db} OWNER ${SUPER} ENCODING 'UTF8' TEMPLATE template0;`);
     superSql("synapse", "CREATE TABLE events (stream_ordering bigserial PRIMARY KEY, body text); INSERT INTO events (body) VALUES ('a'), ('b'); CREATE VIEW event_bodies AS SELECT body FROM events; CREATE FUNCTION check_body() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; CREATE TRIGGER t BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION check_body();");
     for (const db of ["qqbridge", "wechatbridge"]) {

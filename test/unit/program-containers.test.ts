@@ -47,7 +47,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
           { containerPath: "/data", volumeName: `${p}-synapse-data`, readOnly: false },
           { containerPath: "/config", hostPath: `/opt/matrix-kit/${stack}/synapse`, readOnly: true },
         ],
-        // Once a minute (issue 20: each check is an exec the engine pays for); every 2 s while starting
+        // Once a minute (each check is an exec the engine pays for); every 2 s while starting
         // only where the stack says its engine takes it (prod: matrix:healthcheck.startInterval).
         healthcheck: {
           tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"],
@@ -73,7 +73,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
       // One digest per file Synapse reads: homeserver.yaml, log config, signing key, two bridge registrations, the double-puppet one.
       assert.equal(labels[2].label, "kit.matrix/config-sha256");
       assert.equal(labels[2].value.split(",").length, 6);
-      // A digest is no secret: the labels show in diffs instead of [secret] (issue 15).
+      // A digest is no secret: the labels show in diffs instead of [secret].
       assert.deepEqual(c.secretPaths.filter((x) => x.startsWith("labels")), []);
       // PostgreSQL's container as an input: replacing PostgreSQL replaces (stops) Synapse first.
       assert.deepEqual(labels[3], { label: "kit.matrix/database-container", value: `${p}-postgres-container-id` });

@@ -116,7 +116,7 @@ test("backups: a stack without a repository is warned about at preview and up; o
     return warnings.filter((w) => /back/.test(w));
   };
   assert.deepEqual(await warningsFor(undefined), []);
-  assert.deepEqual(await warningsFor({ repository: null }), ["nothing backs up example.com: matrix:backup.repository is not set, so a lost VPS or volume loses every conversation (README: Backup)."]);
+  assert.deepEqual(await warningsFor({ repository: null }), ["nothing backs up example.com: matrix:backup.repository is not set, so a lost VPS or volume loses every conversation (see Backups in docs/operations.md)."]);
   assert.deepEqual(await warningsFor({ repository: "/srv/restic" }), [
     "matrix:backup.repository /srv/restic is a folder on the VPS itself: a lost VPS loses its backups with it. Use a repository on another machine (sftp:, rest:, s3:, b2: ...).",
   ]);

@@ -193,7 +193,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
         const address = stack === "dev" ? "203.0.113.10" : "198.51.100.7";
         const hostKey = parse(fs.readFileSync(`stacks/Pulumi.${stack}.yaml`, "utf8")).config["matrix:target"].hostKey as string;
         // Only what the kit passes reaches the provider's `ssh` (seen under the real engine): the pinned key
-        // travels in the options themselves, which refresh and destroy read from the state (issue 15).
+        // travels in the options themselves, which refresh and destroy read from the state.
         assert.deepEqual(JSON.parse(provider.inputs.sshOpts), [
           "-i", `~/.ssh/matrix-${stack}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
           "-o", `KnownHostsCommand=/bin/echo ${address} ${hostKey}`, "-o", "UserKnownHostsFile=/dev/null",

@@ -3,7 +3,7 @@
  * (`@pulumi/pulumi/cmd/run`) registers ts-node with the type check on, from the
  * program's directory (infra/, Pulumi.yaml `main`), and requires infra/index.ts.
  * tsx (which never type-checks) and `tsc -p .` (the root tsconfig.json) both
- * passed while every user's first `pulumi up` failed here (issue 7).
+ * passed while every user's first `pulumi up` failed here.
  * The resource monitor is Pulumi's MOCK monitor: no engine can run here.
  */
 import assert from "node:assert/strict";

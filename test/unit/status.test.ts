@@ -143,7 +143,7 @@ test("backups in status: the last one shown (age, size, result); a failed one, o
   assert.equal(statusExitCode(failed), 0);
   assert.deepEqual(findings(parseStatus(`${healthy}backup\tnone\n`)), [{ level: "warning", what: "no backup has run yet: run npm run backup" }]);
   const none = parseStatus(`${healthy}backup\tunconfigured\n`);
-  assert.deepEqual(findings(none), [{ level: "warning", what: "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (README: Backup)" }]);
+  assert.deepEqual(findings(none), [{ level: "warning", what: "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (see Backups in docs/operations.md)" }]);
   assert.match(formatStatus("a", none), /^backup: not configured \(matrix:backup\.repository\)$/m);
   const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, certificate: null, acmeResult: null };
   assert.match(statusScript({ ...subject, backupResult: "/opt/k/backup/last.json" }), /if \[ -f '\/opt\/k\/backup\/last\.json' \]; then emit backup /);

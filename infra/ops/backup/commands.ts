@@ -15,7 +15,7 @@ export class BackupError extends Error {}
 type Out = (line: string) => void;
 
 function enabled(s: Settings) {
-  if (!s.backup.enabled) throw new BackupError(`matrix:backup.repository is not set for stack ${s.stack}: set it (README: Backup), run pulumi up, then back up`);
+  if (!s.backup.enabled) throw new BackupError(`matrix:backup.repository is not set for stack ${s.stack}: set it (see Backups in docs/operations.md), run pulumi up, then back up`);
   return s.backup;
 }
 

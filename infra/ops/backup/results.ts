@@ -69,7 +69,7 @@ export function age(at: string, now: Date): string {
 
 /** status's warning about backups, or null when the last one is fresh and good. */
 export function backupWarning(r: BackupResult | null, configured: boolean, now: Date): string | null {
-  if (!configured) return "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (README: Backup)";
+  if (!configured) return "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (see Backups in docs/operations.md)";
   if (!r) return "no backup has run yet: run npm run backup";
   if (!r.ok) return `the last backup (${r.at}, ${r.reason}) FAILED: ${r.error}`;
   if (now.getTime() - Date.parse(r.at) > 2 * 86400 * 1000) return `the last backup is ${age(r.at, now)} old (${r.at}): the nightly backup is not running`;

@@ -39,7 +39,7 @@ type Bridge struct {
 
 	ready atomic.Bool
 	// wedged (test only, SIGUSR1): the process lives and /_matrix/mau/live answers, but
-	// commands are ignored, as the real WeChat bridge was seen to do (issue 10).
+	// commands are ignored, as the real WeChat bridge was seen to do.
 	wedged atomic.Bool
 	// fakeLogin (test only, SIGUSR2 toggles it): the status command answers as if logged in, so
 	// a test can play a bridge that loses its login (the watchdog must notice the change).

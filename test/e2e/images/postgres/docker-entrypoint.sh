@@ -5,7 +5,7 @@
 #   POSTGRES_INITDB_ARGS go to initdb; POSTGRES_HOST_AUTH_METHOD (default scram-sha-256) is the
 #   pg_hba method for TCP; /docker-entrypoint-initdb.d/*.sql|*.sh run once after initdb.
 #   Each of POSTGRES_PASSWORD, _USER, _DB, _INITDB_ARGS may come from a file named by <VAR>_FILE
-#   (the kit passes the password so: issue 19), read as upstream's file_env does.
+#   (the kit passes the password so), read as upstream's file_env does.
 # Socket connections inside the container are trusted (initdb's default), so
 # `docker exec c psql -U <user>` works without a password, as with the official image.
 set -Eeuo pipefail

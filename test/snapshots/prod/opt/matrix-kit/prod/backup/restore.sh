@@ -87,7 +87,7 @@ for dump in "$stage"/databases/*.dump; do
   echo "restore:   $db"
 done
 # Each database and everything in it back to its service's role, PUBLIC kept out: a backup made
-# before issue 19 has the superuser owning all (render/postgres.ts; the roles exist since pulumi up).
+# before each service had its own role has the superuser owning all (render/postgres.ts; the roles exist since pulumi up).
 docker exec -i 'mx-prod-postgres' psql -q -v ON_ERROR_STOP=1 -U 'synapse' -d postgres >/dev/null <<'KIT_SQL'
 SELECT 'CREATE DATABASE synapse OWNER homeserver ENCODING ''UTF8'' LC_COLLATE ''C'' LC_CTYPE ''C'' TEMPLATE template0' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'synapse')\gexec
 ALTER DATABASE synapse OWNER TO homeserver;
