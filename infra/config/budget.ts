@@ -7,7 +7,7 @@
  * Limits set in the stack are kept; the rest of the budget is shared among the
  * services without one, by weight. Pure: raw values in, the table or problems out.
  */
-import type { BudgetRow, BudgetService, MemoryBudget } from "../settings";
+import type { BudgetRow, BudgetService, MemoryBudget } from "../budgets";
 
 export type { BudgetRow, BudgetService, MemoryBudget };
 

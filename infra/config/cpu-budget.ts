@@ -18,7 +18,7 @@
  * Amounts are handled in hundredths of a CPU (integers), so no float rounding reaches the
  * table or the containers. Pure: raw values in, the table or problems out.
  */
-import type { CpuBudget, CpuRow, CpuService } from "../settings";
+import type { CpuBudget, CpuRow, CpuService } from "../budgets";
 
 export type { CpuBudget, CpuRow, CpuService };
 
