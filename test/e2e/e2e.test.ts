@@ -7,7 +7,6 @@
  * modules are refused by the module proxy here. Started by test/e2e/run.sh.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -42,6 +41,7 @@ import { teardownTests } from "./teardown";
 import { ownerLoginTest, uploadTests, type MatrixCall } from "./client";
 import { bridgeBotTests } from "./bridge-bots";
 import { httpsTests } from "./https";
+import { exposureTests, publicListeners } from "./exposure";
 
 const STACK = "e2e";
 const E2E_DIR = process.env.E2E_DIR ?? "/tmp/matrix-kit-e2e";
@@ -115,14 +115,6 @@ const PREVIOUS_POSTGRES = "kit-e2e/postgres:15-bookworm";
 let pinned: Record<string, unknown> = withImage("postgres", PREVIOUS_POSTGRES);
 /** The e2e stack as the harness runs it: invokes carried out on this machine, the run's host key. */
 const runE2e = (hostKey = HOST_KEY, extra: Record<string, unknown> = {}) => runProgram({ stack: STACK, secrets, values: { ...stackTarget(hostKey), ...pinned, ...extra }, invokes: "run" });
-
-/** Listening TCP sockets on addresses other than loopback ("address:port"). */
-const publicListeners = () =>
-  new Set(
-    execFileSync("ss", ["-ltnH"], { encoding: "utf8" }).trim().split("\n").filter(Boolean)
-      .map((l) => l.split(/\s+/)[3])
-      .filter((a) => !/^(127\.|\[::1\]|\[::ffff:127\.)/.test(a)),
-  );
 let listenersBefore = new Set<string>();
 
 before(() => {
@@ -157,7 +149,6 @@ const { ownerSays, botNotices, botAnswers } = ownerAndBots({ s, matrix, token: (
 
 describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency: false }, () => {
   before(async () => {
-
     let t = Date.now();
     // Synapse's previous release first: a test upgrades it to the stack's image (test/e2e/upgrade.ts).
     program = await runE2e(HOST_KEY, synapseImage(PREVIOUS_SYNAPSE));
@@ -198,7 +189,6 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
     assert.equal(f.status, 200);
     assert.equal(json(f).server.name, "Synapse");
   });
-
 
   realIpTests({ s, nginx: NGINX, summary });
 
@@ -252,29 +242,7 @@ describe("e2e: the e2e stack applied to this machine as the VPS", { concurrency:
 
   statusTest({ s, stack: STACK, e2eDir: E2E_DIR, hostKey: HOST_KEY, summary });
 
-  test("every container runs with the CPU budget's cap and weight, as the engine reports them", () => {
-    for (const row of s.cpuBudget.rows.filter((r) => r.service !== "upkeep")) {
-      const [nano, shares] = docker("inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}}", `${s.namePrefix}-${row.service}`).trim().split(" ").map(Number);
-      assert.deepEqual([nano, shares], [Math.round(row.cpus * 1e9), row.shares], row.service);
-    }
-  });
-
-  test("no container port answers on anything but 127.0.0.1 (every listening socket on the host)", () => {
-    const lines = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).trim().split("\n");
-    const published = new Set([String(s.synapse.hostPort), String(s.wechat!.hostPort)]);
-    const offenders = lines.filter((l) => {
-      const local = l.split(/\s+/)[3];
-      const port = local.slice(local.lastIndexOf(":") + 1);
-      const isContainer = /docker-proxy/.test(l) || published.has(port);
-      return isContainer && !local.startsWith("127.0.0.1:");
-    });
-    assert.deepEqual(offenders, []);
-    assert.ok(lines.some((l) => l.includes(`127.0.0.1:${s.synapse.hostPort}`)), "Synapse is published on loopback");
-    // A scan of the other addresses: the deployment opened nothing there but nginx's port.
-    const opened = [...publicListeners()].filter((a) => !listenersBefore.has(a));
-    assert.deepEqual(opened.filter((a) => !a.endsWith(`:${s.nginx.httpPort}`)), [], `new listeners off loopback: ${opened.join(", ")}`);
-    times.checks = Date.now() - times.checksStart;
-  });
+  exposureTests({ s, listenersBefore: () => listenersBefore, done: () => (times.checks = Date.now() - times.checksStart) });
 
   verifyTests({ s, e2eDir: E2E_DIR, summary, workerScript: () => applied!.workerScript!, wechatSecret: listenSecret, tlsPort: TLS_PORT, workerPort: WORKER_PORT, frontConf: FRONT_CONF, kitSite: KIT_SITE });
 
