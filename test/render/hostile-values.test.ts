@@ -20,7 +20,6 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { validate } from "../../infra/config";
 import { schema } from "../../infra/config/schema";
-import cloudflareOriginPullCa from "../../infra/data/cloudflare-origin-pull-ca.json";
 import { plan, renderFiles, type FileKind } from "../../infra/render/all";
 import { backupPaths } from "../../infra/render/backup";
 import { renderAwaitHealthyScript, renderBeforeUpgradeScript } from "../../infra/render/upgrade";
@@ -30,77 +29,12 @@ import { upkeepDrainScript } from "../../infra/render/upkeep";
 import { deriveSecrets } from "../../infra/secrets";
 import { containerName, volumeName, type Settings } from "../../infra/settings";
 import { privateNginxConf } from "../harness/private-nginx";
+import { goodValues } from "../fixtures/good-setting-values";
 import { hasParent, keyPaths, nginxSkeleton, setAt, stringSettingPaths, unquotedShellOccurrences, type Stack } from "../harness/structure";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-hostile-"));
 const SECRETS = deriveSecrets("hostile-values-seed");
-
-/** A good value for every string setting: distinct words, so a value is found where it lands. */
-const GOOD: Record<string, string> = {
-  domain: "hostile.example",
-  matrixHost: "chat.hostile.example",
-  admin: "kitowner",
-  "target.kind": "ssh",
-  "target.host": "vps.hostile.example",
-  "target.user": "deployer",
-  "target.identityFile": "/root/.ssh/kit-identity",
-  "target.hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINshIjrr/oXPG3iQRJtKMa8/abEo7+RPp6VqKGN7MvQ0 owner@laptop",
-  hostDir: "/srv/kitdata",
-  namePrefix: "mxhostile",
-  "nginx.siteDir": "/etc/nginx/kit-sites",
-  "nginx.fileName": "kit-site.conf",
-  "nginx.tls.source": "files",
-  "nginx.tls.certificate": `${TMP}/cert.pem`,
-  "nginx.tls.certificateKey": `${TMP}/key.pem`,
-  "nginx.testCommand": "nginx -t",
-  "nginx.reloadCommand": "systemctl reload nginx",
-  "nginx.trustedProxies.0": "203.0.113.0/24",
-  "nginx.adminApiFrom.0": "198.51.100.0/24",
-  "synapse.image": "matrixdotorg/synapse:v1.163.2",
-  "synapse.maxUploadSize": "50M",
-  "synapse.mediaRetention.bridgedMediaLifetime": "30d",
-  "synapse.mediaRetention.localUserMediaLifetime": "90d",
-  "synapse.mediaRetention.remoteMediaLifetime": "14d",
-  "synapse.memoryLimit": "600m",
-  "postgres.image": "postgres:16.10-bookworm",
-  "postgres.memoryLimit": "256m",
-  "postgres.sharedBuffers": "64MB",
-  "qq.image": "lxduo/matrix-qq:0.2.1",
-  "qq.memoryLimit": "128m",
-  "qq.signServerUrl": "https://sign.hostile.example/api/sign/30366",
-  "qq.botAvatar": "mxc://hostile.example/qqbotavatarmedia",
-  "wechat.image": "lxduo/matrix-wechat:0.2.4",
-  "wechat.memoryLimit": "129m",
-  "wechat.botAvatar": "mxc://hostile.example/wechatbotavatarmedia",
-  "cloudflare.zoneId": "00112233445566778899aabbccddeeff",
-  "cloudflare.accountId": "ffeeddccbbaa99887766554433221100",
-  "cloudflare.originAddress": "198.51.100.7",
-  "cloudflare.workerName": "kit-well-known",
-  "cloudflare.sslMode": "strict",
-  "cloudflare.apexRecord": "placeholder",
-  "cloudflare.plan": "business",
-  "acme.email": "owner@hostile.example",
-  "acme.directoryUrl": "https://acme.hostile.example/directory",
-  "acme.caBundle": "/etc/ssl/hostile-acme-ca.pem",
-  "acme.schedule": "5 2,14 * * *",
-  "testOnly.originPullCa": cloudflareOriginPullCa.pem,
-  "memory.total": "2g",
-  "memory.reserve": "384m",
-  "watchdog.memoryLimit": "64m",
-  "watchdog.dailyRestart.qq": "04:30",
-  "watchdog.dailyRestart.wechat": "05:30",
-  "watchdog.dockerSocket": "/run/docker.sock",
-  "watchdog.filterImage": "haproxy:3.0.5",
-  "bridgeQueue.image": "haproxy:3.0.5",
-  "bridgeQueue.memoryLimit": "16m",
-  "upkeep.schedule": "17 4 * * *",
-  "upkeep.memoryLimit": "192m",
-  "upkeep.bridgedRoomHistoryLifetime": "365d",
-  "backup.repository": "sftp:restic@backup.hostile.example:/srv/restic/kit",
-  "backup.schedule": "47 4 * * *",
-  "federation.mode": "allow-list",
-  "federation.allowedServers.0": "matrix.org",
-};
+const GOOD = goodValues(TMP);
 
 const PAYLOADS = ["\n", "\r", "\0", ";", "{", "}", '"', "'", "`id`", "$HOME", "${x}", "#", "\\", "{{stack}}", "}}", ": x", "\n- x", "&a", "*a", "!x", "é漢✓", " "];
 
