@@ -1,7 +1,7 @@
 /**
  * Stickers on the e2e deployment, registered inside the e2e suite's describe:
  *   - `npm run stickers` over real ssh: a pack uploaded as the owner, protected, merged again
- *     without duplicates, published as an MSC2545 image pack, listed, a second pack removed (from
+ *     without duplicates, published as an image pack under the spec's names and MSC2545's, listed, a second pack removed (from
  *     the picker and the image packs), a bad folder refused touching nothing;
  *   - the widget page in Debian's chromium (puppeteer-core), driven by Element's own widget code:
  *     the real ClientWidgetApi from matrix-widget-api, bundled from npm (widget-host/element-host.ts).
@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { test } from "node:test";
-import { EMOTE_ROOMS, ROOM_EMOTES, roomEmotes, type EmoteRooms, type RoomEmotes } from "../../infra/ops/stickers/image-packs";
+import { IMAGE_PACK_FORMS, roomEmotes, type EmoteRooms, type RoomEmotes } from "../../infra/ops/stickers/image-packs";
 import { packsRevision } from "../../infra/ops/stickers/packs";
 import { STICKER_WIDGET_ID, stickerWidgetTemplateUrl, stickerWidgetUrl } from "../../infra/render/stickers";
 import { adminTokenPath } from "../../infra/render/upkeep";
@@ -21,23 +21,46 @@ export function stickerTests(ctx: KitContext): void {
   const { s } = ctx;
   const { owner, packsDir, synapse, call, download, readPack } = kitHelpers(ctx);
   let stackDir = "";
-  /** The owner's image packs as a client reads them: the account data, and the room_emotes state of each room the owner is in. */
-  const readImagePacks = async (): Promise<{ emoteRooms: EmoteRooms; state: Map<string, RoomEmotes> }> => {
-    const emoteRooms = json(await call(ctx.nginx, "GET", `/_matrix/client/v3/user/${encodeURIComponent(owner)}/account_data/${EMOTE_ROOMS}`, ctx.token())) as EmoteRooms;
-    const state = new Map<string, RoomEmotes>();
-    for (const room of json(await call(ctx.nginx, "GET", "/_matrix/client/v3/joined_rooms", ctx.token())).joined_rooms as string[]) {
-      const events = json(await call(ctx.nginx, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state`, ctx.token())) as { type: string; content: RoomEmotes }[];
-      const packEvent = events.find((e) => e.type === ROOM_EMOTES && Object.keys(e.content).length > 0);
-      if (packEvent) state.set(room, packEvent.content);
+  /**
+   * The owner's image packs as a client reads them, under each form's names (the spec's and
+   * MSC2545's): the account data listing the pack rooms, and the pack state of each room the owner is in.
+   */
+  const readImagePacks = async () => {
+    const joined = json(await call(ctx.nginx, "GET", "/_matrix/client/v3/joined_rooms", ctx.token())).joined_rooms as string[];
+    const roomStates = new Map<string, { type: string; content: RoomEmotes }[]>();
+    for (const room of joined) roomStates.set(room, json(await call(ctx.nginx, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state`, ctx.token())));
+    const forms = [];
+    for (const f of IMAGE_PACK_FORMS) {
+      const got = await call(ctx.nginx, "GET", `/_matrix/client/v3/user/${encodeURIComponent(owner)}/account_data/${f.rooms}`, ctx.token());
+      const rooms = got.status === 404 ? {} : (json(got) as EmoteRooms);
+      const state = new Map<string, RoomEmotes>();
+      for (const [room, events] of roomStates) {
+        const packEvent = events.find((e) => e.type === f.state && Object.keys(e.content).length > 0);
+        if (packEvent) state.set(room, packEvent.content);
+      }
+      forms.push({ names: f, list: rooms, state });
     }
-    return { emoteRooms, state };
+    return forms;
   };
+  /** Both forms list exactly `rooms` and hold `content` as the pack state of `room`. */
+  const assertImagePacks = async (rooms: EmoteRooms["rooms"], room: string, content: RoomEmotes, why: string) => {
+    for (const form of await readImagePacks()) {
+      assert.deepEqual(form.list, { rooms }, `${form.names.rooms}: ${why}`);
+      assert.deepEqual(form.state.get(room), content, `${form.names.state}: ${why}`);
+    }
+  };
+  /** A pack the owner has from elsewhere, in both account-data events before the kit writes either: it must stay. */
+  const ELSEWHERE = { "!elsewhere:other.example": { "": {} } };
   const stickers = (...args: string[]) =>
     operatorCommand("stickers", s.stack, stackDir, args, 300_000);
 
 
   test("npm run stickers over ssh: a folder becomes a protected pack of the owner's, a second add uploads nothing, list, remove; the owner's account data names the kit's picker; a bad folder touches nothing", async () => {
     stackDir = ownerStackDir(ctx, s.stack, "stickers");
+    for (const f of IMAGE_PACK_FORMS) {
+      const put = await call(ctx.nginx, "PUT", `/_matrix/client/v3/user/${encodeURIComponent(owner)}/account_data/${f.rooms}`, ctx.token(), { rooms: ELSEWHERE });
+      assert.equal(put.status, 200, put.body.toString());
+    }
 
     const add = stickers("add", FIXTURES, "--pack", "e2e-pack");
     assert.equal(add.status, 0, add.stdout + add.stderr);
@@ -75,13 +98,15 @@ export function stickerTests(ctx: KitContext): void {
       creatorUserId: owner,
       id: STICKER_WIDGET_ID,
     });
-    // The same pack as an MSC2545 image pack: a room of the owner's, listed in the account data.
-    const imagePacks = await readImagePacks();
-    assert.deepEqual(imagePacks.emoteRooms, { rooms: { [pack.imagePackRoom!]: { "e2e-pack": {} } } });
-    assert.deepEqual(imagePacks.state.get(pack.imagePackRoom!), roomEmotes(pack));
+    // The same pack as an image pack, under the spec's names and MSC2545's: a room of the owner's,
+    // listed in both account-data events beside the pack from elsewhere.
+    await assertImagePacks({ ...ELSEWHERE, [pack.imagePackRoom!]: { "e2e-pack": {} } }, pack.imagePackRoom!, roomEmotes(pack), "after add");
     assert.deepEqual(Object.keys(roomEmotes(pack).images), ["blush", "cool", "frog", "happy"]);
-    assert.match(add.stdout, /image pack \(MSC2545, for Cinny, FluffyChat, Nheko\): room !\S+, listed in @owner:e2e\.localhost's im\.ponies\.emote_rooms/);
-    ctx.summary.push("image packs (MSC2545) as read back from Synapse:", `  im.ponies.emote_rooms: ${JSON.stringify(imagePacks.emoteRooms)}`, `  im.ponies.room_emotes/e2e-pack images: ${JSON.stringify(Object.keys(imagePacks.state.get(pack.imagePackRoom!)!.images))}`);
+    assert.match(add.stdout, /image pack \(for Cinny, FluffyChat, Nheko\): room !\S+, listed in @owner:e2e\.localhost's m\.image_pack\.rooms and im\.ponies\.emote_rooms/);
+    ctx.summary.push(
+      "image packs as read back from Synapse (the pack from elsewhere kept):",
+      ...(await readImagePacks()).map((f) => `  ${f.names.rooms}: ${JSON.stringify(f.list)}; ${f.names.state}/e2e-pack images: ${JSON.stringify(Object.keys(f.state.get(pack.imagePackRoom!)?.images ?? {}))}`),
+    );
 
     // The admin account's token is kept on the host (root only) and reused: Synapse refuses a
     // fourth password login of an account within minutes, and the upkeep job runs every minute here.
@@ -102,13 +127,13 @@ export function stickerTests(ctx: KitContext): void {
     assert.notEqual(repacked.stickers.find((x) => x.id === "frog.gif")!.url, lost.url);
     assert.deepEqual(repacked.stickers.map((x) => x.id), pack.stickers.map((x) => x.id), "replaced in place");
     assert.equal(repacked.imagePackRoom, pack.imagePackRoom, "the image pack stays in its room");
-    assert.deepEqual((await readImagePacks()).state.get(pack.imagePackRoom!), roomEmotes(repacked), "the image pack follows the new media");
+    await assertImagePacks({ ...ELSEWHERE, [pack.imagePackRoom!]: { "e2e-pack": {} } }, pack.imagePackRoom!, roomEmotes(repacked), "the image pack follows the new media");
     pack = repacked;
 
     const other = stickers("add", FIXTURES, "--pack", "second");
     assert.equal(other.status, 0, other.stderr);
     const secondRoom = readPack("second").imagePackRoom!;
-    assert.deepEqual(Object.keys((await readImagePacks()).emoteRooms.rooms!), [pack.imagePackRoom, secondRoom]);
+    for (const form of await readImagePacks()) assert.deepEqual(Object.keys(form.list.rooms!), [...Object.keys(ELSEWHERE), pack.imagePackRoom, secondRoom], form.names.rooms);
     const list = stickers("list");
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /^e2e-pack\s+4\s+[\d.]+ MiB  e2e-pack$/m);
@@ -116,9 +141,8 @@ export function stickerTests(ctx: KitContext): void {
     const removed = stickers("remove", "second");
     assert.equal(removed.status, 0, removed.stderr);
     assert.match(removed.stdout, /pack "second" removed from the picker and the image packs \(4 sticker\(s\)\)/);
-    const afterRemove = await readImagePacks();
-    assert.deepEqual(afterRemove.emoteRooms, { rooms: { [pack.imagePackRoom!]: { "e2e-pack": {} } } }, "the removed pack's room is off the owner's list, the other kept");
-    assert.equal(afterRemove.state.has(secondRoom), false, "the owner left the removed pack's room");
+    await assertImagePacks({ ...ELSEWHERE, [pack.imagePackRoom!]: { "e2e-pack": {} } }, pack.imagePackRoom!, roomEmotes(pack), "the removed pack's room is off the owner's lists, the others kept");
+    for (const form of await readImagePacks()) assert.equal(form.state.has(secondRoom), false, `${form.names.state}: the owner left the removed pack's room`);
     assert.deepEqual(JSON.parse(fs.readFileSync(`${packsDir}/index.json`, "utf8")), { packs: ["e2e-pack"] });
     assert.equal(fs.existsSync(`${packsDir}/second.json`), false);
 

@@ -1,13 +1,20 @@
-/** MSC2545 image packs: the room state and account data `npm run stickers` writes, and the packs' revision. Pure parts. */
+/** Image packs: the room state and account data `npm run stickers` writes, under which names, and the packs' revision. Pure parts. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { roomEmotes, shortcode, withEmoteRoom, withoutEmoteRoom } from "../../infra/ops/stickers/image-packs";
+import { IMAGE_PACK_FORMS, roomEmotes, shortcode, withEmoteRoom, withoutEmoteRoom } from "../../infra/ops/stickers/image-packs";
 import { mergePack, packsRevision, type Pack, type Sticker } from "../../infra/ops/stickers/packs";
 
 const sticker = (id: string, body: string, url: string): Sticker => ({ id, body, url, info: { w: 256, h: 200, size: 1234, mimetype: "image/png" }, file: `cats/${id}`, sha256: id });
 const cats: Pack = { id: "cats", title: "Cats", stickers: [sticker("a.png", "happy cat", "mxc://h/a"), sticker("b.png", "happy:cat", "mxc://h/b"), sticker("c.png", "grumpy", "mxc://h/c")] };
 
-test("a pack's im.ponies.room_emotes: each sticker under a shortcode without ':' or spaces (unique in the pack), usage sticker, the pack's name and avatar", () => {
+test("written under the spec's names (MSC2545 merged) and MSC2545's unstable ones, which Cinny, FluffyChat and Nheko still read", () => {
+  assert.deepEqual(IMAGE_PACK_FORMS, [
+    { state: "m.room.image_pack", rooms: "m.image_pack.rooms" },
+    { state: "im.ponies.room_emotes", rooms: "im.ponies.emote_rooms" },
+  ]);
+});
+
+test("a pack's room state: each sticker under a shortcode without ':' or spaces (unique in the pack), usage sticker, the pack's name and avatar", () => {
   assert.equal(shortcode("a b\tc:d"), "a_b_c_d");
   assert.deepEqual(roomEmotes(cats), {
     images: {
@@ -19,7 +26,7 @@ test("a pack's im.ponies.room_emotes: each sticker under a shortcode without ':'
   });
 });
 
-test("the owner's im.ponies.emote_rooms: the pack's room added beside packs from elsewhere, and taken out again leaving them", () => {
+test("the owner's list of pack rooms: the pack's room added beside packs from elsewhere, and taken out again leaving them", () => {
   const theirs = { rooms: { "!other:h": { "": {}, emoji: {} } }, extra: true };
   const added = withEmoteRoom(theirs, "!cats:h", "cats");
   assert.deepEqual(added, { rooms: { "!other:h": { "": {}, emoji: {} }, "!cats:h": { cats: {} } }, extra: true });

@@ -8,7 +8,7 @@ import { STICKER_WIDGET_ID, withStickerWidget, stickerWidgetUrl, type WidgetEven
 import { openTunnel, runOnHost } from "../remote";
 import { packsDir, readPacks, writePacks } from "./host";
 import { adminLogin, Client, getAccountData, logout, mediaIdsOf, ownerLogin, protect, putAccountData, upload, type AdminAccount } from "./matrix";
-import { publishImagePack, unpublishImagePack } from "./image-packs";
+import { IMAGE_PACK_FORMS, publishImagePack, unpublishImagePack } from "./image-packs";
 import { mediaId, mergePack, packIdError, packIdFromFolder, packsRevision, planUploads, readStickerFolder, stickerFrom, withoutPack, withPack, type Pack, type PackIndex, type Sticker } from "./packs";
 import { hostPath } from "../../settings";
 import { shellQuote } from "../../render/templates";
@@ -95,7 +95,7 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
       out(`  [${i + 1}/${todo.length}] ${img.id}: ${img.width}x${img.height} ${img.mimetype} ${img.bytes.length} bytes -> ${mxc} (protected)`);
     }
     const merged = mergePack(existing, pack, existing?.title ?? pack, uploaded);
-    // The same pack for clients that read image packs (MSC2545) rather than a sticker widget.
+    // The same pack for clients that read image packs rather than a sticker widget.
     merged.imagePackRoom = await publishImagePack(owner, ownerId, merged, existing?.imagePackRoom);
     const newIndex = withPack(index, pack);
     await writePacks(s, [
@@ -106,7 +106,7 @@ export async function addStickers(s: Settings, folder: string, packOption: strin
     // The owner's sticker picker: the kit's widget, so Element shows it with no manual step.
     const url = await registerPicker(s, session, newIndex, new Map([...packs, [pack, merged]]));
     out(`pack "${pack}": ${merged.stickers.length} sticker(s), ${uploaded.length} new (${mib(uploaded.reduce((n, x) => n + x.info.size, 0))}); written to ${packsDir(s)}`);
-    out(`image pack (MSC2545, for Cinny, FluffyChat, Nheko): room ${merged.imagePackRoom}, listed in ${ownerId}'s im.ponies.emote_rooms`);
+    out(`image pack (for Cinny, FluffyChat, Nheko): room ${merged.imagePackRoom}, listed in ${ownerId}'s ${IMAGE_PACK_FORMS.map((f) => f.rooms).join(" and ")}`);
     out(`sticker picker registered for ${ownerId}: ${url}`);
   });
   return { pack, uploaded, unchanged: images.length - uploaded.length };

@@ -1,16 +1,21 @@
 /**
- * Image packs (MSC2545), which Cinny, FluffyChat, Nheko and other clients read instead of a
- * sticker widget: each kit pack is published as the `im.ponies.room_emotes` state of a room of
- * the owner's (state key: the pack id), and that room is listed in the owner's
- * `im.ponies.emote_rooms` account data, `{ rooms: { <room id>: { <state key>: {} } } }`. The
- * images are the media `npm run stickers add` already uploaded and protected. Packs the owner
- * has from elsewhere stay in the account data untouched.
+ * Image packs, which Cinny, FluffyChat, Nheko and other clients read instead of a sticker widget:
+ * each kit pack is published as room state of a room of the owner's (state key: the pack id), and
+ * that room is listed in the owner's account data, `{ rooms: { <room id>: { <state key>: {} } } }`.
+ * Both under the Matrix spec's names (MSC2545 merged: `m.room.image_pack`, `m.image_pack.rooms`)
+ * and under MSC2545's unstable ones (`im.ponies.room_emotes`, `im.ponies.emote_rooms`), which
+ * those clients still read, with the same content. The images are the media `npm run stickers add`
+ * already uploaded and protected. Packs the owner has from elsewhere stay in each account-data
+ * event untouched.
  */
 import type { Pack } from "./packs";
 import { Client, getAccountData, MatrixError, putAccountData } from "./matrix";
 
-export const ROOM_EMOTES = "im.ponies.room_emotes";
-export const EMOTE_ROOMS = "im.ponies.emote_rooms";
+/** Each name pair a pack is written under: the state event type, and the account data listing the rooms. */
+export const IMAGE_PACK_FORMS = [
+  { state: "m.room.image_pack", rooms: "m.image_pack.rooms" },
+  { state: "im.ponies.room_emotes", rooms: "im.ponies.emote_rooms" },
+] as const;
 
 export interface PackImage {
   url: string;
@@ -48,14 +53,14 @@ export function roomEmotes(pack: Pack): RoomEmotes {
   };
 }
 
-/** The owner's emote_rooms with this pack's room in it; every other room and pack kept. */
+/** The owner's list of pack rooms (either form) with this pack's room in it; every other room and pack kept. */
 export function withEmoteRoom(current: EmoteRooms | undefined, room: string, packId: string): EmoteRooms {
   const rooms = { ...(current?.rooms ?? {}) };
   rooms[room] = { ...(rooms[room] ?? {}), [packId]: {} };
   return { ...(current ?? {}), rooms };
 }
 
-/** The owner's emote_rooms without this pack (its room dropped when no other pack of it is listed). */
+/** The owner's list of pack rooms (either form) without this pack (its room dropped when no other pack of it is listed). */
 export function withoutEmoteRoom(current: EmoteRooms | undefined, room: string, packId: string): EmoteRooms {
   const rooms = { ...(current?.rooms ?? {}) };
   const { [packId]: _gone, ...rest } = rooms[room] ?? {};
@@ -71,7 +76,7 @@ async function createPackRoom(owner: Client, ownerId: string, pack: Pack, conten
     name: `Stickers: ${pack.title}`,
     topic: "The sticker pack matrix-kit publishes for clients that read image packs (Cinny, FluffyChat, Nheko). Change it with npm run stickers.",
     preset: "private_chat",
-    initial_state: [{ type: ROOM_EMOTES, state_key: pack.id, content }],
+    initial_state: IMAGE_PACK_FORMS.map((f) => ({ type: f.state, state_key: pack.id, content })),
   });
   // Out of the way in the owner's room list, as the watchdog's probe rooms are.
   await owner.call("PUT", `/_matrix/client/v3/user/${q(ownerId)}/rooms/${q(room)}/tags/m.lowpriority`, { order: 1 });
@@ -87,24 +92,28 @@ export async function publishImagePack(owner: Client, ownerId: string, pack: Pac
   let room = knownRoom;
   if (room) {
     try {
-      await owner.call("PUT", `/_matrix/client/v3/rooms/${q(room)}/state/${q(ROOM_EMOTES)}/${q(pack.id)}`, content);
+      for (const f of IMAGE_PACK_FORMS) await owner.call("PUT", `/_matrix/client/v3/rooms/${q(room)}/state/${q(f.state)}/${q(pack.id)}`, content);
     } catch (e) {
       if (!(e instanceof MatrixError) || ![403, 404].includes(e.status)) throw e;
       room = undefined;
     }
   }
   room ??= await createPackRoom(owner, ownerId, pack, content);
-  const rooms = await getAccountData<EmoteRooms>(owner, ownerId, EMOTE_ROOMS);
-  await putAccountData(owner, ownerId, EMOTE_ROOMS, withEmoteRoom(rooms, room, pack.id));
+  for (const f of IMAGE_PACK_FORMS) {
+    const rooms = await getAccountData<EmoteRooms>(owner, ownerId, f.rooms);
+    await putAccountData(owner, ownerId, f.rooms, withEmoteRoom(rooms, room, pack.id));
+  }
   return room;
 }
 
 /** Takes the pack out: off the owner's list, its state emptied, and the owner leaves and forgets its room. */
 export async function unpublishImagePack(owner: Client, ownerId: string, packId: string, room: string): Promise<void> {
-  const rooms = await getAccountData<EmoteRooms>(owner, ownerId, EMOTE_ROOMS);
-  await putAccountData(owner, ownerId, EMOTE_ROOMS, withoutEmoteRoom(rooms, room, packId));
+  for (const f of IMAGE_PACK_FORMS) {
+    const rooms = await getAccountData<EmoteRooms>(owner, ownerId, f.rooms);
+    await putAccountData(owner, ownerId, f.rooms, withoutEmoteRoom(rooms, room, packId));
+  }
   try {
-    await owner.call("PUT", `/_matrix/client/v3/rooms/${q(room)}/state/${q(ROOM_EMOTES)}/${q(packId)}`, {});
+    for (const f of IMAGE_PACK_FORMS) await owner.call("PUT", `/_matrix/client/v3/rooms/${q(room)}/state/${q(f.state)}/${q(packId)}`, {});
     await owner.call("POST", `/_matrix/client/v3/rooms/${q(room)}/leave`, {});
     await owner.call("POST", `/_matrix/client/v3/rooms/${q(room)}/forget`, {});
   } catch (e) {
