@@ -172,6 +172,8 @@ export type WatchdogSettings =
       maxRestartsPerHour: number;
       /** "HH:MM" UTC per bridge, or null: no daily restart. */
       dailyRestart: Record<BridgeKind, string | null>;
+      /** The WeChat bridge's contacts and groups synced as the owner this often ("7d"), or not at all. */
+      wechatSync: { enabled: true; every: string } | { enabled: false };
       /** The Docker Engine's socket on the host, mounted into the Docker filter (render/docker-filter.ts). */
       dockerSocket: string;
       /** The Docker filter's HAProxy image, and its container's fixed memory limit. */

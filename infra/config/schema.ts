@@ -184,6 +184,8 @@ export const schema = z
           .object({ qq: hhmm.nullable().default(null), wechat: hhmm.nullable().default(null) })
           .strict()
           .prefault({}),
+        // The WeChat bridge refreshes contacts' names and avatars only when told (templates/watchdog/profile_sync.py).
+        wechatSync: z.object({ enabled: z.boolean().default(true), every: longDuration.default("7d") }).strict().prefault({}),
         dockerSocket: absPath.default("/var/run/docker.sock"),
         filterImage: image.default(HAPROXY_IMAGE),
       })

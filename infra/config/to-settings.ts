@@ -156,6 +156,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           failuresBeforeRestart: r.watchdog.failuresBeforeRestart,
           maxRestartsPerHour: r.watchdog.maxRestartsPerHour,
           dailyRestart: r.watchdog.dailyRestart,
+          wechatSync: r.watchdog.wechatSync.enabled ? { enabled: true, every: r.watchdog.wechatSync.every } : { enabled: false },
           dockerSocket: r.watchdog.dockerSocket,
           filterImage: r.watchdog.filterImage,
           filterMemoryLimitBytes: limit("docker-filter"),

@@ -12,6 +12,7 @@ import { containerName, enabledBridges, hostPath, networkName, volumeName, type 
 import { bridgeUserRegexes } from "./bridges";
 import { cpuSpec } from "./container-spec";
 import { SYNAPSE_PATHS, synapsePrivateUrl } from "./addresses";
+import { durationSeconds } from "./duration";
 import { renderTemplate } from "./templates";
 import { MONITOR_LOCALPART } from "./names";
 
@@ -51,15 +52,6 @@ export const STATE_COMPRESSOR = {
   defaultLevels: "100,50,25",
   numberOfChunks: 100,
 } as const;
-
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
-
-/** "30d" -> 2592000: the same units Synapse's own durations accept. */
-export function durationSeconds(v: string): number {
-  const m = /^([1-9][0-9]*)([smhdwy])$/.exec(v);
-  if (!m) throw new Error(`not a duration: ${JSON.stringify(v)}`);
-  return Number(m[1]) * UNIT_SECONDS[m[2]];
-}
 
 /** Where the log of every run goes on the host (outside the kit's directory: it outlives a destroy). */
 export function upkeepLogPath(s: Settings): string {

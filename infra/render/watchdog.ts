@@ -12,6 +12,7 @@ import { appserviceUrl, COMMAND_PREFIX } from "./bridges";
 import { bridgeSpec } from "./containers";
 import { cpuSpec, type ContainerSpec } from "./container-spec";
 import { dockerFilterHost, dockerFilterNetworkName } from "./docker-filter";
+import { durationSeconds } from "./duration";
 import { healthcheck } from "./healthcheck";
 import { synapsePrivateUrl } from "./addresses";
 import { MONITOR_LOCALPART, WATCHDOG_ROOMS_KEY } from "./names";
@@ -86,6 +87,25 @@ export function probe(b: Bridge): {
       };
 }
 
+/**
+ * The WeChat bridge's scheduled sync (templates/watchdog/profile_sync.py): its two commands, sent
+ * as the owner with the prefix, and their answers (matrix-wechat 0.2.4 internal/command.go fnSync;
+ * mautrix-go v0.16.2 bridge/commands/handler.go for a user who is not logged in). matrix-qq 0.2.1
+ * has no such command (docs/operations.md says what that means for QQ's avatars).
+ */
+export function profileSync(b: Bridge, w: Enabled): Record<string, unknown> | null {
+  if (b.kind !== "wechat" || !w.wechatSync.enabled) return null;
+  const prefix = COMMAND_PREFIX.wechat;
+  return {
+    commands: [`${prefix} sync contacts --contact-avatars`, `${prefix} sync groups`],
+    everySeconds: durationSeconds(w.wechatSync.every),
+    answerPattern: "^(Resynced (contacts|groups)$|Error resyncing (contacts|groups): |That command requires you to be logged in\\.)",
+    okPattern: "^Resynced ",
+    // A sync of a few thousand contacts with their avatars, on one CPU.
+    timeoutSeconds: 900,
+  };
+}
+
 /** Startup grace: no verdict on a bridge in its first minute (after a deploy or a restart). */
 const START_GRACE_SECONDS = 60;
 
@@ -118,6 +138,7 @@ export function watchdogConfig(s: Settings, w: Enabled, sec: Secrets): Record<st
       ...probe(b),
       stopGraceSeconds: bridgeSpec(s, b).stop.graceSeconds,
       dailyRestart: w.dailyRestart[b.kind],
+      profileSync: profileSync(b, w),
     })),
   };
 }

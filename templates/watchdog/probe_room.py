@@ -6,7 +6,7 @@ Standard library only, beside watchdog.py and kit_matrix.py on the host.
 """
 import re
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from kit_matrix import Matrix, MatrixError, q
 
@@ -108,23 +108,30 @@ def read_state(body: str, b: dict) -> Optional[bool]:
     return None
 
 
-def wait_answer(owner: Matrix, room: str, b: dict, after: str, timeout: float) -> Optional[bool]:
-    """The login state in the bot's answer to our probe `after` (True: logged in), or None when none came in time."""
+def wait_notice(owner: Matrix, room: str, bot: str, after: str, timeout: float, answer: Callable[[str], Any], limit: int = 20) -> Any:
+    """The first of the bot's notices after our event `after` that `answer` makes something of (not None), or None when none came in time.
+
+    A timeout of 0 reads what is there once (`limit` events)."""
     until = time.time() + timeout
     token = _after(owner, room, after)
-    while time.time() < until:
-        page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit=20&from={q(token)}")
-        # Only an answer to the status command counts: a greeting or any other notice is not one.
-        for body in _notices(page, b["bot"]):
-            state = read_state(body, b)
-            if state is not None:
-                return state
+    while True:
+        page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit={limit}&from={q(token)}")
+        for body in _notices(page, bot):
+            found = answer(body)
+            if found is not None:
+                return found
         token = page.get("end", token)
+        if time.time() >= until:
+            return None
         time.sleep(1)
-    return None
+
+
+def wait_answer(owner: Matrix, room: str, b: dict, after: str, timeout: float) -> Optional[bool]:
+    """The login state in the bot's answer to our probe `after` (True: logged in), or None when none came in time."""
+    # Only an answer to the status command counts: a greeting or any other notice is not one.
+    return wait_notice(owner, room, b["bot"], after, timeout, lambda body: read_state(body, b))
 
 
 def login_ended(owner: Matrix, room: str, login_event: str, b: dict) -> Optional[str]:
     """What the bot said to end the login `login_event` started (success or failure), or None while it goes on."""
-    page = owner.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/messages?dir=f&limit=100&from={q(_after(owner, room, login_event))}")
-    return next((body for body in _notices(page, b["bot"]) if re.search(b["loginEndedPattern"], body)), None)
+    return wait_notice(owner, room, b["bot"], login_event, 0, lambda body: body if re.search(b["loginEndedPattern"], body) else None, limit=100)

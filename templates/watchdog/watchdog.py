@@ -29,7 +29,8 @@ once instead. `failuresBeforeRestart` failures in a row restart the container (a
 from the owner's `login` (QQ's `relogin` too) until the bot says the login ended, in success or
 failure, and at most the bridge's login window (QQ's `login` holds its event handler until the QR
 code is scanned: a restart would kill the login). Then the restart is held back and the owner told why.
-`dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set. Every restart is counted in
+`dailyRestart` ("HH:MM", UTC) restarts a bridge once a day, when set. A bridge with `profileSync`
+(WeChat) gets its contacts and groups synced as the owner on a schedule (profile_sync.py). Every restart is counted in
 `stateFile`, which `npm run status` shows (a restart through the Docker API does not raise the
 container's RestartCount). One line per event on stdout (docker logs).
 """
@@ -47,29 +48,13 @@ from docker_engine import docker, live, parse_started_at, started_at  # beside t
 from backup_watch import BackupWatch  # beside this script
 from certificate_watch import CertificateWatch  # beside this script
 from probe_room import Rooms, bot_joined, invite_again, login_ended, wait_answer  # beside this script
+from profile_sync import ProfileSync  # beside this script
+from watched import Watched, daily_due  # beside this script
 
 
 def log(msg: str, **fields: Any) -> None:
     extra = " ".join(f"{k}={json.dumps(v)}" for k, v in fields.items())
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} watchdog: {msg} {extra}".rstrip(), flush=True)
-
-
-class Watched:
-    def __init__(self, b: dict):
-        self.b = b
-        self.failures = 0
-        # Whether the bridge said "logged in" since it was (re)started.
-        self.was_logged_in = False
-        self.restarts: list = []
-        # When the last check ran: a daily restart is due when its time falls after it.
-        self.last_check = time.time()
-        self.grace_until = 0.0
-        # When the bot last answered a probe: an answer since the container's start tells a wedge from an ignored probe.
-        self.last_answer = 0.0
-        # What the owner has been told, once each until the bridge answers again.
-        self.told: set = set()
-        # A daily restart held back by the owner's login, still to do.
-        self.daily_pending = False
 
 
 class Watchdog:
@@ -79,6 +64,9 @@ class Watchdog:
         self.rooms = Rooms(m, me, self.owner, cfg["owner"], cfg["monitor"]["roomsKey"], log)
         self.watched = [Watched(b) for b in cfg["bridges"]]
         self.state = self._load_state()
+        for w in self.watched:
+            if w.b.get("profileSync"):
+                w.sync = ProfileSync(w.b, self.owner, lambda c=w.b["container"]: self.state.get(c, {}).get("sync", {}), lambda rec, c=w.b["container"]: self._save(c, sync=rec), log)
         self.owner_seen = False
         self.owner_missing_logged = False
         # Logins whose end was seen (their event ids): logged once each.
@@ -92,8 +80,12 @@ class Watchdog:
             return {}
 
     def _record_restart(self, b: dict, why: str) -> None:
-        entry = self.state.setdefault(b["container"], {"restarts": 0})
-        entry.update(restarts=entry["restarts"] + 1, last=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), why=why)
+        restarts = self.state.get(b["container"], {}).get("restarts", 0)
+        self._save(b["container"], restarts=restarts + 1, last=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), why=why)
+
+    def _save(self, container: str, **fields: Any) -> None:
+        """Updates the container's entry in the state file (`npm run status` reads it), whole or not at all."""
+        self.state.setdefault(container, {"restarts": 0}).update(fields)
         tmp = self.cfg["stateFile"] + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.state, f)
@@ -156,6 +148,9 @@ class Watchdog:
     def restart(self, w: Watched, why: str) -> bool:
         """Restarts the bridge, unless the owner is logging in (False: held back, try again later)."""
         b, cfg = w.b, self.cfg
+        if w.sync is not None and w.sync.in_progress():
+            log("restart held back: a profile sync waits for the bot's answer", bridge=b["kind"], why=why)
+            return False
         started = self.login_in_progress(b)
         if started is not None:
             at = time.strftime("%H:%M:%S", time.gmtime(started))
@@ -210,6 +205,7 @@ class Watchdog:
         if w.last_answer < since:
             log("bridge answers the probe", bridge=b["kind"], started=time.strftime("%H:%M:%SZ", time.gmtime(since)))
         w.last_answer = time.time()
+        w.logged_in = logged_in
         if logged_in and not w.was_logged_in:
             log("bridge is logged in", bridge=b["kind"])
             w.was_logged_in = True
@@ -229,6 +225,11 @@ class Watchdog:
         if time.time() < w.grace_until:
             return
         problem = self.probe(w)
+        if w.sync is not None:
+            if w.sync.pending is not None:
+                w.sync.follow(0)  # a sync under way: its answer, if it came
+            elif problem is None and w.last_answer >= w.last_check:  # the bot answered just now
+                w.sync.step(self.rooms.probe_room(b), w.logged_in, lambda: self.login_in_progress(b), self.cfg["answerTimeoutSeconds"])
         if problem is None:
             if w.failures:
                 log("bridge answers again", bridge=b["kind"])
@@ -240,16 +241,6 @@ class Watchdog:
         log("check failed", bridge=b["kind"], failure=w.failures, of=self.cfg["failuresBeforeRestart"], why=problem)
         if w.failures >= self.cfg["failuresBeforeRestart"]:
             self.restart(w, f"{problem} ({w.failures} checks in a row)")
-
-
-def daily_due(hhmm: str, previous: float, now: float) -> bool:
-    """Whether HH:MM (UTC) fell after the previous check and by now: once a day, never on start."""
-    hours, minutes = (int(x) for x in hhmm.split(":"))
-    day = now - now % 86400
-    for at in (day + hours * 3600 + minutes * 60, day - 86400 + hours * 3600 + minutes * 60):
-        if previous < at <= now:
-            return True
-    return False
 
 
 def main(path: str) -> None:

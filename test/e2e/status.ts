@@ -42,6 +42,8 @@ export function statusTest(ctx: StatusContext): void {
       assert.deepEqual(report.databases.map((d: { name: string }) => d.name), ["postgres", "qqbridge", "synapse", "wechatbridge"]);
       const table = status();
       assert.equal(table.status, 0, table.stderr);
+      // The watchdog synced WeChat's contacts once it was logged in (test/e2e/watchdog.ts).
+      assert.match(table.stdout, new RegExp(`^profile sync of ${s.namePrefix}-wechat \\(contacts' names and avatars, groups\\): last \\S+: ok \\(Resynced contacts; Resynced groups\\)$`, "m"));
       ctx.summary.push("", `npm run status -- --stack ${stack}`, table.stdout.trimEnd());
       docker("stop", `${s.namePrefix}-qq`);
       const down = status();

@@ -2,14 +2,17 @@
  * The watchdog on the e2e deployment, registered inside the e2e suite's
  * describe: a wedged WeChat bridge healed (the stand-in's test-only SIGUSR1), a SIGKILLed one
  * brought back by docker, a lost login (SIGUSR2) restarted, the hourly bound (2 in this run), a
- * bridge silent since its start reported and not restarted, WeChat's user table holding the
+ * bridge silent since its start reported and not restarted, WeChat's scheduled profile sync
+ * (noted while logged out, sent as the owner once logged in), WeChat's user table holding the
  * owner alone, the daily restart of QQ set minutes ahead, and a QQ restart held back while the
  * owner logs in. Checks read the watchdog's own log lines and the bridges' database, never a
  * phrase only a stand-in says. The figures go to the e2e summary.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import { test } from "node:test";
+import { watchdogStateDir } from "../../infra/render/watchdog";
 import type { Settings } from "../../infra/settings";
 import { json } from "../harness/http";
 import { docker, poll } from "../harness/wait";
@@ -121,8 +124,17 @@ export function watchdogTests(ctx: WatchdogContext): void {
     // A lost login: the bridge said "logged in" (the stand-in's test-only SIGUSR2 pretends it),
     // then says it is not; the watchdog restarts it and says why.
     const watchdogLogs = () => docker("logs", `${s.namePrefix}-watchdog`);
+    // The scheduled profile sync, never run yet: not while WeChat is logged out, only noted.
+    const syncRecord = () => JSON.parse(fs.readFileSync(`${watchdogStateDir(s)}/restarts.json`, "utf8"))[wechat]?.sync;
+    assert.equal(syncRecord()?.skipped?.why, "WeChat is not logged in", "noted while WeChat is logged out");
+    assert.doesNotMatch(watchdogLogs(), /profile sync bridge="wechat"/, "nothing sent while logged out");
     docker("kill", "-s", "USR2", wechat);
     await poll("the watchdog to see the bridge logged in", 180_000, async () => (/bridge is logged in bridge="wechat"/.test(watchdogLogs()) ? true : undefined));
+    // Logged in: both sync commands sent as the owner in the probe room, each answered, in the same check.
+    await poll("the watchdog's profile sync of WeChat", 60_000, async () => (/profile sync done bridge="wechat" answers=\["Resynced contacts", "Resynced groups"\]/.test(watchdogLogs()) ? true : undefined));
+    const synced = syncRecord();
+    assert.deepEqual([synced.last.ok, synced.last.answers, synced.skipped], [true, ["Resynced contacts", "Resynced groups"], undefined]);
+    ctx.summary.push(`watchdog: WeChat's profile sync (sync contacts --contact-avatars, sync groups) sent as the owner once logged in, answered in ${synced.last.seconds} s; noted as not run while logged out`);
     const lostAt = Date.now();
     docker("kill", "-s", "USR2", wechat);
     const lost = /restarting bridge bridge="wechat" container="mx-e2e-wechat" why="the bridge said you were logged in and now says you are not \(2 checks in a row\)"/;

@@ -93,7 +93,7 @@ test("the table names every container with memory now/peak/limit, the disk parts
 });
 
 test("the script quotes every name it is given and carries docker's Go templates intact", () => {
-  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null, backupResult: null, certificate: null, acmeResult: null });
+  const script = statusScript({ containers: ["mx-a-postgres", "it's"], synapseData: "mx-a-synapse-data", postgres: "mx-a-postgres", postgresUser: "synapse", upkeepLastRun: null, watchdogRestarts: null, profileSync: null, backupResult: null, certificate: null, acmeResult: null });
   assert.ok(script.includes(`for c in 'mx-a-postgres' 'it'\\''s' ; do`), script);
   assert.match(script, /docker inspect --format '\{\{\.State\.Status\}\}\t\{\{if \.State\.Health\}\}/);
 });
@@ -112,7 +112,7 @@ test("the upkeep job's last run: shown with what it freed; a failed step is a wa
   assert.equal(statusExitCode(failed), 0);
   assert.match(formatStatus("a", parseStatus(`${healthy}upkeep\tnone\n`)), /^upkeep: no run yet$/m);
   assert.doesNotMatch(formatStatus("a", parseStatus(healthy)), /upkeep/);
-  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null, backupResult: null, certificate: null, acmeResult: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
+  assert.match(statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: "/opt/k/upkeep/cache/last-run.json", watchdogRestarts: null, profileSync: null, backupResult: null, certificate: null, acmeResult: null }), /if \[ -f '\/opt\/k\/upkeep\/cache\/last-run\.json' \]; then emit upkeep/);
 });
 
 test("the watchdog's restarts (not in docker's RestartCount): a column and a warning (exit 0); no record, no warning", () => {
@@ -124,8 +124,25 @@ test("the watchdog's restarts (not in docker's RestartCount): a column and a war
   assert.equal(statusExitCode(r), 0);
   assert.match(formatStatus("a", r), /^mx-base-wechat\s+running\s+none\s+0\s+2\s/m);
   assert.deepEqual(findings(parseStatus(healthy)), []);
-  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json", backupResult: null, certificate: null, acmeResult: null });
+  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json", profileSync: null, backupResult: null, certificate: null, acmeResult: null });
   assert.match(script, /if \[ -f '\/opt\/k\/watchdog-state\/restarts\.json' \]; then emit watchdog-restarts/);
+});
+
+test("the watchdog's profile sync of WeChat: the last one and its answers, why none ran, a failed one a warning (exit 0); none when the stack syncs nothing", () => {
+  const healthy = V1.replace(/^missing\t.*\n/m, "");
+  const withRecord = (sync: unknown) => parseStatus(`${healthy}watchdog-restarts\t${JSON.stringify({ "mx-base-wechat": { restarts: 0, sync } })}\nprofile-sync\tmx-base-wechat\n`);
+  const done = withRecord({ last: { at: "2026-12-06T04:00:00Z", ok: true, answers: ["Resynced contacts", "Resynced groups"], seconds: 1.5 } });
+  assert.match(formatStatus("a", done), /^profile sync of mx-base-wechat \(contacts' names and avatars, groups\): last 2026-12-06T04:00:00Z: ok \(Resynced contacts; Resynced groups\)$/m);
+  assert.deepEqual(findings(done), []);
+  const skipped = withRecord({ skipped: { at: "2026-12-06T05:00:00Z", why: "WeChat is not logged in" } });
+  assert.match(formatStatus("a", skipped), /^profile sync of mx-base-wechat \(contacts' names and avatars, groups\): none yet; not run since 2026-12-06T05:00:00Z: WeChat is not logged in$/m);
+  const failed = withRecord({ last: { at: "2026-12-06T04:00:00Z", ok: false, answers: ["Error resyncing contacts: no agent connection avaiable"] } });
+  assert.deepEqual(findings(failed), [{ level: "warning", what: "the last profile sync of mx-base-wechat (2026-12-06T04:00:00Z) FAILED: Error resyncing contacts: no agent connection avaiable; the watchdog tries again at its next check with the bridge logged in" }]);
+  assert.equal(statusExitCode(failed), 0);
+  assert.match(formatStatus("a", parseStatus(`${healthy}profile-sync\tmx-base-wechat\n`)), /^profile sync of mx-base-wechat \(contacts' names and avatars, groups\): none yet$/m);
+  assert.doesNotMatch(formatStatus("a", parseStatus(healthy)), /profile sync/);
+  const script = statusScript({ containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: "/opt/k/watchdog-state/restarts.json", profileSync: "mx-k-wechat", backupResult: null, certificate: null, acmeResult: null });
+  assert.match(script, /^emit profile-sync 'mx-k-wechat'$/m);
 });
 
 // A result file as backup.sh writes it (restic 0.14's summary line inside).
@@ -145,7 +162,7 @@ test("backups in status: the last one shown (age, size, result); a failed one, o
   const none = parseStatus(`${healthy}backup\tunconfigured\n`);
   assert.deepEqual(findings(none), [{ level: "warning", what: "no backups: matrix:backup.repository is not set, so a lost VPS loses every conversation (see Backups in docs/operations.md)" }]);
   assert.match(formatStatus("a", none), /^backup: not configured \(matrix:backup\.repository\)$/m);
-  const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, certificate: null, acmeResult: null };
+  const subject = { containers: ["c"], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, profileSync: null, certificate: null, acmeResult: null };
   assert.match(statusScript({ ...subject, backupResult: "/opt/k/backup/last.json" }), /if \[ -f '\/opt\/k\/backup\/last\.json' \]; then emit backup /);
   assert.match(statusScript({ ...subject, backupResult: null }), /^emit backup unconfigured$/m);
 });
@@ -168,7 +185,7 @@ test("the certificate nginx serves, read on the host by the real status script w
     const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "10", "-subj", "/O=Test CA/CN=matrix.example.com", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`], { encoding: "utf8" });
     assert.equal(made.status, 0, made.stderr);
     fs.writeFileSync(`${dir}/last.json`, '{"ok":false,"at":"2026-12-06T03:23:01Z","action":"renew","renewed":false,"notAfter":"2026-12-16T03:00:00Z","seconds":4,"error":"the renewal failed; the certificate in place keeps serving: Challenge failed for domain matrix.example.com"}');
-    const subject = { containers: [], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, backupResult: null, certificate: { path: `${dir}/cert.pem`, source: "acme" }, acmeResult: `${dir}/last.json` };
+    const subject = { containers: [], synapseData: "v", postgres: "p", postgresUser: "u", upkeepLastRun: null, watchdogRestarts: null, profileSync: null, backupResult: null, certificate: { path: `${dir}/cert.pem`, source: "acme" }, acmeResult: `${dir}/last.json` };
     const out = spawnSync("sh", ["-s"], { input: statusScript(subject), encoding: "utf8", env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` } });
     const r = parseStatus(out.stdout);
     assert.equal(r.certificate?.source, "acme");

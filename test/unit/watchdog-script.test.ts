@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { test } from "node:test";
-import { probe } from "../../infra/render/watchdog";
+import { probe, profileSync } from "../../infra/render/watchdog";
 import type { Bridge } from "../../infra/settings";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -106,4 +106,71 @@ print(dog.login_in_progress(b) is not None)`).split("\n").pop();
   for (const end of ["Login successful.", "Timedout, Please restart the login.", "Failed to connect: no agent connection avaiable"]) {
     assert.equal(run("wechat", { body: "login", age: 30 }, [end]), "False", end);
   }
+});
+
+test("the WeChat sync's answers as the real bridge words them (matrix-wechat 0.2.4 fnSync, mautrix-go v0.16.2): which end a command, which are a success", () => {
+  const sync = profileSync({ kind: "wechat" } as Bridge, { wechatSync: { enabled: true, every: "7d" } } as Parameters<typeof profileSync>[1])!;
+  const answers = ["Resynced contacts", "Resynced groups", "Error resyncing contacts: no agent connection avaiable", "Error resyncing groups: timeout", "That command requires you to be logged in."];
+  const others = ["You're not logged into WeChat.", "Logged in as wxid_1, connection to WeChat OK (probably)", "Hello, I'm a WeChat bridge bot.", "Resynced contacts and more"];
+  const judged = JSON.parse(
+    py(`import json, re\nc = json.loads(${JSON.stringify(JSON.stringify(sync))})\nprint(json.dumps([[bool(re.search(c["answerPattern"], x)), bool(re.search(c["okPattern"], x))] for x in json.loads(${JSON.stringify(JSON.stringify([...answers, ...others]))})]))`),
+  );
+  assert.deepEqual(judged, [[true, true], [true, true], [true, false], [true, false], [true, false], [false, false], [false, false], [false, false], [false, true]]);
+  assert.deepEqual(sync.commands, ["!wechat sync contacts --contact-avatars", "!wechat sync groups"]);
+  assert.equal(sync.everySeconds, 7 * 86400);
+  assert.equal(profileSync({ kind: "qq" } as Bridge, { wechatSync: { enabled: true, every: "7d" } } as Parameters<typeof profileSync>[1]), null, "QQ has no sync command");
+  assert.equal(profileSync({ kind: "wechat" } as Bridge, { wechatSync: { enabled: false } } as Parameters<typeof profileSync>[1]), null, "off");
+});
+
+test("the WeChat sync's schedule against a FAKE homeserver (the real one: the e2e): not logged in, nothing sent and the reason noted once; logged in, both commands in turn; a failed answer ends it; none within the time, a failure; due again after `everySeconds`", () => {
+  const sync = profileSync({ kind: "wechat" } as Bridge, { wechatSync: { enabled: true, every: "7d" } } as Parameters<typeof profileSync>[1])!;
+  const out = py(`
+import json, profile_sync
+class FakeOwner:
+    """Answers send, /context and /messages as Synapse does for the bot's notices after an event."""
+    def __init__(self, replies):
+        self.replies, self.sent, self.events = replies, [], []
+    def send(self, room, body, msgtype="m.text"):
+        self.sent.append(body)
+        self.events.append(("@owner:x", body))
+        event_id = str(len(self.events) - 1)
+        for r in self.replies.pop(0) if self.replies else []:
+            self.events.append(("@wechatbot:x", r))
+        return event_id
+    def call(self, method, path, body=None):
+        if "/context/" in path:
+            return {"end": path.split("/context/")[1].split("?")[0]}
+        start = int(path.split("from=")[1])
+        evs = self.events[start + 1:]
+        chunk = [{"sender": s, "type": "m.room.message", "content": {"msgtype": "m.notice" if s != "@owner:x" else "m.text", "body": b}} for s, b in evs]
+        return {"chunk": chunk, "end": str(len(self.events) - 1)}
+def run(replies, logged_in, record, login=None, now=None):
+    owner = FakeOwner(replies)
+    state = {"rec": record}
+    b = {"kind": "wechat", "bot": "@wechatbot:x", "profileSync": json.loads(${JSON.stringify(JSON.stringify(sync))})}
+    b["profileSync"]["timeoutSeconds"] = 0
+    logs = []
+    p = profile_sync.ProfileSync(b, owner, lambda: state["rec"], lambda r: state.update(rec=r), lambda msg, **f: logs.append(msg))
+    p.step("!probe:x", logged_in, lambda: login, 0)
+    p.step("!probe:x", logged_in, lambda: login, 0)
+    return {"sent": owner.sent, "rec": {k: ({kk: vv for kk, vv in v.items() if kk not in ("at", "seconds")}) for k, v in state["rec"].items()}, "logs": logs}
+results = [
+    run([], False, {}),
+    run([], True, {}, login=1.0),
+    run([["Resynced contacts"], ["Resynced groups"]], True, {"skipped": {"at": "2026-12-01T00:00:00Z", "why": "WeChat is not logged in"}}),
+    run([["Error resyncing contacts: no agent connection avaiable"]], True, {}),
+    run([[], []], True, {}),
+    run([["Resynced contacts"], ["Resynced groups"]], True, {"last": {"at": profile_sync._iso(__import__("time").time() - 3600), "ok": True, "answers": []}}),
+]
+print(json.dumps(results))`);
+  const [notLoggedIn, loggingIn, done, failed, silent, notDue] = JSON.parse(out);
+  assert.deepEqual(notLoggedIn, { sent: [], rec: { skipped: { why: "WeChat is not logged in" } }, logs: ["profile sync not run"] }, "noted once, though asked twice");
+  assert.deepEqual(loggingIn.sent, []);
+  assert.deepEqual(loggingIn.rec, { skipped: { why: "a login is going on" } });
+  assert.deepEqual(done.sent, ["!wechat sync contacts --contact-avatars", "!wechat sync groups"]);
+  assert.deepEqual(done.rec, { last: { ok: true, answers: ["Resynced contacts", "Resynced groups"] } }, "the skip note goes with a sync done");
+  assert.deepEqual(failed.sent, ["!wechat sync contacts --contact-avatars"], "no second command after a failed first");
+  assert.deepEqual(failed.rec, { last: { ok: false, answers: ["Error resyncing contacts: no agent connection avaiable"] } });
+  assert.deepEqual(silent.rec, { last: { ok: false, answers: ["no answer to `!wechat sync contacts --contact-avatars` within 0 s"] } });
+  assert.deepEqual(notDue.sent, [], "a sync an hour old is not due for a week");
 });

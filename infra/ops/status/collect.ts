@@ -23,6 +23,8 @@ export interface StatusSubject {
   upkeepLastRun: string | null;
   /** The watchdog's restart counts on the host, or null when the stack has no watchdog. */
   watchdogRestarts: string | null;
+  /** The bridge container whose contacts the watchdog syncs on a schedule (WeChat), or null. */
+  profileSync: string | null;
   /** The last backup's result file on the host, or null when the stack has no backup repository. */
   backupResult: string | null;
   /** The certificate nginx serves and where it comes from (nginx.tls.source), or null without TLS at nginx. */
@@ -40,6 +42,7 @@ export function subjectFromSettings(s: Settings): StatusSubject {
     postgresUser: s.postgres.superuser,
     upkeepLastRun: s.upkeep.enabled ? hostPath(s, "upkeep", "cache/last-run.json") : null,
     watchdogRestarts: s.watchdog.enabled && enabledBridges(s).length > 0 ? `${watchdogStateDir(s)}/restarts.json` : null,
+    profileSync: s.watchdog.enabled && s.watchdog.wechatSync.enabled && s.wechat ? containerName(s, "wechat") : null,
     backupResult: s.backup.enabled ? backupPaths(s).statusFile : null,
     certificate: s.nginx.tls ? { path: s.nginx.tls.certificate, source: s.tlsSource } : null,
     acmeResult: s.acme.enabled ? acmePaths(s).statusFile : null,
@@ -59,6 +62,7 @@ export function statusScript(subject: StatusSubject): string {
     ...subject,
     upkeepLastRun: subject.upkeepLastRun ?? false,
     watchdogRestarts: subject.watchdogRestarts ?? false,
+    profileSync: subject.profileSync ?? false,
     backupResult: subject.backupResult ?? false,
     certificate: subject.certificate ?? false,
     acmeResult: subject.acmeResult ?? false,

@@ -4,6 +4,7 @@
  */
 import { backupWarning, parseBackupResult, type BackupResult } from "../backup/results";
 import { certificateFindings, parseAcme, parseCertificate, type AcmeResult, type CertificateStatus } from "./certificates";
+import { profileSyncFindings, type ProfileSyncRecord, type ProfileSyncStatus } from "./profile-sync";
 import type { UpkeepRun } from "../upkeep";
 
 export interface ContainerStatus {
@@ -47,6 +48,8 @@ export interface StatusReport {
   certificate?: CertificateStatus;
   /** ACME's last renewal result (null: none yet); undefined without ACME. */
   acme?: AcmeResult | null;
+  /** The watchdog's scheduled sync of a bridge's contacts; undefined when it syncs none. */
+  profileSync?: ProfileSyncStatus;
 }
 
 /** cgroup v1 reports "no limit" as a huge number near 2^63, v2 as "max". */
@@ -61,7 +64,8 @@ export function parseStatus(text: string): StatusReport {
   const report: StatusReport = { containers: [], databases: [], disks: [] };
   const mem = new Map<string, Record<string, string>>();
   const media: Record<string, number> = {};
-  let watchdog: Record<string, { restarts: number; last?: string; why?: string }> = {};
+  let watchdog: Record<string, { restarts: number; last?: string; why?: string; sync?: ProfileSyncRecord }> = {};
+  let profileSync: string | undefined;
   for (const line of text.split("\n")) {
     const f = line.split("\t");
     switch (f[0]) {
@@ -89,6 +93,9 @@ export function parseStatus(text: string): StatusReport {
         } catch {
           /* a file being written: the next status reads it */
         }
+        break;
+      case "profile-sync":
+        profileSync = f[1];
         break;
       case "upkeep":
         if (f[1] === "none") report.upkeep = null;
@@ -130,6 +137,7 @@ export function parseStatus(text: string): StatusReport {
       oomKills: num(m.oom_kill),
     };
   }
+  if (profileSync) report.profileSync = { container: profileSync, record: watchdog[profileSync]?.sync ?? {} };
   if (Object.keys(media).length) {
     report.media = {
       local: media.local_content ?? 0,
@@ -176,6 +184,7 @@ export function findings(r: StatusReport, now = new Date()): Finding[] {
   const backup = r.backup && backupWarning(r.backup.last, r.backup.configured, now);
   if (backup) out.push({ level: "warning", what: backup });
   out.push(...certificateFindings(r.certificate, r.acme, now));
+  out.push(...profileSyncFindings(r.profileSync));
   if (r.databaseError) out.push({ level: "problem", what: `database sizes unreadable: ${r.databaseError}` });
   for (const d of r.disks) {
     if (d.availableBytes < DISK_MIN_FREE.bytes || d.availableBytes < d.sizeBytes * DISK_MIN_FREE.fraction) {

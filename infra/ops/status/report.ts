@@ -2,6 +2,7 @@
 import { backupStatusLine } from "../backup/results";
 import type { UpkeepRun } from "../upkeep";
 import { certificateLine } from "./certificates";
+import { profileSyncLine } from "./profile-sync";
 import { findings, type StatusReport } from "./parse";
 
 const MiB = 1024 * 1024;
@@ -52,6 +53,7 @@ export function formatStatus(stack: string, r: StatusReport): string {
   if (r.backup) lines.push(backupStatusLine(r.backup.last, r.backup.configured, new Date()));
   const certificate = certificateLine(r.certificate, r.acme, new Date());
   if (certificate) lines.push(certificate);
+  if (r.profileSync) lines.push(profileSyncLine(r.profileSync));
   const f = findings(r);
   lines.push("");
   if (f.length === 0) lines.push("all healthy");
