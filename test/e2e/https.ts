@@ -147,10 +147,13 @@ export function httpsTests(ctx: HttpsContext): void {
       },
     };
     fs.writeFileSync(`${ctx.e2eDir}/pebble.json`, JSON.stringify(config));
-    run("pebble", ["-config", `${ctx.e2eDir}/pebble.json`, "-dnsserver", "127.0.0.1:8053"], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" });
+    // Every order validated afresh (Pebble reuses half of the authorizations by default): the failed
+    // challenge below must be asked, not skipped for one that passed a moment before.
+    run("pebble", ["-config", `${ctx.e2eDir}/pebble.json`, "-dnsserver", "127.0.0.1:8053"], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" });
     const runCa = read(`${tlsDir}/ca.pem`);
     const pebbleGet = (port: number, path: string) =>
-      new Promise<string>((resolve, reject) => https.get({ host: "127.0.0.1", port, path, servername: "localhost", ca: runCa }, (res) => {
+      // Pebble refuses a request without a User-Agent ("All requests MUST include a User-Agent header").
+      new Promise<string>((resolve, reject) => https.get({ host: "127.0.0.1", port, path, servername: "localhost", ca: runCa, headers: { "User-Agent": "matrix-kit-e2e" } }, (res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c.toString()));
         res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode}`))));

@@ -183,13 +183,21 @@ export async function applyOne(r: Recorded, entry: StateEntry, state: Applied, o
   }
 }
 
-export function changes(before: unknown, after: unknown, at: string, out: string[]): void {
+/**
+ * Each input that differs, with its values; an input marked secret (or inside one) shows as
+ * "[secret]", as the engine shows it.
+ */
+export function changes(before: unknown, after: unknown, at: string, out: string[], secretPaths: string[] = []): void {
   if (JSON.stringify(before) === JSON.stringify(after)) return;
+  if (secretPaths.some((p) => at === p || at.startsWith(`${p}.`) || at.startsWith(`${p}[`))) {
+    out.push(`${at}: [secret] => [secret]`);
+    return;
+  }
   const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
   if (isObj(before) && isObj(after)) {
     const b = before as Record<string, unknown>;
     const a = after as Record<string, unknown>;
-    for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) changes(b[k], a[k], at ? `${at}.${k}` : k, out);
+    for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) changes(b[k], a[k], at ? `${at}.${k}` : k, out, secretPaths);
     return;
   }
   out.push(`${at}: ${JSON.stringify(before)} => ${JSON.stringify(after)}`);
@@ -212,7 +220,7 @@ export function diff(applied: Applied, program: ProgramRun): string[] {
       continue;
     }
     const lines: string[] = [];
-    changes(before.inputs, r.inputs, "", lines);
+    changes(before.inputs, r.inputs, "", lines, r.secretPaths);
     out.push(...lines.map((l) => `~ ${r.name} ${l}`));
   }
   for (const [name, st] of applied.state) if (!seen.has(name) && !st.type.startsWith("kit:")) out.push(`- ${st.type} ${name}`);

@@ -41,7 +41,7 @@ export function unsupportedChanges(state: Map<string, { inputs: Record<string, a
     const before = state.get(r.name);
     if (!before) continue; // created
     const changed: string[] = [];
-    changes(before.inputs, r.inputs, "", changed);
+    changes(before.inputs, r.inputs, "", changed, r.secretPaths);
     if (changed.length > 0 && !UPDATABLE.has(r.type)) out.push(`cannot update ${r.type} ${r.name} (${changed.join("; ")})`);
   }
   return out;
