@@ -14,15 +14,12 @@ import { backupLogPath } from "../../infra/render/backup";
 import { upkeepLogPath } from "../../infra/render/upkeep";
 import { secretValues } from "../../infra/secrets";
 import { enabledBridges, type Settings } from "../../infra/settings";
-import { v2Dirs, dirWith } from "../harness/cgroup";
 import { docker } from "../harness/wait";
 import type { KitContext } from "./kit-context";
 
-/** Every process of a running container: its cgroup's list (cgroup v2), read on this machine (the VPS). */
+/** Every process of a running container, by its pid on this machine (the VPS), as the engine lists them (cgroup v1 or v2). */
 function containerPids(name: string): number[] {
-  const id = docker("inspect", "-f", "{{.Id}}", name).trim();
-  const dir = dirWith(v2Dirs(id), "cgroup.procs");
-  return dir ? fs.readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean).map(Number) : [];
+  return docker("top", name, "-eo", "pid").trim().split("\n").slice(1).map((l) => Number(l.trim())).filter((n) => n > 0);
 }
 
 /** The user each service's files belong to: the one its container runs as. */
