@@ -179,8 +179,12 @@ export function httpsTests(ctx: HttpsContext): void {
 
       const renewed = execFileSync(p.script, ["renew", "--force"], { encoding: "utf8", timeout: 180_000 });
       assert.match(renewed, /^certificate: new certificate in place until .*; nginx reloaded$/m);
-      const second = await get(s, "/_matrix/client/versions", root);
-      assert.ok(second.authorized && second.serial !== first.serial, `a new certificate is served (${first.serial} -> ${second.serial})`);
+      // `nginx -s reload` returns once the signal is sent: the new workers take over a moment later.
+      const second = await poll("nginx to serve the renewed certificate", 15_000, async () => {
+        const now = await get(s, "/_matrix/client/versions", root);
+        return now.serial !== first.serial ? now : undefined;
+      }, 200);
+      assert.ok(second.authorized, `${second.authorizationError}: the renewed chain is Pebble's`);
 
       // The CA's check fails (its DNS answers SERVFAIL for the name): the renewal fails, nothing changes.
       await challtest("set-servfail", { host: s.matrixHost });
