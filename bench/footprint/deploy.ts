@@ -48,8 +48,11 @@ export interface Deployment {
   domain: string;
   asTokens: { qq: string; wechat: string };
   subject: StatusSubject;
-  /** The owner, an admin, registered with the shared secret. */
-  registerOwner(localpart: string, password: string): void;
+  /**
+   * The owner, an admin: registered with the shared secret and `password` by hand (the baseline),
+   * or the account `pulumi up` made (the kit). Returns the password it signs in with.
+   */
+  registerOwner(localpart: string, password: string): string;
   /** The kit's upkeep job on the host (run.sh), run by hand after the workload; none for the baseline. */
   upkeepRun?: string;
   /** The kit's backup and restore scripts and its repository (a folder of the deployment's own); none for the baseline. */
@@ -146,8 +149,10 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     domain: s.domain,
     asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
     subject: subjectFromSettings(s),
-    registerOwner: (u, p) => {
-      docker("exec", containerName(s, "synapse"), "register_new_matrix_user", "-u", u, "-p", p, "-a", "-c", "/config/homeserver.yaml", "http://localhost:8008");
+    // The kit made the owner's account itself (@<admin>, its first password from the seed).
+    registerOwner: (u) => {
+      if (u !== s.admin) throw new Error(`the kit makes @${s.admin}, not @${u}`);
+      return sec.ownerPassword;
     },
     upkeepRun: s.upkeep.enabled ? hostPath(s, "upkeep", "run.sh") : undefined,
     backup: s.backup.enabled ? { ...backupPaths(s), repository } : undefined,
@@ -241,6 +246,7 @@ export async function deployBaseline(log: (l: string) => void): Promise<Deployme
     subject: { ...subjectFromSettings(s), synapseData: `${dir}/synapse` },
     registerOwner: (u, p) => {
       docker("exec", containerName(s, "synapse"), "register_new_matrix_user", "-u", u, "-p", p, "-a", "-c", "/data/homeserver.yaml", "http://localhost:8008");
+      return p;
     },
     teardown: async () => {
       removeByPrefix(s.namePrefix);

@@ -81,8 +81,7 @@ export function formatRatios<R extends { label: string; rep: number }>(results: 
 
 /** The owner, an admin, logged in, with Synapse's rate limits lifted for it. */
 export async function ownerToken(d: Deployment): Promise<{ token: string; userId: string; post: (path: string, body: unknown) => Promise<any> }> {
-  const password = `bench-${Date.now()}`;
-  d.registerOwner("owner", password);
+  const password = d.registerOwner("owner", `bench-${Date.now()}`);
   const port = Number(new URL(d.synapseUrl).port);
   const post = async (path: string, body: unknown, token?: string) => {
     const r = await request({ host: "127.0.0.1", port, method: "POST", path, headers: token ? { Authorization: `Bearer ${token}` } : {}, body: JSON.stringify(body) });
