@@ -48,6 +48,8 @@ export interface WorkloadResult {
   /** Per status ("network" for no answer), over every request of the send phase. */
   errors: Record<string, number>;
   latencyMs: { sendP50: number; sendP99: number; uploadP50: number; uploadP99: number };
+  /** Each answered request's latency by its send's number ([i, ms]), for server-time.ts; not kept in the JSON. */
+  requests?: { send: [number, number][]; upload: [number, number][] };
   uploadedBytes: number;
   syncs: number;
 }
@@ -202,8 +204,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   counting = true;
   hooks.sendStarted?.();
   const acked = new Map<string, Set<string>>(rooms.map((r) => [r.id, new Set<string>()]));
-  const sendLatency: number[] = [];
-  const uploadLatency: number[] = [];
+  const sendLatency: [number, number][] = [];
+  const uploadLatency: [number, number][] = [];
   let uploadedBytes = 0;
   let ackUploads = 0;
   const uploadEvery = Math.max(1, Math.floor(plan.messages / Math.max(1, plan.uploads)));
@@ -229,13 +231,13 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
           const data = randomBytes(size);
           const t0 = Date.now();
           const up = await call("POST", withQ(`/_matrix/media/v3/upload?filename=bench-${i}.bin`, g.q), g.token, undefined, { data, type: "application/octet-stream" });
-          uploadLatency.push(Date.now() - t0);
+          uploadLatency.push([i, Date.now() - t0]);
           uploadedBytes += size;
           content = { msgtype: "m.file", body: `bench-${i}.bin`, url: up.content_uri, info: { size, mimetype: "application/octet-stream" } };
         }
         const t0 = Date.now();
         const sent = await call("PUT", withQ(`/_matrix/client/v3/rooms/${encodeURIComponent(room.id)}/send/m.room.message/${txn}`, g.q), g.token, content);
-        sendLatency.push(Date.now() - t0);
+        sendLatency.push([i, Date.now() - t0]);
         acked.get(room.id)!.add(sent.event_id);
         if (isUpload) ackUploads++;
       } catch {
@@ -275,8 +277,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     for (const id of want) if (!seen.has(id)) lost++;
   });
 
-  sendLatency.sort((a, b) => a - b);
-  uploadLatency.sort((a, b) => a - b);
+  const sorted = (xs: [number, number][]) => xs.map(([, ms]) => ms).sort((a, b) => a - b);
+  const [sends, uploads] = [sorted(sendLatency), sorted(uploadLatency)];
   return {
     plan,
     setupSeconds,
@@ -284,12 +286,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     acknowledged: { messages: ackMessages, uploads: ackUploads },
     lost,
     errors,
-    latencyMs: {
-      sendP50: percentile(sendLatency, 50),
-      sendP99: percentile(sendLatency, 99),
-      uploadP50: percentile(uploadLatency, 50),
-      uploadP99: percentile(uploadLatency, 99),
-    },
+    latencyMs: { sendP50: percentile(sends, 50), sendP99: percentile(sends, 99), uploadP50: percentile(uploads, 50), uploadP99: percentile(uploads, 99) },
+    requests: { send: sendLatency, upload: uploadLatency },
     uploadedBytes,
     syncs,
   };
