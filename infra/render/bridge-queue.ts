@@ -6,6 +6,8 @@
  * (none refused for waiting), so the owner's request meets a few bridged ones, not the crowd.
  * Measured (npm run bench:peak, docs/benchmarks.md, "The bridges' queue"): 2 in flight halved the owner's send
  * p99 but no longer kept up with 10 bridged messages a second; the default keeps up.
+ * With `cpuBusyThreshold` set, the limit holds only while the VPS's CPU is that busy (admission.lua):
+ * with time to spare the owner's request does not wait behind theirs, so they go in freely.
  */
 import { containerName, hostPath, networkName, type BridgeQueueSettings, type Settings } from "../settings";
 import { BRIDGE_QUEUE_PORT, bridgeQueueName, HAPROXY_PATHS, SYNAPSE_PORT } from "./addresses";
@@ -23,11 +25,20 @@ const REQUEST_SECONDS = 300;
 const QUEUE_SECONDS = 120;
 /** Every bridge's connections at once, waiting ones included (each costs HAProxy two 16 KB buffers). */
 const MAX_CONNECTIONS = 256;
+/**
+ * How often admission.lua reads the CPU's counters, and how many calm readings in a row let the
+ * bridges in freely again: a second, so a burst that fills the CPU is held within half a second of
+ * starting, and a lull between two bursts does not open the doors.
+ */
+export const ADMISSION = { periodMs: 500, holdPeriods: 2 } as const;
+/** Where admission.lua sits beside haproxy.cfg in the container. */
+export const ADMISSION_SCRIPT = `${HAPROXY_PATHS.dir}/admission.lua`;
 
-/** haproxy.cfg; `bind`, `synapse` (host:port) and `resolver` (null: none) are a test's to change. */
-export function renderBridgeQueueConfig(s: Settings, q: Enabled, opts: { bind?: string; synapse?: string; resolver?: string | null } = {}): string {
+/** haproxy.cfg; `bind`, `synapse` (host:port), `resolver` (null: none) and `admission` (the script's path) are a test's to change. */
+export function renderBridgeQueueConfig(s: Settings, q: Enabled, opts: { bind?: string; synapse?: string; resolver?: string | null; admission?: string } = {}): string {
   const resolver = opts.resolver === undefined ? DOCKER_DNS : opts.resolver;
   return renderTemplate("bridge-queue/haproxy.cfg.hbs", {
+    admission: q.cpuBusyThreshold === null ? "" : safeWord(opts.admission ?? ADMISSION_SCRIPT),
     inFlight: q.inFlight,
     bind: safeWord(opts.bind ?? `:${BRIDGE_QUEUE_PORT}`),
     synapse: safeWord(opts.synapse ?? `${containerName(s, "synapse")}:${SYNAPSE_PORT}`),
@@ -35,6 +46,18 @@ export function renderBridgeQueueConfig(s: Settings, q: Enabled, opts: { bind?: 
     requestSeconds: REQUEST_SECONDS,
     queueSeconds: QUEUE_SECONDS,
     maxConnections: MAX_CONNECTIONS,
+  });
+}
+
+/** admission.lua, or null when the limit always holds (no `cpuBusyThreshold`); `statPath` is a test's to change. */
+export function renderBridgeQueueAdmission(q: Enabled, opts: { statPath?: string } = {}): string | null {
+  if (q.cpuBusyThreshold === null) return null;
+  return renderTemplate("bridge-queue/admission.lua.hbs", {
+    statPath: safeWord(opts.statPath ?? "/proc/stat"),
+    threshold: q.cpuBusyThreshold,
+    inFlight: q.inFlight,
+    freeInFlight: MAX_CONNECTIONS,
+    ...ADMISSION,
   });
 }
 
