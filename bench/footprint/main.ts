@@ -108,7 +108,7 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number, skipOps:
     const cpu = new CpuSampler(containersOf(d.namePrefix));
     let sendCpu: DeploymentResult["sendCpu"];
     const phase = { from: 0, to: 0 };
-    const target = { bridgesUrl: d.bridgesUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId };
+    const target = { bridgesUrl: d.bridgesUrl, ownerFront: d.front, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId };
     const workload = await runWorkload(target, plan, log, {
       sendStarted: () => ((phase.from = Date.now()), cpu.begin()),
       sendEnded: () => ((phase.to = Date.now()), (sendCpu = { containers: cpu.end(), vps: cpu.vps() })),
@@ -130,6 +130,7 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number, skipOps:
       peak: byService(peaks.perContainer),
       end: ws(end),
       peakTotal: peaks.total,
+      peakParts: Object.fromEntries(Object.entries(sampler.partsAtPeak).map(([c, p]) => [serviceOf(c), { anon: p.anon, shmem: p.shmem, activeFile: p.activeFile }])),
       cgroupPeak: byService(Object.fromEntries(end.containers.map((c) => [c.name, c.memory?.peakBytes ?? 0]))),
       limits: Object.fromEntries(SERVICES.map((s) => [s, null])) as DeploymentResult["limits"],
       oomKills: byService(Object.fromEntries(end.containers.map((c) => [c.name, (c.memory?.oomKills ?? 0) + (c.oomKilled ? 1 : 0)]))),
@@ -146,7 +147,8 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number, skipOps:
     if (d.upkeepRun && rep === 1 && !skipOps) result.upkeep = runUpkeep(d.upkeepRun, label);
     for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
     for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
-    log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);
+    const l = workload.latencyMs;
+    log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost, send p50/p99 ${l.sendP50}/${l.sendP99} ms, upload ${l.uploadP50}/${l.uploadP99} ms, send phase ${workload.sendSeconds.toFixed(0)} s`);
     return result;
   } finally {
     log(`${label}: tearing down`);

@@ -6,7 +6,7 @@ import type { UpkeepSummary } from "../../infra/ops/upkeep";
 import type { StatusReport } from "../../infra/ops/status";
 import type { CpuFigures, VpsLoad } from "../peak/cpu";
 import type { CacheSize } from "./caches";
-import type { Sample } from "./memory";
+import type { Parts, Sample } from "./memory";
 import type { TimeSplit } from "./server-time";
 import type { WorkloadResult } from "./workload";
 
@@ -35,6 +35,8 @@ export interface DeploymentResult {
   end: Record<Service, number>;
   /** Highest sum of the services' working sets at one instant. */
   peakTotal: number;
+  /** What each service's working set was made of at its peak (memory.ts); absent in runs before it was read. */
+  peakParts?: Partial<Record<Service, Parts>>;
   /** The cgroup's own peak, page cache included (memory.peak / max_usage_in_bytes). */
   cgroupPeak: Record<Service, number>;
   limits: Record<Service, number | null>;
@@ -177,6 +179,12 @@ export function formatReport(results: DeploymentResult[]): string {
   add("errors by status", (r) => Object.entries(w(r).errors).map(([k, v]) => `${k}: ${v}`).join(", ") || "none");
   add("OOM kills", (r) => String(sum(r.oomKills)));
   add("cgroup peak incl. page cache, MiB", (r) => f0(sum(r.cgroupPeak)));
+  for (const svc of ["postgres", "synapse"] as const) {
+    add(`${svc} at its peak: anon / shmem / active file, MiB`, (r) => {
+      const p = r.peakParts?.[svc];
+      return p ? `${f0(p.anon)} / ${f0(p.shmem)} / ${f0(p.activeFile)}` : "-";
+    });
+  }
   add("owner's /sync requests", (r) => String(w(r).syncs));
   add("media store growth, local, MiB", (r) => (mib(r.disk.end.mediaLocal - r.disk.idle.mediaLocal)).toFixed(1));
   add("media store growth, remote, MiB", (r) => (mib(r.disk.end.mediaRemote - r.disk.idle.mediaRemote)).toFixed(1));

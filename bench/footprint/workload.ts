@@ -32,6 +32,8 @@ export const SHORT: WorkloadPlan = { ghostsPerBridge: 12, groupRooms: 4, directC
 export interface WorkloadTarget {
   /** Where the bridges' requests go, as the bridges reach it (Deployment.bridgesUrl): this workload plays the bridges. */
   bridgesUrl: string;
+  /** The owner's way in, host nginx's Matrix site (Deployment.front), as Element reaches it: never the bridges' queue. */
+  ownerFront: { host: string; port: number };
   domain: string;
   asTokens: { qq: string; wechat: string };
   ownerToken: string;
@@ -95,14 +97,12 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   let counting = false;
 
   const target = new URL(t.bridgesUrl);
-  const port = Number(target.port);
+  const bridgesWay = { host: "synapse", address: target.hostname, port: Number(target.port) };
   async function call(method: string, path: string, token: string, body?: unknown, raw?: { data: Buffer; type: string }): Promise<any> {
     let res: Answer;
     try {
       res = await request({
-        host: "synapse",
-        address: target.hostname,
-        port,
+        ...(token === t.ownerToken ? t.ownerFront : bridgesWay),
         method,
         path,
         headers: { Authorization: `Bearer ${token}`, ...(raw ? { "Content-Type": raw.type } : body !== undefined ? { "Content-Type": "application/json" } : {}) },

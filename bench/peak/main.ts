@@ -79,7 +79,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
     const cpu = new CpuSampler(containersOf(d.namePrefix));
     let burstSeconds = 0;
     const workload = await runWorkload(
-      { bridgesUrl: d.bridgesUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId },
+      { bridgesUrl: d.bridgesUrl, ownerFront: d.front, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId },
       peakPlan(o.burstSeconds, o.short),
       log,
       {
