@@ -195,8 +195,12 @@ export type BridgeQueueSettings =
   | {
       enabled: true;
       inFlight: number;
-      /** The VPS's CPU busy share at or above which `inFlight` holds; below it the bridges go in freely. Null: it always holds. */
+      /** The VPS's CPU busy share at or above which `inFlight` holds; below it the bridges go in freely. Null: the CPU is not asked. */
       cpuBusyThreshold: number | null;
+      /** `inFlight` holds only this many seconds after a request of the owner's clients (/sync aside). Null: the owner is not asked. */
+      ownerActiveSeconds: number | null;
+      /** 127.0.0.1 port where host nginx tells the queue of the owner's requests (with `ownerActiveSeconds`). */
+      hostPort: number;
       image: string;
       memoryLimitBytes: number;
     };

@@ -203,6 +203,10 @@ export const schema = z
         inFlight: z.number().int("a whole number").min(1, "at least 1").max(64, "at most 64").optional(),
         // Null: inFlight holds whatever the CPU does (the queue before it learnt to look).
         cpuBusyThreshold: z.number().min(0, "at least 0").max(1, "at most 1").nullable().default(null),
+        // Null: inFlight holds whatever the owner does; else only this long after a request of the owner's clients.
+        ownerActiveSeconds: z.number().int("whole seconds").min(1, "at least 1").max(3600, "at most 3600").nullable().default(null),
+        // Where host nginx tells the queue of the owner's requests (127.0.0.1 only).
+        hostPort: port.default(8084),
         memoryLimit: memory.optional(),
         image: image.default(HAPROXY_IMAGE),
       })

@@ -169,6 +169,8 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
           enabled: true,
           inFlight: r.bridgeQueue.inFlight ?? bridgeQueueInFlight(r.cpu.total),
           cpuBusyThreshold: r.bridgeQueue.cpuBusyThreshold,
+          ownerActiveSeconds: r.bridgeQueue.ownerActiveSeconds,
+          hostPort: r.bridgeQueue.hostPort,
           image: r.bridgeQueue.image,
           memoryLimitBytes: limit("bridge-queue"),
         }

@@ -4,11 +4,9 @@
  * a stand-in for Synapse (a Node HTTP server that holds each request a while and records how many
  * it holds at once). What must hold: never more than `inFlight` of the bridges' requests inside
  * Synapse, every waiting request answered in the end (none refused for waiting), and a bridge's
- * idle kept-alive connections not taking a place. With `cpuBusyThreshold`, the same HAProxy runs
- * the kit's admission.lua over a stand-in for the kernel's CPU counters that the test makes busy or
- * idle: the limit holds while the CPU is busy, the bridges go in freely while it is not, and a
- * lifted limit lets the waiting requests in at once. The production rendering (Docker's DNS, the
- * container's name) passes `haproxy -c` as it is.
+ * idle kept-alive connections not taking a place (the limit that holds while the bridges would
+ * compete with the owner: bridge-queue-admission.test.ts). The production rendering (Docker's DNS,
+ * the container's name) passes `haproxy -c` as it is.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawnSync } from "node:child_process";
@@ -18,42 +16,16 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { validate } from "../../infra/config";
-import { ADMISSION, renderBridgeQueueAdmission, renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
+import { renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
 import { bridgesHomeserverAddress } from "../../infra/render/addresses";
 import { renderBridgeConfig } from "../../infra/render/bridges";
 import { deriveSecrets } from "../../infra/secrets";
-import type { BridgeQueueSettings, Settings } from "../../infra/settings";
+import { enabled, get, settings } from "../harness/bridge-queue";
 import { startHaproxy, stopHaproxy } from "../harness/haproxy";
 import { freePort } from "../harness/http";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-"));
 const HOLD_MS = 150;
-
-function settings(values: Record<string, unknown> = {}): Settings {
-  const v = validate("e2e", {
-    values: { "matrix:domain": "e2e.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, ...values },
-    secretKeys: new Set(["matrix:secretSeed"]),
-  });
-  assert.ok(v.ok, v.ok ? "" : v.errors.join("\n"));
-  return v.settings;
-}
-
-function enabled(s: Settings): Extract<BridgeQueueSettings, { enabled: true }> {
-  assert.ok(s.bridgeQueue.enabled);
-  return s.bridgeQueue;
-}
-
-/** One GET on a connection of its own (agent: false), or on `agent`'s kept-alive ones. */
-function get(port: number, agent?: http.Agent): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: "127.0.0.1", port, path: "/_matrix/client/versions", agent: agent ?? false }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      })
-      .on("error", reject);
-  });
-}
 
 describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a stand-in Synapse", () => {
   const s = settings();
@@ -110,106 +82,6 @@ describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a s
     } finally {
       agent.destroy();
     }
-  });
-});
-
-/** A stand-in Synapse that holds each request `holdMs` and counts how many it holds at once. */
-async function standInSynapse(holdMs: number) {
-  const counts = { inside: 0, most: 0 };
-  const server = http.createServer((_req, res) => {
-    counts.inside++;
-    counts.most = Math.max(counts.most, counts.inside);
-    setTimeout(() => {
-      counts.inside--;
-      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
-    }, holdMs);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, counts, port: (server.address() as { port: number }).port };
-}
-
-describe("the bridges' queue with cpuBusyThreshold: held while the CPU is busy, free while it is not", () => {
-  const s = settings({ "matrix:bridgeQueue": { cpuBusyThreshold: 0.8 } });
-  const q = enabled(s);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-admission-"));
-  // The kernel's counters as /proc/stat gives them (cpu<n> user nice system idle iowait ...), for every
-  // CPU HAProxy may run on; a timer adds ticks as a busy or an idle CPU would.
-  const stat = `${dir}/stat`;
-  let mode: "busy" | "idle" = "busy";
-  let busyTicks = 0;
-  let idleTicks = 0;
-  const write = () => fs.writeFileSync(`${stat}.new`, Array.from({ length: 64 }, (_, i) => `cpu${i} ${busyTicks} 0 0 ${idleTicks} 0 0 0 0 0 0\n`).join(""));
-  const tick = () => {
-    if (mode === "busy") busyTicks += 10;
-    else idleTicks += 10;
-    write();
-    fs.renameSync(`${stat}.new`, stat);
-  };
-  let timer: NodeJS.Timeout | undefined;
-  let haproxy: ChildProcess | undefined;
-  let synapse: Awaited<ReturnType<typeof standInSynapse>>;
-  let port: number;
-  /** Long enough for admission.lua to read the counters over HOLD periods and act. */
-  const settle = () => new Promise((r) => setTimeout(r, ADMISSION.periodMs * (ADMISSION.holdPeriods + 1.5)));
-
-  before(async () => {
-    tick();
-    timer = setInterval(tick, 50);
-    synapse = await standInSynapse(300);
-    port = await freePort();
-    fs.writeFileSync(`${dir}/admission.lua`, renderBridgeQueueAdmission(q, { statPath: stat })!);
-    const cfg = `${dir}/haproxy.cfg`;
-    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, q, { bind: `127.0.0.1:${port}`, synapse: `127.0.0.1:${synapse.port}`, resolver: null, admission: `${dir}/admission.lua` }));
-    haproxy = await startHaproxy(cfg, port);
-  });
-
-  after(async () => {
-    clearInterval(timer);
-    await stopHaproxy(haproxy);
-    synapse.server.closeAllConnections();
-    await new Promise((resolve) => synapse.server.close(resolve));
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  test("no script without the setting; with it, haproxy.cfg loads it", () => {
-    assert.equal(renderBridgeQueueAdmission(enabled(settings())), null);
-    assert.doesNotMatch(renderBridgeQueueConfig(settings(), enabled(settings())), /lua-load/);
-    assert.match(renderBridgeQueueConfig(s, q), /^\s+lua-load \/usr\/local\/etc\/haproxy\/admission\.lua$/m);
-  });
-
-  test(`CPU busy: 30 requests at once, at most inFlight (${q.inFlight}) inside Synapse`, async () => {
-    mode = "busy";
-    await settle();
-    synapse.counts.most = 0;
-    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(port)));
-    assert.deepEqual(statuses, Array(30).fill(200));
-    assert.equal(synapse.counts.most, q.inFlight);
-  });
-
-  test("CPU idle: 30 requests at once all go in", async () => {
-    mode = "idle";
-    await settle();
-    synapse.counts.most = 0;
-    const t0 = Date.now();
-    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(port)));
-    assert.deepEqual(statuses, Array(30).fill(200));
-    assert.equal(synapse.counts.most, 30);
-    assert.ok(Date.now() - t0 < 2 * 300, `${Date.now() - t0} ms`);
-  });
-
-  test("the CPU turning idle lets the waiting requests in at once", async () => {
-    mode = "busy";
-    await settle();
-    synapse.counts.most = 0;
-    const t0 = Date.now();
-    const all = Promise.all(Array.from({ length: 30 }, () => get(port)));
-    // Held, 30 requests at 3 a time would take 3 s; the limit lifts after about a second.
-    await new Promise((r) => setTimeout(r, 100));
-    mode = "idle";
-    assert.deepEqual(await all, Array(30).fill(200));
-    const ms = Date.now() - t0;
-    assert.ok(synapse.counts.most > q.inFlight, `at most ${synapse.counts.most} inside`);
-    assert.ok(ms < 2500, `${ms} ms: the waiting ones were not let in when the limit lifted`);
   });
 });
 
