@@ -102,7 +102,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     let res: Answer;
     try {
       res = await request({
-        ...(token === t.ownerToken ? t.ownerFront : bridgesWay),
+        // The owner's joins are the bridges' double puppeting in a deployment: they go the bridges' way.
+        ...(token === t.ownerToken && !path.startsWith("/_matrix/client/v3/join/") ? t.ownerFront : bridgesWay),
         method,
         path,
         headers: { Authorization: `Bearer ${token}`, ...(raw ? { "Content-Type": raw.type } : body !== undefined ? { "Content-Type": "application/json" } : {}) },
