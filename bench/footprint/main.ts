@@ -175,17 +175,20 @@ async function main(): Promise<number> {
   const out = path.resolve(values.out ?? "bench/results");
   fs.mkdirSync(out, { recursive: true });
   const all: (DeploymentResult & { rep: number })[] = [];
+  const name = mode === "full" ? "footprint" : `footprint-${mode}`;
+  const when = new Date().toISOString();
+  const save = () => fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
   try {
-    for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, mode, rep, values["skip-ops"] ?? false));
+    // Saved after each deployment: a long sweep can be read while it runs, and a failure keeps what was measured.
+    for (const { run, rep } of interleave(runs, reps)) {
+      all.push(await measure(run, mode, rep, values["skip-ops"] ?? false));
+      save();
+    }
   } finally {
     unpinHost();
   }
   // The table and the chart show the first repetition; the ratios below, every one.
   const results = all.filter((r) => r.rep === 1);
-
-  const name = mode === "full" ? "footprint" : `footprint-${mode}`;
-  const when = new Date().toISOString();
-  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
   fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${mode} workload, ${when.slice(0, 10)}`));
   console.log(`\n== footprint (${mode} workload${reps > 1 ? `, repetition 1 of ${reps}` : ""})\n${formatReport(results)}`);
   // Every ratio against the baseline and against the peer (MDAD's defaults), each over the repetitions.
