@@ -68,6 +68,10 @@ export interface SynapseSettings {
   };
   memoryLimitBytes: number;
   cachesGlobalFactor: number;
+  /** PYTHONMALLOC: "malloc" puts Python's small objects in jemalloc too (what cache autotuning measures). */
+  pythonMalloc: "pymalloc" | "malloc";
+  /** jemalloc's MALLOC_CONF; null: its own defaults. */
+  jemallocConf: string | null;
   enableRegistration: boolean;
   uid: number;
   gid: number;
@@ -78,6 +82,8 @@ export interface PostgresSettings {
   image: string;
   memoryLimitBytes: number;
   sharedBuffers: string;
+  /** Server options over the kit's own (render/tuning.ts), by name. */
+  extraSettings: Record<string, string | number>;
   /**
    * The cluster's superuser (POSTGRES_USER), used only by the kit's own commands (database
    * set-up, backup, restore) over the container's local socket; no service logs in as it.
@@ -188,7 +194,18 @@ export type WatchdogSettings =
  */
 export type BridgeQueueSettings =
   | { enabled: false }
-  | { enabled: true; inFlight: number; image: string; memoryLimitBytes: number };
+  | {
+      enabled: true;
+      inFlight: number;
+      /** The VPS's CPU busy share at or above which `inFlight` holds; below it the bridges go in freely. Null: the CPU is not asked. */
+      cpuBusyThreshold: number | null;
+      /** `inFlight` holds only this many seconds after a request of the owner's clients (/sync aside). Null: the owner is not asked. */
+      ownerActiveSeconds: number | null;
+      /** 127.0.0.1 port where host nginx tells the queue of the owner's requests (with `ownerActiveSeconds`). */
+      hostPort: number;
+      image: string;
+      memoryLimitBytes: number;
+    };
 
 export type UpkeepSettings =
   | { enabled: false }

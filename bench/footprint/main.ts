@@ -1,7 +1,8 @@
 /**
- * npm run bench:footprint [-- --short | --medium] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...] [--reps n]
+ * npm run bench:footprint [-- --short | --medium] [--out <dir>] [--only baseline,mdad,kit] [--variant name=<json> ...] [--reps n] [--skip-ops]
  *
- * Deploys the baseline (the hand-made setup) and then the kit on this machine as
+ * Deploys the baseline (the hand-made setup), the peer (the same with matrix-docker-ansible-deploy's
+ * defaults for a 1 GB host, peer.ts) and then the kit on this machine as
  * the VPS (bench/footprint/run.sh sets it up), runs the same workload on each,
  * every container, and the host's nginx and sshd, confined to one CPU (bench/peak/pin.ts),
  * and prints memory (idle, peak, end, from the cgroups), latency, errors, OOM
@@ -17,7 +18,10 @@
  * second shows deduplication), measures its repository, and restores the last snapshot over itself.
  * --reps n runs every deployment n times, interleaved (baseline, kit, baseline, kit, ...), and
  * prints each ratio to the baseline as the median and range over the repetitions; the backups and
- * the upkeep run are measured in the first repetition only (no ratio uses them). --medium: a
+ * the upkeep run are measured in the first repetition only (no ratio uses them), and not at all
+ * with --skip-ops (a sweep of tuning variants saves their minutes). Over the send phase, each
+ * container's CPU and throttling and Synapse's own time per request (from its access log) say
+ * where the latency goes. Every ratio is printed against the baseline and the peer. --medium: a
  * workload between the two (workload.ts MEDIUM), for repetitions of a size that fits an hour.
  * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
  */
@@ -31,9 +35,12 @@ import { lastUpkeepSummary, type UpkeepSummary } from "../../infra/ops/upkeep";
 import type { Deployment } from "./deploy";
 import { Sampler } from "./memory";
 import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type BackupFigures, type DeploymentResult } from "./report";
-import { containersOf } from "../peak/cpu";
+import { containersOf, CpuSampler } from "../peak/cpu";
 import { pinContainers, unpinHost } from "../peak/pin";
 import { formatRatios, interleave, ownerToken, runsFrom, sleep, type Run } from "./runs";
+import { splitTimes, synapseTimes } from "./server-time";
+import { cacheSizes } from "./caches";
+import { queueHeldShare } from "./admission";
 import { FULL, MEDIUM, runWorkload, SHORT } from "./workload";
 
 /** Each workload, and how long a deployment idles before it (its idle figures). */
@@ -80,7 +87,7 @@ function runBackups(b: NonNullable<Deployment["backup"]>, label: string): Backup
   return figures;
 }
 
-async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise<DeploymentResult & { rep: number }> {
+async function measure({ label, deploy }: Run, mode: Mode, rep: number, skipOps: boolean): Promise<DeploymentResult & { rep: number }> {
   log(`${label}: deploying`);
   const t0 = Date.now();
   const d = await deploy();
@@ -97,8 +104,21 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise
     const sampler = new Sampler(d.subject.containers);
     sampler.begin();
     log(`${label}: workload ${JSON.stringify(plan)}`);
-    const workload = await runWorkload({ bridgesUrl: d.bridgesUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId }, plan, log);
+    // Each container's CPU and throttling (cpu.stat) and the VPS's CPU over the send phase: where the latency goes.
+    const cpu = new CpuSampler(containersOf(d.namePrefix));
+    let sendCpu: DeploymentResult["sendCpu"];
+    const phase = { from: 0, to: 0 };
+    const target = { bridgesUrl: d.bridgesUrl, ownerFront: d.front, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId };
+    const workload = await runWorkload(target, plan, log, {
+      sendStarted: () => ((phase.from = Date.now()), cpu.begin()),
+      sendEnded: () => ((phase.to = Date.now()), (sendCpu = { containers: cpu.end(), vps: cpu.vps() })),
+    });
+    const queueHeld = containersOf(d.namePrefix)["bridge-queue"] ? queueHeldShare(`${d.namePrefix}-bridge-queue`, phase.from, phase.to) : undefined;
     const samples = sampler.end();
+    const caches = cacheSizes(`${d.namePrefix}-synapse`);
+    const times = synapseTimes(d.synapseLog());
+    const timeSplit = { send: splitTimes(workload.requests?.send ?? [], times.send), upload: splitTimes(workload.requests?.upload ?? [], times.upload) };
+    delete workload.requests;
     const end = await snapshot(d);
     const ws = (r: typeof idle) => byService(Object.fromEntries(r.containers.map((c) => [c.name, c.memory?.workingSetBytes ?? 0])));
     const peaks = sampler.peaks();
@@ -110,19 +130,25 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise
       peak: byService(peaks.perContainer),
       end: ws(end),
       peakTotal: peaks.total,
+      peakParts: Object.fromEntries(Object.entries(sampler.partsAtPeak).map(([c, p]) => [serviceOf(c), { anon: p.anon, shmem: p.shmem, activeFile: p.activeFile }])),
       cgroupPeak: byService(Object.fromEntries(end.containers.map((c) => [c.name, c.memory?.peakBytes ?? 0]))),
       limits: Object.fromEntries(SERVICES.map((s) => [s, null])) as DeploymentResult["limits"],
       oomKills: byService(Object.fromEntries(end.containers.map((c) => [c.name, (c.memory?.oomKills ?? 0) + (c.oomKilled ? 1 : 0)]))),
       disk: { idle: diskFigures(idle), end: diskFigures(end) },
       workload,
+      sendCpu,
+      queueHeld,
+      timeSplit,
+      caches,
       series: seriesOf(samples),
     };
     // Before the upkeep job expires the workload's ghost uploads: the backup saves the whole data set.
-    if (d.backup && rep === 1) result.backup = runBackups(d.backup, label);
-    if (d.upkeepRun && rep === 1) result.upkeep = runUpkeep(d.upkeepRun, label);
+    if (d.backup && rep === 1 && !skipOps) result.backup = runBackups(d.backup, label);
+    if (d.upkeepRun && rep === 1 && !skipOps) result.upkeep = runUpkeep(d.upkeepRun, label);
     for (const c of end.containers) result.limits[serviceOf(c.name)] = c.memory?.limitBytes ?? null;
     for (const c of end.containers) if (c.state !== "running") log(`${label}: ${c.name} is ${c.state} at the end`);
-    log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost`);
+    const l = workload.latencyMs;
+    log(`${label}: peak ${(peaks.total / 1024 ** 2).toFixed(0)} MiB, ${workload.acknowledged.messages} acknowledged, ${workload.lost} lost, send p50/p99 ${l.sendP50}/${l.sendP99} ms, upload ${l.uploadP50}/${l.uploadP99} ms, send phase ${workload.sendSeconds.toFixed(0)} s`);
     return result;
   } finally {
     log(`${label}: tearing down`);
@@ -133,7 +159,7 @@ async function measure({ label, deploy }: Run, mode: Mode, rep: number): Promise
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { short: { type: "boolean" }, medium: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true }, reps: { type: "string" } },
+    options: { short: { type: "boolean" }, medium: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, variant: { type: "string", multiple: true }, reps: { type: "string" }, "skip-ops": { type: "boolean" } },
   });
   const runs = runsFrom(values.only, values.variant ?? [], log);
   const reps = Number(values.reps ?? 1);
@@ -149,27 +175,33 @@ async function main(): Promise<number> {
   const out = path.resolve(values.out ?? "bench/results");
   fs.mkdirSync(out, { recursive: true });
   const all: (DeploymentResult & { rep: number })[] = [];
+  const name = mode === "full" ? "footprint" : `footprint-${mode}`;
+  const when = new Date().toISOString();
+  const save = () => fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
   try {
-    for (const { run, rep } of interleave(runs, reps)) all.push(await measure(run, mode, rep));
+    // Saved after each deployment: a long sweep can be read while it runs, and a failure keeps what was measured.
+    for (const { run, rep } of interleave(runs, reps)) {
+      all.push(await measure(run, mode, rep, values["skip-ops"] ?? false));
+      save();
+    }
   } finally {
     unpinHost();
   }
   // The table and the chart show the first repetition; the ratios below, every one.
   const results = all.filter((r) => r.rep === 1);
-
-  const name = mode === "full" ? "footprint" : `footprint-${mode}`;
-  const when = new Date().toISOString();
-  fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
   fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${mode} workload, ${when.slice(0, 10)}`));
   console.log(`\n== footprint (${mode} workload${reps > 1 ? `, repetition 1 of ${reps}` : ""})\n${formatReport(results)}`);
-  if (reps > 1) {
-    const ratioLines = formatRatios(all, [
-      ["total peak", (r) => r.peakTotal],
-      ["send p99", (r) => r.workload.latencyMs.sendP99],
-      ["idle total", (r) => Object.values(r.idle).reduce((a, b) => a + b, 0)],
-    ]);
-    console.log(`\n${ratioLines.join("\n")}`);
-  }
+  // Every ratio against the baseline and against the peer (MDAD's defaults), each over the repetitions.
+  const figures: [string, (r: DeploymentResult) => number][] = [
+    ["total peak", (r) => r.peakTotal],
+    ["synapse peak", (r) => r.peak.synapse],
+    ["postgres peak", (r) => r.peak.postgres],
+    ["send p99", (r) => r.workload.latencyMs.sendP99],
+    ["upload p99", (r) => r.workload.latencyMs.uploadP99],
+    ["send p50", (r) => r.workload.latencyMs.sendP50],
+    ["idle total", (r) => Object.values(r.idle).reduce((a, b) => a + b, 0)],
+  ];
+  for (const reference of ["baseline", "mdad"]) if (all.some((r) => r.label === reference)) console.log(`\n${formatRatios(all, figures, reference).join("\n")}`);
   console.log(`\nwrote ${path.join(out, `${name}.json`)} and ${path.join(out, `${name}.svg`)}`);
   return all.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0 || (r.upkeep?.failed.length ?? 0) > 0) ? 1 : 0;
 }

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
-import { cgroupStat, dirWith, v2Dirs } from "../../test/harness/cgroup";
+import { dirWith, v2Dirs } from "../../test/harness/cgroup";
 
 export interface Sample {
   /** Seconds since the sampler started. */
@@ -15,18 +15,40 @@ export interface Sample {
   bytes: Record<string, number>;
 }
 
-function cgroupReader(id: string): () => number {
+/**
+ * What a working set is made of: the processes' own memory (anon), shared memory (PostgreSQL's
+ * shared_buffers), and file pages read or written more than once (active page cache, which the
+ * kernel takes back under the limit's pressure).
+ */
+export interface Parts {
+  anon: number;
+  shmem: number;
+  activeFile: number;
+}
+
+interface Reading extends Parts {
+  workingSet: number;
+}
+
+function cgroupReader(id: string): () => Reading {
   const v2 = dirWith(v2Dirs(id), "memory.current");
   const v1 = dirWith([`/sys/fs/cgroup/memory/docker/${id}`, `/sys/fs/cgroup/memory/system.slice/docker-${id}.scope`], "memory.usage_in_bytes");
-  if (v2) return () => Number(fs.readFileSync(`${v2}/memory.current`, "utf8")) - cgroupStat(`${v2}/memory.stat`, "inactive_file");
-  if (v1) return () => Number(fs.readFileSync(`${v1}/memory.usage_in_bytes`, "utf8")) - cgroupStat(`${v1}/memory.stat`, "total_inactive_file");
+  const read = (usage: string, stat: string, k: { inactive: string; active: string; anon: string; shmem: string }) => () => {
+    const text = fs.readFileSync(stat, "utf8");
+    const get = (key: string) => Number(new RegExp(`^${key} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    return { workingSet: Number(fs.readFileSync(usage, "utf8")) - get(k.inactive), anon: get(k.anon), shmem: get(k.shmem), activeFile: get(k.active) };
+  };
+  if (v2) return read(`${v2}/memory.current`, `${v2}/memory.stat`, { inactive: "inactive_file", active: "active_file", anon: "anon", shmem: "shmem" });
+  if (v1) return read(`${v1}/memory.usage_in_bytes`, `${v1}/memory.stat`, { inactive: "total_inactive_file", active: "total_active_file", anon: "total_rss", shmem: "total_shmem" });
   throw new Error(`no memory cgroup found for container ${id.slice(0, 12)}`);
 }
 
 export class Sampler {
   readonly samples: Sample[] = [];
   private timer?: NodeJS.Timeout;
-  private readers: [string, () => number][] = [];
+  private readers: [string, () => Reading][] = [];
+  /** Each container's working set's parts at its highest working set. */
+  readonly partsAtPeak: Record<string, Parts & { workingSet: number }> = {};
   private start = 0;
 
   constructor(private readonly containers: string[]) {}
@@ -50,7 +72,9 @@ export class Sampler {
     const bytes: Record<string, number> = {};
     for (const [c, read] of this.readers) {
       try {
-        bytes[c] = Math.max(0, read());
+        const r = read();
+        bytes[c] = Math.max(0, r.workingSet);
+        if (r.workingSet > (this.partsAtPeak[c]?.workingSet ?? -1)) this.partsAtPeak[c] = r;
       } catch {
         // a container that is restarting has no cgroup for a moment
       }

@@ -4,7 +4,10 @@
  */
 import type { UpkeepSummary } from "../../infra/ops/upkeep";
 import type { StatusReport } from "../../infra/ops/status";
-import type { Sample } from "./memory";
+import type { CpuFigures, VpsLoad } from "../peak/cpu";
+import type { CacheSize } from "./caches";
+import type { Parts, Sample } from "./memory";
+import type { TimeSplit } from "./server-time";
 import type { WorkloadResult } from "./workload";
 
 export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog", "docker-filter", "bridge-queue"] as const;
@@ -32,12 +35,22 @@ export interface DeploymentResult {
   end: Record<Service, number>;
   /** Highest sum of the services' working sets at one instant. */
   peakTotal: number;
+  /** What each service's working set was made of at its peak (memory.ts); absent in runs before it was read. */
+  peakParts?: Partial<Record<Service, Parts>>;
   /** The cgroup's own peak, page cache included (memory.peak / max_usage_in_bytes). */
   cgroupPeak: Record<Service, number>;
   limits: Record<Service, number | null>;
   oomKills: Record<Service, number>;
   disk: { idle: DiskFigures; end: DiskFigures };
   workload: WorkloadResult;
+  /** Over the send phase: each container's CPU and throttling (cpu.stat), and the VPS's CPU. */
+  sendCpu?: { containers: Record<string, CpuFigures>; vps: VpsLoad };
+  /** Share of the send phase the kit's queue held the bridges to its inFlight (admission.ts); none without a queue. */
+  queueHeld?: number;
+  /** Synapse's own time and the rest, per request (server-time.ts); none where Synapse logs no requests. */
+  timeSplit?: { send?: TimeSplit; upload?: TimeSplit };
+  /** Synapse's caches at the end, largest first, where a variant turned its metrics on (caches.ts). */
+  caches?: CacheSize[];
   /**
    * The upkeep job run by hand after the workload with a 1 s bridged-media lifetime (so the
    * workload's ghost uploads are what it expires): its summary line (templates/upkeep/upkeep.py).
@@ -82,23 +95,25 @@ export function seriesOf(samples: Sample[]): DeploymentResult["series"] {
   ]);
 }
 
-/** The issue's targets, each with its figures: a missed target is reported, never hidden. */
+/** The targets, each with its figures: a missed target is reported, never hidden. */
 export function targets(base: DeploymentResult, kit: DeploymentResult): { target: string; met: boolean; figures: string }[] {
   const kitOom = sum(kit.oomKills);
+  const within = (what: string, k: number, b: number) => ({
+    target: `bridged ${what} p99 at most 1.2 times the baseline's`,
+    met: k <= 1.2 * b,
+    figures: `${k} / ${b} ms = ${(k / Math.max(1, b)).toFixed(2)}`,
+  });
   return [
     {
-      target: "kit's total peak at most 0.6 of the baseline's",
-      met: kit.peakTotal <= 0.6 * base.peakTotal,
+      target: "kit's total peak at most 0.5 of the baseline's",
+      met: kit.peakTotal <= 0.5 * base.peakTotal,
       figures: `${mib(kit.peakTotal).toFixed(0)} / ${mib(base.peakTotal).toFixed(0)} MiB = ${(kit.peakTotal / base.peakTotal).toFixed(2)}`,
     },
     { target: "kit's total peak below 600 MB", met: kit.peakTotal < 600e6, figures: `${(kit.peakTotal / 1e6).toFixed(0)} MB` },
     { target: "no OOM kill", met: kitOom === 0 && sum(base.oomKills) === 0, figures: `kit ${kitOom}, baseline ${sum(base.oomKills)}` },
     { target: "no message lost", met: kit.workload.lost === 0 && base.workload.lost === 0, figures: `kit ${kit.workload.lost}, baseline ${base.workload.lost}` },
-    {
-      target: "p99 send latency at most 1.5 times the baseline's",
-      met: kit.workload.latencyMs.sendP99 <= 1.5 * base.workload.latencyMs.sendP99,
-      figures: `${kit.workload.latencyMs.sendP99} / ${base.workload.latencyMs.sendP99} ms = ${(kit.workload.latencyMs.sendP99 / Math.max(1, base.workload.latencyMs.sendP99)).toFixed(2)}`,
-    },
+    within("send", kit.workload.latencyMs.sendP99, base.workload.latencyMs.sendP99),
+    within("upload", kit.workload.latencyMs.uploadP99, base.workload.latencyMs.uploadP99),
   ];
 }
 
@@ -109,6 +124,7 @@ export function grid(rows: string[][]): string[] {
 
 export function formatReport(results: DeploymentResult[]): string {
   const base = results.find((r) => r.label === "baseline");
+  const peer = results.find((r) => r.label === "mdad");
   const kit = results.find((r) => r.label === "kit");
   const f0 = (n: number) => mib(n).toFixed(0);
   const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : "-");
@@ -116,16 +132,20 @@ export function formatReport(results: DeploymentResult[]): string {
   const head = ["memory (MiB, working set)"];
   for (const r of results) head.push(`${r.label} idle`, "peak", "end", "limit");
   if (base && kit) head.push("kit/base idle", "peak");
+  if (peer && kit) head.push("kit/mdad peak");
   const rows = [head];
   for (const s of SERVICES) {
     const row: string[] = [s];
     for (const r of results) row.push(f0(r.idle[s]), f0(r.peak[s]), f0(r.end[s]), r.limits[s] === null ? "none" : f0(r.limits[s]!));
     if (base && kit) row.push(ratio(kit.idle[s], base.idle[s]), ratio(kit.peak[s], base.peak[s]));
+    if (peer && kit) row.push(ratio(kit.peak[s], peer.peak[s]));
     rows.push(row);
   }
   const total = ["total (peak: at one instant)"];
-  for (const r of results) total.push(f0(sum(r.idle)), f0(r.peakTotal), f0(sum(r.end)), r.label === "baseline" ? "none" : f0(sum(r.limits as Record<string, number>)));
+  const limited = (r: DeploymentResult) => Object.values(r.limits).some((l) => l !== null);
+  for (const r of results) total.push(f0(sum(r.idle)), f0(r.peakTotal), f0(sum(r.end)), limited(r) ? f0(sum(r.limits as Record<string, number>)) : "none");
   if (base && kit) total.push(ratio(sum(kit.idle), sum(base.idle)), ratio(kit.peakTotal, base.peakTotal));
+  if (peer && kit) total.push(ratio(kit.peakTotal, peer.peakTotal));
   rows.push(total);
   lines.push(...grid(rows), "");
 
@@ -140,9 +160,31 @@ export function formatReport(results: DeploymentResult[]): string {
   add("lost (acknowledged, not read back)", (r) => String(w(r).lost));
   add("send latency p50 / p99, ms", (r) => `${w(r).latencyMs.sendP50} / ${w(r).latencyMs.sendP99}`);
   add("upload latency p50 / p99, ms", (r) => `${w(r).latencyMs.uploadP50} / ${w(r).latencyMs.uploadP99}`);
+  const split = (t: TimeSplit | undefined, f: (x: TimeSplit) => string) => (t ? f(t) : "-");
+  for (const kind of ["send", "upload"] as const) {
+    add(`  ${kind}: in Synapse p50 / p99, ms`, (r) => split(r.timeSplit?.[kind], (t) => `${t.synapseP50} / ${t.synapseP99}`));
+    add(`  ${kind}: outside it (queue, network) p50 / p99`, (r) => split(r.timeSplit?.[kind], (t) => `${t.outsideP50} / ${t.outsideP99}`));
+  }
+  if (results.some((r) => r.caches)) {
+    for (let i = 0; i < 8; i++) add(i ? "" : "largest caches at the end: entries / bound", (r) => (r.caches?.[i] ? `${r.caches[i].name} ${r.caches[i].size} / ${r.caches[i].max}` : "-"));
+  }
+  add("send phase: the VPS's CPU busy, %", (r) => (r.sendCpu ? (100 * r.sendCpu.vps.busy).toFixed(0) : "-"));
+  add("  the queue holding the bridges, % of it", (r) => (r.queueHeld === undefined ? "-" : (100 * r.queueHeld).toFixed(0)));
+  for (const svc of ["synapse", "postgres", "bridge-queue", "qq"]) {
+    add(`  ${svc}: CPUs, throttled s (times)`, (r) => {
+      const c = r.sendCpu?.containers[svc];
+      return c ? `${c.cores.toFixed(2)}, ${c.throttledSeconds.toFixed(1)} (${c.nrThrottled})` : "-";
+    });
+  }
   add("errors by status", (r) => Object.entries(w(r).errors).map(([k, v]) => `${k}: ${v}`).join(", ") || "none");
   add("OOM kills", (r) => String(sum(r.oomKills)));
   add("cgroup peak incl. page cache, MiB", (r) => f0(sum(r.cgroupPeak)));
+  for (const svc of ["postgres", "synapse"] as const) {
+    add(`${svc} at its peak: anon / shmem / active file, MiB`, (r) => {
+      const p = r.peakParts?.[svc];
+      return p ? `${f0(p.anon)} / ${f0(p.shmem)} / ${f0(p.activeFile)}` : "-";
+    });
+  }
   add("owner's /sync requests", (r) => String(w(r).syncs));
   add("media store growth, local, MiB", (r) => (mib(r.disk.end.mediaLocal - r.disk.idle.mediaLocal)).toFixed(1));
   add("media store growth, remote, MiB", (r) => (mib(r.disk.end.mediaRemote - r.disk.idle.mediaRemote)).toFixed(1));

@@ -1,11 +1,12 @@
 /**
  * What both benchmarks (footprint, peak) share around a deployment: which ones to run (the
- * baseline, the kit and --variant kits), their order over repetitions (interleaved: baseline,
+ * baseline, the peer with MDAD's defaults, the kit and --variant kits), their order over repetitions (interleaved: baseline,
  * kit, baseline, kit, ... so that the machine's noise falls on every side alike), the owner's
  * login, and each ratio's spread over the repetitions.
  */
 import { request } from "../../test/harness/http";
-import { deployBaseline, deployKit, type Deployment } from "./deploy";
+import { deployKit, type Deployment } from "./deploy";
+import { deployHandMade } from "./hand-made";
 
 export interface Run {
   label: string;
@@ -14,13 +15,19 @@ export interface Run {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The runs asked for, or the problem with the options. */
-export function runsFrom(only: string | undefined, variants: string[], log: (l: string) => void): Run[] | string {
-  if (only !== undefined && only !== "baseline" && only !== "kit") return `--only wants baseline or kit, got "${only}"`;
-  const runs: Run[] = [
-    { label: "baseline", deploy: () => deployBaseline(log) },
-    { label: "kit", deploy: () => deployKit(log) },
-  ].filter((r) => only === undefined || r.label === only);
+export const SIDES = ["baseline", "mdad", "kit"] as const;
+export type Side = (typeof SIDES)[number];
+
+/**
+ * The runs asked for, or the problem with the options: `only` (comma-separated sides) or else
+ * `sides`, each benchmark's own default, then a kit for each variant.
+ */
+export function runsFrom(only: string | undefined, variants: string[], log: (l: string) => void, sides: readonly Side[] = SIDES): Run[] | string {
+  const chosen = only === undefined ? sides : only.split(",");
+  const unknown = chosen.filter((c) => !(SIDES as readonly string[]).includes(c));
+  if (unknown.length) return `--only wants sides among ${SIDES.join(", ")} (comma-separated), got "${only}"`;
+  const deploy: Record<Side, () => Promise<Deployment>> = { baseline: () => deployHandMade("baseline", log), mdad: () => deployHandMade("mdad", log), kit: () => deployKit(log) };
+  const runs: Run[] = SIDES.filter((side) => chosen.includes(side)).map((label) => ({ label, deploy: deploy[label] }));
   for (const v of variants) {
     const m = /^([a-z0-9-]+)=(\{.*\})$/s.exec(v);
     let parsed: Record<string, unknown> | undefined;
@@ -60,35 +67,39 @@ export function formatSpread(s: Spread, digits = 2): string {
   return s.n <= 1 ? f(s.median) : `${f(s.median)} (${f(s.min)}-${f(s.max)})`;
 }
 
-/** A figure's ratio `label`/baseline in each repetition that has both. */
-export function ratios<R extends { label: string; rep: number }>(results: R[], label: string, figure: (r: R) => number): number[] {
+/** A figure's ratio `label`/`reference` in each repetition that has both. */
+export function ratios<R extends { label: string; rep: number }>(results: R[], label: string, figure: (r: R) => number, reference = "baseline"): number[] {
   return results
     .filter((r) => r.label === label)
     .flatMap((r) => {
-      const base = results.find((b) => b.label === "baseline" && b.rep === r.rep);
+      const base = results.find((b) => b.label === reference && b.rep === r.rep);
       return base && figure(base) > 0 ? [figure(r) / figure(base)] : [];
     });
 }
 
-/** Each figure's ratio to the baseline's over the repetitions, one line per figure and run. */
-export function formatRatios<R extends { label: string; rep: number }>(results: R[], figures: [string, (r: R) => number][]): string[] {
-  const labels = [...new Set(results.map((r) => r.label))].filter((l) => l !== "baseline");
+/**
+ * Each figure's ratio to the reference's (the baseline, or the peer) over the repetitions, one line
+ * per figure and run; against the peer, the runs that came after it (the kits), not the baseline.
+ */
+export function formatRatios<R extends { label: string; rep: number }>(results: R[], figures: [string, (r: R) => number][], reference = "baseline"): string[] {
+  const all = [...new Set(results.map((r) => r.label))];
+  const labels = all.slice(all.indexOf(reference) + 1).filter((l) => l !== reference && l !== "baseline");
   const reps = new Set(results.map((r) => r.rep)).size;
-  const lines = [`ratios to the baseline, median (range) over ${reps} interleaved repetition${reps === 1 ? "" : "s"}`];
-  for (const [name, f] of figures) for (const l of labels) lines.push(`  ${`${l}/baseline ${name}`.padEnd(44)} ${formatSpread(spread(ratios(results, l, f)))}`);
+  const lines = [`ratios to the ${reference === "baseline" ? "baseline" : `peer (${reference})`}, median (range) over ${reps} interleaved repetition${reps === 1 ? "" : "s"}`];
+  for (const [name, f] of figures) for (const l of labels) lines.push(`  ${`${l}/${reference} ${name}`.padEnd(44)} ${formatSpread(spread(ratios(results, l, f, reference)))}`);
   return lines;
 }
 
 /** The owner, an admin, logged in, with Synapse's rate limits lifted for it. */
 export async function ownerToken(d: Deployment): Promise<{ token: string; userId: string; post: (path: string, body: unknown) => Promise<any> }> {
-  const password = d.registerOwner("owner", `bench-${Date.now()}`);
+  const { localpart, password } = d.owner();
   const port = Number(new URL(d.synapseUrl).port);
   const post = async (path: string, body: unknown, token?: string) => {
     const r = await request({ host: "127.0.0.1", port, method: "POST", path, headers: token ? { Authorization: `Bearer ${token}` } : {}, body: JSON.stringify(body) });
     if (r.status !== 200) throw new Error(`POST ${path}: ${r.status} ${r.body.toString().slice(0, 300)}`);
     return JSON.parse(r.body.toString());
   };
-  const body = (await post("/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "owner" }, password })) as {
+  const body = (await post("/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: localpart }, password })) as {
     access_token: string;
     user_id: string;
   };

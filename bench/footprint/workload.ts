@@ -32,6 +32,8 @@ export const SHORT: WorkloadPlan = { ghostsPerBridge: 12, groupRooms: 4, directC
 export interface WorkloadTarget {
   /** Where the bridges' requests go, as the bridges reach it (Deployment.bridgesUrl): this workload plays the bridges. */
   bridgesUrl: string;
+  /** The owner's way in, host nginx's Matrix site (Deployment.front), as Element reaches it: never the bridges' queue. */
+  ownerFront: { host: string; port: number };
   domain: string;
   asTokens: { qq: string; wechat: string };
   ownerToken: string;
@@ -48,6 +50,8 @@ export interface WorkloadResult {
   /** Per status ("network" for no answer), over every request of the send phase. */
   errors: Record<string, number>;
   latencyMs: { sendP50: number; sendP99: number; uploadP50: number; uploadP99: number };
+  /** Each answered request's latency by its send's number ([i, ms]), for server-time.ts; not kept in the JSON. */
+  requests?: { send: [number, number][]; upload: [number, number][] };
   uploadedBytes: number;
   syncs: number;
 }
@@ -93,14 +97,13 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   let counting = false;
 
   const target = new URL(t.bridgesUrl);
-  const port = Number(target.port);
+  const bridgesWay = { host: "synapse", address: target.hostname, port: Number(target.port) };
   async function call(method: string, path: string, token: string, body?: unknown, raw?: { data: Buffer; type: string }): Promise<any> {
     let res: Answer;
     try {
       res = await request({
-        host: "synapse",
-        address: target.hostname,
-        port,
+        // The owner's joins are the bridges' double puppeting in a deployment: they go the bridges' way.
+        ...(token === t.ownerToken && !path.startsWith("/_matrix/client/v3/join/") ? t.ownerFront : bridgesWay),
         method,
         path,
         headers: { Authorization: `Bearer ${token}`, ...(raw ? { "Content-Type": raw.type } : body !== undefined ? { "Content-Type": "application/json" } : {}) },
@@ -202,8 +205,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   counting = true;
   hooks.sendStarted?.();
   const acked = new Map<string, Set<string>>(rooms.map((r) => [r.id, new Set<string>()]));
-  const sendLatency: number[] = [];
-  const uploadLatency: number[] = [];
+  const sendLatency: [number, number][] = [];
+  const uploadLatency: [number, number][] = [];
   let uploadedBytes = 0;
   let ackUploads = 0;
   const uploadEvery = Math.max(1, Math.floor(plan.messages / Math.max(1, plan.uploads)));
@@ -229,13 +232,13 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
           const data = randomBytes(size);
           const t0 = Date.now();
           const up = await call("POST", withQ(`/_matrix/media/v3/upload?filename=bench-${i}.bin`, g.q), g.token, undefined, { data, type: "application/octet-stream" });
-          uploadLatency.push(Date.now() - t0);
+          uploadLatency.push([i, Date.now() - t0]);
           uploadedBytes += size;
           content = { msgtype: "m.file", body: `bench-${i}.bin`, url: up.content_uri, info: { size, mimetype: "application/octet-stream" } };
         }
         const t0 = Date.now();
         const sent = await call("PUT", withQ(`/_matrix/client/v3/rooms/${encodeURIComponent(room.id)}/send/m.room.message/${txn}`, g.q), g.token, content);
-        sendLatency.push(Date.now() - t0);
+        sendLatency.push([i, Date.now() - t0]);
         acked.get(room.id)!.add(sent.event_id);
         if (isUpload) ackUploads++;
       } catch {
@@ -275,8 +278,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     for (const id of want) if (!seen.has(id)) lost++;
   });
 
-  sendLatency.sort((a, b) => a - b);
-  uploadLatency.sort((a, b) => a - b);
+  const sorted = (xs: [number, number][]) => xs.map(([, ms]) => ms).sort((a, b) => a - b);
+  const [sends, uploads] = [sorted(sendLatency), sorted(uploadLatency)];
   return {
     plan,
     setupSeconds,
@@ -284,12 +287,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     acknowledged: { messages: ackMessages, uploads: ackUploads },
     lost,
     errors,
-    latencyMs: {
-      sendP50: percentile(sendLatency, 50),
-      sendP99: percentile(sendLatency, 99),
-      uploadP50: percentile(uploadLatency, 50),
-      uploadP99: percentile(uploadLatency, 99),
-    },
+    latencyMs: { sendP50: percentile(sends, 50), sendP99: percentile(sends, 99), uploadP50: percentile(uploads, 50), uploadP99: percentile(uploads, 99) },
+    requests: { send: sendLatency, upload: uploadLatency },
     uploadedBytes,
     syncs,
   };

@@ -79,7 +79,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
     const cpu = new CpuSampler(containersOf(d.namePrefix));
     let burstSeconds = 0;
     const workload = await runWorkload(
-      { bridgesUrl: d.bridgesUrl, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId },
+      { bridgesUrl: d.bridgesUrl, ownerFront: d.front, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId },
       peakPlan(o.burstSeconds, o.short),
       log,
       {
@@ -95,6 +95,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
       },
     );
     const cpuFigures = cpu.end();
+    delete workload.requests;
     phase("clients");
     // A yes/no target, not a ratio: the first repetition answers it, and the others save the minute.
     const clients =
@@ -162,7 +163,8 @@ async function main(): Promise<number> {
     },
   });
   const idleMinutes = values["idle-minutes"] === undefined ? undefined : positive("idle-minutes", values["idle-minutes"], 10);
-  const runs = runsFrom(values.only ?? (idleMinutes !== undefined && !values.variant ? "kit" : undefined), values.variant ?? [], log);
+  // The owner's protection at the peak is between the kit and the hand-made setup; the peer runs on --only.
+  const runs = runsFrom(values.only ?? (idleMinutes !== undefined && !values.variant ? "kit" : undefined), values.variant ?? [], log, ["baseline", "kit"]);
   if (typeof runs === "string") throw new Error(runs);
   const short = values.short ?? false;
   const out = path.resolve(values.out ?? "bench/results");

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerArgs } from "./container";
 import type { Host } from "./host";
 import { HostFile } from "./host-file";
-import { bridgeQueueSpec, renderBridgeQueueConfig } from "../render/bridge-queue";
+import { bridgeQueueSpec, renderBridgeQueueAdmission, renderBridgeQueueConfig } from "../render/bridge-queue";
 import { hostPath, type BridgeQueueSettings, type Settings } from "../settings";
 
 export interface BridgeQueueArgs {
@@ -27,12 +27,18 @@ export class BridgeQueue extends pulumi.ComponentResource {
       { host: args.host, root: s.hostDir, path: hostPath(s, "bridge-queue", "haproxy.cfg"), content: renderBridgeQueueConfig(s, args.queue), owner: { uid: 0, gid: 0, mode: "0644" } },
       { parent: this },
     );
+    // When the limit holds only while the CPU is busy: the script that watches it, beside the config.
+    const script = renderBridgeQueueAdmission(args.queue);
+    const admission =
+      script === null
+        ? []
+        : [new HostFile(`${name}-admission`, { host: args.host, root: s.hostDir, path: hostPath(s, "bridge-queue", "admission.lua"), content: script, owner: { uid: 0, gid: 0, mode: "0644" } }, { parent: this })];
     const spec = bridgeQueueSpec(s, args.queue);
     // It starts without Synapse (its address is resolved when it answers): the bridges wait on it, not it on Synapse.
     this.container = new docker.Container(
       `${name}-container`,
-      containerArgs(spec, { command: spec.command, configDigests: [config.digest], stack: s.stack }),
-      { parent: this, provider: args.host.provider, dependsOn: [config, args.network] },
+      containerArgs(spec, { command: spec.command, configDigests: [config.digest, ...admission.map((f) => f.digest)], stack: s.stack }),
+      { parent: this, provider: args.host.provider, dependsOn: [config, ...admission, args.network] },
     );
     this.registerOutputs({ container: this.container.name });
   }

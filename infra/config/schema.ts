@@ -125,6 +125,10 @@ export const schema = z
           .prefault({}),
         memoryLimit: memory.optional(),
         cachesGlobalFactor: z.number().positive().max(10).default(0.5),
+        // Python's allocator (PYTHONMALLOC): "malloc" hands every object to jemalloc, whose count cache autotuning reads.
+        pythonMalloc: z.enum(["pymalloc", "malloc"], 'one of "pymalloc" or "malloc"').default("pymalloc"),
+        // jemalloc's own options (MALLOC_CONF), e.g. "background_thread:true,dirty_decay_ms:1000".
+        jemallocConf: z.string().regex(/^[a-z_]+:[A-Za-z0-9_.]+(,[a-z_]+:[A-Za-z0-9_.]+)*$/, 'jemalloc options like "background_thread:true,dirty_decay_ms:1000"').nullable().default(null),
         enableRegistration: z.boolean().default(false),
         extraConfig: extra.default({}),
       })
@@ -135,6 +139,8 @@ export const schema = z
         image: image.default(DEFAULT_IMAGES.postgres),
         memoryLimit: memory.optional(),
         sharedBuffers: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'a PostgreSQL size like "64MB"').optional(),
+        // Server options over the kit's (render/tuning.ts), each passed as its own `-c name=value` argument.
+        extraSettings: z.record(z.string().regex(/^[a-z_]+$/, "a PostgreSQL setting's name"), z.union([z.number(), z.string().regex(/^[A-Za-z0-9._-]+$/, "a PostgreSQL setting's value")])).default({}),
       })
       .strict()
       .prefault({}),
@@ -197,6 +203,12 @@ export const schema = z
         enabled: z.boolean().default(true),
         // Unset: BRIDGE_QUEUE_DEFAULTS.inFlightPerCpu per CPU of cpu.total (config/to-settings.ts).
         inFlight: z.number().int("a whole number").min(1, "at least 1").max(64, "at most 64").optional(),
+        // Null: inFlight holds whatever the CPU does (the queue before it learnt to look).
+        cpuBusyThreshold: z.number().min(0, "at least 0").max(1, "at most 1").nullable().default(null),
+        // Null: inFlight holds whatever the owner does; else only this long after a request of the owner's clients.
+        ownerActiveSeconds: z.number().int("whole seconds").min(1, "at least 1").max(3600, "at most 3600").nullable().default(null),
+        // Where host nginx tells the queue of the owner's requests (127.0.0.1 only).
+        hostPort: port.default(8084),
         memoryLimit: memory.optional(),
         image: image.default(HAPROXY_IMAGE),
       })

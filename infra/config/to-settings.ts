@@ -120,6 +120,8 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
       mediaRetention: r.synapse.mediaRetention,
       memoryLimitBytes: limit("synapse"),
       cachesGlobalFactor: r.synapse.cachesGlobalFactor,
+      pythonMalloc: r.synapse.pythonMalloc,
+      jemallocConf: r.synapse.jemallocConf,
       enableRegistration: r.synapse.enableRegistration,
       // The official image drops to 991:991 and needs /data owned by it.
       uid: 991,
@@ -130,6 +132,7 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
       image: r.postgres.image,
       memoryLimitBytes: limit("postgres"),
       sharedBuffers: r.postgres.sharedBuffers ?? defaultSharedBuffers(limit("postgres")),
+      extraSettings: r.postgres.extraSettings,
       superuser: "synapse",
       uid: 999,
       synapseDatabase: "synapse",
@@ -163,7 +166,15 @@ export function toSettings(stack: string, r: Raw, matrixHost: string, budget: Me
         }
       : { enabled: false },
     bridgeQueue: bridgeQueueRuns(r)
-      ? { enabled: true, inFlight: r.bridgeQueue.inFlight ?? bridgeQueueInFlight(r.cpu.total), image: r.bridgeQueue.image, memoryLimitBytes: limit("bridge-queue") }
+      ? {
+          enabled: true,
+          inFlight: r.bridgeQueue.inFlight ?? bridgeQueueInFlight(r.cpu.total),
+          cpuBusyThreshold: r.bridgeQueue.cpuBusyThreshold,
+          ownerActiveSeconds: r.bridgeQueue.ownerActiveSeconds,
+          hostPort: r.bridgeQueue.hostPort,
+          image: r.bridgeQueue.image,
+          memoryLimitBytes: limit("bridge-queue"),
+        }
       : { enabled: false },
     upkeep: r.upkeep.enabled
       ? {

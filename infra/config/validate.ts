@@ -136,6 +136,7 @@ export function validate(stack: string, raw: RawConfig, opts: ValidateOptions = 
   if (r.nginx.tls) usePort(r.nginx.tls.port, "nginx.tls.port");
   usePort(r.synapse.hostPort, "synapse.hostPort");
   if (r.wechat.enabled) usePort(r.wechat.hostPort, "wechat.hostPort");
+  if (r.bridgeQueue.enabled && r.bridgeQueue.ownerActiveSeconds !== null && (r.qq.enabled || r.wechat.enabled)) usePort(r.bridgeQueue.hostPort, "bridgeQueue.hostPort");
   const matrixHost = r.matrixHost ?? `matrix.${r.domain}`;
   if (matrixHost === r.domain && r.cloudflare.enabled) {
     errors.push(`${NS}:matrixHost must differ from ${NS}:domain when Cloudflare serves <domain>/.well-known/matrix/*`);

@@ -36,6 +36,9 @@ export const HAPROXY_PATHS = { dir: "/usr/local/etc/haproxy", config: "/usr/loca
 /** Where the bridges' queue listens on the private network: Synapse's port, so a bridge sees no difference. */
 export const BRIDGE_QUEUE_PORT = 8008;
 
+/** Where, in its container, the bridges' queue hears of the owner's requests (published on bridgeQueue.hostPort). */
+export const BRIDGE_QUEUE_OWNER_PORT = 8010;
+
 /** The bridges' queue container, by its name on the private network. */
 export function bridgeQueueName(s: Settings): string {
   return containerName(s, "bridge-queue");

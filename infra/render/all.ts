@@ -16,11 +16,11 @@ import { nginxSitePath, renderNginxSite } from "./nginx";
 import { acmeCronPath, acmePaths, renderAcmeCron, renderAcmeScript } from "./acme";
 import { adminAccountFile, renderUpkeepConfig, renderUpkeepCron, renderUpkeepRunScript, upkeepCronPath } from "./upkeep";
 import { renderWatchdogConfig, watchdogSpec } from "./watchdog";
-import { bridgeQueueSpec, renderBridgeQueueConfig } from "./bridge-queue";
+import { bridgeQueueSpec, renderBridgeQueueAdmission, renderBridgeQueueConfig } from "./bridge-queue";
 import { dockerFilterSpec, renderDockerFilterConfig } from "./docker-filter";
 import { COMPATIBILITY_DATE, renderWorker, WORKER_MODULE, workerRoutePattern } from "./worker";
 
-export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron" | "haproxy" | "pem";
+export type FileKind = "yaml" | "json" | "nginx" | "worker" | "key" | "shell" | "cron" | "haproxy" | "lua" | "pem";
 
 export interface RenderedFile {
   /** Absolute path on the host, or cloudflare/<name> for what goes to Cloudflare. */
@@ -43,7 +43,11 @@ export function renderFiles(s: Settings, sec: Secrets): RenderedFile[] {
     files.push({ path: hostPath(s, b.kind, "config.yaml"), kind: "yaml", content: renderBridgeConfig(s, b, sec) });
     files.push({ path: hostPath(s, b.kind, "registration.yaml"), kind: "yaml", content: registration });
   }
-  if (s.bridgeQueue.enabled) files.push({ path: hostPath(s, "bridge-queue", "haproxy.cfg"), kind: "haproxy", content: renderBridgeQueueConfig(s, s.bridgeQueue) });
+  if (s.bridgeQueue.enabled) {
+    files.push({ path: hostPath(s, "bridge-queue", "haproxy.cfg"), kind: "haproxy", content: renderBridgeQueueConfig(s, s.bridgeQueue) });
+    const admission = renderBridgeQueueAdmission(s.bridgeQueue);
+    if (admission !== null) files.push({ path: hostPath(s, "bridge-queue", "admission.lua"), kind: "lua", content: admission });
+  }
   files.push({ path: appserviceHostPath(s, DOUBLE_PUPPET.id), kind: "yaml", content: renderDoublePuppetRegistration(s, sec) });
   if (s.watchdog.enabled && enabledBridges(s).length > 0) {
     files.push({ path: hostPath(s, "watchdog", "config.json"), kind: "json", content: renderWatchdogConfig(s, s.watchdog, sec) });

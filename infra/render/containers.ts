@@ -8,7 +8,7 @@ import { containerName, hostPath, networkName, volumeName, type Bridge, type Set
 import { BRIDGE_PATHS, SYNAPSE_PATHS } from "./addresses";
 import { cpuSpec, type ContainerSpec } from "./container-spec";
 import { healthcheck, healthCommandWords } from "./healthcheck";
-import { postgresSettings } from "./tuning";
+import { postgresSettings, synapseAllocatorEnv } from "./tuning";
 
 /**
  * The superuser's password, given to the server's entrypoint as a file (POSTGRES_PASSWORD_FILE,
@@ -101,6 +101,8 @@ export function synapseSpec(s: Settings): ContainerSpec {
       { name: "SYNAPSE_DATA_DIR", value: SYNAPSE_PATHS.dataDir },
       { name: "UID", value: String(s.synapse.uid) },
       { name: "GID", value: String(s.synapse.gid) },
+      // The allocator's settings (render/tuning.ts, synapseAllocatorEnv): the image preloads jemalloc.
+      ...synapseAllocatorEnv(s),
     ],
     volumes: [
       { containerPath: SYNAPSE_PATHS.dataDir, volumeName: volumeName(s, "synapse"), readOnly: false },

@@ -21,6 +21,8 @@ export function renderNginxSite(s: Settings): string {
     adminApiFrom: s.nginx.adminApiFrom,
     failNginxTest: s.testOnly.failNginxTest,
     wechat: s.wechat ?? false,
+    // The bridges' queue's ear for the owner's requests (render/bridge-queue.ts).
+    ownerMirror: s.bridgeQueue.enabled && s.bridgeQueue.ownerActiveSeconds !== null ? { port: s.bridgeQueue.hostPort } : false,
     stickersDir: s.stickers.enabled ? hostPath(s, "stickers") : false,
     // One domain for both: discovery lives in the Matrix host's own block.
     wellKnownOnMatrixHost: wellKnown && s.domain === s.matrixHost,

@@ -36,7 +36,7 @@ export function postgresMaxConnections(s: Settings): number {
  */
 export function postgresSettings(s: Settings): [string, string][] {
   const limitMiB = Math.floor(s.postgres.memoryLimitBytes / MiB);
-  return [
+  const kit: [string, string][] = [
     ["shared_buffers", s.postgres.sharedBuffers],
     ["max_connections", String(postgresMaxConnections(s))],
     // Per sort/hash node per connection: 4MB x a few nodes x 21 connections stays inside the limit.
@@ -46,6 +46,17 @@ export function postgresSettings(s: Settings): [string, string][] {
     ["autovacuum_max_workers", "2"],
     // A planner hint, not an allocation: what the page cache may hold for us besides shared_buffers.
     ["effective_cache_size", `${Math.max(32, Math.floor(limitMiB / 2))}MB`],
+  ];
+  // postgres.extraSettings: a kit's option replaced in place, any other added after them.
+  const extra = Object.entries(s.postgres.extraSettings).map(([k, v]): [string, string] => [k, String(v)]);
+  return [...kit.map(([k, v]): [string, string] => [k, extra.find(([e]) => e === k)?.[1] ?? v]), ...extra.filter(([k]) => !kit.some(([n]) => n === k))];
+}
+
+/** Synapse's allocator settings as environment variables (the image preloads jemalloc). */
+export function synapseAllocatorEnv(s: Settings): { name: string; value: string }[] {
+  return [
+    ...(s.synapse.pythonMalloc === "malloc" ? [{ name: "PYTHONMALLOC", value: "malloc" }] : []),
+    ...(s.synapse.jemallocConf === null ? [] : [{ name: "MALLOC_CONF", value: s.synapse.jemallocConf }]),
   ];
 }
 

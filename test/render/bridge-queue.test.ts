@@ -4,8 +4,9 @@
  * a stand-in for Synapse (a Node HTTP server that holds each request a while and records how many
  * it holds at once). What must hold: never more than `inFlight` of the bridges' requests inside
  * Synapse, every waiting request answered in the end (none refused for waiting), and a bridge's
- * idle kept-alive connections not taking a place. The production rendering (Docker's DNS, the
- * container's name) passes `haproxy -c` as it is.
+ * idle kept-alive connections not taking a place (the limit that holds while the bridges would
+ * compete with the owner: bridge-queue-admission.test.ts). The production rendering (Docker's DNS,
+ * the container's name) passes `haproxy -c` as it is.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawnSync } from "node:child_process";
@@ -19,38 +20,12 @@ import { renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
 import { bridgesHomeserverAddress } from "../../infra/render/addresses";
 import { renderBridgeConfig } from "../../infra/render/bridges";
 import { deriveSecrets } from "../../infra/secrets";
-import type { BridgeQueueSettings, Settings } from "../../infra/settings";
+import { enabled, get, settings } from "../harness/bridge-queue";
 import { startHaproxy, stopHaproxy } from "../harness/haproxy";
 import { freePort } from "../harness/http";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-"));
 const HOLD_MS = 150;
-
-function settings(values: Record<string, unknown> = {}): Settings {
-  const v = validate("e2e", {
-    values: { "matrix:domain": "e2e.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, ...values },
-    secretKeys: new Set(["matrix:secretSeed"]),
-  });
-  assert.ok(v.ok, v.ok ? "" : v.errors.join("\n"));
-  return v.settings;
-}
-
-function enabled(s: Settings): Extract<BridgeQueueSettings, { enabled: true }> {
-  assert.ok(s.bridgeQueue.enabled);
-  return s.bridgeQueue;
-}
-
-/** One GET on a connection of its own (agent: false), or on `agent`'s kept-alive ones. */
-function get(port: number, agent?: http.Agent): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: "127.0.0.1", port, path: "/_matrix/client/versions", agent: agent ?? false }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      })
-      .on("error", reject);
-  });
-}
 
 describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a stand-in Synapse", () => {
   const s = settings();

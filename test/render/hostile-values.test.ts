@@ -170,6 +170,9 @@ function structureProblems(good: Rendered, hostile: Rendered, goodValue: string,
       const shape = (t: string) => t.split("\n").map((l) => l.trim().split(/\s+/).length + " " + l.trim().split(/\s+/)[0]);
       return JSON.stringify(shape(good.content)) === JSON.stringify(shape(c)) ? [] : [`${hostile.name}: haproxy.cfg lines changed`];
     }
+    case "lua":
+      // Numbers only reach the script: a setting's text never does.
+      return [`${hostile.name}: the Lua script changed with a string setting`];
     case "key":
       return [`${hostile.name}: a key file changed with a setting`];
     case "pem": {
