@@ -19,6 +19,10 @@ import { ADMISSION, bridgeQueueSpec, renderBridgeQueueAdmission, renderBridgeQue
 import { enabled, get, settings, standInSynapse } from "../harness/bridge-queue";
 import { startHaproxy, stopHaproxy } from "../harness/haproxy";
 import { freePort } from "../harness/http";
+import type { BridgeQueueSettings, Settings } from "../../infra/settings";
+
+/** Long enough for admission.lua to read the counters over HOLD periods and act. */
+const settle = () => new Promise((r) => setTimeout(r, ADMISSION.periodMs * (ADMISSION.holdPeriods + 1.5)));
 
 describe("the bridges' queue with cpuBusyThreshold: held while the CPU is busy, free while it is not", () => {
   const s = settings({ "matrix:bridgeQueue": { cpuBusyThreshold: 0.8 } });
@@ -37,31 +41,7 @@ describe("the bridges' queue with cpuBusyThreshold: held while the CPU is busy, 
     write();
     fs.renameSync(`${stat}.new`, stat);
   };
-  let timer: NodeJS.Timeout | undefined;
-  let haproxy: ChildProcess | undefined;
-  let synapse: Awaited<ReturnType<typeof standInSynapse>>;
-  let port: number;
-  /** Long enough for admission.lua to read the counters over HOLD periods and act. */
-  const settle = () => new Promise((r) => setTimeout(r, ADMISSION.periodMs * (ADMISSION.holdPeriods + 1.5)));
-
-  before(async () => {
-    tick();
-    timer = setInterval(tick, 50);
-    synapse = await standInSynapse(300);
-    port = await freePort();
-    fs.writeFileSync(`${dir}/admission.lua`, renderBridgeQueueAdmission(q, { statPath: stat })!);
-    const cfg = `${dir}/haproxy.cfg`;
-    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, q, { bind: `127.0.0.1:${port}`, synapse: `127.0.0.1:${synapse.port}`, resolver: null, admission: `${dir}/admission.lua` }));
-    haproxy = await startHaproxy(cfg, port);
-  });
-
-  after(async () => {
-    clearInterval(timer);
-    await stopHaproxy(haproxy);
-    synapse.server.closeAllConnections();
-    await new Promise((resolve) => synapse.server.close(resolve));
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = haproxyWithAdmission(s, q, { dir, stat, tick, holdMs: 300 });
 
   test("no script without the setting; with it, haproxy.cfg loads it", () => {
     assert.equal(renderBridgeQueueAdmission(enabled(settings())), null);
@@ -72,44 +52,44 @@ describe("the bridges' queue with cpuBusyThreshold: held while the CPU is busy, 
   test(`CPU busy: 30 requests at once, at most inFlight (${q.inFlight}) inside Synapse`, async () => {
     mode = "busy";
     await settle();
-    synapse.counts.most = 0;
-    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(port)));
+    rig.synapse.counts.most = 0;
+    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(rig.port)));
     assert.deepEqual(statuses, Array(30).fill(200));
-    assert.equal(synapse.counts.most, q.inFlight);
+    assert.equal(rig.synapse.counts.most, q.inFlight);
   });
 
   test("CPU idle: 30 requests at once all go in", async () => {
     mode = "idle";
     await settle();
-    synapse.counts.most = 0;
+    rig.synapse.counts.most = 0;
     const t0 = Date.now();
-    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(port)));
+    const statuses = await Promise.all(Array.from({ length: 30 }, () => get(rig.port)));
     assert.deepEqual(statuses, Array(30).fill(200));
-    assert.equal(synapse.counts.most, 30);
+    assert.equal(rig.synapse.counts.most, 30);
     assert.ok(Date.now() - t0 < 2 * 300, `${Date.now() - t0} ms`);
   });
 
   test("the CPU turning idle lets the waiting requests in at once", async () => {
     mode = "busy";
     await settle();
-    synapse.counts.most = 0;
+    rig.synapse.counts.most = 0;
     const t0 = Date.now();
-    const all = Promise.all(Array.from({ length: 30 }, () => get(port)));
+    const all = Promise.all(Array.from({ length: 30 }, () => get(rig.port)));
     // Held, 30 requests at 3 a time would take 3 s; the limit lifts after about a second.
     await new Promise((r) => setTimeout(r, 100));
     mode = "idle";
     assert.deepEqual(await all, Array(30).fill(200));
     const ms = Date.now() - t0;
-    assert.ok(synapse.counts.most > q.inFlight, `at most ${synapse.counts.most} inside`);
+    assert.ok(rig.synapse.counts.most > q.inFlight, `at most ${rig.synapse.counts.most} inside`);
     assert.ok(ms < 2500, `${ms} ms: the waiting ones were not let in when the limit lifted`);
   });
 
   test("busy again: held again (the script lives on through its changes)", async () => {
     mode = "busy";
     await settle();
-    synapse.counts.most = 0;
-    assert.deepEqual(await Promise.all(Array.from({ length: 12 }, () => get(port))), Array(12).fill(200));
-    assert.equal(synapse.counts.most, q.inFlight);
+    rig.synapse.counts.most = 0;
+    assert.deepEqual(await Promise.all(Array.from({ length: 12 }, () => get(rig.port))), Array(12).fill(200));
+    assert.equal(rig.synapse.counts.most, q.inFlight);
   });
 });
 
@@ -125,40 +105,12 @@ describe("the bridges' queue with ownerActiveSeconds: held only while the owner 
     fs.writeFileSync(`${stat}.new`, Array.from({ length: 64 }, (_, i) => `cpu${i} ${ticks} 0 0 0 0 0 0 0 0 0\n`).join(""));
     fs.renameSync(`${stat}.new`, stat);
   };
-  let timer: NodeJS.Timeout | undefined;
-  let haproxy: ChildProcess | undefined;
-  let synapse: Awaited<ReturnType<typeof standInSynapse>>;
-  let port: number;
-  let ownerPort: number;
-  const settle = () => new Promise((r) => setTimeout(r, ADMISSION.periodMs * (ADMISSION.holdPeriods + 1.5)));
+  const rig = haproxyWithAdmission(s, q, { dir, stat, tick, holdMs: 200, owner: true });
   const burst = async () => {
-    synapse.counts.most = 0;
-    assert.deepEqual(await Promise.all(Array.from({ length: 12 }, () => get(port))), Array(12).fill(200));
-    return synapse.counts.most;
+    rig.synapse.counts.most = 0;
+    assert.deepEqual(await Promise.all(Array.from({ length: 12 }, () => get(rig.port))), Array(12).fill(200));
+    return rig.synapse.counts.most;
   };
-
-  before(async () => {
-    tick();
-    timer = setInterval(tick, 50);
-    synapse = await standInSynapse(200);
-    port = await freePort();
-    ownerPort = await freePort();
-    fs.writeFileSync(`${dir}/admission.lua`, renderBridgeQueueAdmission(q, { statPath: stat })!);
-    const cfg = `${dir}/haproxy.cfg`;
-    fs.writeFileSync(
-      cfg,
-      renderBridgeQueueConfig(s, q, { bind: `127.0.0.1:${port}`, synapse: `127.0.0.1:${synapse.port}`, resolver: null, admission: `${dir}/admission.lua`, ownerBind: `127.0.0.1:${ownerPort}` }),
-    );
-    haproxy = await startHaproxy(cfg, port);
-  });
-
-  after(async () => {
-    clearInterval(timer);
-    await stopHaproxy(haproxy);
-    synapse.server.closeAllConnections();
-    await new Promise((resolve) => synapse.server.close(resolve));
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   test("owner away, CPU busy: the bridges go in freely", async () => {
     await settle();
@@ -166,7 +118,7 @@ describe("the bridges' queue with ownerActiveSeconds: held only while the owner 
   });
 
   test("owner active, CPU busy: held to inFlight at the next reading; free again once the owner has been away ownerActiveSeconds", async () => {
-    await get(ownerPort);
+    await get(rig.ownerPort);
     // One reading sees the owner: held at once (a burst takes 4 x 200 ms, inside the 3 s).
     await new Promise((r) => setTimeout(r, ADMISSION.periodMs * 1.5));
     assert.equal(await burst(), q.inFlight);
@@ -178,7 +130,7 @@ describe("the bridges' queue with ownerActiveSeconds: held only while the owner 
   test("the owner's frontend answers 204 at once, whatever the method", async () => {
     for (const method of ["GET", "PUT", "POST"]) {
       const a = await new Promise<number>((resolve, reject) =>
-        http.request({ host: "127.0.0.1", port: ownerPort, method, path: "/_kit_owner_active", agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on("error", reject).end(),
+        http.request({ host: "127.0.0.1", port: rig.ownerPort, method, path: "/_kit_owner_active", agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on("error", reject).end(),
       );
       assert.equal(a, 204);
     }
@@ -190,3 +142,34 @@ describe("the bridges' queue with ownerActiveSeconds: held only while the owner 
   });
 });
 
+
+/**
+ * HAProxy with the kit's haproxy.cfg and admission.lua before a stand-in Synapse holding each
+ * request `holdMs`, its CPU counters fed by `tick` every 50 ms (and the owner's frontend with
+ * `owner`): started before the suite's tests, stopped and cleaned up after them.
+ */
+function haproxyWithAdmission(s: Settings, q: Extract<BridgeQueueSettings, { enabled: true }>, o: { dir: string; stat: string; tick: () => void; holdMs: number; owner?: boolean }) {
+  const rig = { port: 0, ownerPort: 0, synapse: undefined as unknown as Awaited<ReturnType<typeof standInSynapse>> };
+  let timer: NodeJS.Timeout | undefined;
+  let haproxy: ChildProcess | undefined;
+  before(async () => {
+    o.tick();
+    timer = setInterval(o.tick, 50);
+    rig.synapse = await standInSynapse(o.holdMs);
+    rig.port = await freePort();
+    if (o.owner) rig.ownerPort = await freePort();
+    fs.writeFileSync(`${o.dir}/admission.lua`, renderBridgeQueueAdmission(q, { statPath: o.stat })!);
+    const cfg = `${o.dir}/haproxy.cfg`;
+    const ownerBind = o.owner ? { ownerBind: `127.0.0.1:${rig.ownerPort}` } : {};
+    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, q, { bind: `127.0.0.1:${rig.port}`, synapse: `127.0.0.1:${rig.synapse.port}`, resolver: null, admission: `${o.dir}/admission.lua`, ...ownerBind }));
+    haproxy = await startHaproxy(cfg, rig.port);
+  });
+  after(async () => {
+    clearInterval(timer);
+    await stopHaproxy(haproxy);
+    rig.synapse.server.closeAllConnections();
+    await new Promise((resolve) => rig.synapse.server.close(resolve));
+    fs.rmSync(o.dir, { recursive: true, force: true });
+  });
+  return rig;
+}
