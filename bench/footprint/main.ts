@@ -23,7 +23,8 @@
  * container's CPU and throttling and Synapse's own time per request (from its access log) say
  * where the latency goes. Every ratio is printed against the baseline and the peer. --medium: a
  * workload between the two (workload.ts MEDIUM), for repetitions of a size that fits an hour.
- * Exit 1 when a deployment loses an acknowledged message, the upkeep run fails, or the run fails.
+ * Exit 1 when a deployment fails to deploy or run (named at the end; the others are still measured),
+ * loses an acknowledged message, or its upkeep run fails.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -32,7 +33,7 @@ import { parseArgs } from "node:util";
 import { collect, parseStatus, statusScript } from "../../infra/ops/status";
 import { parseBackupResult } from "../../infra/ops/backup/results";
 import { lastUpkeepSummary, type UpkeepSummary } from "../../infra/ops/upkeep";
-import type { Deployment } from "./deploy";
+import { removeLeftovers, type Deployment } from "./deploy";
 import { Sampler } from "./memory";
 import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type BackupFigures, type DeploymentResult } from "./report";
 import { containersOf, CpuSampler } from "../peak/cpu";
@@ -178,15 +179,26 @@ async function main(): Promise<number> {
   const name = mode === "full" ? "footprint" : `footprint-${mode}`;
   const when = new Date().toISOString();
   const save = () => fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
+  // A deployment that fails (a variant Synapse refuses, say) is named and the sweep goes on: the
+  // next deployment clears what it left (removeLeftovers), and the run exits 1 at the end.
+  const failed: string[] = [];
   try {
     // Saved after each deployment: a long sweep can be read while it runs, and a failure keeps what was measured.
     for (const { run, rep } of interleave(runs, reps)) {
-      all.push(await measure(run, mode, rep, values["skip-ops"] ?? false));
-      save();
+      try {
+        all.push(await measure(run, mode, rep, values["skip-ops"] ?? false));
+        save();
+      } catch (e) {
+        const first = (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
+        failed.push(`${run.label} (repetition ${rep}): ${first}`);
+        log(`${run.label}: FAILED, going on without it: ${first}`);
+      }
     }
   } finally {
     unpinHost();
+    removeLeftovers();
   }
+  if (all.length === 0) throw new Error(`every deployment failed:\n${failed.join("\n")}`);
   // The table and the chart show the first repetition; the ratios below, every one.
   const results = all.filter((r) => r.rep === 1);
   fs.writeFileSync(path.join(out, `${name}.svg`), await chartSvg(results, `Memory (working set) over time, ${mode} workload, ${when.slice(0, 10)}`));
@@ -203,7 +215,8 @@ async function main(): Promise<number> {
   ];
   for (const reference of ["baseline", "mdad"]) if (all.some((r) => r.label === reference)) console.log(`\n${formatRatios(all, figures, reference).join("\n")}`);
   console.log(`\nwrote ${path.join(out, `${name}.json`)} and ${path.join(out, `${name}.svg`)}`);
-  return all.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0 || (r.upkeep?.failed.length ?? 0) > 0) ? 1 : 0;
+  if (failed.length) console.log(`\nfailed, not measured:\n${failed.map((f) => `  ${f}`).join("\n")}`);
+  return failed.length > 0 || all.some((r) => r.workload.lost > 0 || r.workload.acknowledged.messages === 0 || (r.upkeep?.failed.length ?? 0) > 0) ? 1 : 0;
 }
 
 main().then(
