@@ -38,7 +38,7 @@ import { Sampler } from "./memory";
 import { byService, chartSvg, diskFigures, formatReport, serviceOf, seriesOf, SERVICES, type BackupFigures, type DeploymentResult } from "./report";
 import { containersOf, CpuSampler } from "../peak/cpu";
 import { pinContainers, unpinHost } from "../peak/pin";
-import { formatRatios, interleave, ownerToken, runsFrom, sleep, type Run } from "./runs";
+import { formatRatios, measureEach, ownerToken, runsFrom, sleep, type Run } from "./runs";
 import { splitTimes, synapseTimes } from "./server-time";
 import { cacheSizes } from "./caches";
 import { queueHeldShare } from "./admission";
@@ -179,21 +179,12 @@ async function main(): Promise<number> {
   const name = mode === "full" ? "footprint" : `footprint-${mode}`;
   const when = new Date().toISOString();
   const save = () => fs.writeFileSync(path.join(out, `${name}.json`), `${JSON.stringify({ when, mode, reps, results: all }, null, 1)}\n`);
-  // A deployment that fails (a variant Synapse refuses, say) is named and the sweep goes on: the
-  // next deployment clears what it left (removeLeftovers), and the run exits 1 at the end.
-  const failed: string[] = [];
+  // A deployment that fails is named and the sweep goes on; the next deployment clears what it
+  // left (removeLeftovers), and the run exits 1 at the end. Saved after each deployment: a long
+  // sweep can be read while it runs.
+  let failed: string[] = [];
   try {
-    // Saved after each deployment: a long sweep can be read while it runs, and a failure keeps what was measured.
-    for (const { run, rep } of interleave(runs, reps)) {
-      try {
-        all.push(await measure(run, mode, rep, values["skip-ops"] ?? false));
-        save();
-      } catch (e) {
-        const first = (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
-        failed.push(`${run.label} (repetition ${rep}): ${first}`);
-        log(`${run.label}: FAILED, going on without it: ${first}`);
-      }
-    }
+    failed = await measureEach(runs, reps, (run, rep) => measure(run, mode, rep, values["skip-ops"] ?? false), (r) => (all.push(r), save()), log);
   } finally {
     unpinHost();
     removeLeftovers();

@@ -47,6 +47,25 @@ export function interleave<T>(runs: T[], reps: number): { run: T; rep: number }[
   return Array.from({ length: reps }, (_, rep) => runs.map((run) => ({ run, rep: rep + 1 }))).flat();
 }
 
+/**
+ * Every run `reps` times, interleaved, each result handed to `keep` as it comes. A run that throws
+ * (a variant Synapse refuses, say) is named in `failed` and the others still run: one bad lever
+ * must not end a sweep of many and lose its report.
+ */
+export async function measureEach<T extends { label: string }, R>(runs: T[], reps: number, measure: (run: T, rep: number) => Promise<R>, keep: (r: R) => void, log: (l: string) => void): Promise<string[]> {
+  const failed: string[] = [];
+  for (const { run, rep } of interleave(runs, reps)) {
+    try {
+      keep(await measure(run, rep));
+    } catch (e) {
+      const first = (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
+      failed.push(`${run.label} (repetition ${rep}): ${first}`);
+      log(`${run.label}: FAILED, going on without it: ${first}`);
+    }
+  }
+  return failed;
+}
+
 export interface Spread {
   median: number;
   min: number;

@@ -1,7 +1,7 @@
 /** The benchmarks' repetitions (order, spread, ratios) and bench:peak's targets and table. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatRatios, formatSpread, interleave, ratios, spread } from "../../bench/footprint/runs";
+import { formatRatios, formatSpread, interleave, measureEach, ratios, spread } from "../../bench/footprint/runs";
 import { SHORT } from "../../bench/footprint/workload";
 import { formatIdleReport, formatPeakReport, peakTargets, type PeakResult } from "../../bench/peak/report";
 
@@ -10,6 +10,25 @@ test("repetitions are interleaved: one of each run per round", () => {
     interleave(["baseline", "kit"], 3).map(({ run, rep }) => `${run}${rep}`),
     ["baseline1", "kit1", "baseline2", "kit2", "baseline3", "kit3"],
   );
+});
+
+test("a run that fails is named with its repetition and the others still run, in order", async () => {
+  const kept: string[] = [];
+  const logged: string[] = [];
+  const runs = [{ label: "kit" }, { label: "kit+gc" }, { label: "kit+pg" }];
+  const failed = await measureEach(
+    runs,
+    2,
+    async (run, rep) => {
+      if (run.label === "kit+gc") throw new Error("apply stopped: Synapse refused gc_min_interval\nthe script, 2,000 characters");
+      return `${run.label}${rep}`;
+    },
+    (r) => kept.push(r),
+    (l) => logged.push(l),
+  );
+  assert.deepEqual(kept, ["kit1", "kit+pg1", "kit2", "kit+pg2"]);
+  assert.deepEqual(failed, ["kit+gc (repetition 1): apply stopped: Synapse refused gc_min_interval", "kit+gc (repetition 2): apply stopped: Synapse refused gc_min_interval"]);
+  assert.deepEqual(logged, ["kit+gc: FAILED, going on without it: apply stopped: Synapse refused gc_min_interval", "kit+gc: FAILED, going on without it: apply stopped: Synapse refused gc_min_interval"]);
 });
 
 test("a spread is the median and the range; an even count takes the middle two's mean", () => {
