@@ -16,6 +16,7 @@ const MiB = 1024 * 1024;
 
 export function sweepTable(results: Result[], reference = "kit"): string[] {
   const labels = [...new Set(results.map((r) => r.label))];
+  const hasBaseline = labels.includes("baseline");
   const figures: [string, (r: Result) => number, number][] = [
     ["total peak MiB", (r) => r.peakTotal, MiB],
     ["synapse peak", (r) => r.peak.synapse, MiB],
@@ -30,7 +31,8 @@ export function sweepTable(results: Result[], reference = "kit"): string[] {
       l,
       ...figures.map(([, f, unit]) => formatSpread(spread(mine.map((r) => f(r) / unit)), 0)),
       ...figures.map(([, f]) => (l === reference ? "-" : formatSpread(spread(ratios(results, l, f, reference))))),
-      ...[figures[0], figures[3], figures[4]].map(([, f]) => (l === "baseline" ? "-" : formatSpread(spread(ratios(results, l, f))))),
+      // "-" for the baseline itself, and for every row of a run without one (--only kit).
+      ...[figures[0], figures[3], figures[4]].map(([, f]) => (l === "baseline" || !hasBaseline ? "-" : formatSpread(spread(ratios(results, l, f))))),
     ];
   });
   return [head, ...rows].map((r) => r.join(" | "));

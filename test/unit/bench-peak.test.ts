@@ -4,6 +4,7 @@ import { test } from "node:test";
 import { formatRatios, formatSpread, interleave, measureEach, ratios, spread } from "../../bench/footprint/runs";
 import { SHORT } from "../../bench/footprint/workload";
 import { formatIdleReport, formatPeakReport, peakTargets, type PeakResult } from "../../bench/peak/report";
+import { sweepTable } from "../../bench/footprint/sweep";
 
 test("repetitions are interleaved: one of each run per round", () => {
   assert.deepEqual(
@@ -114,4 +115,15 @@ test("the idle table gives each container's share of one CPU", () => {
   assert.match(text, /^all containers\s+1\.00$/m);
   assert.match(text, /^the VPS's CPU: busy \/ iowait, %\s+3\.1 \/ 0\.2$/m);
   assert.match(text, /^Docker engine \(dockerd, containerd, shims\)\s+2\.00 \(12\.0; -\)$/m);
+});
+
+test("a sweep's table: each figure's median and range, ratios to the kit, and '-' against a baseline the run did not have", () => {
+  const MiB = 1024 * 1024;
+  const result = (label: string, rep: number, total: number, sendP99: number) =>
+    ({ label, rep, peakTotal: total * MiB, peak: { synapse: 100 * MiB, postgres: (total - 100) * MiB }, workload: { latencyMs: { sendP99, uploadP99: 1000 } } }) as unknown as Parameters<typeof sweepTable>[0][number];
+  const rows = sweepTable([result("kit", 1, 320, 4000), result("kit+sb10", 1, 300, 4400), result("kit", 2, 316, 5000), result("kit+sb10", 2, 296, 5000)]);
+  assert.equal(rows.length, 3);
+  assert.deepEqual(rows[1].split(" | "), ["kit", "318 (316-320)", "100 (100-100)", "218 (216-220)", "4500 (4000-5000)", "1000 (1000-1000)", "-", "-", "-", "-", "-", "-", "-", "-"]);
+  assert.deepEqual(rows[2].split(" | ").slice(0, 7), ["kit+sb10", "298 (296-300)", "100 (100-100)", "198 (196-200)", "4700 (4400-5000)", "1000 (1000-1000)", "0.94 (0.94-0.94)"]);
+  assert.deepEqual(rows[2].split(" | ").slice(-3), ["-", "-", "-"]);
 });
