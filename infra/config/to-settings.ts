@@ -16,11 +16,16 @@ export function memToBytes(v: string): number {
 }
 
 /**
- * shared_buffers unless the stack sets it: a quarter of PostgreSQL's limit (PostgreSQL's
- * own advice for a dedicated host). Shared memory is charged to the container once touched.
+ * shared_buffers unless the stack sets it: a tenth of PostgreSQL's limit, at least 16MB (17MB on
+ * a 1 GB VPS). Shared memory is charged to the container once touched, and the kit's database
+ * is read through the page cache as well. Measured on the medium workload against a quarter
+ * (PostgreSQL's advice for a dedicated host, 43MB), three pairs side by side: PostgreSQL's peak
+ * 0.85 (0.84-0.90), the total 0.94 (0.93-0.94: 18-21 MiB less), the bridged send p99 1.02
+ * (0.99-1.09) and the send phase 1.08 (1.01-1.15), within this machine's noise between
+ * deployments (docs/benchmarks.md, "Three sides and the levers"). Not measured at 2 GB.
  */
 export function defaultSharedBuffers(postgresLimitBytes: number): string {
-  return `${Math.max(16, Math.floor(postgresLimitBytes / 1024 ** 2 / 4))}MB`;
+  return `${Math.max(16, Math.floor(postgresLimitBytes / 1024 ** 2 / 10))}MB`;
 }
 
 /** The queue runs only with a bridge whose requests it queues. */
