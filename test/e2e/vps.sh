@@ -65,12 +65,16 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null
 fi
 
-# cron, as on a VPS: it runs the upkeep job the kit installs in /etc/cron.d.
-if ! pgrep -x cron >/dev/null; then
+# cron, as on a VPS: it runs the upkeep job the kit installs in /etc/cron.d. The daemon is
+# /usr/sbin/cron; a job it started runs under a child renamed /usr/sbin/CRON whose process name
+# is still "cron", and one can outlive a stopped daemon (certbot's job sleeps up to 12 hours), so
+# the daemon is told apart by its command line, case and all.
+cron_daemon() { pgrep -f '^/usr/sbin/cron( |$)' "$@"; }
+if ! cron_daemon >/dev/null; then
   echo "vps: starting cron"
   /usr/sbin/cron
   sleep 1
-  pgrep -x -n cron >"$E2E_DIR/cron.pid"
+  cron_daemon -n >"$E2E_DIR/cron.pid"
   started+=(cron)
 fi
 
