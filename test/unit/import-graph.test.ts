@@ -15,7 +15,7 @@ const INFRA = path.resolve(__dirname, "../../infra");
 /** Each file's layer, bottom first: an import goes to a lower layer, or within its own folder. */
 function layer(file: string): number {
   const top = file.split("/")[0];
-  if (file === "settings.ts" || file === "secrets.ts" || file === "budgets.ts") return 0;
+  if (["settings.ts", "settings-services.ts", "secrets.ts", "budgets.ts"].includes(file)) return 0;
   if (top === "config") return 1;
   if (top === "render") return 2;
   if (top === "components" || top === "ops" || file === "preflight.ts") return 3;
