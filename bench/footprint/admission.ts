@@ -3,7 +3,7 @@
  * admission script (templates/bridge-queue/admission.lua.hbs) starts holding them and logs each
  * change ("admission: bridges held|free"); a queue without the script holds them all the time.
  */
-import { execFileSync } from "node:child_process";
+import { containerLog } from "../../test/harness/wait";
 
 /** Share (0 to 1) of [from, to] (ms since the epoch) in the held state, from `docker logs -t` lines. */
 export function heldShare(timestampedLog: string, from: number, to: number): number {
@@ -28,8 +28,7 @@ export function heldShare(timestampedLog: string, from: number, to: number): num
 /** The share for a deployment's queue container, or undefined when it runs none. */
 export function queueHeldShare(container: string, from: number, to: number): number | undefined {
   try {
-    const log = execFileSync("sh", ["-c", 'docker logs -t "$1" 2>&1', "sh", container], { encoding: "utf8", maxBuffer: 1 << 28 });
-    return heldShare(log, from, to);
+    return heldShare(containerLog(container, "-t"), from, to);
   } catch {
     return undefined;
   }

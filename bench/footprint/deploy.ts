@@ -22,7 +22,7 @@ import { apply, type Applied } from "../../test/harness/apply";
 import { destroyApplied } from "../../test/harness/lifecycle";
 import { request } from "../../test/harness/http";
 import { runProgram } from "../../test/harness/program";
-import { docker, poll } from "../../test/harness/wait";
+import { containerLog, docker, poll } from "../../test/harness/wait";
 
 
 export interface Deployment {
@@ -105,11 +105,6 @@ export function removeLeftovers(): void {
   execFileSync("nginx", ["-s", "reload"]);
 }
 
-
-/** A container's output, stdout and stderr (Synapse logs to stderr), however long. */
-export function containerLog(name: string): string {
-  return execFileSync("sh", ["-c", 'docker logs "$1" 2>&1', "sh", name], { encoding: "utf8", maxBuffer: 1 << 30 });
-}
 
 // node:http with a socket timeout: Node 20's fetch can wait forever, with nothing keeping the
 // process alive, on a connection docker-proxy accepts while Synapse is still starting.

@@ -17,7 +17,7 @@ import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { containerName, enabledBridges, networkName, type Settings } from "../../infra/settings";
 import { subjectFromSettings } from "../../infra/ops/status";
-import { docker } from "../../test/harness/wait";
+import { containerLog, docker } from "../../test/harness/wait";
 import { E2E_DIR, HAND_MADE_FRONT, HAND_MADE_PREFIXES, onPrivateNetwork, removeByPrefix, removeLeftovers, settingsFor, synapseUp, waitFor, type Deployment } from "./deploy";
 import { peerHomeserver, peerLogConfig, peerPostgresSettings } from "./peer";
 
@@ -69,7 +69,7 @@ export async function deployHandMade(side: HandMade, log: (l: string) => void): 
   await waitFor(`the ${side}'s PostgreSQL`, 120_000, () => {
     // The entrypoint's temporary server answers pg_isready before POSTGRES_DB exists; the real one logs this last.
     return /database system is ready to accept connections[\s\S]*database system is ready to accept connections/.test(
-      execFileSync("sh", ["-c", `docker logs ${pg} 2>&1`], { encoding: "utf8" }),
+      containerLog(pg),
     );
   });
   for (const b of enabledBridges(s)) docker("exec", pg, "psql", "-q", "-U", "synapse", "-d", "synapse", "-c", `CREATE DATABASE ${b.database}`);

@@ -27,7 +27,7 @@ export class BridgeQueue extends pulumi.ComponentResource {
       { host: args.host, root: s.hostDir, path: hostPath(s, "bridge-queue", "haproxy.cfg"), content: renderBridgeQueueConfig(s, args.queue), owner: { uid: 0, gid: 0, mode: "0644" } },
       { parent: this },
     );
-    // When the limit holds only while the CPU is busy: the script that watches it, beside the config.
+    // When the limit holds only while the CPU is busy or the owner active: the script that watches them, beside the config.
     const script = renderBridgeQueueAdmission(args.queue);
     const admission =
       script === null

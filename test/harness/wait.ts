@@ -25,6 +25,11 @@ export function docker(...args: string[]): string {
   return execFileSync("docker", args, { encoding: "utf8", timeout: 300_000, stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
+/** A container's whole output, stdout and stderr interleaved (Synapse and PostgreSQL log to stderr); `flags` go to `docker logs` (-t: timestamps). */
+export function containerLog(name: string, ...flags: string[]): string {
+  return execFileSync("sh", ["-c", 'docker logs "$@" 2>&1', "sh", ...flags, name], { encoding: "utf8", maxBuffer: 1 << 30 });
+}
+
 /** The nginx processes on this machine now (pgrep -x nginx). */
 function nginxPids(): Set<string> {
   const r = spawnSync("pgrep", ["-x", "nginx"], { encoding: "utf8" });
