@@ -15,7 +15,7 @@ import { bridgesHomeserverAddress } from "../../infra/render/addresses";
 import { nginxSitePath } from "../../infra/render/nginx";
 import { upkeepCronPath } from "../../infra/render/upkeep";
 import { deepMerge } from "../../infra/render/yaml";
-import { deriveSecrets } from "../../infra/secrets";
+import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { containerName, hostPath, type Settings } from "../../infra/settings";
 import { type StatusSubject, subjectFromSettings } from "../../infra/ops/status";
 import { apply, type Applied } from "../../test/harness/apply";
@@ -65,7 +65,7 @@ export const waitFor = (what: string, timeoutMs: number, ok: () => Promise<boole
  * the container's name replaced by its IP: this machine is the VPS, so the network is reachable
  * from here, but Docker's DNS names are not.
  */
-export function onPrivateNetwork(url: string): string {
+function onPrivateNetwork(url: string): string {
   const u = new URL(url);
   const ip = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", u.hostname).trim().split(/\s+/)[0];
   if (!ip) throw new Error(`${u.hostname} has no address on a network`);
@@ -110,6 +110,22 @@ export function removeLeftovers(): void {
 // process alive, on a connection docker-proxy accepts while Synapse is still starting.
 export const synapseUp = (port: number) => async () => (await request({ host: "127.0.0.1", port, path: "/health", timeoutMs: 5000 })).status === 200;
 
+/**
+ * How the workload reaches a deployment, the same for every side: the owner through host nginx's
+ * site, the bridges the way the deployment's own bridges go (the kit's queue, or Synapse itself
+ * where bridgeQueue is off), Synapse on its published port; the app services' tokens.
+ */
+export function reachOf(s: Settings, sec: Secrets): Pick<Deployment, "namePrefix" | "front" | "synapseUrl" | "bridgesUrl" | "domain" | "asTokens"> {
+  return {
+    namePrefix: s.namePrefix,
+    front: { port: s.nginx.httpPort, host: s.matrixHost },
+    synapseUrl: `http://127.0.0.1:${s.synapse.hostPort}`,
+    bridgesUrl: onPrivateNetwork(bridgesHomeserverAddress(s)),
+    domain: s.domain,
+    asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
+  };
+}
+
 /** The kit: the program's resources, applied as `pulumi up` would; a variant replaces stack settings (full keys). */
 export async function deployKit(log: (l: string) => void, variant?: { name: string; values: Record<string, unknown> }): Promise<Deployment> {
   // A repository of this deployment's own, new each time: its password derives from this deployment's seed.
@@ -132,17 +148,11 @@ export async function deployKit(log: (l: string) => void, variant?: { name: stri
     invokes: "run",
   });
   const applied: Applied = await apply(program, { retainVolumes: false, log });
-  const url = `http://127.0.0.1:${s.synapse.hostPort}`;
   await waitFor("the kit's Synapse", 120_000, synapseUp(s.synapse.hostPort));
   const sec = deriveSecrets(seed);
   return {
     label: variant ? `kit+${variant.name}` : "kit",
-    namePrefix: s.namePrefix,
-    front: { port: s.nginx.httpPort, host: s.matrixHost },
-    synapseUrl: url,
-    bridgesUrl: onPrivateNetwork(bridgesHomeserverAddress(s)),
-    domain: s.domain,
-    asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
+    ...reachOf(s, sec),
     subject: subjectFromSettings(s),
     // Made by the program with the password derived from the seed (render/owner.ts).
     owner: () => ({ localpart: s.admin, password: sec.ownerPassword }),

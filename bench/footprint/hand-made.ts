@@ -11,14 +11,13 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { bridgesHomeserverAddress } from "../../infra/render/addresses";
 import { renderBridgeConfig, renderRegistration } from "../../infra/render/bridges";
 import { deepMerge } from "../../infra/render/yaml";
 import { deriveSecrets, type Secrets } from "../../infra/secrets";
 import { containerName, enabledBridges, networkName, type Settings } from "../../infra/settings";
 import { subjectFromSettings } from "../../infra/ops/status";
 import { containerLog, docker } from "../../test/harness/wait";
-import { E2E_DIR, HAND_MADE_FRONT, HAND_MADE_PREFIXES, onPrivateNetwork, removeByPrefix, removeLeftovers, settingsFor, synapseUp, waitFor, type Deployment } from "./deploy";
+import { E2E_DIR, HAND_MADE_FRONT, HAND_MADE_PREFIXES, reachOf, removeByPrefix, removeLeftovers, settingsFor, synapseUp, waitFor, type Deployment } from "./deploy";
 import { peerHomeserver, peerLogConfig, peerPostgresSettings } from "./peer";
 
 export type HandMade = keyof typeof HAND_MADE_PREFIXES;
@@ -94,19 +93,13 @@ export async function deployHandMade(side: HandMade, log: (l: string) => void): 
   docker("run", "-d", "--name", containerName(s, "synapse"), "--network", net, "-p", `127.0.0.1:${s.synapse.hostPort}:8008`,
     "-e", "SYNAPSE_CONFIG_PATH=/data/homeserver.yaml", "-v", `${dir}/synapse:/data`, s.synapse.image);
   for (const b of enabledBridges(s)) docker("run", "-d", "--name", containerName(s, b.kind), "--network", net, "-v", `${dir}/${b.kind}:/data`, b.image);
-  const url = `http://127.0.0.1:${s.synapse.hostPort}`;
   await waitFor(`the ${side}'s Synapse`, 180_000, synapseUp(s.synapse.hostPort));
   writeFront(s);
   const logFile = `${dir}/synapse/homeserver.log`;
   return {
     label: side,
-    namePrefix: s.namePrefix,
-    front: { port: s.nginx.httpPort, host: s.matrixHost },
-    synapseUrl: url,
-    // Synapse itself: no queue (bridgeQueue.enabled false above).
-    bridgesUrl: onPrivateNetwork(bridgesHomeserverAddress(s)),
-    domain: s.domain,
-    asTokens: { qq: sec.qq.asToken, wechat: sec.wechat.asToken },
+    // The bridges reach Synapse itself: no queue (bridgeQueue.enabled false above).
+    ...reachOf(s, sec),
     subject: { ...subjectFromSettings(s), synapseData: `${dir}/synapse` },
     owner: () => {
       const password = `bench-${Date.now()}`;
