@@ -58,12 +58,26 @@ export async function measureEach<T extends { label: string }, R>(runs: T[], rep
     try {
       keep(await measure(run, rep));
     } catch (e) {
-      const first = (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
-      failed.push(`${run.label} (repetition ${rep}): ${first}`);
-      log(`${run.label}: FAILED, going on without it: ${first}`);
+      const why = failureReason(e instanceof Error ? e.message : String(e));
+      failed.push(`${run.label} (repetition ${rep}): ${why}`);
+      log(`${run.label}: FAILED, going on without it: ${why}`);
     }
   }
   return failed;
+}
+
+/**
+ * One line that says why a deployment failed. A failed apply's first line is the provider's echo
+ * of the script it ran (`running "# matrix-kit: wait for ..."`); the reason is in the kit's own
+ * lines after it (`matrix-kit: ... did not become healthy`) and the log lines it quotes (`  | `),
+ * so those are kept, each once, and the echo and the stack trace are dropped.
+ */
+export function failureReason(message: string, max = 600): string {
+  const lines = message.split("\n");
+  const kit = lines.findIndex((l) => l.startsWith("matrix-kit:"));
+  if (kit < 0) return lines[0].slice(0, max);
+  const quoted = lines.slice(kit + 1).filter((l) => l.startsWith("  | ")).map((l) => l.slice(4).trim()).filter((l) => l !== "");
+  return [lines[kit], ...new Set(quoted)].join(" / ").slice(0, max);
 }
 
 export interface Spread {

@@ -1,7 +1,7 @@
 /** The benchmarks' repetitions (order, spread, ratios) and bench:peak's targets and table. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatRatios, formatSpread, interleave, measureEach, ratios, spread } from "../../bench/footprint/runs";
+import { failureReason, formatRatios, formatSpread, interleave, measureEach, ratios, spread } from "../../bench/footprint/runs";
 import { SHORT } from "../../bench/footprint/workload";
 import { formatIdleReport, formatPeakReport, peakTargets, type PeakResult } from "../../bench/peak/report";
 import { sweepTable } from "../../bench/footprint/sweep";
@@ -30,6 +30,27 @@ test("a run that fails is named with its repetition and the others still run, in
   assert.deepEqual(kept, ["kit1", "kit+pg1", "kit2", "kit+pg2"]);
   assert.deepEqual(failed, ["kit+gc (repetition 1): apply stopped: Synapse refused gc_min_interval", "kit+gc (repetition 2): apply stopped: Synapse refused gc_min_interval"]);
   assert.deepEqual(logged, ["kit+gc: FAILED, going on without it: apply stopped: Synapse refused gc_min_interval", "kit+gc: FAILED, going on without it: apply stopped: Synapse refused gc_min_interval"]);
+});
+
+test("a failed apply is named by the kit's own lines and the log lines they quote, not by the provider's echo of its script", () => {
+  const message = [
+    'apply stopped: Process exited with status 1: running "# matrix-kit: wait for mx-e2e-synapse to report healthy after it was created (up to 300 s).\\n# When it does not, the update stops here',
+    "matrix-kit: mx-e2e-synapse (image kit-e2e/synapse:v1.163.2) did not become healthy: it exited and was restarted 2 times. Its last log lines:",
+    "  | start.py: starting synapse with args -m synapse.app.homeserver --config-path /config/homeserver.yaml",
+    "  | ",
+    "  | Error in configuration:",
+    "  |   Value of `gc_min_interval` must be a list of three durations if set",
+    "  | start.py: starting synapse with args -m synapse.app.homeserver --config-path /config/homeserver.yaml",
+    "  Undo the stack's last change and run npm run up -- e2e again.",
+    "",
+    "    at runCommand (/work/test/harness/provider-io.ts:54:11)",
+  ].join("\n");
+  assert.equal(
+    failureReason(message),
+    "matrix-kit: mx-e2e-synapse (image kit-e2e/synapse:v1.163.2) did not become healthy: it exited and was restarted 2 times. Its last log lines: / start.py: starting synapse with args -m synapse.app.homeserver --config-path /config/homeserver.yaml / Error in configuration: / Value of `gc_min_interval` must be a list of three durations if set",
+  );
+  assert.equal(failureReason("connect ECONNREFUSED 127.0.0.1:2222\n    at x"), "connect ECONNREFUSED 127.0.0.1:2222");
+  assert.equal(failureReason("matrix-kit: " + "x".repeat(1000)).length, 600);
 });
 
 test("a spread is the median and the range; an even count takes the middle two's mean", () => {
