@@ -22,7 +22,7 @@ export function renderNginxSite(s: Settings): string {
     failNginxTest: s.testOnly.failNginxTest,
     wechat: s.wechat ?? false,
     // The bridges' queue's ear for the owner's requests (render/bridge-queue.ts).
-    ownerMirror: s.bridgeQueue.enabled && s.bridgeQueue.ownerActiveSeconds !== null ? { port: s.bridgeQueue.hostPort } : false,
+    ownerMirror: s.bridgeQueue.enabled && s.bridgeQueue.ownerActiveSeconds !== null ? { port: s.bridgeQueue.hostPort, upstream: `${s.namePrefix}-owner-notices` } : false,
     stickersDir: s.stickers.enabled ? hostPath(s, "stickers") : false,
     // One domain for both: discovery lives in the Matrix host's own block.
     wellKnownOnMatrixHost: wellKnown && s.domain === s.matrixHost,

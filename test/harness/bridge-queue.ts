@@ -4,6 +4,9 @@ import * as http from "node:http";
 import { validate } from "../../infra/config";
 import type { BridgeQueueSettings, Settings } from "../../infra/settings";
 
+/** The queue as it was before it learnt to look: inFlight holds whatever the CPU and the owner do (no admission.lua). */
+export const ALWAYS_HELD = { cpuBusyThreshold: null, ownerActiveSeconds: null } as const;
+
 export function settings(values: Record<string, unknown> = {}): Settings {
   const v = validate("e2e", {
     values: { "matrix:domain": "e2e.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, ...values },

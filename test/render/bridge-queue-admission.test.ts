@@ -16,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ADMISSION, bridgeQueueSpec, renderBridgeQueueAdmission, renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
-import { enabled, get, settings, standInSynapse } from "../harness/bridge-queue";
+import { ALWAYS_HELD, enabled, get, settings, standInSynapse } from "../harness/bridge-queue";
 import { startHaproxy, stopHaproxy } from "../harness/haproxy";
 import { freePort } from "../harness/http";
 import type { BridgeQueueSettings, Settings } from "../../infra/settings";
@@ -25,7 +25,7 @@ import type { BridgeQueueSettings, Settings } from "../../infra/settings";
 const settle = () => new Promise((r) => setTimeout(r, ADMISSION.periodMs * (ADMISSION.holdPeriods + 1.5)));
 
 describe("the bridges' queue with cpuBusyThreshold: held while the CPU is busy, free while it is not", () => {
-  const s = settings({ "matrix:bridgeQueue": { cpuBusyThreshold: 0.8 } });
+  const s = settings({ "matrix:bridgeQueue": { cpuBusyThreshold: 0.8, ownerActiveSeconds: null } });
   const q = enabled(s);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-admission-"));
   // The kernel's counters as /proc/stat gives them (cpu<n> user nice system idle iowait ...), for every
@@ -43,9 +43,10 @@ describe("the bridges' queue with cpuBusyThreshold: held while the CPU is busy, 
   };
   const rig = haproxyWithAdmission(s, q, { dir, stat, tick, holdMs: 300 });
 
-  test("no script without the setting; with it, haproxy.cfg loads it", () => {
-    assert.equal(renderBridgeQueueAdmission(enabled(settings())), null);
-    assert.doesNotMatch(renderBridgeQueueConfig(settings(), enabled(settings())), /lua-load/);
+  test("no script with neither setting; with one, haproxy.cfg loads it", () => {
+    const always = settings({ "matrix:bridgeQueue": ALWAYS_HELD });
+    assert.equal(renderBridgeQueueAdmission(enabled(always)), null);
+    assert.doesNotMatch(renderBridgeQueueConfig(always, enabled(always)), /lua-load/);
     assert.match(renderBridgeQueueConfig(s, q), /^\s+lua-load \/usr\/local\/etc\/haproxy\/admission\.lua$/m);
   });
 
@@ -138,7 +139,8 @@ describe("the bridges' queue with ownerActiveSeconds: held only while the owner 
 
   test("the container publishes the owner's port on loopback only, and nothing without the setting", () => {
     assert.deepEqual(bridgeQueueSpec(s, q).ports, [{ internal: 8010, external: 8084, ip: "127.0.0.1" }]);
-    assert.deepEqual(bridgeQueueSpec(settings(), enabled(settings())).ports, []);
+    const notAsked = settings({ "matrix:bridgeQueue": { ownerActiveSeconds: null } });
+    assert.deepEqual(bridgeQueueSpec(notAsked, enabled(notAsked)).ports, []);
   });
 });
 

@@ -4,9 +4,9 @@
  * a stand-in for Synapse (a Node HTTP server that holds each request a while and records how many
  * it holds at once). What must hold: never more than `inFlight` of the bridges' requests inside
  * Synapse, every waiting request answered in the end (none refused for waiting), and a bridge's
- * idle kept-alive connections not taking a place (the limit that holds while the bridges would
- * compete with the owner: bridge-queue-admission.test.ts). The production rendering (Docker's DNS,
- * the container's name) passes `haproxy -c` as it is.
+ * idle kept-alive connections not taking a place. Here the limit always holds; when it holds by
+ * default (the CPU busy and the owner active) is bridge-queue-admission.test.ts's. The production
+ * rendering (Docker's DNS, the container's name, the admission script) passes `haproxy -c` as it is.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawnSync } from "node:child_process";
@@ -16,11 +16,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { validate } from "../../infra/config";
-import { renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
+import { renderBridgeQueueAdmission, renderBridgeQueueConfig } from "../../infra/render/bridge-queue";
 import { bridgesHomeserverAddress } from "../../infra/render/addresses";
 import { renderBridgeConfig } from "../../infra/render/bridges";
+import { renderNginxSite } from "../../infra/render/nginx";
 import { deriveSecrets } from "../../infra/secrets";
-import { enabled, get, settings } from "../harness/bridge-queue";
+import { ALWAYS_HELD, enabled, get, settings } from "../harness/bridge-queue";
 import { startHaproxy, stopHaproxy } from "../harness/haproxy";
 import { freePort } from "../harness/http";
 
@@ -28,7 +29,7 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-"));
 const HOLD_MS = 150;
 
 describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a stand-in Synapse", () => {
-  const s = settings();
+  const s = settings({ "matrix:bridgeQueue": ALWAYS_HELD });
   const q = enabled(s);
   let port: number;
   let haproxy: ChildProcess | undefined;
@@ -86,13 +87,20 @@ describe("the bridges' queue: real HAProxy with the kit's haproxy.cfg before a s
 });
 
 describe("the bridges' queue in the stack", () => {
-  test("the production haproxy.cfg (Docker's DNS, Synapse's container name) passes haproxy -c", () => {
+  test("the production haproxy.cfg (Docker's DNS, Synapse's container name, the admission script) passes haproxy -c", () => {
     const s = settings();
-    const cfg = `${fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-c-"))}/haproxy.cfg`;
-    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, enabled(s)));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-c-"));
+    const cfg = `${dir}/haproxy.cfg`;
+    // The script where the container has it would need /usr/local/etc/haproxy here: beside the file instead.
+    const script = renderBridgeQueueAdmission(enabled(s));
+    assert.ok(script, "the default stack watches the CPU and the owner");
+    fs.writeFileSync(`${dir}/admission.lua`, script);
+    const rendered = renderBridgeQueueConfig(s, enabled(s));
+    assert.match(rendered, /^\s+lua-load \/usr\/local\/etc\/haproxy\/admission\.lua$/m);
+    fs.writeFileSync(cfg, rendered.replace("/usr/local/etc/haproxy/admission.lua", `${dir}/admission.lua`));
     const check = spawnSync("haproxy", ["-c", "-f", cfg], { encoding: "utf8" });
     assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
-    fs.rmSync(path.dirname(cfg), { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test("the bridges' configs send to the queue; with it off, to Synapse", () => {
@@ -114,6 +122,14 @@ describe("the bridges' queue in the stack", () => {
     assert.equal(enabled(settings({ "matrix:cpu": { total: 2 }, "matrix:bridgeQueue": { inFlight: 2 } })).inFlight, 2);
     const bad = validate("e2e", { values: { "matrix:domain": "e2e.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, "matrix:bridgeQueue": { inFlight: 0 } }, secretKeys: new Set(["matrix:secretSeed"]) });
     assert.ok(!bad.ok && bad.errors.some((e) => /matrix:bridgeQueue\.inFlight/.test(e) && /at least 1/.test(e)), bad.ok ? "accepted" : bad.errors.join("\n"));
+  });
+
+  test("by default the limit holds only while the CPU is 90 % busy and within 30 s of an owner's request, which host nginx announces", () => {
+    const s = settings();
+    const q = enabled(s);
+    assert.deepEqual([q.cpuBusyThreshold, q.ownerActiveSeconds], [0.9, 30]);
+    assert.match(renderBridgeQueueAdmission(q) ?? "", /local THRESHOLD = 0\.9\nlocal OWNER_WINDOW = 30\n/);
+    assert.match(renderNginxSite(s), /mirror \/_kit_owner_active;/);
   });
 
   test("no bridge, no queue: it is not in the budgets", () => {

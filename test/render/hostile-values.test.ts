@@ -251,12 +251,15 @@ function nginxTestAll(sites: Map<string, string>, name: string): { status: numbe
   // nginx -t opens the certificate, its key and the client CA, which the kit places on the VPS under
   // hostDir (Cloudflare's, ACME's): the test's own stand in for them here. The directives' arguments
   // went through the skeleton and quoting checks above.
-  const withFiles = (site: string) =>
+  // The owner's notices' upstream is named from the stack's prefix, one per stack on a VPS; these
+  // sites all come from one prefix, so each gets a name of its own.
+  const withFiles = (site: string, i: number) =>
     site
       .replace(/ssl_certificate \S+;/g, `ssl_certificate ${TMP}/cert.pem;`)
       .replace(/ssl_certificate_key \S+;/g, `ssl_certificate_key ${TMP}/key.pem;`)
-      .replace(/ssl_client_certificate \S+;/g, `ssl_client_certificate ${TMP}/cert.pem;`);
-  [...sites.keys()].forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `${i}.conf`), withFiles(site)));
+      .replace(/ssl_client_certificate \S+;/g, `ssl_client_certificate ${TMP}/cert.pem;`)
+      .replace(/-owner-notices\b/g, `-owner-notices-${i}`);
+  [...sites.keys()].forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `${i}.conf`), withFiles(site, i)));
   const r = run("nginx", ["-t", "-p", dir, "-e", `${dir}/error.log`, "-c", privateNginxConf(dir, `${dir}/sites/*.conf`)]);
   const failed = /sites\/(\d+)\.conf/.exec(r.stderr);
   return { status: r.status, stderr: r.stderr, culprit: failed ? labels[Number(failed[1])] : "" };

@@ -26,7 +26,8 @@ describe("the owner's requests announced to the bridges' queue, through a real n
   let s: Settings;
   let synapse: http.Server;
   let queue: http.Server | undefined;
-  const heard: { method: string; url: string; body: number }[] = [];
+  const heard: { method: string; url: string; body: number; authorization: string | null }[] = [];
+  let connections = 0;
   const reached: string[] = [];
   const nginx = (args: string) => spawnSync("/bin/sh", ["-c", `nginx -c ${TMP}/nginx.conf -p ${TMP} ${args}`], { encoding: "utf8" });
 
@@ -36,13 +37,15 @@ describe("the owner's requests announced to the bridges' queue, through a real n
       let body = 0;
       req.on("data", (c: Buffer) => (body += c.length));
       req.on("end", () => {
-        heard.push({ method: req.method ?? "", url: req.url ?? "", body });
+        heard.push({ method: req.method ?? "", url: req.url ?? "", body, authorization: req.headers.authorization ?? null });
         res.writeHead(204).end();
       });
     });
+    queue.on("connection", () => connections++);
     await listen(queue, ownerPort);
   };
-  const send = (method: string, urlPath: string, body?: string) => request({ host: s.matrixHost, port, method, path: urlPath, body, headers: body ? { "Content-Type": "application/json" } : {} });
+  const send = (method: string, urlPath: string, body?: string) =>
+    request({ host: s.matrixHost, port, method, path: urlPath, body, headers: { Authorization: "Bearer owner-token", ...(body ? { "Content-Type": "application/json" } : {}) } });
   const settle = () => new Promise((r) => setTimeout(r, 200));
 
   before(async () => {
@@ -84,13 +87,13 @@ describe("the owner's requests announced to the bridges' queue, through a real n
     fs.rmSync(TMP, { recursive: true, force: true });
   });
 
-  test("a client request reaches Synapse, and its head (not its body) reaches the queue", async () => {
+  test("a client request reaches Synapse, and its request line (not its access token, not its body) reaches the queue", async () => {
     heard.length = 0;
     const a = await send("PUT", "/_matrix/client/v3/rooms/!r:owner.localhost/send/m.room.message/t1", JSON.stringify({ body: "x".repeat(5000) }));
     assert.equal(a.status, 200);
     await settle();
     assert.ok(reached.includes("PUT /_matrix/client/v3/rooms/!r:owner.localhost/send/m.room.message/t1"));
-    assert.deepEqual(heard, [{ method: "PUT", url: "/_kit_owner_active", body: 0 }]);
+    assert.deepEqual(heard, [{ method: "PUT", url: "/_kit_owner_active", body: 0, authorization: null }]);
   });
 
   test("/sync long-polls and other servers' requests reach Synapse and are not announced", async () => {
@@ -102,6 +105,15 @@ describe("the owner's requests announced to the bridges' queue, through a real n
     assert.deepEqual(heard, []);
   });
 
+  test("notices share kept-alive connections: ten requests, at most one new connection", async () => {
+    heard.length = 0;
+    connections = 0;
+    for (let i = 0; i < 10; i++) assert.equal((await send("GET", `/_matrix/client/v3/rooms/!r:owner.localhost/messages?i=${i}`)).status, 200);
+    await settle();
+    assert.equal(heard.length, 10);
+    assert.ok(connections <= 1, `${connections} connections for 10 notices`);
+  });
+
   test("with the queue down, the client's request is answered all the same, and quickly", async () => {
     await new Promise((resolve) => queue!.close(resolve));
     queue = undefined;
@@ -109,10 +121,15 @@ describe("the owner's requests announced to the bridges' queue, through a real n
     assert.equal((await send("GET", "/_matrix/client/v3/profile/@owner:owner.localhost")).status, 200);
     assert.ok(Date.now() - t0 < 500, `${Date.now() - t0} ms`);
     await startQueue();
+    // Back at once: the next notice reaches the new queue.
+    heard.length = 0;
+    assert.equal((await send("GET", "/_matrix/client/v3/profile/@owner:owner.localhost")).status, 200);
+    await settle();
+    assert.equal(heard.length, 1);
   });
 
   test("without ownerActiveSeconds the site mirrors nothing", () => {
-    const v = validate("plain", { values: { "matrix:domain": "plain.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" } }, secretKeys: new Set(["matrix:secretSeed"]) });
+    const v = validate("plain", { values: { "matrix:domain": "plain.localhost", "matrix:target": { kind: "local" }, "matrix:secretSeed": { secure: "x" }, "matrix:bridgeQueue": { ownerActiveSeconds: null } }, secretKeys: new Set(["matrix:secretSeed"]) });
     assert.ok(v.ok);
     assert.doesNotMatch(renderNginxSite(v.settings), /mirror/);
   });

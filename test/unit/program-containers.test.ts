@@ -204,7 +204,7 @@ for (const stack of ["local", "dev", "prod"] as const) {
       assert.match(stdinOf(run, `${p}-docker-filter-config-write`), new RegExp(`/containers/\\(${p}-qq\\|${p}-wechat\\)/restart`));
     });
 
-    test("the bridges' queue: HAProxy as the image's user on the private network, with the kit's haproxy.cfg, up before the bridges", () => {
+    test("the bridges' queue: HAProxy as the image's user on the private network, with the kit's haproxy.cfg and admission script, the owner's port on loopback, up before the bridges", () => {
       const c = one(run, `${p}-bridge-queue-container`);
       const { labels, ...rest } = c.inputs;
       assert.deepEqual(rest, {
@@ -218,14 +218,16 @@ for (const stack of ["local", "dev", "prod"] as const) {
         cpuShares: 256,
         envs: [],
         networksAdvanced: [{ name: `${p}-net`, aliases: [`${p}-bridge-queue`] }],
-        ports: [],
+        // Host nginx announces the owner's requests here.
+        ports: [{ internal: 8010, external: 8084, ip: "127.0.0.1", protocol: "tcp" }],
         volumes: [{ containerPath: "/usr/local/etc/haproxy", hostPath: `/opt/matrix-kit/${stack}/bridge-queue`, readOnly: true }],
         healthcheck: haproxyHealth,
         ...smallServiceTail,
       });
       assert.deepEqual(labels.slice(0, 2), kitLabels("bridge-queue"));
-      assert.equal(labels[2].value.split(",").length, 1, "a change of haproxy.cfg replaces the container");
+      assert.equal(labels[2].value.split(",").length, 2, "a change of haproxy.cfg or of admission.lua replaces the container");
       assert.match(stdinOf(run, `${p}-bridge-queue-config-write`), new RegExp(`server synapse ${p}-synapse:8008 maxconn 3 resolvers docker`));
+      assert.match(stdinOf(run, `${p}-bridge-queue-admission-write`), /local THRESHOLD = 0\.9\nlocal OWNER_WINDOW = 30\n/);
       for (const b of ["qq", "wechat"]) {
         assert.ok(one(run, `${p}-${b}-container`).dependencies.includes(`${p}-bridge-queue-container`), `the queue is up before the ${b} bridge`);
       }
