@@ -62,8 +62,9 @@ export const HAPROXY_IMAGE = "haproxy:3.0.5";
  * The bridges' queue (render/bridge-queue.ts; docs/benchmarks.md, "The bridges' queue"): the bridges'
  * requests Synapse works on at once, per CPU of cpu.total, and when that limit holds: while the CPU
  * is 90 % busy or more and within 30 s of a request of the owner's clients. Holding them always cost
- * the bridged sends 3x the hand-made setup's p99 with no owner to protect; held only then, the
- * owner's send p99 at the evening peak stayed where the always-held queue had it.
+ * the bridged sends and uploads 1.8 and 2.9 times the hand-made setup's p99 with no owner to protect
+ * (0.72 and 0.72 held only then); the owner's send p99 at the evening peak stayed where the
+ * always-held queue had it (715 ms against 706).
  */
 export const BRIDGE_QUEUE_DEFAULTS = { inFlightPerCpu: 3, cpuBusyThreshold: 0.9, ownerActiveSeconds: 30 } as const;
 /** The watchdog's timing defaults (also read by validate.ts's cross-key check). */

@@ -44,6 +44,15 @@ export function bridgeQueueName(s: Settings): string {
   return containerName(s, "bridge-queue");
 }
 
+/**
+ * The 127.0.0.1 port where host nginx tells the bridges' queue of the owner's requests, or null when
+ * the queue does not ask (it is off, or ownerActiveSeconds is null): the site's notices and the
+ * container's published port go together.
+ */
+export function ownerNoticePort(s: Settings): number | null {
+  return s.bridgeQueue.enabled && s.bridgeQueue.ownerActiveSeconds !== null ? s.bridgeQueue.hostPort : null;
+}
+
 /** Where the bridges send their client-server requests: the queue when it runs, else Synapse itself. */
 export function bridgesHomeserverAddress(s: Settings): string {
   return s.bridgeQueue.enabled ? `http://${bridgeQueueName(s)}:${BRIDGE_QUEUE_PORT}` : synapsePrivateUrl(s);

@@ -10,11 +10,11 @@
  * (admission.lua): while the VPS's CPU is that busy (with time to spare, the owner's request does
  * not wait behind theirs), and for that long after a request of the owner's clients, which host
  * nginx announces to the queue (render/nginx.ts); otherwise the bridges go in freely. Held all the
- * time, the queue cost bridged sends three times the hand-made setup's p99 on an evening the owner
- * spent away; held only then, the owner's send p99 at the peak stayed where it was.
+ * time, the queue cost bridged sends 1.8 times the hand-made setup's p99 on an evening the owner
+ * spent away (0.72 held only then); the owner's send p99 at the peak stayed where it was.
  */
 import { containerName, hostPath, networkName, type BridgeQueueSettings, type Settings } from "../settings";
-import { BRIDGE_QUEUE_OWNER_PORT, BRIDGE_QUEUE_PORT, bridgeQueueName, HAPROXY_PATHS, SYNAPSE_PORT } from "./addresses";
+import { BRIDGE_QUEUE_OWNER_PORT, BRIDGE_QUEUE_PORT, bridgeQueueName, HAPROXY_PATHS, ownerNoticePort, SYNAPSE_PORT } from "./addresses";
 import { cpuSpec, type ContainerSpec } from "./container-spec";
 import { haproxyRun } from "./haproxy";
 import { renderTemplate, safeWord } from "./templates";
@@ -80,13 +80,14 @@ export function renderBridgeQueueAdmission(q: Enabled, opts: { statPath?: string
 }
 
 export function bridgeQueueSpec(s: Settings, q: Enabled): ContainerSpec {
+  const notices = ownerNoticePort(s);
   return {
     service: "bridge-queue",
     name: bridgeQueueName(s),
     image: q.image,
     network: networkName(s),
     // Host nginx announces the owner's requests here (render/nginx.ts), on loopback like every published port.
-    ports: q.ownerActiveSeconds === null ? [] : [{ internal: BRIDGE_QUEUE_OWNER_PORT, external: q.hostPort, ip: "127.0.0.1" }],
+    ports: notices === null ? [] : [{ internal: BRIDGE_QUEUE_OWNER_PORT, external: notices, ip: "127.0.0.1" }],
     env: [],
     volumes: [{ containerPath: HAPROXY_PATHS.dir, hostPath: hostPath(s, "bridge-queue"), readOnly: true }],
     memoryBytes: q.memoryLimitBytes,

@@ -1,12 +1,14 @@
 /** Host nginx server blocks for the Matrix host (and the domain's discovery when Cloudflare is off). */
 import { hostPath, type Settings } from "../settings";
 import { acmePaths } from "./acme";
+import { ownerNoticePort } from "./addresses";
 import { clientWellKnown, serverWellKnown } from "./discovery";
 import { federates } from "./federation";
 import { renderTemplate } from "./templates";
 
 export function renderNginxSite(s: Settings): string {
   const wellKnown = s.nginx.serveWellKnown;
+  const noticePort = ownerNoticePort(s);
   return renderTemplate("nginx/site.conf.hbs", {
     stack: s.stack,
     domain: s.domain,
@@ -22,7 +24,7 @@ export function renderNginxSite(s: Settings): string {
     failNginxTest: s.testOnly.failNginxTest,
     wechat: s.wechat ?? false,
     // The bridges' queue's ear for the owner's requests (render/bridge-queue.ts).
-    ownerMirror: s.bridgeQueue.enabled && s.bridgeQueue.ownerActiveSeconds !== null ? { port: s.bridgeQueue.hostPort, upstream: `${s.namePrefix}-owner-notices` } : false,
+    ownerMirror: noticePort === null ? false : { port: noticePort, upstream: `${s.namePrefix}-owner-notices` },
     stickersDir: s.stickers.enabled ? hostPath(s, "stickers") : false,
     // One domain for both: discovery lives in the Matrix host's own block.
     wellKnownOnMatrixHost: wellKnown && s.domain === s.matrixHost,

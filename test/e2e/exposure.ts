@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
+import { ownerNoticePort } from "../../infra/render/addresses";
 import type { Settings } from "../../infra/settings";
 import { request } from "../harness/http";
 import { containerLog, docker, poll } from "../harness/wait";
@@ -32,10 +33,10 @@ export function exposureTests(ctx: { s: Settings; listenersBefore: () => Set<str
   });
 
   test("the bridges' queue runs its admission script and takes host nginx's word of the owner's requests on loopback", async () => {
-    const q = s.bridgeQueue;
-    assert.ok(q.enabled && q.ownerActiveSeconds !== null, "the e2e stack runs the queue's default, owner-aware mode");
+    const port = ownerNoticePort(s);
+    assert.ok(port !== null, "the e2e stack runs the queue's default, owner-aware mode");
     // What host nginx's mirror sends for each of the owner's requests (test/render/nginx-owner-mirror.test.ts).
-    const answer = await request({ host: "127.0.0.1", port: q.hostPort, method: "GET", path: "/_kit_owner_active", headers: {} });
+    const answer = await request({ host: "127.0.0.1", port, method: "GET", path: "/_kit_owner_active", headers: {} });
     assert.equal(answer.status, 204);
     // The script starts by holding the bridges and logs each change; it lets them go once the CPU or the owner is calm.
     const line = await poll("the queue's admission script to log a decision", 60_000, () => containerLog(`${s.namePrefix}-bridge-queue`).match(/admission: bridges (held|free) \(CPU \d+% busy, owner (active|away)\)/)?.[0]);
@@ -44,8 +45,8 @@ export function exposureTests(ctx: { s: Settings; listenersBefore: () => Set<str
 
   test("no container port answers on anything but 127.0.0.1 (every listening socket on the host)", () => {
     const lines = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).trim().split("\n");
-    const q = s.bridgeQueue;
-    const published = new Set([s.synapse.hostPort, s.wechat!.hostPort, ...(q.enabled && q.ownerActiveSeconds !== null ? [q.hostPort] : [])].map(String));
+    const notices = ownerNoticePort(s);
+    const published = new Set([s.synapse.hostPort, s.wechat!.hostPort, ...(notices === null ? [] : [notices])].map(String));
     const offenders = lines.filter((l) => {
       const local = l.split(/\s+/)[3];
       const port = local.slice(local.lastIndexOf(":") + 1);

@@ -91,13 +91,12 @@ describe("the bridges' queue in the stack", () => {
     const s = settings();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kit-bridge-queue-c-"));
     const cfg = `${dir}/haproxy.cfg`;
-    // The script where the container has it would need /usr/local/etc/haproxy here: beside the file instead.
     const script = renderBridgeQueueAdmission(enabled(s));
     assert.ok(script, "the default stack watches the CPU and the owner");
+    assert.match(renderBridgeQueueConfig(s, enabled(s)), /^\s+lua-load \/usr\/local\/etc\/haproxy\/admission\.lua$/m);
+    // The script where the container has it would need /usr/local/etc/haproxy here: beside the file instead.
     fs.writeFileSync(`${dir}/admission.lua`, script);
-    const rendered = renderBridgeQueueConfig(s, enabled(s));
-    assert.match(rendered, /^\s+lua-load \/usr\/local\/etc\/haproxy\/admission\.lua$/m);
-    fs.writeFileSync(cfg, rendered.replace("/usr/local/etc/haproxy/admission.lua", `${dir}/admission.lua`));
+    fs.writeFileSync(cfg, renderBridgeQueueConfig(s, enabled(s), { admission: `${dir}/admission.lua` }));
     const check = spawnSync("haproxy", ["-c", "-f", cfg], { encoding: "utf8" });
     assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
     fs.rmSync(dir, { recursive: true, force: true });
