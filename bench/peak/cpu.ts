@@ -55,33 +55,47 @@ export interface CpuPoint {
 }
 
 /**
- * CPU seconds of the Docker engine's own processes (dockerd, containerd, the shims, with the
- * reaped children they waited for: runc, health check execs), which no container's cgroup counts.
- * USER_HZ is 100 on Linux.
+ * The host's processes that serve the VPS beside the containers, by what they are: host nginx,
+ * docker-proxy (one per published port, every request to a container through 127.0.0.1 crosses
+ * it), sshd (with the sessions and commands it reaped), and the Docker engine (dockerd, containerd,
+ * the shims, with the reaped children they waited for: runc, health check execs). No container's
+ * cgroup counts them.
  */
-export function engineCpuSeconds(): number {
-  let ticks = 0;
+export const HOST_PROCESSES = { nginx: /^nginx$/, "docker-proxy": /^docker-proxy$/, sshd: /^sshd/, engine: /^(dockerd|containerd|containerd-shim)/ } as const;
+export type HostProcess = keyof typeof HOST_PROCESSES;
+
+/** CPU seconds so far of each kind of host process (USER_HZ is 100 on Linux). */
+export function hostCpuSeconds(): Record<HostProcess, number> {
+  const ticks: Record<HostProcess, number> = { nginx: 0, "docker-proxy": 0, sshd: 0, engine: 0 };
+  const kinds = Object.entries(HOST_PROCESSES) as [HostProcess, RegExp][];
   for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
       const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (!/^(dockerd|containerd|containerd-shim)/.test(comm)) continue;
+      const kind = kinds.find(([, re]) => re.test(comm))?.[0];
+      if (!kind) continue;
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       // utime, stime, cutime, cstime are fields 14-17 of stat, 12-15 after the comm.
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      ticks[kind] += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
     } catch {
       // a process that has just exited
     }
   }
-  return ticks / 100;
+  return Object.fromEntries(Object.entries(ticks).map(([k, t]) => [k, t / 100])) as Record<HostProcess, number>;
 }
 
-/** The VPS's CPU from /proc/stat (ticks): busy (all but idle and iowait), waiting on the disk, all. */
-function vpsCpuTicks(): { busy: number; iowait: number; all: number } {
+/** CPU seconds of the Docker engine's own processes, which no container's cgroup counts. */
+export const engineCpuSeconds = (): number => hostCpuSeconds().engine;
+
+/**
+ * The VPS's CPU from /proc/stat (ticks): busy (all but idle and iowait), waiting on the disk, in
+ * interrupts (the network's packets between nginx, docker-proxy and the containers), all.
+ */
+function vpsCpuTicks(): { busy: number; iowait: number; interrupts: number; all: number } {
   const line = fs.readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`cpu${VPS_CPU} `)) ?? "";
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number);
   const all = user + nice + system + idle + iowait + irq + softirq + steal;
-  return { busy: all - idle - iowait, iowait, all };
+  return { busy: all - idle - iowait, iowait, interrupts: irq + softirq, all };
 }
 
 /** What the sampler saw of the whole VPS: the load average and how busy its one CPU was. */
@@ -91,6 +105,10 @@ export interface VpsLoad {
   /** Shares of the phase's time on the VPS's CPU: busy (any process, the host's included), iowait. */
   busy: number;
   iowait: number;
+  /** Share in interrupts; absent in results written before it was measured. */
+  interrupts?: number;
+  /** CPUs used by each kind of host process over the phase (on any CPU: the engine is not pinned). */
+  host?: Record<HostProcess, number>;
 }
 
 const loadAverage = () => Number(fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
@@ -105,6 +123,9 @@ export class CpuSampler {
   private timer?: NodeJS.Timeout;
   private vps0 = vpsCpuTicks();
   private vps1 = this.vps0;
+  private host0 = hostCpuSeconds();
+  private host1 = this.host0;
+  private wall = 1;
 
   /** containers: service -> container name. */
   constructor(private readonly containers: Record<string, string>, private readonly intervalMs = 1000) {}
@@ -113,6 +134,7 @@ export class CpuSampler {
     this.readers = Object.entries(this.containers).map(([service, name]) => [service, counterReader(docker("inspect", "--format", "{{.Id}}", name).trim())]);
     this.start = Date.now();
     this.vps0 = vpsCpuTicks();
+    this.host0 = hostCpuSeconds();
     for (const [s, read] of this.readers) this.first.set(s, read());
     this.last = new Map(this.first);
     this.timer = setInterval(() => this.sample(), this.intervalMs);
@@ -137,7 +159,8 @@ export class CpuSampler {
     clearInterval(this.timer);
     this.sample();
     this.vps1 = vpsCpuTicks();
-    const wall = (Date.now() - this.start) / 1000;
+    this.host1 = hostCpuSeconds();
+    const wall = (this.wall = (Date.now() - this.start) / 1000);
     const out: Record<string, CpuFigures> = {};
     for (const [s] of this.readers) {
       const a = this.first.get(s)!;
@@ -156,6 +179,8 @@ export class CpuSampler {
       max: Math.max(0, ...this.load),
       busy: (this.vps1.busy - this.vps0.busy) / all,
       iowait: (this.vps1.iowait - this.vps0.iowait) / all,
+      interrupts: (this.vps1.interrupts - this.vps0.interrupts) / all,
+      host: Object.fromEntries(Object.keys(HOST_PROCESSES).map((k) => [k, (this.host1[k as HostProcess] - this.host0[k as HostProcess]) / this.wall])) as Record<HostProcess, number>,
     };
   }
 }

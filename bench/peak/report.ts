@@ -6,7 +6,7 @@
 import { grid, lineChartSvg } from "../footprint/report";
 import { formatRatios, formatSpread, spread } from "../footprint/runs";
 import type { WorkloadResult } from "../footprint/workload";
-import type { CpuFigures, CpuPoint, VpsLoad } from "./cpu";
+import { HOST_PROCESSES, type CpuFigures, type CpuPoint, type HostProcess, type VpsLoad } from "./cpu";
 import type { OwnerFigures } from "./owner";
 import type { ClientsResult, ProbeFigures } from "./probes";
 
@@ -32,6 +32,7 @@ export interface IdleResult {
   load: VpsLoad;
 }
 
+const HOST_KINDS = Object.keys(HOST_PROCESSES) as HostProcess[];
 const labelsOf = (results: { label: string }[]) => [...new Set(results.map((r) => r.label))];
 const med = (rs: PeakResult[], f: (r: PeakResult) => number) => spread(rs.map(f));
 const ms = (rs: PeakResult[], f: (r: PeakResult) => number) => formatSpread(med(rs, f), 0);
@@ -78,7 +79,12 @@ export function formatPeakReport(results: PeakResult[]): string {
   add("bridged send p50 / p99, burst, ms", pair((r) => r.workload.latencyMs.sendP50, (r) => r.workload.latencyMs.sendP99));
   add("burst: s, messages acknowledged", (rs) => `${med(rs, (r) => r.burst.seconds).median.toFixed(0)}, ${med(rs, (r) => r.workload.acknowledged.messages).median}`);
   add("load average (1 min), mean / max", (rs) => `${med(rs, (r) => r.burst.load.mean).median.toFixed(2)} / ${med(rs, (r) => r.burst.load.max).median.toFixed(2)}`);
-  add("the VPS's CPU: busy / iowait, %", (rs) => `${(100 * med(rs, (r) => r.burst.load.busy).median).toFixed(0)} / ${(100 * med(rs, (r) => r.burst.load.iowait).median).toFixed(0)}`);
+  const pct = (rs: PeakResult[], f: (l: VpsLoad) => number | undefined) => (rs.every((r) => f(r.burst.load) !== undefined) ? (100 * med(rs, (r) => f(r.burst.load)!).median).toFixed(0) : "-");
+  add("the VPS's CPU: busy / iowait / interrupts, %", (rs) => [(l: VpsLoad) => l.busy, (l: VpsLoad) => l.iowait, (l: VpsLoad) => l.interrupts].map((f) => pct(rs, f)).join(" / "));
+  // What keeps the CPU busy beside the containers: the owner's and the probes' requests cross nginx and docker-proxy.
+  add(`host: ${HOST_KINDS.join(" / ")}, CPUs used`, (rs) =>
+    rs.every((r) => r.burst.load.host) ? HOST_KINDS.map((k) => med(rs, (r) => r.burst.load.host![k]).median.toFixed(2)).join(" / ") : "-",
+  );
   for (const s of services(results)) {
     add(`${s}: CPUs used, throttled s (times)`, (rs) => {
       const c = (f: (x: CpuFigures) => number) => med(rs, (r) => (r.burst.cpu[s] ? f(r.burst.cpu[s]) : 0)).median;
