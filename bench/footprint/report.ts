@@ -186,6 +186,10 @@ export function formatReport(results: DeploymentResult[]): string {
     });
   }
   add("owner's /sync requests", (r) => String(w(r).syncs));
+  add("owner's /sync answers: p50 / p99 ms, events each", (r) => {
+    const y = w(r).sync;
+    return y ? `${y.p50} / ${y.p99}, ${y.eventsPerAnswer}` : "-";
+  });
   add("media store growth, local, MiB", (r) => (mib(r.disk.end.mediaLocal - r.disk.idle.mediaLocal)).toFixed(1));
   add("media store growth, remote, MiB", (r) => (mib(r.disk.end.mediaRemote - r.disk.idle.mediaRemote)).toFixed(1));
   for (const db of Object.keys(results[0].disk.end.databases)) {

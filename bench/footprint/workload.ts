@@ -54,6 +54,13 @@ export interface WorkloadResult {
   requests?: { send: [number, number][]; upload: [number, number][] };
   uploadedBytes: number;
   syncs: number;
+  /**
+   * The owner's incremental /sync answers over the send phase: how long each took (a long poll
+   * returns as soon as anything is new, so this is Synapse's time plus any wait for news) and the
+   * timeline events each carried. Fewer answers are fuller ones or slower ones; this says which.
+   * Absent in results written before it was measured.
+   */
+  sync?: { answers: number; p50: number; p99: number; eventsPerAnswer: number };
 }
 
 /** Deterministic choices, so both deployments get the same rooms, senders and sizes. */
@@ -187,12 +194,20 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   // --- the owner's client: /sync long-polls for the whole send phase, lazy-loading members like Element
   const stop = new AbortController();
   let syncs = 0;
+  let syncEvents = 0;
+  const syncLatency: number[] = [];
   const filter = encodeURIComponent(JSON.stringify({ room: { state: { lazy_load_members: true }, timeline: { limit: 20 } } }));
   const syncLoop = (async () => {
     let since = "";
     while (!stop.signal.aborted) {
       try {
+        const asked = Date.now();
         const body = await call("GET", `/_matrix/client/v3/sync?timeout=30000&filter=${filter}${since ? `&since=${since}` : ""}`, t.ownerToken);
+        // The first answer is the initial sync, not news: only the incremental ones are counted.
+        if (since) {
+          syncLatency.push(Date.now() - asked);
+          syncEvents += timelineEvents(body);
+        }
         if (body.next_batch) since = encodeURIComponent(body.next_batch);
         syncs++;
       } catch {
@@ -291,5 +306,16 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     requests: { send: sendLatency, upload: uploadLatency },
     uploadedBytes,
     syncs,
+    sync: syncFigures(syncLatency, syncEvents),
   };
+}
+
+/** The timeline events of a /sync answer, over its joined rooms. */
+export function timelineEvents(body: { rooms?: { join?: Record<string, { timeline?: { events?: unknown[] } }> } }): number {
+  return Object.values(body.rooms?.join ?? {}).reduce((n, r) => n + (r.timeline?.events?.length ?? 0), 0);
+}
+
+export function syncFigures(latencyMs: number[], events: number): NonNullable<WorkloadResult["sync"]> {
+  const sorted = [...latencyMs].sort((a, b) => a - b);
+  return { answers: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), eventsPerAnswer: sorted.length ? Math.round((10 * events) / sorted.length) / 10 : 0 };
 }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { byService, formatReport, serviceOf, targets, type DeploymentResult } from "../../bench/footprint/report";
-import { percentile, SHORT } from "../../bench/footprint/workload";
+import { percentile, SHORT, syncFigures, timelineEvents } from "../../bench/footprint/workload";
 
 const MiB = 1024 * 1024;
 const per = (p: number, s: number, q: number, w: number, d = 0, f = 0, g = 0) => ({ postgres: p * MiB, synapse: s * MiB, qq: q * MiB, wechat: w * MiB, watchdog: d * MiB, "docker-filter": f * MiB, "bridge-queue": g * MiB });
@@ -30,6 +30,7 @@ function result(label: "baseline" | "kit", peak: ReturnType<typeof per>, p99: nu
       latencyMs: { sendP50: 100, sendP99: p99, uploadP50: 30, uploadP99 },
       uploadedBytes: 7 * MiB,
       syncs: 100,
+      ...(label === "kit" ? { sync: { answers: 99, p50: 420, p99: 2100, eventsPerAnswer: 3.5 } } : {}),
     },
     series: [],
   };
@@ -65,6 +66,15 @@ test("targets: met at 0.5 of the baseline, under 600 MB and within 1.2x the base
   assert.match(table, /MISSED  bridged send p99 at most 1\.2 times the baseline's: 400 \/ 200 ms = 2\.00/);
   assert.match(table, /^total \(peak: at one instant\)\s+156\s+820\s+820\s+none\s+156\s+710\s+710\s+800\s+1\.00\s+0\.87$/m);
   assert.match(table, /lost \(acknowledged, not read back\)\s+0\s+2/);
+  // The baseline's result predates the /sync figures: "-", not zeros.
+  assert.match(table, /^owner's \/sync answers: p50 \/ p99 ms, events each\s+-\s+420 \/ 2100, 3\.5/m);
+});
+
+test("the owner's /sync answers: timeline events counted over the joined rooms, latency by nearest rank", () => {
+  assert.equal(timelineEvents({ rooms: { join: { "!a": { timeline: { events: [1, 2, 3] } }, "!b": {}, "!c": { timeline: { events: [4] } } } } }), 4);
+  assert.equal(timelineEvents({}), 0);
+  assert.deepEqual(syncFigures([300, 100, 200, 400], 10), { answers: 4, p50: 200, p99: 400, eventsPerAnswer: 2.5 });
+  assert.deepEqual(syncFigures([], 0), { answers: 0, p50: 0, p99: 0, eventsPerAnswer: 0 });
 });
 
 test("the series carries each sample's total: two samples in one second are not added together", async () => {
