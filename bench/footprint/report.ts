@@ -168,7 +168,8 @@ export function formatReport(results: DeploymentResult[]): string {
   if (results.some((r) => r.caches)) {
     for (let i = 0; i < 8; i++) add(i ? "" : "largest caches at the end: entries / bound", (r) => (r.caches?.[i] ? `${r.caches[i].name} ${r.caches[i].size} / ${r.caches[i].max}` : "-"));
   }
-  add("send phase: the VPS's CPU busy, %", (r) => (r.sendCpu ? (100 * r.sendCpu.vps.busy).toFixed(0) : "-"));
+  // Steal is the hypervisor's: a noisy neighbour shows here, not as the kit's own work.
+  add("send phase: the VPS's CPU busy / of it stolen, %", (r) => (r.sendCpu ? `${(100 * r.sendCpu.vps.busy).toFixed(0)} / ${r.sendCpu.vps.steal === undefined ? "-" : (100 * r.sendCpu.vps.steal).toFixed(0)}` : "-"));
   add("  the queue holding the bridges, % of it", (r) => (r.queueHeld === undefined ? "-" : (100 * r.queueHeld).toFixed(0)));
   for (const svc of ["synapse", "postgres", "bridge-queue", "qq"]) {
     add(`  ${svc}: CPUs, throttled s (times)`, (r) => {

@@ -89,13 +89,14 @@ export const engineCpuSeconds = (): number => hostCpuSeconds().engine;
 
 /**
  * The VPS's CPU from /proc/stat (ticks): busy (all but idle and iowait), waiting on the disk, in
- * interrupts (the network's packets between nginx, docker-proxy and the containers), all.
+ * interrupts (the network's packets between nginx, docker-proxy and the containers), taken by the
+ * hypervisor for other guests (steal: counted as busy, as it is gone to this VPS), all.
  */
-function vpsCpuTicks(): { busy: number; iowait: number; interrupts: number; all: number } {
+function vpsCpuTicks(): { busy: number; iowait: number; interrupts: number; steal: number; all: number } {
   const line = fs.readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`cpu${VPS_CPU} `)) ?? "";
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number);
   const all = user + nice + system + idle + iowait + irq + softirq + steal;
-  return { busy: all - idle - iowait, iowait, interrupts: irq + softirq, all };
+  return { busy: all - idle - iowait, iowait, interrupts: irq + softirq, steal, all };
 }
 
 /** What the sampler saw of the whole VPS: the load average and how busy its one CPU was. */
@@ -105,8 +106,9 @@ export interface VpsLoad {
   /** Shares of the phase's time on the VPS's CPU: busy (any process, the host's included), iowait. */
   busy: number;
   iowait: number;
-  /** Share in interrupts; absent in results written before it was measured. */
+  /** Shares in interrupts and stolen by the hypervisor; absent in results written before they were measured. */
   interrupts?: number;
+  steal?: number;
   /** CPUs used by each kind of host process over the phase (on any CPU: the engine is not pinned). */
   host?: Record<HostProcess, number>;
 }
@@ -180,6 +182,7 @@ export class CpuSampler {
       busy: (this.vps1.busy - this.vps0.busy) / all,
       iowait: (this.vps1.iowait - this.vps0.iowait) / all,
       interrupts: (this.vps1.interrupts - this.vps0.interrupts) / all,
+      steal: (this.vps1.steal - this.vps0.steal) / all,
       host: Object.fromEntries(Object.keys(HOST_PROCESSES).map((k) => [k, (this.host1[k as HostProcess] - this.host0[k as HostProcess]) / this.wall])) as Record<HostProcess, number>,
     };
   }

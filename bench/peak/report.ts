@@ -80,7 +80,7 @@ export function formatPeakReport(results: PeakResult[]): string {
   add("burst: s, messages acknowledged", (rs) => `${med(rs, (r) => r.burst.seconds).median.toFixed(0)}, ${med(rs, (r) => r.workload.acknowledged.messages).median}`);
   add("load average (1 min), mean / max", (rs) => `${med(rs, (r) => r.burst.load.mean).median.toFixed(2)} / ${med(rs, (r) => r.burst.load.max).median.toFixed(2)}`);
   const pct = (rs: PeakResult[], f: (l: VpsLoad) => number | undefined) => (rs.every((r) => f(r.burst.load) !== undefined) ? (100 * med(rs, (r) => f(r.burst.load)!).median).toFixed(0) : "-");
-  add("the VPS's CPU: busy / iowait / interrupts, %", (rs) => [(l: VpsLoad) => l.busy, (l: VpsLoad) => l.iowait, (l: VpsLoad) => l.interrupts].map((f) => pct(rs, f)).join(" / "));
+  add("the VPS's CPU: busy / iowait / interrupts / steal, %", (rs) => [(l: VpsLoad) => l.busy, (l: VpsLoad) => l.iowait, (l: VpsLoad) => l.interrupts, (l: VpsLoad) => l.steal].map((f) => pct(rs, f)).join(" / "));
   // What keeps the CPU busy beside the containers: the owner's and the probes' requests cross nginx and docker-proxy.
   add(`host: ${HOST_KINDS.join(" / ")}, CPUs used`, (rs) =>
     rs.every((r) => r.burst.load.host) ? HOST_KINDS.map((k) => med(rs, (r) => r.burst.load.host![k]).median.toFixed(2)).join(" / ") : "-",
