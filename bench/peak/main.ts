@@ -24,6 +24,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { Deployment } from "../footprint/deploy";
+import { queueHeldShare } from "../footprint/admission";
 import { interleave, ownerToken, runsFrom, sleep, type Run } from "../footprint/runs";
 import { runWorkload, type WorkloadPlan } from "../footprint/workload";
 import { containersOf, CpuSampler, engineCpuSeconds } from "./cpu";
@@ -78,6 +79,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
     phase("setup");
     const cpu = new CpuSampler(containersOf(d.namePrefix));
     let burstSeconds = 0;
+    let burstFrom = 0;
     const workload = await runWorkload(
       { bridgesUrl: d.bridgesUrl, ownerFront: d.front, domain: d.domain, asTokens: d.asTokens, ownerToken: owner.token, ownerId: owner.userId },
       peakPlan(o.burstSeconds, o.short),
@@ -85,7 +87,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
       {
         sendStarted: () => {
           phase("burst");
-          burstSeconds = Date.now();
+          burstSeconds = burstFrom = Date.now();
           cpu.begin();
         },
         sendEnded: () => {
@@ -95,6 +97,8 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
       },
     );
     const cpuFigures = cpu.end();
+    const queue = containersOf(d.namePrefix)["bridge-queue"];
+    const queueHeld = queue ? queueHeldShare(queue, burstFrom, burstFrom + burstSeconds * 1000) : undefined;
     delete workload.requests;
     phase("clients");
     // A yes/no target, not a ratio: the first repetition answers it, and the others save the minute.
@@ -110,7 +114,7 @@ async function measurePeak(run: Run, rep: number, o: Options): Promise<PeakResul
       rep,
       deploySeconds,
       idle: { site: prober.of("site", "idle"), ssh: prober.of("ssh", "idle"), owner: client.of("idle") },
-      burst: { seconds: burstSeconds, site: prober.of("site", "burst"), ssh: prober.of("ssh", "burst"), owner: client.of("burst"), cpu: cpuFigures, load: cpu.vps() },
+      burst: { seconds: burstSeconds, site: prober.of("site", "burst"), ssh: prober.of("ssh", "burst"), owner: client.of("burst"), cpu: cpuFigures, load: cpu.vps(), queueHeld },
       clients,
       workload,
       series: cpu.series,

@@ -15,7 +15,16 @@ export interface PeakResult {
   rep: number;
   deploySeconds: number;
   idle: { site: ProbeFigures; ssh: ProbeFigures; owner: OwnerFigures };
-  burst: { seconds: number; site: ProbeFigures; ssh: ProbeFigures; owner: OwnerFigures; cpu: Record<string, CpuFigures>; load: VpsLoad };
+  burst: {
+    seconds: number;
+    site: ProbeFigures;
+    ssh: ProbeFigures;
+    owner: OwnerFigures;
+    cpu: Record<string, CpuFigures>;
+    load: VpsLoad;
+    /** Share of the burst the bridges' queue held them to its inFlight (footprint/admission.ts); none without a queue. */
+    queueHeld?: number;
+  };
   /** The first repetition only. */
   clients?: ClientsResult;
   workload: WorkloadResult;
@@ -77,6 +86,7 @@ export function formatPeakReport(results: PeakResult[]): string {
   add("owner send p50 / p99, burst, ms", pair((r) => r.burst.owner.send.p50, (r) => r.burst.owner.send.p99));
   add("owner sync p50 / p99, burst, ms", pair((r) => r.burst.owner.sync.p50, (r) => r.burst.owner.sync.p99));
   add("bridged send p50 / p99, burst, ms", pair((r) => r.workload.latencyMs.sendP50, (r) => r.workload.latencyMs.sendP99));
+  add("the queue holding the bridges, % of the burst", (rs) => (rs.every((r) => r.burst.queueHeld !== undefined) ? (100 * med(rs, (r) => r.burst.queueHeld!).median).toFixed(0) : "-"));
   add("burst: s, messages acknowledged", (rs) => `${med(rs, (r) => r.burst.seconds).median.toFixed(0)}, ${med(rs, (r) => r.workload.acknowledged.messages).median}`);
   add("load average (1 min), mean / max", (rs) => `${med(rs, (r) => r.burst.load.mean).median.toFixed(2)} / ${med(rs, (r) => r.burst.load.max).median.toFixed(2)}`);
   const pct = (rs: PeakResult[], f: (l: VpsLoad) => number | undefined) => (rs.every((r) => f(r.burst.load) !== undefined) ? (100 * med(rs, (r) => f(r.burst.load)!).median).toFixed(0) : "-");

@@ -87,6 +87,7 @@ function peak(label: string, rep: number, o: { sendP99: number; siteP99: number;
       owner: { send: probe(200, o.sendP99), sync: probe(300, 900), undelivered: 0 },
       cpu: { synapse: { usageSeconds: 45, cores: 0.75, nrThrottled: 120, throttledSeconds: 9.5 } },
       load: { mean: 3.2, max: 5.1, busy: 0.97, iowait: 0.02, interrupts: 0.06, steal: 0.01, host: { nginx: 0.04, "docker-proxy": 0.12, sshd: 0.03, engine: 0.01 } },
+      ...(label === "baseline" ? {} : { queueHeld: rep / 10 }),
     },
     clients: { clients: 20, seconds: 60, requests: 5000, statuses: { "200": 5000 - (o.fiveXX ?? 0), ...(o.fiveXX ? { "502": o.fiveXX } : {}) }, fiveXX: o.fiveXX ?? 0, latency: probe(100, 400) },
     workload: {
@@ -126,6 +127,7 @@ test("the peak table shows each run's medians with ranges, the ratios and each k
   assert.match(text, /^synapse: CPUs used, throttled s \(times\)\s+0\.75, 9\.5 \(120\)\s+0\.75, 9\.5 \(120\)$/m);
   assert.match(text, /^the VPS's CPU: busy \/ iowait \/ interrupts \/ steal, %\s+97 \/ 2 \/ 6 \/ 1\s+97 \/ 2 \/ 6 \/ 1$/m);
   assert.match(text, /^host: nginx \/ docker-proxy \/ sshd \/ engine, CPUs used\s+0\.04 \/ 0\.12 \/ 0\.03 \/ 0\.01\s+0\.04 \/ 0\.12 \/ 0\.03 \/ 0\.01$/m);
+  assert.match(text, /^the queue holding the bridges, % of the burst\s+-\s+15$/m);
   assert.match(text, /kit\/baseline owner send p99, burst\s+0\.42 \(0\.35-0\.50\)/);
   assert.match(text, /targets \(kit\)\n {2}met {5}other site's p99/);
   assert.doesNotMatch(text, /targets \(baseline\)/);
