@@ -1,13 +1,16 @@
 /**
  * npm run bench:peak [-- --short] [--out <dir>] [--only baseline|kit] [--variant name=<json> ...]
- *                     [--reps n] [--burst-seconds s] [--clients n] [--clients-seconds s] [--idle-minutes m]
+ *                     [--reps n] [--burst-seconds s] [--idle-seconds s] [--clients n] [--clients-seconds s] [--idle-minutes m]
  *
  * The evening peak on a one-CPU VPS. Every container of each deployment, and
  * the host's nginx, sshd and docker-proxy, are confined to CPU 0 (bench/peak/pin.ts); this process,
  * the outside world, runs on the other CPU. For each deployment, `--reps` times interleaved
  * (baseline, kit, variants, baseline, ...; default 3):
- *   1. idle: the other nginx site and an ssh command probed every second, the owner sending every
- *      2 s through nginx and long-polling /sync (the same probes run through every phase);
+ *   1. idle, --idle-seconds (default: as long as the burst): the other nginx site and an ssh command
+ *      probed every second, the owner sending every 2 s through nginx and long-polling /sync (the
+ *      same probes run through every phase). As long as the burst because a target compares the
+ *      two phases' p99s, and the p99 of 8 sends is their slowest of 8, that of 60 their slowest of 60:
+ *      a short idle phase would make the same latencies look twice as bad in the burst;
  *   2. the burst: the footprint benchmark's workload through the app service API (ghosts in many
  *      portals, media), at 10 sends a second for --burst-seconds; CPU use and throttling of each
  *      container from its cgroup, and the load average, over the burst;
@@ -161,6 +164,7 @@ async function main(): Promise<number> {
       variant: { type: "string", multiple: true },
       reps: { type: "string" },
       "burst-seconds": { type: "string" },
+      "idle-seconds": { type: "string" },
       clients: { type: "string" },
       "clients-seconds": { type: "string" },
       "idle-minutes": { type: "string" },
@@ -182,10 +186,11 @@ async function main(): Promise<number> {
       console.log(`\n== idle (${idleMinutes} min, one CPU)\n${formatIdleReport(results)}\n\nwrote ${path.join(out, "idle.json")}`);
       return 0;
     }
+    const burstSeconds = positive("burst-seconds", values["burst-seconds"], short ? 15 : 120);
     const o: Options = {
       short,
-      burstSeconds: positive("burst-seconds", values["burst-seconds"], short ? 15 : 120),
-      idleSeconds: short ? 10 : 15,
+      burstSeconds,
+      idleSeconds: positive("idle-seconds", values["idle-seconds"], short ? 10 : burstSeconds),
       clients: positive("clients", values.clients, 20),
       clientsSeconds: positive("clients-seconds", values["clients-seconds"], short ? 10 : 60),
     };

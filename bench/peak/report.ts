@@ -82,6 +82,8 @@ export function formatPeakReport(results: PeakResult[]): string {
   add("other site p50 / p99, burst, ms", pair((r) => r.burst.site.p50, (r) => r.burst.site.p99));
   add("ssh command p50 / p99, idle, ms", pair((r) => r.idle.ssh.p50, (r) => r.idle.ssh.p99));
   add("ssh command p50 / p99, burst, ms", pair((r) => r.burst.ssh.p50, (r) => r.burst.ssh.p99));
+  // A p99 is the slowest of its few samples: the two phases compare fairly only with as many each.
+  add("owner sends measured, idle / burst", (rs) => `${med(rs, (r) => r.idle.owner.send.count).median} / ${med(rs, (r) => r.burst.owner.send.count).median}`);
   add("owner send p50 / p99, idle, ms", pair((r) => r.idle.owner.send.p50, (r) => r.idle.owner.send.p99));
   add("owner send p50 / p99, burst, ms", pair((r) => r.burst.owner.send.p50, (r) => r.burst.owner.send.p99));
   add("owner sync p50 / p99, burst, ms", pair((r) => r.burst.owner.sync.p50, (r) => r.burst.owner.sync.p99));

@@ -128,6 +128,7 @@ test("the peak table shows each run's medians with ranges, the ratios and each k
   assert.match(text, /^the VPS's CPU: busy \/ iowait \/ interrupts \/ steal, %\s+97 \/ 2 \/ 6 \/ 1\s+97 \/ 2 \/ 6 \/ 1$/m);
   assert.match(text, /^host: nginx \/ docker-proxy \/ sshd \/ engine, CPUs used\s+0\.04 \/ 0\.12 \/ 0\.03 \/ 0\.01\s+0\.04 \/ 0\.12 \/ 0\.03 \/ 0\.01$/m);
   assert.match(text, /^the queue holding the bridges, % of the burst\s+-\s+15$/m);
+  assert.match(text, /^owner sends measured, idle \/ burst\s+60 \/ 60\s+60 \/ 60$/m);
   assert.match(text, /kit\/baseline owner send p99, burst\s+0\.42 \(0\.35-0\.50\)/);
   assert.match(text, /targets \(kit\)\n {2}met {5}other site's p99/);
   assert.doesNotMatch(text, /targets \(baseline\)/);
