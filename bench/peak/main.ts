@@ -10,7 +10,7 @@
  *      probed every second, the owner sending every 2 s through nginx and long-polling /sync (the
  *      same probes run through every phase). As long as the burst because a target compares the
  *      two phases' p99s, and the p99 of 8 sends is their slowest of 8, that of 60 their slowest of 60:
- *      a short idle phase would make the same latencies look twice as bad in the burst;
+ *      with a short idle phase the same latencies look worse in the burst;
  *   2. the burst: the footprint benchmark's workload through the app service API (ghosts in many
  *      portals, media), at 10 sends a second for --burst-seconds; CPU use and throttling of each
  *      container from its cgroup, and the load average, over the burst;
