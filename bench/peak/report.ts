@@ -71,6 +71,13 @@ export function peakTargets(rs: PeakResult[]): { target: string; met: boolean; f
   ];
 }
 
+const percent = (share: number) => (100 * share).toFixed(0);
+
+/** The median of a figure older results lack, formatted; "-" unless every repetition has it. */
+function medianOfAll(rs: PeakResult[], f: (r: PeakResult) => number | undefined, format: (n: number) => string): string {
+  return rs.every((r) => f(r) !== undefined) ? format(med(rs, (r) => f(r)!).median) : "-";
+}
+
 export function formatPeakReport(results: PeakResult[]): string {
   const labels = labelsOf(results);
   const of = (l: string) => results.filter((r) => r.label === l);
@@ -88,15 +95,13 @@ export function formatPeakReport(results: PeakResult[]): string {
   add("owner send p50 / p99, burst, ms", pair((r) => r.burst.owner.send.p50, (r) => r.burst.owner.send.p99));
   add("owner sync p50 / p99, burst, ms", pair((r) => r.burst.owner.sync.p50, (r) => r.burst.owner.sync.p99));
   add("bridged send p50 / p99, burst, ms", pair((r) => r.workload.latencyMs.sendP50, (r) => r.workload.latencyMs.sendP99));
-  add("the queue holding the bridges, % of the burst", (rs) => (rs.every((r) => r.burst.queueHeld !== undefined) ? (100 * med(rs, (r) => r.burst.queueHeld!).median).toFixed(0) : "-"));
+  add("the queue holding the bridges, % of the burst", (rs) => medianOfAll(rs, (r) => r.burst.queueHeld, percent));
   add("burst: s, messages acknowledged", (rs) => `${med(rs, (r) => r.burst.seconds).median.toFixed(0)}, ${med(rs, (r) => r.workload.acknowledged.messages).median}`);
   add("load average (1 min), mean / max", (rs) => `${med(rs, (r) => r.burst.load.mean).median.toFixed(2)} / ${med(rs, (r) => r.burst.load.max).median.toFixed(2)}`);
-  const pct = (rs: PeakResult[], f: (l: VpsLoad) => number | undefined) => (rs.every((r) => f(r.burst.load) !== undefined) ? (100 * med(rs, (r) => f(r.burst.load)!).median).toFixed(0) : "-");
-  add("the VPS's CPU: busy / iowait / interrupts / steal, %", (rs) => [(l: VpsLoad) => l.busy, (l: VpsLoad) => l.iowait, (l: VpsLoad) => l.interrupts, (l: VpsLoad) => l.steal].map((f) => pct(rs, f)).join(" / "));
+  const loads: ((l: VpsLoad) => number | undefined)[] = [(l) => l.busy, (l) => l.iowait, (l) => l.interrupts, (l) => l.steal];
+  add("the VPS's CPU: busy / iowait / interrupts / steal, %", (rs) => loads.map((f) => medianOfAll(rs, (r) => f(r.burst.load), percent)).join(" / "));
   // What keeps the CPU busy beside the containers: the owner's and the probes' requests cross nginx and docker-proxy.
-  add(`host: ${HOST_KINDS.join(" / ")}, CPUs used`, (rs) =>
-    rs.every((r) => r.burst.load.host) ? HOST_KINDS.map((k) => med(rs, (r) => r.burst.load.host![k]).median.toFixed(2)).join(" / ") : "-",
-  );
+  add(`host: ${HOST_KINDS.join(" / ")}, CPUs used`, (rs) => HOST_KINDS.map((k) => medianOfAll(rs, (r) => r.burst.load.host?.[k], (n) => n.toFixed(2))).join(" / "));
   for (const s of services(results)) {
     add(`${s}: CPUs used, throttled s (times)`, (rs) => {
       const c = (f: (x: CpuFigures) => number) => med(rs, (r) => (r.burst.cpu[s] ? f(r.burst.cpu[s]) : 0)).median;

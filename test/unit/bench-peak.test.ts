@@ -139,7 +139,7 @@ test("a result written before the host's processes were measured shows '-' for t
   old.burst.load = { mean: 3.2, max: 5.1, busy: 0.97, iowait: 0.02 };
   const text = formatPeakReport([old, peak("kit", 2, { sendP99: 500, siteP99: 8 })]);
   assert.match(text, /^the VPS's CPU: busy \/ iowait \/ interrupts \/ steal, %\s+97 \/ 2 \/ - \/ -$/m);
-  assert.match(text, /^host: nginx \/ docker-proxy \/ sshd \/ engine, CPUs used\s+-$/m);
+  assert.match(text, /^host: nginx \/ docker-proxy \/ sshd \/ engine, CPUs used\s+- \/ - \/ - \/ -$/m);
 });
 
 test("the idle table gives each container's share of one CPU", () => {
