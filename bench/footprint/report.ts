@@ -4,7 +4,7 @@
  */
 import type { UpkeepSummary } from "../../infra/ops/upkeep";
 import type { StatusReport } from "../../infra/ops/status";
-import type { CpuFigures, VpsLoad } from "../peak/cpu";
+import { CPU_FIGURES_HEADING, formatCpuFigures, type CpuFigures, type VpsLoad } from "../peak/cpu";
 import type { CacheSize } from "./caches";
 import type { Parts, Sample } from "./memory";
 import type { TimeSplit } from "./server-time";
@@ -172,9 +172,9 @@ export function formatReport(results: DeploymentResult[]): string {
   add("send phase: the VPS's CPU busy / of it stolen, %", (r) => (r.sendCpu ? `${(100 * r.sendCpu.vps.busy).toFixed(0)} / ${r.sendCpu.vps.steal === undefined ? "-" : (100 * r.sendCpu.vps.steal).toFixed(0)}` : "-"));
   add("  the queue holding the bridges, % of it", (r) => (r.queueHeld === undefined ? "-" : (100 * r.queueHeld).toFixed(0)));
   for (const svc of ["synapse", "postgres", "bridge-queue", "qq"]) {
-    add(`  ${svc}: CPUs, throttled s (times)`, (r) => {
+    add(`  ${svc}: ${CPU_FIGURES_HEADING}`, (r) => {
       const c = r.sendCpu?.containers[svc];
-      return c ? `${c.cores.toFixed(2)}, ${c.throttledSeconds.toFixed(1)} (${c.nrThrottled})` : "-";
+      return c ? formatCpuFigures(c) : "-";
     });
   }
   add("errors by status", (r) => Object.entries(w(r).errors).map(([k, v]) => `${k}: ${v}`).join(", ") || "none");

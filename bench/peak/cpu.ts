@@ -3,6 +3,9 @@
  * cgroup v2: cpu.stat's usage_usec, nr_throttled, throttled_usec; v1 (this machine): cpuacct.usage
  * (ns) and cpu.stat's nr_throttled, throttled_time (ns). A figure is the counter's delta between
  * begin() and end(), so what a container did before the measured phase does not count.
+ * Waiting: cpu.pressure's "some" total (µs), the time some task of the container was ready to run
+ * but had no CPU: where a weight (--cpu-shares) costs latency. It is the unified hierarchy's file,
+ * also under cgroup v1 ("hybrid"), present when the kernel has pressure stall information.
  */
 import * as fs from "node:fs";
 import { docker } from "../../test/harness/wait";
@@ -13,6 +16,8 @@ export interface CpuCounters {
   usageSeconds: number;
   nrThrottled: number;
   throttledSeconds: number;
+  /** Absent where the kernel keeps no pressure figures (and in results written before they were read). */
+  waitingSeconds?: number;
 }
 
 export interface CpuFigures extends CpuCounters {
@@ -20,7 +25,22 @@ export interface CpuFigures extends CpuCounters {
   cores: number;
 }
 
+/** The microseconds in a pressure file's "some" line (PSI: at least one task stalled). */
+export const pressureSome = (file: string) => Number(/^some .*total=(\d+)$/m.exec(fs.readFileSync(file, "utf8"))?.[1] ?? 0);
+
+/** One container's figures as the reports print them: "CPUs, waiting s, throttled s (times)". */
+export const CPU_FIGURES_HEADING = "CPUs, waiting for one s, throttled s (times)";
+export function formatCpuFigures(c: CpuFigures): string {
+  return `${c.cores.toFixed(2)}, ${c.waitingSeconds === undefined ? "-" : c.waitingSeconds.toFixed(0)}, ${c.throttledSeconds.toFixed(1)} (${c.nrThrottled})`;
+}
+
 function counterReader(id: string): () => CpuCounters {
+  const counters = cpuCounterReader(id);
+  const psi = dirWith([...v2Dirs(id), `/sys/fs/cgroup/unified/docker/${id}`, `/sys/fs/cgroup/unified/system.slice/docker-${id}.scope`], "cpu.pressure");
+  return psi ? () => ({ ...counters(), waitingSeconds: pressureSome(`${psi}/cpu.pressure`) / 1e6 }) : counters;
+}
+
+function cpuCounterReader(id: string): () => CpuCounters {
   const v2 = dirWith(v2Dirs(id), "cpu.stat");
   if (v2) {
     return () => ({
@@ -156,7 +176,7 @@ export class CpuSampler {
     }
   }
 
-  /** Per service: the phase's CPU seconds, CPUs on average, and throttling. */
+  /** Per service: the phase's CPU seconds, CPUs on average, throttling, and waiting for the CPU. */
   end(): Record<string, CpuFigures> {
     clearInterval(this.timer);
     this.sample();
@@ -168,7 +188,8 @@ export class CpuSampler {
       const a = this.first.get(s)!;
       const b = this.last.get(s)!;
       const usageSeconds = b.usageSeconds - a.usageSeconds;
-      out[s] = { usageSeconds, cores: usageSeconds / wall, nrThrottled: b.nrThrottled - a.nrThrottled, throttledSeconds: b.throttledSeconds - a.throttledSeconds };
+      const waiting = a.waitingSeconds === undefined || b.waitingSeconds === undefined ? {} : { waitingSeconds: b.waitingSeconds - a.waitingSeconds };
+      out[s] = { usageSeconds, cores: usageSeconds / wall, nrThrottled: b.nrThrottled - a.nrThrottled, throttledSeconds: b.throttledSeconds - a.throttledSeconds, ...waiting };
     }
     return out;
   }

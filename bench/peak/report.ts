@@ -6,7 +6,7 @@
 import { grid, lineChartSvg } from "../footprint/report";
 import { formatRatios, formatSpread, spread } from "../footprint/runs";
 import type { WorkloadResult } from "../footprint/workload";
-import { HOST_PROCESSES, type CpuFigures, type CpuPoint, type HostProcess, type VpsLoad } from "./cpu";
+import { CPU_FIGURES_HEADING, formatCpuFigures, HOST_PROCESSES, type CpuFigures, type CpuPoint, type HostProcess, type VpsLoad } from "./cpu";
 import type { OwnerFigures } from "./owner";
 import type { ClientsResult, ProbeFigures } from "./probes";
 
@@ -103,9 +103,10 @@ export function formatPeakReport(results: PeakResult[]): string {
   // What keeps the CPU busy beside the containers: the owner's and the probes' requests cross nginx and docker-proxy.
   add(`host: ${HOST_KINDS.join(" / ")}, CPUs used`, (rs) => HOST_KINDS.map((k) => medianOfAll(rs, (r) => r.burst.load.host?.[k], (n) => n.toFixed(2))).join(" / "));
   for (const s of services(results)) {
-    add(`${s}: CPUs used, throttled s (times)`, (rs) => {
+    add(`${s}: ${CPU_FIGURES_HEADING}`, (rs) => {
       const c = (f: (x: CpuFigures) => number) => med(rs, (r) => (r.burst.cpu[s] ? f(r.burst.cpu[s]) : 0)).median;
-      return rs.some((r) => r.burst.cpu[s]) ? `${c((x) => x.cores).toFixed(2)}, ${c((x) => x.throttledSeconds).toFixed(1)} (${c((x) => x.nrThrottled)})` : "-";
+      const waiting = rs.every((r) => r.burst.cpu[s]?.waitingSeconds !== undefined) ? { waitingSeconds: c((x) => x.waitingSeconds!) } : {};
+      return rs.some((r) => r.burst.cpu[s]) ? formatCpuFigures({ usageSeconds: 0, cores: c((x) => x.cores), throttledSeconds: c((x) => x.throttledSeconds), nrThrottled: c((x) => x.nrThrottled), ...waiting }) : "-";
     });
   }
   add("all containers: CPUs used", (rs) => med(rs, (r) => sumOf(Object.fromEntries(Object.entries(r.burst.cpu).map(([k, v]) => [k, v.cores])))).median.toFixed(2));

@@ -1,8 +1,12 @@
 /** The benchmarks' repetitions (order, spread, ratios) and bench:peak's targets and table. */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { test } from "node:test";
 import { failureReason, formatRatios, formatSpread, interleave, measureEach, ratios, spread } from "../../bench/footprint/runs";
 import { SHORT } from "../../bench/footprint/workload";
+import { pressureSome } from "../../bench/peak/cpu";
 import { formatIdleReport, formatPeakReport, peakTargets, type PeakResult } from "../../bench/peak/report";
 import { sweepTable } from "../../bench/footprint/sweep";
 
@@ -85,7 +89,7 @@ function peak(label: string, rep: number, o: { sendP99: number; siteP99: number;
       site: probe(2, o.siteP99),
       ssh: probe(50, 100),
       owner: { send: probe(200, o.sendP99), sync: probe(300, 900), undelivered: 0 },
-      cpu: { synapse: { usageSeconds: 45, cores: 0.75, nrThrottled: 120, throttledSeconds: 9.5 } },
+      cpu: { synapse: { usageSeconds: 45, cores: 0.75, nrThrottled: 120, throttledSeconds: 9.5, waitingSeconds: 31.2 } },
       load: { mean: 3.2, max: 5.1, busy: 0.97, iowait: 0.02, interrupts: 0.06, steal: 0.01, host: { nginx: 0.04, "docker-proxy": 0.12, sshd: 0.03, engine: 0.01 } },
       ...(label === "baseline" ? {} : { queueHeld: rep / 10 }),
     },
@@ -124,7 +128,7 @@ test("the peak table shows each run's medians with ranges, the ratios and each k
     peak("kit", 2, { sendP99: 700, siteP99: 8 }),
   ]);
   assert.match(text, /^owner send p50 \/ p99, burst, ms\s+200 \/ 1500 \(1000-2000\)\s+200 \/ 600 \(500-700\)$/m);
-  assert.match(text, /^synapse: CPUs used, throttled s \(times\)\s+0\.75, 9\.5 \(120\)\s+0\.75, 9\.5 \(120\)$/m);
+  assert.match(text, /^synapse: CPUs, waiting for one s, throttled s \(times\)\s+0\.75, 31, 9\.5 \(120\)\s+0\.75, 31, 9\.5 \(120\)$/m);
   assert.match(text, /^the VPS's CPU: busy \/ iowait \/ interrupts \/ steal, %\s+97 \/ 2 \/ 6 \/ 1\s+97 \/ 2 \/ 6 \/ 1$/m);
   assert.match(text, /^host: nginx \/ docker-proxy \/ sshd \/ engine, CPUs used\s+0\.04 \/ 0\.12 \/ 0\.03 \/ 0\.01\s+0\.04 \/ 0\.12 \/ 0\.03 \/ 0\.01$/m);
   assert.match(text, /^the queue holding the bridges, % of the burst\s+-\s+15$/m);
@@ -137,9 +141,11 @@ test("the peak table shows each run's medians with ranges, the ratios and each k
 test("a result written before the host's processes were measured shows '-' for them, not 0", () => {
   const old = peak("kit", 1, { sendP99: 500, siteP99: 8 });
   old.burst.load = { mean: 3.2, max: 5.1, busy: 0.97, iowait: 0.02 };
+  delete old.burst.cpu.synapse.waitingSeconds;
   const text = formatPeakReport([old, peak("kit", 2, { sendP99: 500, siteP99: 8 })]);
   assert.match(text, /^the VPS's CPU: busy \/ iowait \/ interrupts \/ steal, %\s+97 \/ 2 \/ - \/ -$/m);
   assert.match(text, /^host: nginx \/ docker-proxy \/ sshd \/ engine, CPUs used\s+- \/ - \/ - \/ -$/m);
+  assert.match(text, /^synapse: CPUs, waiting for one s, throttled s \(times\)\s+0\.75, -, 9\.5 \(120\)$/m);
 });
 
 test("the idle table gives each container's share of one CPU", () => {
@@ -159,4 +165,11 @@ test("a sweep's table: each figure's median and range, ratios to the kit, and '-
   assert.deepEqual(rows[1].split(" | "), ["kit", "318 (316-320)", "100 (100-100)", "218 (216-220)", "4500 (4000-5000)", "1000 (1000-1000)", "-", "-", "-", "-", "-", "-", "-", "-"]);
   assert.deepEqual(rows[2].split(" | ").slice(0, 7), ["kit+sb10", "298 (296-300)", "100 (100-100)", "198 (196-200)", "4700 (4400-5000)", "1000 (1000-1000)", "0.94 (0.94-0.94)"]);
   assert.deepEqual(rows[2].split(" | ").slice(-3), ["-", "-", "-"]);
+});
+
+test("the time waiting for the CPU is the pressure file's 'some' total, in microseconds", () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "psi-")), "cpu.pressure");
+  // As a container's cgroup holds it (kernel 6.x): "full" counts only when every task stalled.
+  fs.writeFileSync(file, "some avg10=62.69 avg60=20.23 avg300=4.75 total=14763938\nfull avg10=29.88 avg60=9.56 avg300=2.23 total=7038534\n");
+  assert.equal(pressureSome(file), 14763938);
 });

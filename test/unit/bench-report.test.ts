@@ -70,6 +70,15 @@ test("targets: met at 0.5 of the baseline, under 600 MB and within 1.2x the base
   assert.match(table, /^owner's \/sync answers: p50 \/ p99 ms, events each\s+-\s+420 \/ 2100, 3\.5/m);
 });
 
+test("the send phase's CPU per container: used, waiting for the CPU, throttled; '-' where a result lacks a figure", () => {
+  const vps = { mean: 1, max: 2, busy: 1, iowait: 0, steal: 0 };
+  const kit = { ...result("kit", per(100, 300, 5, 5), 240), sendCpu: { vps, containers: { "bridge-queue": { usageSeconds: 6, cores: 0.01, nrThrottled: 1, throttledSeconds: 0.04, waitingSeconds: 41.6 } } } };
+  const base = { ...result("baseline", per(300, 500, 10, 10), 200), sendCpu: { vps, containers: { "bridge-queue": { usageSeconds: 6, cores: 0.01, nrThrottled: 0, throttledSeconds: 0 } } } };
+  const table = formatReport([base, kit]);
+  assert.match(table, /^ {2}bridge-queue: CPUs, waiting for one s, throttled s \(times\)\s+0\.01, -, 0\.0 \(0\)\s+0\.01, 42, 0\.0 \(1\)$/m);
+  assert.match(table, /^ {2}synapse: CPUs, waiting for one s, throttled s \(times\)\s+-\s+-$/m);
+});
+
 test("the owner's /sync answers: timeline events counted over the joined rooms, latency by nearest rank", () => {
   assert.equal(timelineEvents({ rooms: { join: { "!a": { timeline: { events: [1, 2, 3] } }, "!b": {}, "!c": { timeline: { events: [4] } } } } }), 4);
   assert.equal(timelineEvents({}), 0);
