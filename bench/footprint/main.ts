@@ -16,7 +16,7 @@
  * (the workload's ghost uploads), the sizes before and after, state compression, its time.
  * Before that, each kit deployment backs up twice with restic (time, size read, size added: the
  * second shows deduplication), measures its repository, and restores the last snapshot over itself.
- * --reps n runs every deployment n times, interleaved (baseline, kit, baseline, kit, ...), and
+ * --reps n runs every deployment n times, interleaved and rotated (baseline, kit; kit, baseline; ...), and
  * prints each ratio to the baseline as the median and range over the repetitions; the backups and
  * the upkeep run are measured in the first repetition only (no ratio uses them), and not at all
  * with --skip-ops (a sweep of tuning variants saves their minutes). Over the send phase, each

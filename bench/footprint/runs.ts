@@ -1,7 +1,7 @@
 /**
  * What both benchmarks (footprint, peak) share around a deployment: which ones to run (the
- * baseline, the peer with MDAD's defaults, the kit and --variant kits), their order over repetitions (interleaved: baseline,
- * kit, baseline, kit, ... so that the machine's noise falls on every side alike), the owner's
+ * baseline, the peer with MDAD's defaults, the kit and --variant kits), their order over repetitions (interleaved and rotated: baseline,
+ * kit, then kit, baseline, ... so that the machine's noise and a round's drift fall on every side alike), the owner's
  * login, and each ratio's spread over the repetitions.
  */
 import { request } from "../../test/harness/http";
@@ -42,9 +42,14 @@ export function runsFrom(only: string | undefined, variants: string[], log: (l: 
   return runs;
 }
 
-/** Every run `reps` times, one of each per round: baseline, kit, variant, baseline, kit, variant, ... */
+/**
+ * Every run `reps` times, one of each per round, each round starting one run later: baseline, kit,
+ * variant; kit, variant, baseline; variant, baseline, kit. At the full workload a deployment was
+ * slower the later it came in a round whatever it was (send p50 392, 637, 2,056 ms for the
+ * baseline, the kit and the same kit at 2 GB), so a fixed order would charge one side for it.
+ */
 export function interleave<T>(runs: T[], reps: number): { run: T; rep: number }[] {
-  return Array.from({ length: reps }, (_, rep) => runs.map((run) => ({ run, rep: rep + 1 }))).flat();
+  return Array.from({ length: reps }, (_, rep) => runs.map((_, i) => ({ run: runs[(i + rep) % runs.length], rep: rep + 1 }))).flat();
 }
 
 /**

@@ -5,7 +5,7 @@
  * The evening peak on a one-CPU VPS. Every container of each deployment, and
  * the host's nginx, sshd and docker-proxy, are confined to CPU 0 (bench/peak/pin.ts); this process,
  * the outside world, runs on the other CPU. For each deployment, `--reps` times interleaved
- * (baseline, kit, variants, baseline, ...; default 3):
+ * and rotated (baseline, kit, variant; kit, variant, baseline; ...; default 3):
  *   1. idle, --idle-seconds (default: as long as the burst): the other nginx site and an ssh command
  *      probed every second, the owner sending every 2 s through nginx and long-polling /sync (the
  *      same probes run through every phase). As long as the burst because a target compares the

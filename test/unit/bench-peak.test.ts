@@ -10,10 +10,14 @@ import { pressureSome } from "../../bench/peak/cpu";
 import { formatIdleReport, formatPeakReport, peakTargets, type PeakResult } from "../../bench/peak/report";
 import { sweepTable } from "../../bench/footprint/sweep";
 
-test("repetitions are interleaved: one of each run per round", () => {
+test("repetitions are interleaved, one of each run per round, each round starting one run later", () => {
   assert.deepEqual(
     interleave(["baseline", "kit"], 3).map(({ run, rep }) => `${run}${rep}`),
-    ["baseline1", "kit1", "baseline2", "kit2", "baseline3", "kit3"],
+    ["baseline1", "kit1", "kit2", "baseline2", "baseline3", "kit3"],
+  );
+  assert.deepEqual(
+    interleave(["baseline", "kit", "kit+v"], 3).map(({ run, rep }) => `${run}${rep}`),
+    ["baseline1", "kit1", "kit+v1", "kit2", "kit+v2", "baseline2", "kit+v3", "baseline3", "kit3"],
   );
 });
 
@@ -31,7 +35,7 @@ test("a run that fails is named with its repetition and the others still run, in
     (r) => kept.push(r),
     (l) => logged.push(l),
   );
-  assert.deepEqual(kept, ["kit1", "kit+pg1", "kit2", "kit+pg2"]);
+  assert.deepEqual(kept, ["kit1", "kit+pg1", "kit+pg2", "kit2"]);
   assert.deepEqual(failed, ["kit+gc (repetition 1): apply stopped: Synapse refused gc_min_interval", "kit+gc (repetition 2): apply stopped: Synapse refused gc_min_interval"]);
   assert.deepEqual(logged, ["kit+gc: FAILED, going on without it: apply stopped: Synapse refused gc_min_interval", "kit+gc: FAILED, going on without it: apply stopped: Synapse refused gc_min_interval"]);
 });
