@@ -30,7 +30,7 @@ export const pressureSome = (file: string) => Number(/^some .*total=(\d+)$/m.exe
 
 /** One container's figures as the reports print them: "CPUs, waiting s, throttled s (times)". */
 export const CPU_FIGURES_HEADING = "CPUs, waiting for one s, throttled s (times)";
-export function formatCpuFigures(c: CpuFigures): string {
+export function formatCpuFigures(c: Omit<CpuFigures, "usageSeconds">): string {
   return `${c.cores.toFixed(2)}, ${c.waitingSeconds === undefined ? "-" : c.waitingSeconds.toFixed(0)}, ${c.throttledSeconds.toFixed(1)} (${c.nrThrottled})`;
 }
 

@@ -105,8 +105,8 @@ export function formatPeakReport(results: PeakResult[]): string {
   for (const s of services(results)) {
     add(`${s}: ${CPU_FIGURES_HEADING}`, (rs) => {
       const c = (f: (x: CpuFigures) => number) => med(rs, (r) => (r.burst.cpu[s] ? f(r.burst.cpu[s]) : 0)).median;
-      const waiting = rs.every((r) => r.burst.cpu[s]?.waitingSeconds !== undefined) ? { waitingSeconds: c((x) => x.waitingSeconds!) } : {};
-      return rs.some((r) => r.burst.cpu[s]) ? formatCpuFigures({ usageSeconds: 0, cores: c((x) => x.cores), throttledSeconds: c((x) => x.throttledSeconds), nrThrottled: c((x) => x.nrThrottled), ...waiting }) : "-";
+      const waitingSeconds = rs.every((r) => r.burst.cpu[s]?.waitingSeconds !== undefined) ? c((x) => x.waitingSeconds!) : undefined;
+      return rs.some((r) => r.burst.cpu[s]) ? formatCpuFigures({ cores: c((x) => x.cores), throttledSeconds: c((x) => x.throttledSeconds), nrThrottled: c((x) => x.nrThrottled), waitingSeconds }) : "-";
     });
   }
   add("all containers: CPUs used", (rs) => med(rs, (r) => sumOf(Object.fromEntries(Object.entries(r.burst.cpu).map(([k, v]) => [k, v.cores])))).median.toFixed(2));
