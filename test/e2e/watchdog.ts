@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { test } from "node:test";
 import { watchdogStateDir } from "../../infra/render/watchdog";
-import type { Settings } from "../../infra/settings";
+import { hostPath, type Settings } from "../../infra/settings";
 import { json } from "../harness/http";
 import { docker, poll } from "../harness/wait";
 import type { MatrixCall } from "./client";
@@ -23,6 +23,9 @@ function wechatUserRows(s: Settings): string[] {
   const out = docker("exec", `${s.namePrefix}-postgres`, "psql", "-U", s.postgres.superuser, "-d", "wechatbridge", "-Atc", 'SELECT mxid FROM "user" ORDER BY mxid');
   return out.trim().split("\n").filter(Boolean);
 }
+
+/** Beside a stand-in bridge's config.yaml, this file wedges its next start (test/e2e/bridge-standin/README.md). */
+const WEDGED_AT_START_FILE = ".standin-wedged-at-start";
 
 /** The last lines of a container's log (stdout and stderr), for a failed check's message. */
 function logTail(container: string, lines: number): string {
@@ -35,7 +38,9 @@ function logTail(container: string, lines: number): string {
 
 /**
  * A watchdog test whose failure carries the watchdog's and the bridge's last log lines: CI
- * shows only the failed check's message, and the containers are gone after the run.
+ * shows only the failed check's message, and the containers are gone after the run. A failed
+ * test restarts the bridge it left wedged or logging in, without the wedge file, so that the
+ * later tests (the faults wait for both bots) fail only for their own reasons.
  */
 function watchdogTest(s: Settings, name: string, bridge: "qq" | "wechat", body: () => Promise<void>): void {
   test(name, async () => {
@@ -44,6 +49,12 @@ function watchdogTest(s: Settings, name: string, bridge: "qq" | "wechat", body: 
     } catch (e) {
       const err = e as Error;
       err.message += `\n-- watchdog, last 30 lines:\n${logTail(`${s.namePrefix}-watchdog`, 30)}-- ${bridge} bridge, last 20 lines:\n${logTail(`${s.namePrefix}-${bridge}`, 20)}`;
+      fs.rmSync(hostPath(s, bridge, WEDGED_AT_START_FILE), { force: true });
+      try {
+        docker("restart", `${s.namePrefix}-${bridge}`);
+      } catch (restart) {
+        err.message += `\n-- restarting the ${bridge} bridge after the failure failed too: ${(restart as Error).message}`;
+      }
       throw err;
     }
   });
@@ -154,16 +165,20 @@ export function watchdogTests(ctx: WatchdogContext): void {
 
     // A bridge that has not answered since it started (it ignores the probe, or was stuck from its
     // start) is not restarted: a restart would only repeat it (the real WeChat bridge was
-    // restart-looped so). Played by wedging it right after a restart by hand.
+    // restart-looped so). Played by a restart by hand wedged from its first instant (the
+    // stand-in's test-only file): a signal sent after the restart lost a run to a probe that
+    // Synapse had queued and the new process answered before the signal came.
     const restartsBefore = (watchdogLogs().match(/restarting bridge bridge="wechat"/g) ?? []).length;
     const startedBefore = startedAt();
     // Logs from before the restart command: the engine records StartedAt only after the process
     // runs, so its first line can be older than StartedAt (a run missed it so).
     const restartedFrom = new Date().toISOString();
+    const wedgeFile = hostPath(s, "wechat", WEDGED_AT_START_FILE);
+    fs.writeFileSync(wedgeFile, "");
     docker("restart", wechat);
     const startedNow = startedAt();
-    await poll("the restarted stand-in to start", 60_000, async () => (/Starting: this is a STAND-IN/.test(docker("logs", "--since", restartedFrom, wechat)) ? true : undefined));
-    docker("kill", "-s", "USR1", wechat);
+    await poll("the restarted stand-in to say it is wedged from its start", 60_000, async () => (/Wedged from its start by a file/.test(docker("logs", "--since", restartedFrom, wechat)) ? true : undefined));
+    assert.equal(fs.existsSync(wedgeFile), false, "the stand-in removed the file: only one start is wedged");
     const silent = /no answer since the bridge started: not a wedge a restart heals bridge="wechat" command="!wechat ping"/;
     await poll("the watchdog to report a bridge silent since its start", 240_000, async () => (silent.test(watchdogLogs()) ? true : undefined));
     assert.notEqual(startedNow, startedBefore);

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -281,6 +282,31 @@ func TestWedgedBySignalStaysLiveButIgnoresCommands(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(hs.find("PUT", "/send/")); n != 1 {
 		t.Fatalf("a wedged bridge answered: %d sends", n)
+	}
+}
+
+func TestWedgedAtStartFileWedgesOneStart(t *testing.T) {
+	b, hs, _ := testBridge(t, KindWechat)
+	dir := t.TempDir()
+	b.wedgeIfAsked(dir)
+	if b.wedged.Load() {
+		t.Fatal("wedged without the file")
+	}
+	path := filepath.Join(dir, WedgedAtStartFile)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.wedgeIfAsked(dir)
+	if !b.wedged.Load() {
+		t.Fatal("not wedged with the file")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the file is still there: %v", err)
+	}
+	putTxn(b, "/_matrix/app/v1/transactions/1", "Bearer HS-wx", message("@owner:example.org", "!wechat ping"))
+	time.Sleep(300 * time.Millisecond)
+	if n := len(hs.find("PUT", "/send/")); n != 0 {
+		t.Fatalf("a bridge wedged from its start answered: %d sends", n)
 	}
 }
 

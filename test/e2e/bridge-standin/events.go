@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -98,6 +99,25 @@ func (b *Bridge) wedgeOn(ctx context.Context, ch <-chan os.Signal) {
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// WedgedAtStartFile, beside config.yaml, makes the next start wedged from its first instant (test
+// only, like SIGUSR1): the e2e run's bridge that has not answered since it started. A signal sent
+// after a restart leaves a moment in which the new process may answer a command Synapse had
+// queued for it; this file leaves none. It is removed once read, so only one start is wedged.
+const WedgedAtStartFile = ".standin-wedged-at-start"
+
+// wedgeIfAsked wedges the bridge before it listens when WedgedAtStartFile is in dir.
+func (b *Bridge) wedgeIfAsked(dir string) {
+	path := filepath.Join(dir, WedgedAtStartFile)
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	b.wedged.Store(true)
+	if err := os.Remove(path); err != nil {
+		b.Log.Warn("Could not remove the wedge file: the next start is wedged too", F{"path": path, "error": err})
+	}
+	b.Log.Warn("Wedged from its start by a file (test only): commands are ignored from now on", F{"path": path})
 }
 
 // toggleLoginOn flips the pretended login on each `sig` (the e2e test's `docker kill -s USR2`).

@@ -143,6 +143,7 @@ func start(ctx context.Context, kind Kind, configPath, registrationPath string, 
 	log.Info("Double puppeting secrets read", F{"servers": dpServers})
 
 	b := NewBridge(cfg, log, NewUsers(sqlRows{db, kind}, log))
+	b.wedgeIfAsked(filepath.Dir(configPath))
 	servers, err := b.listen()
 	if err != nil {
 		log.Fatal("Error in listener", F{"error": err})
