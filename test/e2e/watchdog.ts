@@ -77,7 +77,7 @@ export interface WatchdogContext {
 export function watchdogTests(ctx: WatchdogContext): void {
   const { s } = ctx;
 
-  watchdogTest(s, "the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals)", "wechat", async () => {
+  watchdogTest(s, "the watchdog heals a wedged WeChat bridge and tells the owner; after a SIGKILL docker brings the bridge back; a lost login is restarted too (stand-in's test-only signals and wedge file)", "wechat", async () => {
     const wechat = `${s.namePrefix}-wechat`;
     const answers = () => ctx.botAnswers("wechat");
     await poll("the bot to answer ping", 60_000, answers);
