@@ -11,10 +11,14 @@ const MiB = 1024 * 1024;
 /** Connection pools that share PostgreSQL's max_connections. */
 export const POOLS = {
   /**
-   * Synapse's twisted adbapi pool, at Synapse's documented 5..10: with 5 connections the
-   * benchmark's send latency was 3x worse at p50 (1377 vs 441 ms) for 28 MiB less PostgreSQL.
+   * Synapse's twisted adbapi pool. Each connection is a PostgreSQL backend of its own, about 6 MiB
+   * at the peak: 2..5 instead of Synapse's documented 5..10 took 29 MiB off PostgreSQL's peak
+   * (0.89 of the total) in three interleaved rounds of the footprint benchmark on one CPU, with
+   * the bridged send p99 within the rounds' spread and the upload p99 at 0.4 of 5..10's
+   * (docs/benchmarks.md, "Synapse's levers, three rounds"). One thread of Synapse's runs at a
+   * time; more connections only queue inside PostgreSQL.
    */
-  synapse: { cp_min: 5, cp_max: 10 },
+  synapse: { cp_min: 2, cp_max: 5 },
   /** Each mautrix bridge's database/sql pool (max_open_conns / max_idle_conns). */
   bridge: { max_open_conns: 5, max_idle_conns: 1 },
   /** psql from `npm run status`, a backup, an admin's shell. */
