@@ -15,8 +15,8 @@ export const POOLS = {
    * at the peak: 2..5 instead of Synapse's documented 5..10 took 29 MiB off PostgreSQL's peak
    * (0.89 of the total) in three interleaved rounds of the footprint benchmark on one CPU, with
    * the bridged send p99 within the rounds' spread and the upload p99 at 0.4 of 5..10's
-   * (docs/benchmarks.md, "Synapse's levers, three rounds"). One thread of Synapse's runs at a
-   * time; more connections only queue inside PostgreSQL.
+   * (docs/benchmarks.md, "Synapse's levers, three rounds"). On one CPU more connections do not
+   * make more of the work run at once.
    */
   synapse: { cp_min: 2, cp_max: 5 },
   /** Each mautrix bridge's database/sql pool (max_open_conns / max_idle_conns). */
