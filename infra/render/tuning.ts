@@ -28,18 +28,17 @@ export const POOLS = {
 } as const;
 
 /**
- * Synapse's pool as homeserver.yaml will have it: the kit's, with what `synapse.extraConfig`'s
- * `database.args` sets on top (it is deep-merged after the kit's keys).
+ * The most connections Synapse's pool opens, as homeserver.yaml will have it: the kit's, or what
+ * `synapse.extraConfig`'s `database.args.cp_max` sets (deep-merged after the kit's keys).
  */
-export function synapsePool(s: Settings): { cp_min: number; cp_max: number } {
-  const args = (s.synapse.extraConfig as { database?: { args?: Record<string, unknown> } }).database?.args ?? {};
-  const given = (key: "cp_min" | "cp_max") => (typeof args[key] === "number" ? args[key] : POOLS.synapse[key]);
-  return { cp_min: given("cp_min"), cp_max: given("cp_max") };
+function synapsePoolMax(s: Settings): number {
+  const cpMax = (s.synapse.extraConfig as { database?: { args?: { cp_max?: unknown } } }).database?.args?.cp_max;
+  return typeof cpMax === "number" ? cpMax : POOLS.synapse.cp_max;
 }
 
 /** Every pool that can connect at once, plus the reserves: no connection is ever refused. */
 export function postgresMaxConnections(s: Settings): number {
-  return synapsePool(s).cp_max + enabledBridges(s).length * POOLS.bridge.max_open_conns + POOLS.maintenance + POOLS.superuserReserved;
+  return synapsePoolMax(s) + enabledBridges(s).length * POOLS.bridge.max_open_conns + POOLS.maintenance + POOLS.superuserReserved;
 }
 
 /**

@@ -4,11 +4,11 @@ import { test } from "node:test";
 import { homeserverConfig } from "../../infra/render/homeserver";
 import { POOLS, postgresSettings } from "../../infra/render/tuning";
 import { deriveSecrets } from "../../infra/secrets";
-import { settings } from "../harness/bridge-queue";
+import { stackSettings } from "../harness/stacks";
 
-const maxConnections = (values: Record<string, unknown>) => Number(postgresSettings(settings(values)).find(([k]) => k === "max_connections")?.[1]);
+const maxConnections = (values: Record<string, unknown>) => Number(postgresSettings(stackSettings("local", values)).find(([k]) => k === "max_connections")?.[1]);
 const renderedPool = (values: Record<string, unknown>) => {
-  const args = (homeserverConfig(settings(values), deriveSecrets("a-test-seed-of-some-length")).database as { args: Record<string, unknown> }).args;
+  const args = (homeserverConfig(stackSettings("local", values), deriveSecrets("a-test-seed-of-some-length")).database as { args: Record<string, unknown> }).args;
   return [args.cp_min, args.cp_max];
 };
 
