@@ -16,7 +16,8 @@ export const POOLS = {
    * (0.89 of the total) in three interleaved rounds of the footprint benchmark on one CPU, with
    * the bridged send p99 within the rounds' spread and the upload p99 at 0.4 of 5..10's
    * (docs/benchmarks.md, "Synapse's levers, three rounds"). On one CPU more connections do not
-   * make more of the work run at once.
+   * make more of the work run at once; fewer do make it wait: at 1..3 the bridged send p99 was
+   * 2.6 times 2..5's, the time spent inside Synapse, for 8 MiB less.
    */
   synapse: { cp_min: 2, cp_max: 5 },
   /** Each mautrix bridge's database/sql pool (max_open_conns / max_idle_conns). */
