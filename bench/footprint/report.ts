@@ -14,7 +14,10 @@ export const SERVICES = ["postgres", "synapse", "qq", "wechat", "watchdog", "doc
 export type Service = (typeof SERVICES)[number];
 
 export interface DiskFigures {
+  /** Local uploads with their thumbnails. */
   mediaLocal: number;
+  /** The thumbnails Synapse wrote for them (absent in results written before 2026-12-07). */
+  localThumbnails?: number;
   mediaRemote: number;
   databases: Record<string, number>;
 }
@@ -81,6 +84,7 @@ export function byService(perContainer: Record<string, number>): Record<Service,
 export function diskFigures(r: StatusReport): DiskFigures {
   return {
     mediaLocal: (r.media?.local ?? 0) + (r.media?.localThumbnails ?? 0),
+    localThumbnails: r.media?.localThumbnails ?? 0,
     mediaRemote: (r.media?.remote ?? 0) + (r.media?.remoteThumbnails ?? 0),
     databases: Object.fromEntries(r.databases.filter((d) => d.name !== "postgres").map((d) => [d.name, d.bytes])),
   };
@@ -192,6 +196,7 @@ export function formatReport(results: DeploymentResult[]): string {
     return y ? `${y.p50} / ${y.p99}, ${y.eventsPerAnswer}` : "-";
   });
   add("media store growth, local, MiB", (r) => (mib(r.disk.end.mediaLocal - r.disk.idle.mediaLocal)).toFixed(1));
+  add("  of it thumbnails, MiB", (r) => (r.disk.end.localThumbnails === undefined ? "-" : mib(r.disk.end.localThumbnails - (r.disk.idle.localThumbnails ?? 0)).toFixed(1)));
   add("media store growth, remote, MiB", (r) => (mib(r.disk.end.mediaRemote - r.disk.idle.mediaRemote)).toFixed(1));
   for (const db of Object.keys(results[0].disk.end.databases)) {
     add(`database ${db} growth, MiB`, (r) => mib((r.disk.end.databases[db] ?? 0) - (r.disk.idle.databases[db] ?? 0)).toFixed(1));

@@ -2,12 +2,12 @@
  * The benchmark's workload, through the APIs the bridges use: app service ghosts
  * (registered and acting with the bridge's as_token and ?user_id=) in group rooms
  * of 5 to 200 members and direct chats with the owner, sending text at a steady
- * rate and media (20 KB to 2 MB) in between, while the owner's client long-polls
+ * rate and photos (JPEG, 20 KB to 2 MB, photos.ts) in between, while the owner's client long-polls
  * /sync as Element does. At the end the owner reads every room back and every
  * acknowledged event must be there.
  */
-import { randomBytes } from "node:crypto";
 import { request, type Answer } from "../../test/harness/http";
+import { PhotoAlbum } from "./photos";
 
 export interface WorkloadPlan {
   ghostsPerBridge: number;
@@ -197,6 +197,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   let syncEvents = 0;
   const syncLatency: number[] = [];
   const filter = encodeURIComponent(JSON.stringify({ room: { state: { lazy_load_members: true }, timeline: { limit: 20 } } }));
+  // The send phase's photos, made before anything is timed: encoding them takes a few seconds.
+  const album = new PhotoAlbum(20_000, 2_000_000);
   const syncLoop = (async () => {
     let since = "";
     while (!stop.signal.aborted) {
@@ -244,12 +246,13 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
       try {
         let content: Record<string, unknown> = { msgtype: "m.text", body: `message ${i} from ${sender}` };
         if (isUpload) {
-          const data = randomBytes(size);
+          const photo = album.nearest(size);
           const t0 = Date.now();
-          const up = await call("POST", withQ(`/_matrix/media/v3/upload?filename=bench-${i}.bin`, g.q), g.token, undefined, { data, type: "application/octet-stream" });
+          const up = await call("POST", withQ(`/_matrix/media/v3/upload?filename=bench-${i}.jpg`, g.q), g.token, undefined, { data: photo.data, type: "image/jpeg" });
           uploadLatency.push([i, Date.now() - t0]);
-          uploadedBytes += size;
-          content = { msgtype: "m.file", body: `bench-${i}.bin`, url: up.content_uri, info: { size, mimetype: "application/octet-stream" } };
+          uploadedBytes += photo.data.length;
+          const info = { size: photo.data.length, mimetype: "image/jpeg", w: photo.width, h: photo.height };
+          content = { msgtype: "m.image", body: `bench-${i}.jpg`, url: up.content_uri, info };
         }
         const t0 = Date.now();
         const sent = await call("PUT", withQ(`/_matrix/client/v3/rooms/${encodeURIComponent(room.id)}/send/m.room.message/${txn}`, g.q), g.token, content);
