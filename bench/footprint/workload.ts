@@ -2,12 +2,12 @@
  * The benchmark's workload, through the APIs the bridges use: app service ghosts
  * (registered and acting with the bridge's as_token and ?user_id=) in group rooms
  * of 5 to 200 members and direct chats with the owner, sending text at a steady
- * rate and photos (JPEG, 20 KB to 2 MB, photos.ts) in between, while the owner's client long-polls
+ * rate and photos (JPEG, 20 KB to 2 MB, test/harness/photos.ts) in between, while the owner's client long-polls
  * /sync as Element does. At the end the owner reads every room back and every
  * acknowledged event must be there.
  */
 import { request, type Answer } from "../../test/harness/http";
-import { PhotoAlbum } from "./photos";
+import { PhotoAlbum } from "../../test/harness/photos";
 
 export interface WorkloadPlan {
   ghostsPerBridge: number;

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import jpeg from "jpeg-js";
-import { makePhoto, PhotoAlbum } from "../../bench/footprint/photos";
+import { makePhoto, PhotoAlbum } from "../harness/photos";
 
 test("a photo is a JPEG of about the asked size that decodes to its stated width and height", () => {
   for (const bytes of [20_000, 300_000]) {

@@ -1,8 +1,8 @@
 /**
- * The bridged media as the bridges upload it: JPEG photos (QQ's and WeChat's pictures), sent as
+ * Pictures as the bridges upload them: JPEG photos (QQ's and WeChat's pictures), sent as
  * image/jpeg. Synapse decodes every uploaded image and writes its thumbnails before it answers the
  * upload (`thumbnail_sizes`, one pass over the whole picture each); random bytes sent as
- * application/octet-stream, as this workload sent before 2026-12-07, skipped that work entirely.
+ * application/octet-stream, as the benchmarks' workload sent before 2026-12-07, skip that work.
  *
  * A photo here is a smooth colour field with a little noise: at quality 85 it takes about 0.21
  * bytes a pixel, as a phone's photo does, so a 2 MB upload is an 8-megapixel picture. Encoding in
@@ -11,6 +11,7 @@
  */
 import jpeg from "jpeg-js";
 
+/** A JPEG's bytes and its size in pixels. */
 export interface Photo {
   data: Buffer;
   width: number;
