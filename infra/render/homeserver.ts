@@ -4,7 +4,7 @@ import { containerName, enabledBridges, hostPath, type Settings } from "../setti
 import { DOUBLE_PUPPET, SYNAPSE_PATHS, SYNAPSE_PORT } from "./addresses";
 import { publicBaseUrl } from "./discovery";
 import { federationConfig, listenerResources } from "./federation";
-import { POOLS, synapseCaches } from "./tuning";
+import { POOLS, synapseCaches, THUMBNAIL_SIZES } from "./tuning";
 import { deepMerge, MANAGED, toYaml } from "./yaml";
 
 /** Where an app service registration Synapse loads (SYNAPSE_PATHS.appservice) lives on the host. */
@@ -49,6 +49,8 @@ export function homeserverConfig(s: Settings, sec: Secrets): Record<string, unkn
     // lifetime here: Synapse's would expire the owner's stickers with the bridged media;
     // the upkeep job expires local media by uploader instead (render/upkeep.ts).
     media_retention: s.synapse.mediaRetention.remoteMediaLifetime === null ? {} : { remote_media_lifetime: s.synapse.mediaRetention.remoteMediaLifetime },
+    // Two of Synapse's five default sizes: every bridged picture is thumbnailed as it arrives (render/tuning.ts).
+    thumbnail_sizes: THUMBNAIL_SIZES,
     signing_key_path: SYNAPSE_PATHS.signingKey,
     registration_shared_secret: sec.registrationSharedSecret,
     macaroon_secret_key: sec.macaroonSecretKey,

@@ -95,3 +95,18 @@ export function synapseCaches(s: Settings): Record<string, unknown> {
     cache_entry_ttl: "30m",
   };
 }
+
+/**
+ * The thumbnails Synapse writes for every uploaded picture before it answers the upload, and the
+ * bridges upload every picture of every group. Each size is one resampling pass over the whole
+ * picture: Synapse 1.163's thumbnailer took 139 ms of CPU for a 3-megapixel photo with its five
+ * default sizes, 64 ms with these two. In two rounds of the footprint benchmark's medium workload
+ * with photos these two made the bridged upload p99 0.54 of the hand-made setup's (0.74 with five),
+ * the total peak 0.87 (0.93) and the thumbnails on disk 0.59 as large (docs/benchmarks.md,
+ * "Bridged pictures"). Element asks for 800x600 scaled in the timeline and small crops for
+ * avatars; Synapse answers any other size with the nearest of these (a larger one when there is one).
+ */
+export const THUMBNAIL_SIZES = [
+  { width: 96, height: 96, method: "crop" },
+  { width: 800, height: 600, method: "scale" },
+] as const;

@@ -8,7 +8,9 @@ import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import type { Settings } from "../../infra/settings";
+import jpeg from "jpeg-js";
 import { json, type Answer } from "../harness/http";
+import { makePhoto } from "../harness/photos";
 
 /** A call to Synapse through nginx, as the owner's client makes it. */
 export type MatrixCall = (method: string, path: string, token?: string, body?: unknown, extra?: Partial<{ raw: Buffer; type: string }>) => Promise<Answer>;
@@ -64,6 +66,25 @@ export function uploadTests(ctx: { matrix: MatrixCall; token: () => string }): v
     const down = await matrix("GET", `/_matrix/client/v1/media/download/${server}/${mediaId}`, token);
     assert.equal(down.status, 200);
     assert.equal(createHash("sha256").update(down.body).digest("hex"), createHash("sha256").update(data).digest("hex"));
+  });
+
+  test("a photo gets only the kit's two thumbnails, and Element's sizes are answered from them", async () => {
+    const token = ctx.token();
+    const photo = makePhoto(250_000);
+    const up = await matrix("POST", "/_matrix/media/v3/upload?filename=photo.jpg", token, undefined, { raw: photo.data, type: "image/jpeg" });
+    assert.equal(up.status, 200, up.body.toString().slice(0, 300));
+    const [server, mediaId] = (json(up).content_uri as string).slice("mxc://".length).split("/");
+    const thumbnail = async (width: number, height: number, method: string) => {
+      const r = await matrix("GET", `/_matrix/client/v1/media/thumbnail/${server}/${mediaId}?width=${width}&height=${height}&method=${method}`, token);
+      assert.equal(r.status, 200, `${width}x${height} ${method}: ${r.body.toString().slice(0, 200)}`);
+      const image = jpeg.decode(r.body);
+      return `${image.width}x${image.height}`;
+    };
+    // The timeline's (Element: 800x600 scaled): the photo's 4:3 fits it exactly.
+    assert.equal(await thumbnail(800, 600, "scale"), "800x600");
+    // Synapse's defaults would have a 320x240 and a 32x32 of their own; the kit's answer with the nearest larger.
+    assert.equal(await thumbnail(320, 240, "scale"), "800x600");
+    assert.equal(await thumbnail(32, 32, "crop"), "96x96");
   });
 
   test("a 60 MB upload gets a clear 413 (no hang, no reset)", async () => {
