@@ -63,6 +63,15 @@ export interface WorkloadResult {
   sync?: { answers: number; p50: number; p99: number; eventsPerAnswer: number };
 }
 
+/** The uploads' sizes, drawn evenly on a log scale between these. */
+const UPLOAD_BYTES = { min: 20_000, max: 2_000_000 } as const;
+let album: PhotoAlbum | undefined;
+/** The same photos for every deployment of a run: made once, as encoding them takes a few seconds. */
+function photoAlbum(): PhotoAlbum {
+  album ??= new PhotoAlbum(UPLOAD_BYTES.min, UPLOAD_BYTES.max);
+  return album;
+}
+
 /** Deterministic choices, so both deployments get the same rooms, senders and sizes. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -197,8 +206,8 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
   let syncEvents = 0;
   const syncLatency: number[] = [];
   const filter = encodeURIComponent(JSON.stringify({ room: { state: { lazy_load_members: true }, timeline: { limit: 20 } } }));
-  // The send phase's photos, made before anything is timed: encoding them takes a few seconds.
-  const album = new PhotoAlbum(20_000, 2_000_000);
+  // The send phase's photos, made before anything is timed (the first deployment's only).
+  const photos = photoAlbum();
   const syncLoop = (async () => {
     let since = "";
     while (!stop.signal.aborted) {
@@ -240,13 +249,13 @@ export async function runWorkload(t: WorkloadTarget, plan: WorkloadPlan, log: (l
     const sender = room.members[Math.floor(rand() * room.members.length)];
     const g = as(room.bridge, sender);
     const isUpload = i % uploadEvery === 0 && i / uploadEvery < plan.uploads;
-    const size = Math.round(20_000 * Math.pow(100, rand()));
+    const size = Math.round(UPLOAD_BYTES.min * Math.pow(UPLOAD_BYTES.max / UPLOAD_BYTES.min, rand()));
     const txn = `bench-${i}`;
     const p = (async () => {
       try {
         let content: Record<string, unknown> = { msgtype: "m.text", body: `message ${i} from ${sender}` };
         if (isUpload) {
-          const photo = album.nearest(size);
+          const photo = photos.nearest(size);
           const t0 = Date.now();
           const up = await call("POST", withQ(`/_matrix/media/v3/upload?filename=bench-${i}.jpg`, g.q), g.token, undefined, { data: photo.data, type: "image/jpeg" });
           uploadLatency.push([i, Date.now() - t0]);
